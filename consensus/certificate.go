@@ -1,0 +1,301 @@
+package consensus
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+
+	"github.com/verity-network/verity/claims"
+)
+
+// CertificateVersion is the format version this package writes and reads.
+const CertificateVersion = 1
+
+// MaxCertificateSize bounds the encoded size of a certificate accepted by
+// ParseCertificate.
+const MaxCertificateSize = 8 << 20
+
+// Status is a job's status. A job starts provisional and ends in exactly one
+// of the three final statuses; a certificate never says provisional.
+type Status string
+
+const (
+	StatusProvisional Status = "provisional"
+	StatusVerified    Status = "verified"
+	StatusRejected    Status = "rejected"
+	StatusUnresolved  Status = "unresolved"
+)
+
+// Final reports whether s is one of the final statuses.
+func (s Status) Final() bool {
+	return s == StatusVerified || s == StatusRejected || s == StatusUnresolved
+}
+
+// CertClaim is one claim of a certificate with its decided verdict.
+type CertClaim struct {
+	Index      uint32      `json:"index"`
+	Text       string      `json:"text"`
+	Hash       common.Hash `json:"hash"`
+	Verdict    Outcome     `json:"verdict"`
+	StakeFor   uint64      `json:"stake_for"`
+	StakeTotal uint64      `json:"stake_total"`
+}
+
+// Certificate is the self-contained proof of a job's outcome. Anyone holding
+// the validator set checks it with VerifyCertificate.
+type Certificate struct {
+	Version     uint32      `json:"version"`
+	NetworkID   uint64      `json:"network_id"`
+	GenesisHash common.Hash `json:"genesis_hash"`
+	JobID       common.Hash `json:"job_id"`
+	JobNonce    common.Hash `json:"job_nonce"`
+	OutputHash  common.Hash `json:"output_hash"`
+	ClaimsRoot  common.Hash `json:"claims_root"`
+	Quorum      Quorum      `json:"quorum"`
+	Replication uint32      `json:"replication"`
+	Status      Status      `json:"status"`
+	Claims      []CertClaim `json:"claims"`
+	Ballots     []Vote      `json:"ballots"`
+	IssuedAt    time.Time   `json:"issued_at"`
+}
+
+// Params are the job parameters the certificate states.
+func (c *Certificate) Params() JobParams {
+	return JobParams{
+		NetworkID:   c.NetworkID,
+		OutputHash:  c.OutputHash,
+		ClaimsRoot:  c.ClaimsRoot,
+		ClaimCount:  uint32(len(c.Claims)),
+		Quorum:      c.Quorum,
+		Replication: c.Replication,
+		Nonce:       c.JobNonce,
+	}
+}
+
+// ParseCertificate decodes a certificate strictly: size-bounded, no unknown
+// fields, no trailing data. It does not verify it.
+func ParseCertificate(data []byte) (*Certificate, error) {
+	if len(data) > MaxCertificateSize {
+		return nil, fmt.Errorf("%w: %d bytes > %d", ErrCertificateTooLarge, len(data), MaxCertificateSize)
+	}
+	var c Certificate
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&c); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrCertificateShape, err)
+	}
+	if _, err := dec.Token(); err == nil {
+		return nil, fmt.Errorf("%w: trailing data after the certificate", ErrCertificateShape)
+	}
+	return &c, nil
+}
+
+// Certificate builds the certificate of the tally as it stands: claims still
+// pending become undecided. texts are the job's claims in order.
+func (t *Tally) Certificate(cs []claims.Claim, issuedAt time.Time) (*Certificate, error) {
+	if len(cs) != len(t.outcome) {
+		return nil, fmt.Errorf("%w: %d claim texts for %d claims", ErrBadJob, len(cs), len(t.outcome))
+	}
+	c := &Certificate{
+		Version:     CertificateVersion,
+		NetworkID:   t.params.NetworkID,
+		GenesisHash: t.set.GenesisHash(),
+		JobID:       t.id,
+		JobNonce:    t.params.Nonce,
+		OutputHash:  t.params.OutputHash,
+		ClaimsRoot:  t.params.ClaimsRoot,
+		Quorum:      t.params.Quorum,
+		Replication: t.params.Replication,
+		Claims:      make([]CertClaim, len(cs)),
+		IssuedAt:    issuedAt.UTC(),
+	}
+	for i, cl := range cs {
+		o := t.outcome[i]
+		if o == OutcomePending {
+			o = OutcomeUndecided
+		}
+		c.Claims[i] = CertClaim{
+			Index:      cl.Index,
+			Text:       cl.Text,
+			Hash:       cl.Hash,
+			Verdict:    o,
+			StakeFor:   stakeFor(t.stake[i], o),
+			StakeTotal: t.assign.Stake[i],
+		}
+	}
+	c.Status = statusOf(c.Claims)
+	for _, b := range t.sortedBallots() {
+		c.Ballots = append(c.Ballots, b.Vote)
+	}
+	if c.Ballots == nil {
+		c.Ballots = []Vote{}
+	}
+	return c, nil
+}
+
+// stakeFor is the stake behind the stated verdict; for an undecided claim,
+// the stake behind the larger of true and false.
+func stakeFor(s [3]uint64, o Outcome) uint64 {
+	switch o {
+	case OutcomeTrue:
+		return s[claims.True]
+	case OutcomeFalse:
+		return s[claims.False]
+	default:
+		return max(s[claims.True], s[claims.False])
+	}
+}
+
+// statusOf: rejected if any claim is false, verified if all are true,
+// unresolved otherwise.
+func statusOf(cs []CertClaim) Status {
+	allTrue := true
+	for _, c := range cs {
+		if c.Verdict == OutcomeFalse {
+			return StatusRejected
+		}
+		if c.Verdict != OutcomeTrue {
+			allTrue = false
+		}
+	}
+	if allTrue {
+		return StatusVerified
+	}
+	return StatusUnresolved
+}
+
+// VerifyCertificate recomputes cert from its ballots against set and returns
+// nil only if everything holds. When output is not nil, its keccak256 must be
+// the certificate's output hash. The checks, in order:
+//
+//  1. shape: version, network id, genesis hash, quorum rule, job id (it
+//     commits to the quorum rule and replication), claims numbered in order
+//     with hashes of their texts, the claims root, the output hash; ballots
+//     sorted by address with no duplicates, each from a validator of the set
+//     covering exactly its assigned claims with valid verdict codes and a
+//     well-formed signature;
+//  2. signatures: each ballot's EIP-712 digest recovers to its validator;
+//  3. state: each claim's verdict, stake_for and stake_total follow from the
+//     ballots under the quorum rule, and the status from the verdicts.
+//
+// The error names the first thing that is wrong and wraps one of the Err*
+// values of this package.
+func VerifyCertificate(cert *Certificate, set *ValidatorSet, output []byte) error {
+	if cert == nil {
+		return fmt.Errorf("%w: nil certificate", ErrCertificateShape)
+	}
+	if cert.Version != CertificateVersion {
+		return fmt.Errorf("%w: %d", ErrUnsupportedVersion, cert.Version)
+	}
+	if cert.NetworkID != set.NetworkID() {
+		return fmt.Errorf("%w: certificate is for network %d, validator set is for %d", ErrWrongNetwork, cert.NetworkID, set.NetworkID())
+	}
+	if cert.GenesisHash != set.GenesisHash() {
+		return fmt.Errorf("%w: certificate has %s, genesis is %s", ErrGenesisMismatch, cert.GenesisHash.Hex(), set.GenesisHash().Hex())
+	}
+	if !cert.Status.Final() {
+		return fmt.Errorf("%w: status %q is not final", ErrCertificateShape, cert.Status)
+	}
+	params := cert.Params()
+	if err := params.Validate(set); err != nil {
+		return fmt.Errorf("%w: %w", ErrCertificateShape, err)
+	}
+	if id := params.ID(); id != cert.JobID {
+		return fmt.Errorf("%w: stated %s, parameters give %s", ErrJobID, cert.JobID.Hex(), id.Hex())
+	}
+	hashes := make([]common.Hash, len(cert.Claims))
+	for i, c := range cert.Claims {
+		if c.Index != uint32(i) {
+			return fmt.Errorf("%w: claim at position %d has index %d", ErrClaimIndex, i, c.Index)
+		}
+		if h := claims.HashText(c.Text); h != c.Hash {
+			return fmt.Errorf("%w: claim %d", ErrClaimHash, i)
+		}
+		switch c.Verdict {
+		case OutcomeTrue, OutcomeFalse, OutcomeUndecided:
+		default:
+			return fmt.Errorf("%w: claim %d has verdict %q", ErrCertificateShape, i, c.Verdict)
+		}
+		hashes[i] = c.Hash
+	}
+	if root := claims.Root(hashes); root != cert.ClaimsRoot {
+		return fmt.Errorf("%w: stated %s, claims give %s", ErrClaimsRoot, cert.ClaimsRoot.Hex(), root.Hex())
+	}
+	if output != nil {
+		if h := claims.OutputHash(output); h != cert.OutputHash {
+			return fmt.Errorf("%w: stated %s, output gives %s", ErrOutputHash, cert.OutputHash.Hex(), h.Hex())
+		}
+	}
+	if len(cert.Ballots) > set.Len() {
+		return fmt.Errorf("%w: %d ballots for %d validators", ErrCertificateShape, len(cert.Ballots), set.Len())
+	}
+	t, err := NewTally(set, params)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrCertificateShape, err)
+	}
+	ballots := make([]Ballot, len(cert.Ballots))
+	for i := range cert.Ballots {
+		v := &cert.Ballots[i]
+		if i > 0 {
+			switch cmp := bytes.Compare(cert.Ballots[i-1].Validator[:], v.Validator[:]); {
+			case cmp == 0:
+				return fmt.Errorf("%w: %s has two ballots", ErrDuplicateValidator, v.Validator.Hex())
+			case cmp > 0:
+				return fmt.Errorf("%w: %s after %s", ErrUnsortedBallots, v.Validator.Hex(), cert.Ballots[i-1].Validator.Hex())
+			}
+		}
+		if _, err := checkVoteShape(set, t.assign, v); err != nil {
+			return err
+		}
+		ballots[i] = Ballot{NetworkID: cert.NetworkID, JobID: cert.JobID, OutputHash: cert.OutputHash, ClaimsRoot: cert.ClaimsRoot, Vote: *v}
+	}
+	for i := range ballots {
+		if err := verifyVoteSignature(&ballots[i]); err != nil {
+			return err
+		}
+	}
+	for i := range ballots {
+		t.apply(&ballots[i])
+	}
+	for i, c := range cert.Claims {
+		o := t.outcome[i]
+		if o == OutcomePending {
+			o = OutcomeUndecided
+		}
+		if c.Verdict != o {
+			if c.Verdict == OutcomeUndecided {
+				return fmt.Errorf("%w: claim %d stated undecided, ballots decide %s", ErrVerdictMismatch, i, o)
+			}
+			return fmt.Errorf("%w: claim %d stated %s with %d of %d stake (quorum %s), ballots give %s",
+				ErrNoQuorum, i, c.Verdict, stakeFor(t.stake[i], c.Verdict), t.assign.Stake[i], cert.Quorum, o)
+		}
+		if want := stakeFor(t.stake[i], o); c.StakeFor != want {
+			return fmt.Errorf("%w: claim %d stake_for %d, ballots give %d", ErrStakeMismatch, i, c.StakeFor, want)
+		}
+		if c.StakeTotal != t.assign.Stake[i] {
+			return fmt.Errorf("%w: claim %d stake_total %d, assignment gives %d", ErrStakeMismatch, i, c.StakeTotal, t.assign.Stake[i])
+		}
+	}
+	if want := statusOf(cert.Claims); cert.Status != want {
+		return fmt.Errorf("%w: stated %s, verdicts give %s", ErrStatusMismatch, cert.Status, want)
+	}
+	return nil
+}
+
+// IsVerificationError reports whether err came from a failed check (as
+// opposed to, say, a read error).
+func IsVerificationError(err error) bool {
+	for _, e := range []error{ErrWrongNetwork, ErrUnknownValidator, ErrNotAssigned, ErrBallotShape, ErrBadSignature,
+		ErrDuplicateValidator, ErrUnsortedBallots, ErrGenesisMismatch, ErrJobID, ErrClaimHash, ErrClaimIndex,
+		ErrClaimsRoot, ErrOutputHash, ErrNoQuorum, ErrVerdictMismatch, ErrStakeMismatch, ErrStatusMismatch,
+		ErrCertificateShape, ErrUnsupportedVersion, ErrCertificateTooLarge} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}

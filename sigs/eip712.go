@@ -1,0 +1,113 @@
+package sigs
+
+import (
+	"encoding/binary"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/crypto"
+)
+
+// Type strings of the EIP-712 structs Verity signs. They are part of the
+// protocol and never change within a version.
+const (
+	DomainType = "EIP712Domain(string name,string version,uint256 chainId)"
+	BallotType = "Ballot(bytes32 jobId,bytes32 outputHash,bytes32 claimsRoot,uint32[] claimIndexes,uint8[] verdicts)"
+	JobType    = "Job(bytes32 jobId,bytes32 outputHash,bytes32 claimsRoot,uint32 claimCount,uint64 deadline)"
+
+	DomainName    = "Verity"
+	DomainVersion = "1"
+)
+
+var (
+	domainTypeHash = crypto.Keccak256Hash([]byte(DomainType))
+	ballotTypeHash = crypto.Keccak256Hash([]byte(BallotType))
+	jobTypeHash    = crypto.Keccak256Hash([]byte(JobType))
+	nameHash       = crypto.Keccak256Hash([]byte(DomainName))
+	versionHash    = crypto.Keccak256Hash([]byte(DomainVersion))
+)
+
+// DomainSeparator is hashStruct(EIP712Domain{name: "Verity", version: "1",
+// chainId: networkID}). There is no verifyingContract.
+func DomainSeparator(networkID uint64) common.Hash {
+	var buf [4 * 32]byte
+	copy(buf[0:], domainTypeHash[:])
+	copy(buf[32:], nameHash[:])
+	copy(buf[64:], versionHash[:])
+	putUint(buf[96:128], networkID)
+	return crypto.Keccak256Hash(buf[:])
+}
+
+// BallotData is the signed content of a ballot.
+type BallotData struct {
+	JobID        common.Hash
+	OutputHash   common.Hash
+	ClaimsRoot   common.Hash
+	ClaimIndexes []uint32
+	Verdicts     []uint8
+}
+
+// BallotStructHash is hashStruct(Ballot). Each array is encoded as the
+// keccak256 of its elements, each left-padded to 32 bytes.
+func BallotStructHash(b BallotData) common.Hash {
+	var buf [6 * 32]byte
+	copy(buf[0:], ballotTypeHash[:])
+	copy(buf[32:], b.JobID[:])
+	copy(buf[64:], b.OutputHash[:])
+	copy(buf[96:], b.ClaimsRoot[:])
+	idx := make([]byte, 32*len(b.ClaimIndexes))
+	for i, v := range b.ClaimIndexes {
+		putUint(idx[32*i:32*i+32], uint64(v))
+	}
+	h := crypto.Keccak256Hash(idx)
+	copy(buf[128:], h[:])
+	ver := make([]byte, 32*len(b.Verdicts))
+	for i, v := range b.Verdicts {
+		ver[32*i+31] = v
+	}
+	h = crypto.Keccak256Hash(ver)
+	copy(buf[160:], h[:])
+	return crypto.Keccak256Hash(buf[:])
+}
+
+// BallotDigest is the EIP-712 digest a validator signs for a ballot:
+// keccak256(0x19 0x01 || domainSeparator || hashStruct(ballot)).
+func BallotDigest(networkID uint64, b BallotData) common.Hash {
+	return TypedDataDigest(DomainSeparator(networkID), BallotStructHash(b))
+}
+
+// JobData is the signed content of a job announcement (signed by the
+// gateway that accepted it).
+type JobData struct {
+	JobID      common.Hash
+	OutputHash common.Hash
+	ClaimsRoot common.Hash
+	ClaimCount uint32
+	Deadline   uint64 // unix milliseconds
+}
+
+// JobDigest is the EIP-712 digest a gateway signs for a job.
+func JobDigest(networkID uint64, j JobData) common.Hash {
+	var buf [6 * 32]byte
+	copy(buf[0:], jobTypeHash[:])
+	copy(buf[32:], j.JobID[:])
+	copy(buf[64:], j.OutputHash[:])
+	copy(buf[96:], j.ClaimsRoot[:])
+	putUint(buf[128:160], uint64(j.ClaimCount))
+	putUint(buf[160:192], j.Deadline)
+	return TypedDataDigest(DomainSeparator(networkID), crypto.Keccak256Hash(buf[:]))
+}
+
+// TypedDataDigest is keccak256(0x19 0x01 || domainSeparator || structHash).
+func TypedDataDigest(domainSeparator, structHash common.Hash) common.Hash {
+	var buf [66]byte
+	buf[0], buf[1] = 0x19, 0x01
+	copy(buf[2:34], domainSeparator[:])
+	copy(buf[34:], structHash[:])
+	return crypto.Keccak256Hash(buf[:])
+}
+
+// putUint writes v as a big-endian uint256 into the 32-byte slot dst.
+func putUint(dst []byte, v uint64) {
+	clear(dst[:24])
+	binary.BigEndian.PutUint64(dst[24:32], v)
+}
