@@ -85,8 +85,8 @@ type JobData struct {
 	Deadline   uint64 // unix milliseconds
 }
 
-// JobDigest is the EIP-712 digest a gateway signs for a job.
-func JobDigest(networkID uint64, j JobData) common.Hash {
+// JobStructHash is hashStruct(Job).
+func JobStructHash(j JobData) common.Hash {
 	var buf [6 * 32]byte
 	copy(buf[0:], jobTypeHash[:])
 	copy(buf[32:], j.JobID[:])
@@ -94,7 +94,12 @@ func JobDigest(networkID uint64, j JobData) common.Hash {
 	copy(buf[96:], j.ClaimsRoot[:])
 	putUint(buf[128:160], uint64(j.ClaimCount))
 	putUint(buf[160:192], j.Deadline)
-	return TypedDataDigest(DomainSeparator(networkID), crypto.Keccak256Hash(buf[:]))
+	return crypto.Keccak256Hash(buf[:])
+}
+
+// JobDigest is the EIP-712 digest a gateway signs for a job.
+func JobDigest(networkID uint64, j JobData) common.Hash {
+	return TypedDataDigest(DomainSeparator(networkID), JobStructHash(j))
 }
 
 // TypedDataDigest is keccak256(0x19 0x01 || domainSeparator || structHash).
