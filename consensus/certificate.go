@@ -88,7 +88,7 @@ func ParseCertificate(data []byte) (*Certificate, error) {
 	if err := dec.Decode(&c); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrCertificateShape, err)
 	}
-	if _, err := dec.Token(); err == nil {
+	if !atEOF(dec) {
 		return nil, fmt.Errorf("%w: trailing data after the certificate", ErrCertificateShape)
 	}
 	return &c, nil

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"slices"
 
@@ -53,13 +54,20 @@ func ParseGenesis(data []byte) (*Genesis, error) {
 	if err := dec.Decode(&g); err != nil {
 		return nil, fmt.Errorf("genesis: decode: %w", err)
 	}
-	if dec.More() {
+	if !atEOF(dec) {
 		return nil, errors.New("genesis: trailing data after the JSON object")
 	}
 	if err := g.Validate(); err != nil {
 		return nil, err
 	}
 	return &g, nil
+}
+
+// atEOF reports whether nothing but white space follows the value dec has
+// decoded. Any further byte, valid JSON or not, is trailing data.
+func atEOF(dec *json.Decoder) bool {
+	_, err := dec.Token()
+	return err == io.EOF
 }
 
 // LoadGenesis reads and validates a genesis file.
