@@ -118,7 +118,7 @@ func (e *EquivocationError) Error() string {
 func (e *EquivocationError) Is(target error) bool { return target == ErrEquivocation }
 
 // checkVoteShape checks one vote against the assignment: known validator,
-// claim indexes exactly the assigned ones, one valid verdict per claim, a
+// assigned at least one claim, claim indexes exactly the assigned ones, one valid verdict per claim, a
 // well-formed signature. No crypto, no state.
 func checkVoteShape(set *ValidatorSet, a *Assignment, v *Vote) (int, error) {
 	pos, _, ok := set.Lookup(v.Validator)
@@ -127,6 +127,9 @@ func checkVoteShape(set *ValidatorSet, a *Assignment, v *Vote) (int, error) {
 	}
 	if len(v.Verdicts) != len(v.ClaimIndexes) {
 		return pos, fmt.Errorf("%w: %s has %d claim indexes and %d verdicts", ErrBallotShape, v.Validator.Hex(), len(v.ClaimIndexes), len(v.Verdicts))
+	}
+	if len(a.ByValidator[pos]) == 0 {
+		return pos, fmt.Errorf("%w: %s judges no claim of this job", ErrNotAssigned, v.Validator.Hex())
 	}
 	if !slices.Equal(v.ClaimIndexes, a.ByValidator[pos]) {
 		return pos, fmt.Errorf("%w: %s covers %v, assigned %v", ErrNotAssigned, v.Validator.Hex(), v.ClaimIndexes, a.ByValidator[pos])
