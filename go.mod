@@ -1,6 +1,6 @@
 module github.com/verity-network/verity
 
-go 1.26
+go 1.26.6
 
 require (
 	github.com/BurntSushi/toml v1.6.0

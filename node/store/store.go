@@ -1,0 +1,263 @@
+// Package store is a validator node's durable state in one bbolt file: jobs,
+// ballots, certificates and the node's own ballots. Every write is committed
+// (fsync) before the call returns, so what the node acknowledged or
+// published survives a crash.
+package store
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/verity-network/verity/consensus"
+)
+
+var (
+	bucketJobs    = []byte("jobs")
+	bucketBallots = []byte("ballots") // job id || validator address
+	bucketCerts   = []byte("certs")
+	bucketOwn     = []byte("own_ballots")
+)
+
+// ErrNotFound is returned when a record does not exist.
+var ErrNotFound = errors.New("not found")
+
+// Store is safe for concurrent use.
+type Store struct {
+	db *bolt.DB
+}
+
+// Open opens or creates the store file at path.
+func Open(path string) (*Store, error) {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bucketJobs, bucketBallots, bucketCerts, bucketOwn} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("init store %s: %w", path, err)
+	}
+	return &Store{db: db}, nil
+}
+
+// Close closes the file.
+func (s *Store) Close() error { return s.db.Close() }
+
+// Path is the file path.
+func (s *Store) Path() string { return s.db.Path() }
+
+// Job is what a node keeps about a job.
+type Job struct {
+	ID          common.Hash      `json:"job_id"`
+	Message     json.RawMessage  `json:"message"` // the signed job message as gossiped
+	Output      string           `json:"output,omitempty"`
+	Prompt      string           `json:"prompt,omitempty"`
+	Gateway     bool             `json:"gateway"` // this node accepted the job
+	Status      consensus.Status `json:"status"`
+	SubmittedAt time.Time        `json:"submitted_at"`
+	Deadline    time.Time        `json:"deadline"`
+	FinalAt     time.Time        `json:"final_at,omitzero"`
+}
+
+func put(tx *bolt.Tx, bucket, key []byte, v any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return tx.Bucket(bucket).Put(key, data)
+}
+
+func get(tx *bolt.Tx, bucket, key []byte, v any) error {
+	data := tx.Bucket(bucket).Get(key)
+	if data == nil {
+		return ErrNotFound
+	}
+	return json.Unmarshal(data, v)
+}
+
+// PutJob writes a job record, replacing any earlier one. A final status is
+// never replaced by a non-final one.
+func (s *Store) PutJob(j *Job) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		var old Job
+		if err := get(tx, bucketJobs, j.ID[:], &old); err == nil && old.Status.Final() && !j.Status.Final() {
+			return nil
+		}
+		return put(tx, bucketJobs, j.ID[:], j)
+	})
+}
+
+// AddJob writes a job record only if none exists yet; it reports whether it
+// wrote.
+func (s *Store) AddJob(j *Job) (bool, error) {
+	added := false
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		if tx.Bucket(bucketJobs).Get(j.ID[:]) != nil {
+			return nil
+		}
+		added = true
+		return put(tx, bucketJobs, j.ID[:], j)
+	})
+	return added, err
+}
+
+// Job reads a job record.
+func (s *Store) Job(id common.Hash) (*Job, error) {
+	var j Job
+	err := s.db.View(func(tx *bolt.Tx) error { return get(tx, bucketJobs, id[:], &j) })
+	if err != nil {
+		return nil, err
+	}
+	return &j, nil
+}
+
+// Jobs calls fn for every job record in job id order until fn returns false.
+func (s *Store) Jobs(fn func(*Job) bool) error {
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketJobs).ForEach(func(k, v []byte) error {
+			var j Job
+			if err := json.Unmarshal(v, &j); err != nil {
+				return fmt.Errorf("job %x: %w", k, err)
+			}
+			if !fn(&j) {
+				return errStop
+			}
+			return nil
+		})
+	})
+	if errors.Is(err, errStop) {
+		return nil
+	}
+	return err
+}
+
+var errStop = errors.New("stop")
+
+// AddBallot stores a ballot counted for a job. A ballot already stored for
+// the same validator and job is kept.
+func (s *Store) AddBallot(b *consensus.Ballot) error {
+	key := append(b.JobID.Bytes(), b.Validator.Bytes()...)
+	return s.db.Update(func(tx *bolt.Tx) error {
+		if tx.Bucket(bucketBallots).Get(key) != nil {
+			return nil
+		}
+		return put(tx, bucketBallots, key, b)
+	})
+}
+
+// Ballots returns the ballots stored for a job, by validator address.
+func (s *Store) Ballots(job common.Hash) ([]*consensus.Ballot, error) {
+	var out []*consensus.Ballot
+	err := s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketBallots).Cursor()
+		for k, v := c.Seek(job[:]); k != nil && bytes.HasPrefix(k, job[:]); k, v = c.Next() {
+			var b consensus.Ballot
+			if err := json.Unmarshal(v, &b); err != nil {
+				return fmt.Errorf("ballot %x: %w", k, err)
+			}
+			out = append(out, &b)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// PutOwnBallot records the ballot this node signed for a job, before it is
+// published, so that a restarted node re-sends the same ballot instead of
+// signing a different one (which would be equivocation). It returns the
+// ballot already recorded, if any, and in that case writes nothing.
+func (s *Store) PutOwnBallot(b *consensus.Ballot) (*consensus.Ballot, error) {
+	var existing *consensus.Ballot
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		var old consensus.Ballot
+		switch err := get(tx, bucketOwn, b.JobID[:], &old); {
+		case err == nil:
+			existing = &old
+			return nil
+		case errors.Is(err, ErrNotFound):
+			return put(tx, bucketOwn, b.JobID[:], b)
+		default:
+			return err
+		}
+	})
+	return existing, err
+}
+
+// OwnBallot returns the ballot this node signed for a job.
+func (s *Store) OwnBallot(job common.Hash) (*consensus.Ballot, error) {
+	var b consensus.Ballot
+	if err := s.db.View(func(tx *bolt.Tx) error { return get(tx, bucketOwn, job[:], &b) }); err != nil {
+		return nil, err
+	}
+	return &b, nil
+}
+
+// PutCertificate stores a certificate and marks its job final, in one
+// transaction. A certificate already stored for the job is kept (the first
+// one wins) and returned with stored=false.
+func (s *Store) PutCertificate(c *consensus.Certificate, finalAt time.Time) (stored bool, err error) {
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		if tx.Bucket(bucketCerts).Get(c.JobID[:]) != nil {
+			return nil
+		}
+		if err := put(tx, bucketCerts, c.JobID[:], c); err != nil {
+			return err
+		}
+		var j Job
+		switch err := get(tx, bucketJobs, c.JobID[:], &j); {
+		case err == nil:
+			j.Status = c.Status
+			j.FinalAt = finalAt
+			if err := put(tx, bucketJobs, c.JobID[:], &j); err != nil {
+				return err
+			}
+		case !errors.Is(err, ErrNotFound):
+			return err
+		}
+		stored = true
+		return nil
+	})
+	return stored, err
+}
+
+// Certificate reads the certificate of a job.
+func (s *Store) Certificate(job common.Hash) (*consensus.Certificate, error) {
+	var c consensus.Certificate
+	if err := s.db.View(func(tx *bolt.Tx) error { return get(tx, bucketCerts, job[:], &c) }); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// Certificates calls fn for every stored certificate until fn returns false.
+func (s *Store) Certificates(fn func(*consensus.Certificate) bool) error {
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketCerts).ForEach(func(k, v []byte) error {
+			var c consensus.Certificate
+			if err := json.Unmarshal(v, &c); err != nil {
+				return fmt.Errorf("certificate %x: %w", k, err)
+			}
+			if !fn(&c) {
+				return errStop
+			}
+			return nil
+		})
+	})
+	if errors.Is(err, errStop) {
+		return nil
+	}
+	return err
+}
