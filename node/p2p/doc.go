@@ -1,0 +1,26 @@
+// Package p2p is the libp2p layer of a Verity validator node: one host whose
+// identity is the validator's secp256k1 key, gossipsub with the three Verity
+// topics (jobs, ballots, certificates), a validator per topic that runs before
+// a message is delivered or forwarded, and peer discovery through bootstrap
+// peers.
+//
+// Gossip is configured for a closed validator network:
+//
+//   - Messages are not signed by pubsub and carry no author (StrictNoSign,
+//     no author); jobs, ballots and certificates carry their own secp256k1
+//     signatures, which the topic validators check.
+//   - A message's id is the SHA-256 of its data, so the same bytes published
+//     twice, by one node or by two, are one message.
+//   - The outbound, validation and subscription queues are raised so that a
+//     burst of messages is not silently dropped.
+//   - Peer scoring penalises every message a validator rejects; a peer that
+//     keeps sending such messages is graylisted and its traffic ignored.
+//   - Heartbeats are fast so that a fresh mesh forms within a fraction of a
+//     second; wait for topic peers with WaitForPeers rather than sleeping.
+//   - Only TCP and QUIC are enabled, relays and NAT port mapping are off and
+//     there is no mDNS: the node dials only the peers it is told about and the
+//     peers that gossipsub peer exchange names.
+//
+// Logs go to the go-log subsystem "verity/p2p"; pubsub and libp2p log through
+// their own go-log subsystems ("pubsub", ...).
+package p2p

@@ -1,0 +1,48 @@
+package p2p
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+)
+
+// Kinds of gossip topic. Every node joins all three.
+const (
+	KindJobs    = "jobs"
+	KindBallots = "ballots"
+	KindCerts   = "certs"
+)
+
+// Kinds lists the topic kinds in a fixed order.
+var Kinds = [...]string{KindJobs, KindBallots, KindCerts}
+
+// topicVersion is the wire version of the message encodings on a topic.
+const topicVersion = "1"
+
+// ErrUnknownKind is returned for a topic kind other than jobs, ballots and
+// certs.
+var ErrUnknownKind = errors.New("unknown topic kind")
+
+// TopicName returns the gossipsub topic of a kind on a network:
+// /verity/<network>/<kind>/1. The kind is not checked; see ValidKind.
+func TopicName(networkID uint64, kind string) string {
+	return "/verity/" + strconv.FormatUint(networkID, 10) + "/" + kind + "/" + topicVersion
+}
+
+// ValidKind reports whether kind is one of KindJobs, KindBallots and
+// KindCerts.
+func ValidKind(kind string) bool {
+	for _, k := range Kinds {
+		if k == kind {
+			return true
+		}
+	}
+	return false
+}
+
+func checkKind(kind string) error {
+	if !ValidKind(kind) {
+		return fmt.Errorf("%w: %q", ErrUnknownKind, kind)
+	}
+	return nil
+}
