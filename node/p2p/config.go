@@ -1,0 +1,188 @@
+package p2p
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Defaults of Config.
+const (
+	// DefaultMaxMessageSize bounds a message's data: 1 MiB for the largest
+	// job or certificate plus 64 KiB of framing and signatures.
+	DefaultMaxMessageSize = 1<<20 + 64<<10
+	// DefaultQueueSize is the length of each peer's outbound queue, of the
+	// validation queue and of each subscription's buffer.
+	DefaultQueueSize = 4096
+	// DefaultHeartbeatInterval suits a closed network on a LAN or one host.
+	DefaultHeartbeatInterval = 200 * time.Millisecond
+	// DefaultValidatorTimeout bounds one call of a topic validator.
+	DefaultValidatorTimeout = 5 * time.Second
+)
+
+// rpcOverhead is what an RPC around one message adds to the message's data:
+// topic name, protobuf framing, length prefix. Generously rounded up.
+const rpcOverhead = 4 << 10
+
+// defaultListenAddrs are used when Config.ListenAddrs is empty: loopback
+// only, never every interface.
+var defaultListenAddrs = []string{
+	"/ip4/127.0.0.1/tcp/0",
+	"/ip4/127.0.0.1/udp/0/quic-v1",
+}
+
+// ErrInvalidConfig is returned by New for a config it cannot run with.
+var ErrInvalidConfig = errors.New("invalid p2p config")
+
+// Verdict is a topic validator's decision on one message.
+type Verdict int
+
+// Verdicts. The zero Verdict is not one of them and is treated as Ignore.
+const (
+	// Accept delivers the message locally and forwards it to peers.
+	Accept Verdict = iota + 1
+	// Reject drops the message and penalises the peer that sent it through
+	// peer scoring: for messages that fail decoding, shape or signature
+	// checks, which an honest peer never forwards.
+	Reject
+	// Ignore drops the message quietly, without penalty: for duplicates,
+	// messages about jobs already finished, or anything an honest peer may
+	// forward.
+	Ignore
+)
+
+// String returns the verdict's name.
+func (v Verdict) String() string {
+	switch v {
+	case Accept:
+		return "accept"
+	case Reject:
+		return "reject"
+	case Ignore:
+		return "ignore"
+	default:
+		return fmt.Sprintf("verdict(%d)", int(v))
+	}
+}
+
+// ValidatorFunc decides on a message before it is delivered to local
+// subscribers or forwarded to peers, including messages this node publishes
+// (from is then the node's own peer id). from is the peer that sent the
+// message to this node, not necessarily its author: messages carry no author.
+// ctx ends when the validator timeout expires or the network closes.
+//
+// A validator is called concurrently and must not keep data after it returns.
+type ValidatorFunc func(ctx context.Context, from peer.ID, data []byte) Verdict
+
+// DataValidatorFunc is a ValidatorFunc that also returns a value for
+// Message.ValidatorData, typically the decoded and verified message, so that
+// a subscriber need not decode it or check its signature again. The value is
+// ignored unless the verdict is Accept.
+type DataValidatorFunc func(ctx context.Context, from peer.ID, data []byte) (Verdict, any)
+
+// Config configures a Network. Key, NetworkID and a validator for every kind
+// are required; the rest has defaults.
+type Config struct {
+	// Key is the validator's secp256k1 key. It is also the libp2p identity,
+	// so the node's peer id is PeerIDFromKey(Key).
+	Key *ecdsa.PrivateKey
+	// ListenAddrs are multiaddrs to listen on, such as /ip4/127.0.0.1/tcp/9000
+	// and /ip4/127.0.0.1/udp/9000/quic-v1. TCP and QUIC are supported.
+	// Default: loopback TCP and QUIC on random ports.
+	ListenAddrs []string
+	// Bootstrap are full multiaddrs, with /p2p/<id>, of peers to keep
+	// connected to. The node's own address may be among them; it is skipped.
+	Bootstrap []string
+	// NetworkID names the network in topic names.
+	NetworkID uint64
+	// MaxMessageSize bounds the data of one message. Default
+	// DefaultMaxMessageSize. Every node of a network must use the same value.
+	MaxMessageSize int
+	// Validators holds one validator per topic kind. Each kind needs a
+	// validator here or in DataValidators, not both.
+	Validators map[string]ValidatorFunc
+	// DataValidators holds validators that also produce
+	// Message.ValidatorData.
+	DataValidators map[string]DataValidatorFunc
+
+	// QueueSize is the length of each peer's outbound queue, of the
+	// validation queue and of each subscription's buffer. Default
+	// DefaultQueueSize.
+	QueueSize int
+	// HeartbeatInterval is the gossipsub heartbeat. Default
+	// DefaultHeartbeatInterval.
+	HeartbeatInterval time.Duration
+	// ValidatorTimeout bounds one validator call. Default
+	// DefaultValidatorTimeout.
+	ValidatorTimeout time.Duration
+	// ScoreInspectPeriod is how often peer scores are snapshotted for
+	// PeerScore. Default one second.
+	ScoreInspectPeriod time.Duration
+	// PrometheusRegisterer receives libp2p's metrics. Nil disables them.
+	PrometheusRegisterer prometheus.Registerer
+}
+
+// withDefaults checks c and returns a copy with defaults filled in.
+func (c Config) withDefaults() (Config, error) {
+	if c.Key == nil {
+		return c, fmt.Errorf("%w: %w", ErrInvalidConfig, ErrNoKey)
+	}
+	if c.MaxMessageSize < 0 || c.QueueSize < 0 || c.HeartbeatInterval < 0 ||
+		c.ValidatorTimeout < 0 || c.ScoreInspectPeriod < 0 {
+		return c, fmt.Errorf("%w: negative size or duration", ErrInvalidConfig)
+	}
+	if c.MaxMessageSize == 0 {
+		c.MaxMessageSize = DefaultMaxMessageSize
+	}
+	if c.QueueSize == 0 {
+		c.QueueSize = DefaultQueueSize
+	}
+	if c.HeartbeatInterval == 0 {
+		c.HeartbeatInterval = DefaultHeartbeatInterval
+	}
+	if c.ValidatorTimeout == 0 {
+		c.ValidatorTimeout = DefaultValidatorTimeout
+	}
+	if c.ScoreInspectPeriod == 0 {
+		c.ScoreInspectPeriod = time.Second
+	}
+	if len(c.ListenAddrs) == 0 {
+		c.ListenAddrs = defaultListenAddrs
+	}
+	for kind := range c.Validators {
+		if err := checkKind(kind); err != nil {
+			return c, fmt.Errorf("%w: validators: %w", ErrInvalidConfig, err)
+		}
+	}
+	for kind := range c.DataValidators {
+		if err := checkKind(kind); err != nil {
+			return c, fmt.Errorf("%w: data validators: %w", ErrInvalidConfig, err)
+		}
+	}
+	for _, kind := range Kinds {
+		v, dv := c.Validators[kind], c.DataValidators[kind]
+		switch {
+		case v == nil && dv == nil:
+			return c, fmt.Errorf("%w: no validator for topic kind %q", ErrInvalidConfig, kind)
+		case v != nil && dv != nil:
+			return c, fmt.Errorf("%w: two validators for topic kind %q", ErrInvalidConfig, kind)
+		}
+	}
+	return c, nil
+}
+
+// dataValidator returns the validator of kind in DataValidator form.
+func (c Config) dataValidator(kind string) DataValidatorFunc {
+	if dv := c.DataValidators[kind]; dv != nil {
+		return dv
+	}
+	v := c.Validators[kind]
+	return func(ctx context.Context, from peer.ID, data []byte) (Verdict, any) {
+		return v(ctx, from, data), nil
+	}
+}

@@ -1,0 +1,79 @@
+package p2p
+
+import (
+	"time"
+
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// Peer score thresholds. A rejected message costs its sender
+// invalidMessageWeight times the square of its count of rejected messages, so
+// a peer stops receiving gossip after 7 rejected messages, is no longer
+// published to after 9 and is graylisted (everything it sends is ignored)
+// after 13. The count decays to a hundredth in ten minutes.
+const (
+	GossipThreshold   = -4000.0
+	PublishThreshold  = -8000.0
+	GraylistThreshold = -16000.0
+
+	invalidMessageWeight = -100.0
+)
+
+// scoreParams returns the peer score parameters of a network: the same for
+// each of its three topics. The positive terms (time in mesh, first
+// deliveries) are small and capped so that good behaviour never offsets a
+// handful of rejected messages; mesh delivery rate penalties are off because
+// a quiet topic is normal here.
+func scoreParams(networkID uint64) *pubsub.PeerScoreParams {
+	topics := make(map[string]*pubsub.TopicScoreParams, len(Kinds))
+	for _, kind := range Kinds {
+		topics[TopicName(networkID, kind)] = &pubsub.TopicScoreParams{
+			TopicWeight: 1,
+
+			TimeInMeshWeight:  0.01,
+			TimeInMeshQuantum: time.Second,
+			TimeInMeshCap:     300,
+
+			FirstMessageDeliveriesWeight: 0.5,
+			FirstMessageDeliveriesDecay:  pubsub.ScoreParameterDecay(10 * time.Minute),
+			FirstMessageDeliveriesCap:    20,
+
+			InvalidMessageDeliveriesWeight: invalidMessageWeight,
+			InvalidMessageDeliveriesDecay:  pubsub.ScoreParameterDecay(10 * time.Minute),
+		}
+	}
+	return &pubsub.PeerScoreParams{
+		Topics:        topics,
+		TopicScoreCap: 30,
+
+		AppSpecificScore:  func(peer.ID) float64 { return 0 },
+		AppSpecificWeight: 0,
+
+		// Testnets run many validators behind one address: no IP
+		// colocation penalty.
+		IPColocationFactorWeight: 0,
+
+		BehaviourPenaltyWeight:    -10,
+		BehaviourPenaltyThreshold: 6,
+		BehaviourPenaltyDecay:     pubsub.ScoreParameterDecay(10 * time.Minute),
+
+		DecayInterval: pubsub.DefaultDecayInterval,
+		DecayToZero:   pubsub.DefaultDecayToZero,
+		RetainScore:   time.Hour,
+	}
+}
+
+// scoreThresholds returns the thresholds that go with scoreParams. Peer
+// exchange is accepted from any peer not penalised: the network is closed and
+// bootstrap peers have had no time to earn a positive score when they first
+// prune their mesh.
+func scoreThresholds() *pubsub.PeerScoreThresholds {
+	return &pubsub.PeerScoreThresholds{
+		GossipThreshold:             GossipThreshold,
+		PublishThreshold:            PublishThreshold,
+		GraylistThreshold:           GraylistThreshold,
+		AcceptPXThreshold:           0,
+		OpportunisticGraftThreshold: 1,
+	}
+}

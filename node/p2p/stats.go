@@ -1,0 +1,134 @@
+package p2p
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+)
+
+// Stats counts what pubsub did with messages since New. The drop counters
+// should stay zero; anything else there means a queue is too small or a
+// subscriber too slow.
+type Stats struct {
+	// Delivered counts messages accepted and delivered to local
+	// subscriptions, including the node's own.
+	Delivered uint64
+	// Rejected counts messages a validator rejected and messages pubsub
+	// refused for carrying a signature or an author.
+	Rejected uint64
+	// Ignored counts messages a validator ignored.
+	Ignored uint64
+	// Duplicates counts copies of messages already seen.
+	Duplicates uint64
+	// ValidationDropped counts messages dropped because the validation queue
+	// was full or validation was throttled.
+	ValidationDropped uint64
+	// OutboundDropped counts RPCs to a peer dropped because its outbound
+	// queue was full.
+	OutboundDropped uint64
+	// SubscriberDropped counts messages not delivered to a subscription
+	// because its buffer was full.
+	SubscriberDropped uint64
+}
+
+// statsTracer is a pubsub.RawTracer that counts into a Stats and follows the
+// gossipsub mesh of each topic. Its methods are called from pubsub's
+// goroutines, concurrently.
+type statsTracer struct {
+	delivered, rejected, ignored, duplicates      atomic.Uint64
+	validationDropped, outboundDropped, undeliver atomic.Uint64
+
+	mu   sync.Mutex
+	mesh map[string]map[peer.ID]struct{} // topic -> mesh peers
+}
+
+func newStatsTracer() *statsTracer {
+	return &statsTracer{mesh: map[string]map[peer.ID]struct{}{}}
+}
+
+// meshPeers returns the number of peers in the mesh of a topic.
+func (t *statsTracer) meshPeers(topic string) int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.mesh[topic])
+}
+
+// Graft records a peer added to a topic's mesh.
+func (t *statsTracer) Graft(p peer.ID, topic string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	m := t.mesh[topic]
+	if m == nil {
+		m = map[peer.ID]struct{}{}
+		t.mesh[topic] = m
+	}
+	m[p] = struct{}{}
+}
+
+// Prune records a peer removed from a topic's mesh.
+func (t *statsTracer) Prune(p peer.ID, topic string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.mesh[topic], p)
+}
+
+// Leave records that the node left a topic and so its mesh.
+func (t *statsTracer) Leave(topic string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.mesh, topic)
+}
+
+// OnClosedOutboundStream records a peer gone: gossipsub removes it from every
+// mesh.
+func (t *statsTracer) OnClosedOutboundStream(p peer.ID) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, m := range t.mesh {
+		delete(m, p)
+	}
+}
+
+var _ pubsub.RawTracer = (*statsTracer)(nil)
+
+func (t *statsTracer) snapshot() Stats {
+	return Stats{
+		Delivered:         t.delivered.Load(),
+		Rejected:          t.rejected.Load(),
+		Ignored:           t.ignored.Load(),
+		Duplicates:        t.duplicates.Load(),
+		ValidationDropped: t.validationDropped.Load(),
+		OutboundDropped:   t.outboundDropped.Load(),
+		SubscriberDropped: t.undeliver.Load(),
+	}
+}
+
+func (t *statsTracer) DeliverMessage(*pubsub.Message)   { t.delivered.Add(1) }
+func (t *statsTracer) DuplicateMessage(*pubsub.Message) { t.duplicates.Add(1) }
+func (t *statsTracer) DropRPC(*pubsub.RPC, peer.ID)     { t.outboundDropped.Add(1) }
+func (t *statsTracer) UndeliverableMessage(*pubsub.Message) {
+	t.undeliver.Add(1)
+}
+
+func (t *statsTracer) RejectMessage(_ *pubsub.Message, reason string) {
+	switch reason {
+	case pubsub.RejectValidationIgnored:
+		t.ignored.Add(1)
+	case pubsub.RejectValidationQueueFull, pubsub.RejectValidationThrottled:
+		t.validationDropped.Add(1)
+	default:
+		t.rejected.Add(1)
+	}
+}
+
+func (t *statsTracer) OnNewOutboundStream(peer.ID, protocol.ID)             {}
+func (t *statsTracer) Join(string)                                          {}
+func (t *statsTracer) ValidateMessage(*pubsub.Message)                      {}
+func (t *statsTracer) ThrottlePeer(peer.ID)                                 {}
+func (t *statsTracer) RecvRPC(*pubsub.RPC)                                  {}
+func (t *statsTracer) SendRPC(*pubsub.RPC, peer.ID)                         {}
+func (t *statsTracer) SendRPCCompleted(*pubsub.RPC, peer.ID, time.Duration) {}
