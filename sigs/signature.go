@@ -1,6 +1,7 @@
 package sigs
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"errors"
 	"fmt"
@@ -22,7 +23,12 @@ var (
 	ErrRecover         = errors.New("signature does not recover to a public key")
 )
 
-var secp256k1HalfN = new(big.Int).Rsh(crypto.S256().Params().N, 1)
+// The curve order n and floor(n/2) as 32-byte big-endian numbers, so that
+// the shape check compares bytes and allocates nothing.
+var (
+	curveOrder     = crypto.S256().Params().N.FillBytes(make([]byte, 32))
+	curveOrderHalf = new(big.Int).Rsh(crypto.S256().Params().N, 1).FillBytes(make([]byte, 32))
+)
 
 // Signer signs 32-byte digests with one secp256k1 key that it keeps to itself.
 type Signer interface {
@@ -73,16 +79,22 @@ func CheckSignature(sig []byte) error {
 	if v := sig[64]; v != 27 && v != 28 {
 		return fmt.Errorf("%w, got %d", ErrSignatureV, v)
 	}
-	r := new(big.Int).SetBytes(sig[:32])
-	s := new(big.Int).SetBytes(sig[32:64])
-	if !crypto.ValidateSignatureValues(0, r, s, false) {
+	r, s := sig[:32], sig[32:64]
+	if !inScalarRange(r) || !inScalarRange(s) {
 		return ErrSignatureValues
 	}
-	if s.Cmp(secp256k1HalfN) > 0 {
+	if bytes.Compare(s, curveOrderHalf) > 0 {
 		return ErrSignatureHighS
 	}
 	return nil
 }
+
+// inScalarRange reports whether the 32-byte big-endian x is in [1, n-1].
+func inScalarRange(x []byte) bool {
+	return bytes.Compare(x, curveOrder) < 0 && !bytes.Equal(x, zero32[:])
+}
+
+var zero32 [32]byte
 
 // Recover returns the address that signed digest. It rejects malformed and
 // high-s signatures with an error before any curve arithmetic.
@@ -94,8 +106,11 @@ func Recover(digest common.Hash, sig []byte) (common.Address, error) {
 	copy(raw[:], sig)
 	raw[64] -= 27
 	pub, err := crypto.Ecrecover(digest[:], raw[:])
-	if err != nil || len(pub) != 65 {
+	if err != nil {
 		return common.Address{}, fmt.Errorf("%w: %v", ErrRecover, err)
+	}
+	if len(pub) != 65 || pub[0] != 4 {
+		return common.Address{}, fmt.Errorf("%w: public key of %d bytes", ErrRecover, len(pub))
 	}
 	return common.BytesToAddress(crypto.Keccak256(pub[1:])[12:]), nil
 }
