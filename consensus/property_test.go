@@ -81,7 +81,7 @@ func newRandomCase(t *testing.T, rng *rand.Rand) randomCase {
 	return randomCase{f: f, job: j, cert: mustCert(t, tl, j.claims)}
 }
 
-func cloneCert(t *testing.T, c *Certificate) *Certificate {
+func cloneCert(t testing.TB, c *Certificate) *Certificate {
 	t.Helper()
 	data, err := json.Marshal(c)
 	if err != nil {

@@ -1,0 +1,424 @@
+package consensus
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/ethereum/go-ethereum/common"
+
+	"github.com/verity-network/verity/claims"
+	"github.com/verity-network/verity/sigs"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/certs and the fuzz seed corpora")
+
+const certsDir = "../testdata/certs"
+
+// vectorNetworkID is the network id of the test vectors.
+const vectorNetworkID = 31337
+
+var vectorValidators = []struct {
+	name  string
+	stake uint64
+}{{"alice", 10}, {"bob", 20}, {"carol", 30}, {"dave", 40}}
+
+// vectorCase is one entry of testdata/certs/invalid/cases.json.
+type vectorCase struct {
+	Name        string `json:"name"`
+	Description string `json:"description"`
+	Certificate string `json:"certificate"`      // relative to testdata/certs
+	Output      string `json:"output,omitempty"` // relative to testdata/certs; empty: no output check
+	Sentinel    string `json:"sentinel"`         // name of the consensus Err* value
+	Error       string `json:"error"`            // exact message of VerifyCertificate
+}
+
+// sentinels names the errors a vector may expect.
+var sentinels = map[string]error{
+	"ErrWrongNetwork": ErrWrongNetwork, "ErrUnknownValidator": ErrUnknownValidator, "ErrNotAssigned": ErrNotAssigned,
+	"ErrBallotShape": ErrBallotShape, "ErrBadSignature": ErrBadSignature, "ErrDuplicateValidator": ErrDuplicateValidator,
+	"ErrUnsortedBallots": ErrUnsortedBallots, "ErrGenesisMismatch": ErrGenesisMismatch, "ErrJobID": ErrJobID,
+	"ErrClaimHash": ErrClaimHash, "ErrClaimIndex": ErrClaimIndex, "ErrClaimsRoot": ErrClaimsRoot,
+	"ErrOutputHash": ErrOutputHash, "ErrNoQuorum": ErrNoQuorum, "ErrVerdictMismatch": ErrVerdictMismatch,
+	"ErrStakeMismatch": ErrStakeMismatch, "ErrStatusMismatch": ErrStatusMismatch,
+	"ErrCertificateShape": ErrCertificateShape, "ErrUnsupportedVersion": ErrUnsupportedVersion,
+}
+
+// vectorSet is the validator set of the vectors: validator i has key
+// keccak256("verity test key i").
+func vectorSet(tb testing.TB) (*Genesis, map[common.Address]*sigs.KeySigner) {
+	tb.Helper()
+	g := &Genesis{NetworkID: vectorNetworkID}
+	signers := map[common.Address]*sigs.KeySigner{}
+	for i, v := range vectorValidators {
+		s := sigs.NewKeySigner(testKey(i))
+		signers[s.Address()] = s
+		g.Validators = append(g.Validators, Validator{Name: v.name, Address: s.Address(), Stake: v.stake})
+	}
+	return g, signers
+}
+
+// vectorCert tallies ballots of the named validators with their verdicts
+// per claim over the sentences of output.
+func vectorCert(tb testing.TB, set *ValidatorSet, signers map[common.Address]*sigs.KeySigner, sentences []string,
+	q Quorum, replication uint32, votes map[string][]claims.Verdict) *Certificate {
+	tb.Helper()
+	output := strings.Join(sentences, " ") + "\n"
+	cs := claims.FromTexts(sentences)
+	p := JobParams{
+		NetworkID: set.NetworkID(), OutputHash: claims.OutputHash([]byte(output)), ClaimsRoot: claims.RootOf(cs),
+		ClaimCount: uint32(len(cs)), Quorum: q, Replication: replication, Nonce: claims.HashText("verity test vector nonce"),
+	}
+	tl, err := NewTally(set, p)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for pos := range set.Len() {
+		v := set.At(pos)
+		vs, ok := votes[v.Name]
+		if !ok {
+			continue
+		}
+		idx := tl.Assignment().ByValidator[pos]
+		mine := make([]claims.Verdict, len(idx))
+		for i, c := range idx {
+			mine[i] = vs[c]
+		}
+		b, err := SignBallot(signers[v.Address], p.NetworkID, tl.JobID(), p.OutputHash, p.ClaimsRoot, idx, mine)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		mustAdd(tb, tl, b)
+	}
+	return mustCert(tb, tl, cs)
+}
+
+var (
+	rejectedSentences = []string{
+		"Paris is the capital of France.",
+		"The Seine flows through Paris.",
+		"The Eiffel Tower was completed in 1899.",
+		"Water boils at 100 degrees Celsius at sea level.",
+		"The Moon is made of cheese.",
+	}
+	verifiedSentences = []string{
+		"Mount Everest is the highest mountain above sea level.",
+		"The Pacific is the largest ocean on Earth.",
+		"Light travels faster than sound.",
+	}
+)
+
+// vectorFile is a file of testdata/certs with its content.
+type vectorFile struct {
+	path string
+	data []byte
+}
+
+// generateVectors builds every file of testdata/certs.
+func generateVectors(tb testing.TB) []vectorFile {
+	tb.Helper()
+	g, signers := vectorSet(tb)
+	set, err := g.ValidatorSet()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	T, F, A := claims.True, claims.False, claims.Abstain
+	valid := vectorCert(tb, set, signers, rejectedSentences, DefaultQuorum, 0, map[string][]claims.Verdict{
+		"alice": {T, T, F, T, T},
+		"bob":   {T, T, F, A, F},
+		"carol": {T, T, F, T, F},
+		"dave":  {T, T, F, T, F},
+	})
+	verified := vectorCert(tb, set, signers, verifiedSentences, CountQuorum(2, 3), 3, map[string][]claims.Verdict{
+		"alice": {T, T, T}, "bob": {T, T, T}, "carol": {T, F, T}, "dave": {T, T, T},
+	})
+
+	var files []vectorFile
+	addJSON := func(path string, v any) {
+		data, err := json.MarshalIndent(v, "", "  ")
+		if err != nil {
+			tb.Fatal(err)
+		}
+		files = append(files, vectorFile{path, append(data, '\n')})
+	}
+	addJSON("genesis.json", g)
+	files = append(files,
+		vectorFile{"output.txt", []byte(strings.Join(rejectedSentences, " ") + "\n")},
+		vectorFile{"verified-output.txt", []byte(strings.Join(verifiedSentences, " ") + "\n")},
+		vectorFile{"wrong-output.txt", []byte(strings.Join(rejectedSentences, " ") + "\n\n")},
+	)
+	addJSON("valid.json", valid)
+	addJSON("verified.json", verified)
+
+	pos := func(c *Certificate, name string) int {
+		for _, v := range g.Validators {
+			if v.Name == name {
+				return slices.IndexFunc(c.Ballots, func(b Vote) bool { return b.Validator == v.Address })
+			}
+		}
+		tb.Fatalf("no validator %s", name)
+		return -1
+	}
+	stranger := sigs.NewKeySigner(testKey(9))
+	var cases []vectorCase
+	variant := func(name, description, output string, mutate func(c *Certificate)) {
+		c := cloneCert(tb, valid)
+		mutate(c)
+		addJSON("invalid/"+name+".json", c)
+		err := VerifyCertificate(c, set, readOutput(tb, files, output))
+		if err == nil {
+			tb.Fatalf("variant %s verifies", name)
+		}
+		cases = append(cases, vectorCase{Name: name, Description: description, Certificate: "invalid/" + name + ".json",
+			Output: output, Sentinel: sentinelName(tb, err), Error: err.Error()})
+	}
+	variant("flipped-verdict", "claim 2 decided false is stated true", "output.txt", func(c *Certificate) {
+		c.Claims[2].Verdict = OutcomeTrue
+	})
+	variant("forged-signature", "bob's ballot carries a signature of the same digest by another key", "output.txt", func(c *Certificate) {
+		k := pos(c, "bob")
+		b := Ballot{NetworkID: c.NetworkID, JobID: c.JobID, OutputHash: c.OutputHash, ClaimsRoot: c.ClaimsRoot, Vote: c.Ballots[k]}
+		sig, err := stranger.SignDigest(b.Digest())
+		if err != nil {
+			tb.Fatal(err)
+		}
+		c.Ballots[k].Signature = sig
+	})
+	variant("unknown-key", "alice's ballot is replaced by a correctly signed ballot from a key outside the validator set", "output.txt", func(c *Certificate) {
+		b, err := SignBallot(stranger, c.NetworkID, c.JobID, c.OutputHash, c.ClaimsRoot, []uint32{0, 1, 2, 3, 4}, []claims.Verdict{T, T, F, T, F})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		c.Ballots[pos(c, "alice")] = b.Vote
+		slices.SortFunc(c.Ballots, func(a, b Vote) int { return bytes.Compare(a.Validator[:], b.Validator[:]) })
+	})
+	variant("duplicated-validator", "carol's ballot appears twice, in place of alice's", "output.txt", func(c *Certificate) {
+		c.Ballots = slices.Delete(c.Ballots, pos(c, "alice"), pos(c, "alice")+1)
+		k := pos(c, "carol")
+		c.Ballots = slices.Insert(c.Ballots, k, c.Ballots[k])
+	})
+	variant("unsorted-ballots", "the first two ballots are swapped", "output.txt", func(c *Certificate) {
+		c.Ballots[0], c.Ballots[1] = c.Ballots[1], c.Ballots[0]
+	})
+	variant("wrong-network", "the certificate states another network id", "output.txt", func(c *Certificate) {
+		c.NetworkID++
+	})
+	variant("below-quorum", "carol's and dave's ballots are dropped: 30 of 100 stake cannot decide", "output.txt", func(c *Certificate) {
+		c.Ballots = slices.DeleteFunc(c.Ballots, func(b Vote) bool {
+			return b.Validator == c.Ballots[pos(c, "carol")].Validator || b.Validator == c.Ballots[pos(c, "dave")].Validator
+		})
+	})
+	variant("tampered-claim", "claim 4's text is changed", "output.txt", func(c *Certificate) {
+		c.Claims[4].Text = "The Moon is not made of cheese."
+	})
+	variant("tampered-claim-rehashed", "claim 4's text is changed and rehashed", "output.txt", func(c *Certificate) {
+		c.Claims[4].Text = "The Moon is not made of cheese."
+		c.Claims[4].Hash = claims.HashText(c.Claims[4].Text)
+	})
+	variant("weakened-quorum", "the quorum is stated as 1/2 instead of the signed 2/3", "output.txt", func(c *Certificate) {
+		c.Quorum = StakeQuorum(1, 2)
+	})
+	variant("tampered-stake", "claim 0 states more stake than its ballots give", "output.txt", func(c *Certificate) {
+		c.Claims[0].StakeFor = 99
+	})
+	variant("wrong-status", "a rejected job is stated verified", "output.txt", func(c *Certificate) {
+		c.Status = StatusVerified
+	})
+	// wrong output: the valid certificate against another output
+	err = VerifyCertificate(valid, set, readOutput(tb, files, "wrong-output.txt"))
+	if err == nil {
+		tb.Fatal("valid certificate verifies against the wrong output")
+	}
+	cases = append(cases, vectorCase{Name: "wrong-output", Description: "the valid certificate checked against another output",
+		Certificate: "valid.json", Output: "wrong-output.txt", Sentinel: sentinelName(tb, err), Error: err.Error()})
+	addJSON("invalid/cases.json", cases)
+	return files
+}
+
+func readOutput(tb testing.TB, files []vectorFile, name string) []byte {
+	tb.Helper()
+	if name == "" {
+		return nil
+	}
+	for _, f := range files {
+		if f.path == name {
+			return f.data
+		}
+	}
+	tb.Fatalf("no output %s", name)
+	return nil
+}
+
+// sentinelName is the name of the most specific sentinel err wraps.
+func sentinelName(tb testing.TB, err error) string {
+	tb.Helper()
+	var names []string
+	for name, s := range sentinels {
+		if errors.Is(err, s) {
+			names = append(names, name)
+		}
+	}
+	if len(names) != 1 {
+		tb.Fatalf("%v matches sentinels %v, want exactly one", err, names)
+	}
+	return names[0]
+}
+
+// TestCertVectors checks the committed files of testdata/certs: the valid
+// certificates verify, every invalid one fails with its sentinel and exact
+// message, and the files are what the generator writes (run with -update to
+// rewrite them).
+func TestCertVectors(t *testing.T) {
+	generated := generateVectors(t)
+	if *update {
+		for _, f := range generated {
+			p := filepath.Join(certsDir, f.path)
+			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(p, f.data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		writeFuzzSeeds(t)
+	}
+	for _, f := range generated {
+		got, err := os.ReadFile(filepath.Join(certsDir, f.path))
+		if err != nil {
+			t.Fatalf("%v (run go test ./consensus -run TestCertVectors -update)", err)
+		}
+		if !bytes.Equal(got, f.data) {
+			t.Errorf("%s differs from what the generator writes (run go test ./consensus -run TestCertVectors -update)", f.path)
+		}
+	}
+
+	set := loadVectorSet(t)
+	read := func(name string) []byte {
+		data, err := os.ReadFile(filepath.Join(certsDir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return data
+	}
+	for _, v := range []struct{ cert, output string }{{"valid.json", "output.txt"}, {"verified.json", "verified-output.txt"}} {
+		c, err := ParseCertificate(read(v.cert))
+		if err != nil {
+			t.Fatalf("%s: %v", v.cert, err)
+		}
+		if err := VerifyCertificate(c, set, read(v.output)); err != nil {
+			t.Fatalf("%s: %v", v.cert, err)
+		}
+	}
+
+	var cases []vectorCase
+	if err := json.Unmarshal(read("invalid/cases.json"), &cases); err != nil {
+		t.Fatal(err)
+	}
+	covered := map[string]bool{}
+	for _, tc := range cases {
+		t.Run(tc.Name, func(t *testing.T) {
+			covered[tc.Certificate] = true
+			sentinel, ok := sentinels[tc.Sentinel]
+			if !ok {
+				t.Fatalf("unknown sentinel %q", tc.Sentinel)
+			}
+			c, err := ParseCertificate(read(tc.Certificate))
+			if err != nil {
+				t.Fatalf("parse: %v", err)
+			}
+			var output []byte
+			if tc.Output != "" {
+				output = read(tc.Output)
+			}
+			err = VerifyCertificate(c, set, output)
+			if !errors.Is(err, sentinel) {
+				t.Fatalf("got %v, want %s", err, tc.Sentinel)
+			}
+			if err.Error() != tc.Error {
+				t.Fatalf("message\n got %q\nwant %q", err, tc.Error)
+			}
+		})
+	}
+	invalid, err := filepath.Glob(filepath.Join(certsDir, "invalid", "*.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range invalid {
+		if name := "invalid/" + filepath.Base(p); name != "invalid/cases.json" && !covered[name] {
+			t.Errorf("%s has no case in cases.json", name)
+		}
+	}
+	if len(cases) < 10 {
+		t.Fatalf("only %d invalid cases", len(cases))
+	}
+}
+
+func loadVectorSet(tb testing.TB) *ValidatorSet {
+	tb.Helper()
+	g, err := LoadGenesis(filepath.Join(certsDir, "genesis.json"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	set, err := g.ValidatorSet()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return set
+}
+
+// writeFuzzSeeds writes the seed corpora of the fuzz targets from the vectors.
+func writeFuzzSeeds(t *testing.T) {
+	t.Helper()
+	write := func(target, name string, data []byte) {
+		dir := filepath.Join("testdata", "fuzz", target)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		body := fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n", data)
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	certs, err := filepath.Glob(filepath.Join(certsDir, "*.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	more, _ := filepath.Glob(filepath.Join(certsDir, "invalid", "*.json"))
+	for _, p := range append(certs, more...) {
+		base := strings.TrimSuffix(filepath.Base(p), ".json")
+		if base == "genesis" || base == "cases" {
+			continue
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		write("FuzzParseCertificate", base, data)
+		write("FuzzVerifyCertificate", base, data)
+	}
+	for name, data := range map[string]string{"empty": "", "null": "null", "trailing": `{"version":1} x`, "array": "[]"} {
+		write("FuzzParseCertificate", name, []byte(data))
+	}
+	g, err := os.ReadFile(filepath.Join(certsDir, "genesis.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	write("FuzzParseGenesis", "genesis", g)
+	for name, data := range map[string]string{
+		"empty-set":  `{"network_id":1,"validators":[]}`,
+		"overflow":   `{"network_id":1,"validators":[{"name":"a","address":"0x0000000000000000000000000000000000000001","stake":18446744073709551615},{"name":"b","address":"0x0000000000000000000000000000000000000002","stake":1}]}`,
+		"duplicate":  `{"network_id":1,"validators":[{"name":"a","address":"0x0000000000000000000000000000000000000001","stake":1},{"name":"b","address":"0x0000000000000000000000000000000000000001","stake":1}]}`,
+		"unknown":    `{"network_id":1,"validators":[],"x":1}`,
+		"not-json":   `network_id = 1`,
+		"zero-stake": `{"network_id":1,"validators":[{"name":"a","address":"0x0000000000000000000000000000000000000001","stake":0}]}`,
+	} {
+		write("FuzzParseGenesis", name, []byte(data))
+	}
+}
