@@ -146,8 +146,12 @@ func checkVoteShape(set *ValidatorSet, a *Assignment, v *Vote) (int, error) {
 }
 
 // verifyVoteSignature recovers the signer of b and checks it is b.Validator.
-func verifyVoteSignature(b *Ballot) error {
-	signer, err := sigs.Recover(b.Digest(), b.Signature)
+func verifyVoteSignature(b *Ballot) error { return verifyDigestSignature(b, b.Digest()) }
+
+// verifyDigestSignature checks that b's signature over digest, which must be
+// b's EIP-712 digest, recovers to b.Validator.
+func verifyDigestSignature(b *Ballot, digest common.Hash) error {
+	signer, err := sigs.Recover(digest, b.Signature)
 	if err != nil {
 		return fmt.Errorf("%w: %s: %w", ErrBadSignature, b.Validator.Hex(), err)
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 
 	"github.com/verity-network/verity/claims"
+	"github.com/verity-network/verity/sigs"
 )
 
 // CertificateVersion is the format version this package writes and reads.
@@ -233,10 +234,8 @@ func VerifyCertificate(cert *Certificate, set *ValidatorSet, output []byte) erro
 	if len(cert.Ballots) > set.Len() {
 		return fmt.Errorf("%w: %d ballots for %d validators", ErrCertificateShape, len(cert.Ballots), set.Len())
 	}
-	t, err := NewTally(set, params)
-	if err != nil {
-		return fmt.Errorf("%w: %w", ErrCertificateShape, err)
-	}
+	// params are validated and cert.JobID is their id.
+	t := newTally(set, params, cert.JobID)
 	ballots := make([]Ballot, len(cert.Ballots))
 	for i := range cert.Ballots {
 		v := &cert.Ballots[i]
@@ -253,8 +252,11 @@ func VerifyCertificate(cert *Certificate, set *ValidatorSet, output []byte) erro
 		}
 		ballots[i] = Ballot{NetworkID: cert.NetworkID, JobID: cert.JobID, OutputHash: cert.OutputHash, ClaimsRoot: cert.ClaimsRoot, Vote: *v}
 	}
+	// Every ballot shares the network's EIP-712 domain: hash it once.
+	domain := sigs.DomainSeparator(cert.NetworkID)
 	for i := range ballots {
-		if err := verifyVoteSignature(&ballots[i]); err != nil {
+		digest := sigs.TypedDataDigest(domain, sigs.BallotStructHash(ballots[i].Data()))
+		if err := verifyDigestSignature(&ballots[i], digest); err != nil {
 			return err
 		}
 	}

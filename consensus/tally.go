@@ -45,11 +45,17 @@ func NewTally(set *ValidatorSet, params JobParams) (*Tally, error) {
 	if err := params.Validate(set); err != nil {
 		return nil, err
 	}
+	return newTally(set, params, params.ID()), nil
+}
+
+// newTally starts the tally of a job whose params are valid and whose id is
+// id.
+func newTally(set *ValidatorSet, params JobParams, id common.Hash) *Tally {
 	n := int(params.ClaimCount)
 	t := &Tally{
 		set:        set,
 		params:     params,
-		id:         params.ID(),
+		id:         id,
 		votes:      make(map[common.Address]*Ballot),
 		stake:      make([][3]uint64, n),
 		count:      make([][3]uint64, n),
@@ -61,7 +67,7 @@ func NewTally(set *ValidatorSet, params JobParams) (*Tally, error) {
 	for i := range t.outcome {
 		t.outcome[i] = OutcomePending
 	}
-	return t, nil
+	return t
 }
 
 // JobID is the id of the tallied job.

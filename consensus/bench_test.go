@@ -1,0 +1,71 @@
+package consensus
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/verity-network/verity/claims"
+	"github.com/verity-network/verity/sigs"
+)
+
+var benchSizes = []int{4, 16, 64, 128}
+
+// benchCase is a certificate of 10 claims signed by all n validators.
+func benchCase(b *testing.B, n int) (job, *fixture, *Certificate) {
+	b.Helper()
+	f := newFixture(b, 1, equalStakes(n)...)
+	texts := make([]string, 10)
+	for i := range texts {
+		texts[i] = fmt.Sprintf("Benchmark claim number %d is a plain sentence of ordinary length.", i)
+	}
+	j := f.newJob(texts, DefaultQuorum, 0, 1)
+	tl := f.tally(b, j)
+	for pos := range n {
+		mustAdd(b, tl, f.ballot(b, tl, pos, all(claims.True)))
+	}
+	return j, f, mustCert(b, tl, j.claims)
+}
+
+// BenchmarkVerifyCertificate verifies a certificate of 10 claims with one
+// ballot from each of n validators.
+func BenchmarkVerifyCertificate(b *testing.B) {
+	for _, n := range benchSizes {
+		b.Run(fmt.Sprintf("validators=%d", n), func(b *testing.B) {
+			j, f, c := benchCase(b, n)
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := VerifyCertificate(c, f.set, j.output); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkRecoverFloor performs exactly the n signature recoveries a
+// certificate with n ballots needs, over precomputed digests: the floor of
+// BenchmarkVerifyCertificate at the same size.
+func BenchmarkRecoverFloor(b *testing.B) {
+	for _, n := range benchSizes {
+		b.Run(fmt.Sprintf("validators=%d", n), func(b *testing.B) {
+			_, _, c := benchCase(b, n)
+			digests := make([]Ballot, len(c.Ballots))
+			for i, v := range c.Ballots {
+				digests[i] = Ballot{NetworkID: c.NetworkID, JobID: c.JobID, OutputHash: c.OutputHash, ClaimsRoot: c.ClaimsRoot, Vote: v}
+			}
+			ds := make([][32]byte, len(digests))
+			for i := range digests {
+				ds[i] = digests[i].Digest()
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				for i := range ds {
+					addr, err := sigs.Recover(ds[i], c.Ballots[i].Signature)
+					if err != nil || addr != c.Ballots[i].Validator {
+						b.Fatalf("recover: %v %v", addr, err)
+					}
+				}
+			}
+		})
+	}
+}
