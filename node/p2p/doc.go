@@ -15,6 +15,8 @@
 //     burst of messages is not silently dropped.
 //   - Peer scoring penalises every message a validator rejects; a peer that
 //     keeps sending such messages is graylisted and its traffic ignored.
+//   - A node publishes its own messages to every connected topic peer (flood
+//     publishing), not only to its mesh; peers forward them along their mesh.
 //   - Heartbeats are fast so that a fresh mesh forms within a fraction of a
 //     second; wait for topic peers with WaitForPeers rather than sleeping.
 //   - Only TCP and QUIC are enabled, relays and NAT port mapping are off and

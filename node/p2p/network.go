@@ -170,6 +170,7 @@ func (n *Network) startPubSub() error {
 		pubsub.WithValidateQueueSize(cfg.QueueSize),
 		pubsub.WithValidateThrottle(len(Kinds)*cfg.QueueSize),
 		pubsub.WithPeerExchange(true),
+		pubsub.WithFloodPublish(true),
 		pubsub.WithRawTracer(n.stats),
 		pubsub.WithPeerScore(scoreParams(cfg.NetworkID), scoreThresholds()),
 		pubsub.WithPeerScoreInspect(pubsub.PeerScoreInspectFn(n.recordScores), cfg.ScoreInspectPeriod),
@@ -191,6 +192,12 @@ func (n *Network) startPubSub() error {
 		t, err := ps.Join(name)
 		if err != nil {
 			return fmt.Errorf("join %s: %w", name, err)
+		}
+		// Relay announces the topic to peers and joins its mesh, so that
+		// the node forwards every kind whether or not it subscribes. The
+		// relay ends with the gossipsub context.
+		if _, err := t.Relay(); err != nil {
+			return fmt.Errorf("relay %s: %w", name, err)
 		}
 		n.topics[kind] = t
 	}
@@ -301,6 +308,9 @@ func (n *Network) Publish(ctx context.Context, kind string, data []byte) error {
 	t, err := n.topic(kind)
 	if err != nil {
 		return err
+	}
+	if n.isClosed() {
+		return fmt.Errorf("publish %s: %w", kind, ErrClosed)
 	}
 	if len(data) > n.cfg.MaxMessageSize {
 		return fmt.Errorf("publish %s: %w: %d bytes, limit %d", kind, ErrMessageTooLarge, len(data), n.cfg.MaxMessageSize)
@@ -468,7 +478,7 @@ func (n *Network) Connect(ctx context.Context, addr string) error {
 	if ai.ID == n.host.ID() {
 		return fmt.Errorf("%w %q: own address", ErrBadAddr, addr)
 	}
-	if n.ctx.Err() != nil {
+	if n.isClosed() {
 		return ErrClosed
 	}
 	if err := n.host.Connect(network.WithForceDirectDial(ctx, "verity connect"), *ai); err != nil {
@@ -492,6 +502,12 @@ func (n *Network) Close() error {
 		log.Infow("p2p network closed", "peer", n.host.ID())
 	})
 	return n.err
+}
+
+func (n *Network) isClosed() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.closed
 }
 
 func (n *Network) topic(kind string) (*pubsub.Topic, error) {

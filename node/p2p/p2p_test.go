@@ -1,0 +1,744 @@
+package p2p
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	ethcrypto "github.com/ethereum/go-ethereum/crypto"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"go.uber.org/goleak"
+)
+
+const testNetworkID = 7
+
+func testKey(tb testing.TB) *ecdsa.PrivateKey {
+	tb.Helper()
+	key, err := ethcrypto.GenerateKey()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return key
+}
+
+func acceptAll(context.Context, peer.ID, []byte) Verdict { return Accept }
+
+func acceptAllValidators() map[string]ValidatorFunc {
+	return map[string]ValidatorFunc{KindJobs: acceptAll, KindBallots: acceptAll, KindCerts: acceptAll}
+}
+
+// testConfig is a loopback TCP node config with accept-all validators.
+func testConfig(tb testing.TB) Config {
+	return Config{
+		Key:                testKey(tb),
+		ListenAddrs:        []string{"/ip4/127.0.0.1/tcp/0"},
+		NetworkID:          testNetworkID,
+		Validators:         acceptAllValidators(),
+		ScoreInspectPeriod: 50 * time.Millisecond,
+	}
+}
+
+func startNode(tb testing.TB, cfg Config) *Network {
+	tb.Helper()
+	n, err := New(context.Background(), cfg)
+	if err != nil {
+		tb.Fatalf("new network: %v", err)
+	}
+	tb.Cleanup(func() {
+		if err := n.Close(); err != nil {
+			tb.Errorf("close: %v", err)
+		}
+	})
+	return n
+}
+
+func addrStrings(n *Network) []string {
+	var out []string
+	for _, a := range n.Addrs() {
+		out = append(out, a.String())
+	}
+	return out
+}
+
+// startLine starts count nodes where node i bootstraps from node i-1, and
+// waits until every node has its line neighbours in each topic's mesh.
+func startLine(tb testing.TB, ctx context.Context, count int) []*Network {
+	tb.Helper()
+	nodes := make([]*Network, count)
+	for i := range nodes {
+		cfg := testConfig(tb)
+		if i > 0 {
+			cfg.Bootstrap = addrStrings(nodes[i-1])
+		}
+		nodes[i] = startNode(tb, cfg)
+	}
+	for i, n := range nodes {
+		degree := 2
+		if i == 0 || i == count-1 {
+			degree = 1
+		}
+		if err := n.WaitForPeers(ctx, degree); err != nil {
+			tb.Fatalf("node %d: %v", i, err)
+		}
+		if err := n.WaitForMesh(ctx, degree); err != nil {
+			tb.Fatalf("node %d: %v", i, err)
+		}
+	}
+	return nodes
+}
+
+// collect reads ch until want distinct messages arrived or ctx ends, and
+// returns how many times each data was received.
+func collect(ctx context.Context, ch <-chan Message, want int) (map[string]int, error) {
+	got := map[string]int{}
+	for len(got) < want {
+		select {
+		case m, ok := <-ch:
+			if !ok {
+				return got, errors.New("subscription closed")
+			}
+			got[string(m.Data)]++
+		case <-ctx.Done():
+			return got, fmt.Errorf("received %d of %d messages: %w", len(got), want, ctx.Err())
+		}
+	}
+	return got, nil
+}
+
+func TestTopicName(t *testing.T) {
+	if got, want := TopicName(7, KindJobs), "/verity/7/jobs/1"; got != want {
+		t.Errorf("TopicName = %q, want %q", got, want)
+	}
+	if got, want := TopicName(1<<40, KindCerts), "/verity/1099511627776/certs/1"; got != want {
+		t.Errorf("TopicName = %q, want %q", got, want)
+	}
+	for _, k := range Kinds {
+		if !ValidKind(k) {
+			t.Errorf("ValidKind(%q) = false", k)
+		}
+	}
+	if ValidKind("votes") {
+		t.Error("ValidKind(votes) = true")
+	}
+}
+
+func TestPeerIDFromKey(t *testing.T) {
+	cfg := testConfig(t)
+	n := startNode(t, cfg)
+
+	id, err := PeerIDFromKey(cfg.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n.PeerID() != id {
+		t.Fatalf("host peer id %s, PeerIDFromKey %s", n.PeerID(), id)
+	}
+	if n.Host().ID() != id {
+		t.Fatalf("Host().ID() %s, want %s", n.Host().ID(), id)
+	}
+	fromPub, err := PeerIDFromPublicKey(&cfg.Key.PublicKey)
+	if err != nil || fromPub != id {
+		t.Fatalf("PeerIDFromPublicKey = %s, %v; want %s", fromPub, err, id)
+	}
+	addr, err := AddressFromPeerID(n.PeerID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := ethcrypto.PubkeyToAddress(cfg.Key.PublicKey); addr != want {
+		t.Fatalf("AddressFromPeerID = %s, want %s", addr, want)
+	}
+	for _, a := range n.Addrs() {
+		if !strings.HasSuffix(a.String(), "/p2p/"+id.String()) {
+			t.Errorf("addr %s does not end in /p2p/%s", a, id)
+		}
+	}
+}
+
+func TestKeyErrors(t *testing.T) {
+	if _, err := PeerIDFromKey(nil); !errors.Is(err, ErrNoKey) {
+		t.Errorf("PeerIDFromKey(nil) error = %v, want ErrNoKey", err)
+	}
+	if _, err := PeerIDFromPublicKey(nil); !errors.Is(err, ErrNoKey) {
+		t.Errorf("PeerIDFromPublicKey(nil) error = %v, want ErrNoKey", err)
+	}
+	p256, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := PeerIDFromKey(p256); !errors.Is(err, ErrKeyCurve) {
+		t.Errorf("PeerIDFromKey(P-256 key) error = %v, want ErrKeyCurve", err)
+	}
+	_, edPub, err := crypto.GenerateEd25519Key(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	edID, err := peer.IDFromPublicKey(edPub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := AddressFromPeerID(edID); !errors.Is(err, ErrPeerIDType) {
+		t.Errorf("AddressFromPeerID(ed25519 id) error = %v, want ErrPeerIDType", err)
+	}
+	// An RSA peer id is a sha256 multihash: no key can be extracted.
+	if _, err := AddressFromPeerID(peer.ID("not a peer id")); !errors.Is(err, ErrPeerIDType) {
+		t.Errorf("AddressFromPeerID(garbage) error = %v, want ErrPeerIDType", err)
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	ctx := context.Background()
+	tests := []struct {
+		name   string
+		mutate func(*Config)
+	}{
+		{"no key", func(c *Config) { c.Key = nil }},
+		{"no validator for certs", func(c *Config) { delete(c.Validators, KindCerts) }},
+		{"nil validator for jobs", func(c *Config) { c.Validators[KindJobs] = nil }},
+		{"validator for unknown kind", func(c *Config) { c.Validators["votes"] = acceptAll }},
+		{"two validators for ballots", func(c *Config) {
+			c.DataValidators = map[string]DataValidatorFunc{
+				KindBallots: func(context.Context, peer.ID, []byte) (Verdict, any) { return Accept, nil },
+			}
+		}},
+		{"bootstrap without peer id", func(c *Config) { c.Bootstrap = []string{"/ip4/127.0.0.1/tcp/1"} }},
+		{"bootstrap not a multiaddr", func(c *Config) { c.Bootstrap = []string{"127.0.0.1:9000"} }},
+		{"negative max message size", func(c *Config) { c.MaxMessageSize = -1 }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := testConfig(t)
+			tt.mutate(&cfg)
+			n, err := New(ctx, cfg)
+			if err == nil {
+				_ = n.Close()
+				t.Fatal("New succeeded")
+			}
+			if !errors.Is(err, ErrInvalidConfig) {
+				t.Fatalf("error %v is not ErrInvalidConfig", err)
+			}
+		})
+	}
+}
+
+// TestGossipLine publishes from one end of a line of five nodes and checks
+// that every node, the publisher included, receives each message exactly
+// once, then that a burst of 2,000 messages arrives complete everywhere.
+func TestGossipLine(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	nodes := startLine(t, ctx, 5)
+
+	subs := make([]<-chan Message, len(nodes))
+	for i, n := range nodes {
+		ch, err := n.Subscribe(KindBallots)
+		if err != nil {
+			t.Fatal(err)
+		}
+		subs[i] = ch
+	}
+	// A second subscription on the same node gets its own copy.
+	extra, err := nodes[2].Subscribe(KindBallots)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	sender := nodes[0]
+	if err := sender.Publish(ctx, KindBallots, []byte("first ballot")); err != nil {
+		t.Fatal(err)
+	}
+	for i, ch := range append(subs, extra) {
+		select {
+		case m := <-ch:
+			if string(m.Data) != "first ballot" || m.Kind != KindBallots {
+				t.Fatalf("sub %d: got %q on %s", i, m.Data, m.Kind)
+			}
+			if m.Local != (i == 0) {
+				t.Errorf("sub %d: Local = %v", i, m.Local)
+			}
+			if i == 0 && m.From != sender.PeerID() {
+				t.Errorf("own message From = %s, want own id", m.From)
+			}
+			if i == 1 && m.From != sender.PeerID() {
+				t.Errorf("node 1 got message from %s, want its neighbour %s", m.From, sender.PeerID())
+			}
+		case <-ctx.Done():
+			t.Fatalf("sub %d: first message not received: %v", i, ctx.Err())
+		}
+	}
+
+	// Publishing the same bytes again is one message: nothing new arrives,
+	// which the burst below would reveal as an extra count.
+	if err := sender.Publish(ctx, KindBallots, []byte("first ballot")); err != nil {
+		t.Fatal(err)
+	}
+
+	const burst = 2000
+	payload := bytes.Repeat([]byte{'x'}, 200)
+	var wg sync.WaitGroup
+	results := make([]map[string]int, len(nodes))
+	errs := make([]error, len(nodes))
+	for i, ch := range subs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i], errs[i] = collect(ctx, ch, burst)
+		}()
+	}
+	for i := range burst {
+		data := fmt.Appendf(nil, "ballot %05d %s", i, payload)
+		if err := sender.Publish(ctx, KindBallots, data); err != nil {
+			t.Fatalf("publish %d: %v", i, err)
+		}
+	}
+	wg.Wait()
+	for i := range nodes {
+		if errs[i] != nil {
+			t.Errorf("node %d: %v (stats %+v)", i, errs[i], nodes[i].Stats())
+			continue
+		}
+		for data, c := range results[i] {
+			if c != 1 || !strings.HasPrefix(data, "ballot ") {
+				t.Errorf("node %d: %.12q received %d times", i, data, c)
+			}
+		}
+		s := nodes[i].Stats()
+		if s.ValidationDropped != 0 || s.OutboundDropped != 0 || s.SubscriberDropped != 0 {
+			t.Errorf("node %d dropped messages: %+v", i, s)
+		}
+	}
+	// extra was not read during the burst: its buffer (QueueSize) holds all
+	// of it.
+	got, err := collect(ctx, extra, burst)
+	if err != nil {
+		t.Fatalf("second subscription: %v", err)
+	}
+	if len(got) != burst {
+		t.Fatalf("second subscription got %d messages", len(got))
+	}
+}
+
+// recordingValidator rejects data starting with "bad" and counts its calls.
+type recordingValidator struct {
+	rejected atomic.Int64
+}
+
+func (v *recordingValidator) validate(_ context.Context, _ peer.ID, data []byte) Verdict {
+	if bytes.HasPrefix(data, []byte("bad")) {
+		v.rejected.Add(1)
+		return Reject
+	}
+	return Accept
+}
+
+func waitUntil(ctx context.Context, what string, cond func() bool) error {
+	ticker := time.NewTicker(10 * time.Millisecond)
+	defer ticker.Stop()
+	for !cond() {
+		select {
+		case <-ticker.C:
+		case <-ctx.Done():
+			return fmt.Errorf("%s: %w", what, ctx.Err())
+		}
+	}
+	return nil
+}
+
+// TestValidatorRejects has a node A that accepts anything send messages its
+// only peer B rejects. B must deliver and forward none of them (C, behind B,
+// would deliver anything it got), and B's score of A must fall, below the
+// graylist threshold once A keeps going.
+func TestValidatorRejects(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+
+	a := startNode(t, testConfig(t))
+	var bv recordingValidator
+	bcfg := testConfig(t)
+	bcfg.Validators = map[string]ValidatorFunc{KindJobs: bv.validate, KindBallots: bv.validate, KindCerts: bv.validate}
+	bcfg.Bootstrap = addrStrings(a)
+	b := startNode(t, bcfg)
+	ccfg := testConfig(t)
+	ccfg.Bootstrap = addrStrings(b)
+	c := startNode(t, ccfg)
+	for _, n := range []*Network{a, c} {
+		if err := n.WaitForMesh(ctx, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.WaitForMesh(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	bsub, err := b.Subscribe(KindJobs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	csub, err := c.Subscribe(KindJobs)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// A few rejected messages: a penalty, not yet a graylisting.
+	for i := range 3 {
+		if err := a.Publish(ctx, KindJobs, fmt.Appendf(nil, "bad job %d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := waitUntil(ctx, "B rejects 3 messages", func() bool { return bv.rejected.Load() == 3 }); err != nil {
+		t.Fatal(err)
+	}
+	// Published after B rejected the bad ones, so it is the first message B
+	// and C can deliver.
+	if err := a.Publish(ctx, KindJobs, []byte("good job")); err != nil {
+		t.Fatal(err)
+	}
+	for name, sub := range map[string]<-chan Message{"B": bsub, "C": csub} {
+		select {
+		case m := <-sub:
+			if string(m.Data) != "good job" {
+				t.Fatalf("%s delivered %q", name, m.Data)
+			}
+		case <-ctx.Done():
+			t.Fatalf("%s: good job not delivered: %v", name, ctx.Err())
+		}
+	}
+	if err := waitUntil(ctx, "B's score of A turns negative", func() bool {
+		s, ok := b.PeerScore(a.PeerID())
+		return ok && s < 0
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if s, _ := b.PeerScore(a.PeerID()); s < GossipThreshold {
+		t.Fatalf("3 rejected messages already cost %f, below the gossip threshold", s)
+	}
+	if s := b.Stats(); s.Rejected != 3 {
+		t.Errorf("B stats: %+v, want 3 rejected", s)
+	}
+
+	// A keeps sending garbage: B graylists it.
+	for i := 3; i < 13; i++ {
+		if err := a.Publish(ctx, KindJobs, fmt.Appendf(nil, "bad job %d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := waitUntil(ctx, "B graylists A", func() bool {
+		s, ok := b.PeerScore(a.PeerID())
+		return ok && s < GraylistThreshold
+	}); err != nil {
+		s, _ := b.PeerScore(a.PeerID())
+		t.Fatalf("%v (score %f, rejected %d)", err, s, bv.rejected.Load())
+	}
+	// B never forwarded anything bad: C holds nothing against B.
+	if s, ok := c.PeerScore(b.PeerID()); !ok || s < 0 {
+		t.Errorf("C's score of B = %f, %v; want >= 0", s, ok)
+	}
+	if s := c.Stats(); s.Rejected != 0 || s.Delivered != 1 {
+		t.Errorf("C stats %+v, want 1 delivered, 0 rejected", s)
+	}
+}
+
+func TestPublishErrors(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cfg := testConfig(t)
+	cfg.MaxMessageSize = 1000
+	cfg.Validators[KindCerts] = func(_ context.Context, _ peer.ID, data []byte) Verdict {
+		switch string(data) {
+		case "reject":
+			return Reject
+		case "ignore":
+			return Ignore
+		default:
+			return Accept
+		}
+	}
+	n := startNode(t, cfg)
+	sub, err := n.Subscribe(KindCerts)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	if err := n.Publish(ctx, "votes", []byte("x")); !errors.Is(err, ErrUnknownKind) {
+		t.Errorf("unknown kind: %v", err)
+	}
+	if _, err := n.Subscribe("votes"); !errors.Is(err, ErrUnknownKind) {
+		t.Errorf("subscribe unknown kind: %v", err)
+	}
+	if err := n.Publish(ctx, KindCerts, make([]byte, 1001)); !errors.Is(err, ErrMessageTooLarge) {
+		t.Errorf("1001 bytes: %v", err)
+	}
+	if err := n.Publish(ctx, KindCerts, []byte("reject")); !errors.Is(err, ErrRejected) {
+		t.Errorf("rejected: %v", err)
+	}
+	if err := n.Publish(ctx, KindCerts, []byte("ignore")); !errors.Is(err, ErrIgnored) {
+		t.Errorf("ignored: %v", err)
+	}
+	// A message of exactly the limit, published with no peers, is still
+	// delivered locally, and is the first thing the subscription sees.
+	full := bytes.Repeat([]byte{'c'}, 1000)
+	if err := n.Publish(ctx, KindCerts, full); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case m := <-sub:
+		if !bytes.Equal(m.Data, full) || !m.Local {
+			t.Fatalf("got %.10q local=%v", m.Data, m.Local)
+		}
+	case <-ctx.Done():
+		t.Fatal(ctx.Err())
+	}
+}
+
+func TestDataValidator(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	type decoded struct{ n int }
+	cfg := testConfig(t)
+	delete(cfg.Validators, KindJobs)
+	cfg.DataValidators = map[string]DataValidatorFunc{
+		KindJobs: func(_ context.Context, _ peer.ID, data []byte) (Verdict, any) {
+			return Accept, decoded{len(data)}
+		},
+	}
+	a := startNode(t, cfg)
+	bcfg := cfg
+	bcfg.Key = testKey(t)
+	bcfg.Bootstrap = addrStrings(a)
+	b := startNode(t, bcfg)
+	if err := b.WaitForPeers(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.WaitForPeers(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	sub, err := b.Subscribe(KindJobs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Publish(ctx, KindJobs, []byte("12345")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case m := <-sub:
+		if d, ok := m.ValidatorData.(decoded); !ok || d.n != 5 {
+			t.Fatalf("ValidatorData = %#v", m.ValidatorData)
+		}
+		if m.From != a.PeerID() || m.Local {
+			t.Fatalf("From %s Local %v", m.From, m.Local)
+		}
+	case <-ctx.Done():
+		t.Fatal(ctx.Err())
+	}
+}
+
+// TestBootstrapRetry starts a node whose bootstrap peer is down, then brings
+// the peer up on the same address: the node must connect on its own.
+func TestBootstrapRetry(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+
+	bcfg := testConfig(t)
+	first, err := New(ctx, bcfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bootAddrs := addrStrings(first)
+	var listen []string
+	for _, a := range first.Host().Addrs() {
+		listen = append(listen, a.String())
+	}
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	acfg := testConfig(t)
+	acfg.Bootstrap = bootAddrs
+	a := startNode(t, acfg)
+	if got := len(a.ConnectedPeers()); got != 0 {
+		t.Fatalf("connected to %d peers while the bootstrap peer is down", got)
+	}
+
+	bcfg.ListenAddrs = listen
+	b := startNode(t, bcfg)
+	if err := a.WaitForPeers(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.WaitForPeers(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestConnect(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	a := startNode(t, testConfig(t))
+	b := startNode(t, testConfig(t))
+	if err := a.Connect(ctx, a.Addrs()[0].String()); !errors.Is(err, ErrBadAddr) {
+		t.Errorf("connect to self: %v", err)
+	}
+	if err := a.Connect(ctx, "/ip4/127.0.0.1/tcp/1"); !errors.Is(err, ErrBadAddr) {
+		t.Errorf("connect without peer id: %v", err)
+	}
+	if err := a.Connect(ctx, b.Addrs()[0].String()); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.WaitForMesh(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.WaitForMesh(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestQUIC connects two nodes that listen on QUIC only.
+func TestQUIC(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	acfg := testConfig(t)
+	acfg.ListenAddrs = []string{"/ip4/127.0.0.1/udp/0/quic-v1"}
+	a := startNode(t, acfg)
+	bcfg := testConfig(t)
+	bcfg.ListenAddrs = []string{"/ip4/127.0.0.1/udp/0/quic-v1"}
+	bcfg.Bootstrap = addrStrings(a)
+	b := startNode(t, bcfg)
+	if err := b.WaitForPeers(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(a.Addrs()[0].String(), "/quic-v1/") {
+		t.Fatalf("addr %s is not QUIC", a.Addrs()[0])
+	}
+}
+
+// TestClose checks that Close stops every goroutine New and Subscribe
+// started, closes subscriptions and makes later calls fail with ErrClosed.
+func TestClose(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	a, err := New(ctx, testConfig(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bcfg := testConfig(t)
+	bcfg.ListenAddrs = []string{"/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/udp/0/quic-v1"}
+	bcfg.Bootstrap = addrStrings(a)
+	b, err := New(ctx, bcfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, err := b.Subscribe(KindCerts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.WaitForMesh(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Publish(ctx, KindCerts, []byte("cert")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-sub:
+	case <-ctx.Done():
+		t.Fatal(ctx.Err())
+	}
+
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	if _, ok := <-sub; ok {
+		t.Fatal("subscription still open after Close")
+	}
+	if err := b.Publish(ctx, KindCerts, []byte("late")); !errors.Is(err, ErrClosed) {
+		t.Errorf("publish after close: %v", err)
+	}
+	if _, err := b.Subscribe(KindCerts); !errors.Is(err, ErrClosed) {
+		t.Errorf("subscribe after close: %v", err)
+	}
+	if err := b.WaitForPeers(ctx, 1); !errors.Is(err, ErrClosed) {
+		t.Errorf("wait after close: %v", err)
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// BenchmarkPublish measures messages per second delivered across a line of
+// five nodes: one node publishes 256-byte messages, the other four receive
+// them. Publishing runs at most a window ahead of the slowest receiver so
+// that no queue overflows.
+func BenchmarkPublish(b *testing.B) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	wctx, wcancel := context.WithTimeout(ctx, time.Minute)
+	nodes := startLine(b, wctx, 5)
+	wcancel()
+
+	received := make([]atomic.Int64, len(nodes)-1)
+	var wg sync.WaitGroup
+	for i, n := range nodes[1:] {
+		ch, err := n.Subscribe(KindBallots)
+		if err != nil {
+			b.Fatal(err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range ch {
+				received[i].Add(1)
+			}
+		}()
+	}
+	defer wg.Wait()
+	defer func() {
+		for _, n := range nodes {
+			_ = n.Close()
+		}
+	}()
+	slowest := func() int64 {
+		m := received[0].Load()
+		for i := range received {
+			m = min(m, received[i].Load())
+		}
+		return m
+	}
+	waitReceived := func(target int64) {
+		tctx, tcancel := context.WithTimeout(ctx, time.Minute)
+		defer tcancel()
+		if err := waitUntil(tctx, "receivers catch up", func() bool { return slowest() >= target }); err != nil {
+			b.Fatalf("%v: slowest at %d of %d", err, slowest(), target)
+		}
+	}
+
+	const window = 1024
+	payload := make([]byte, 256)
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	for i := range b.N {
+		if int64(i)-slowest() >= window {
+			waitReceived(int64(i) - window/2)
+		}
+		copy(payload, fmt.Sprintf("%d-%d", b.N, i))
+		if err := nodes[0].Publish(ctx, KindBallots, bytes.Clone(payload)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	waitReceived(int64(b.N))
+	elapsed := time.Since(start)
+	b.StopTimer()
+	b.ReportMetric(float64(b.N*(len(nodes)-1))/elapsed.Seconds(), "deliveries/s")
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "msgs/s")
+}
