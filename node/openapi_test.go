@@ -1,0 +1,286 @@
+package node_test
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"reflect"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/ethereum/go-ethereum/crypto"
+
+	"github.com/verity-network/verity/api"
+	"github.com/verity-network/verity/claims"
+	"github.com/verity-network/verity/consensus"
+	"github.com/verity-network/verity/node"
+)
+
+const openAPIPath = "../docs/openapi.json"
+
+// documentedNotRouted lists operations docs/openapi.json describes before
+// the router serves them. Keep it minimal: an entry that is routed, or no
+// longer documented, fails the test so that it is removed.
+var documentedNotRouted = map[string]string{
+	"POST /v1/generate": "generate-then-verify, being wired into Routes",
+}
+
+type openAPIDoc struct {
+	Paths      map[string]map[string]json.RawMessage `json:"paths"`
+	Components struct {
+		Parameters map[string]openAPIParam  `json:"parameters"`
+		Schemas    map[string]openAPISchema `json:"schemas"`
+	} `json:"components"`
+}
+
+type openAPIParam struct {
+	Ref      string `json:"$ref"`
+	Name     string `json:"name"`
+	In       string `json:"in"`
+	Required bool   `json:"required"`
+}
+
+type openAPIOperation struct {
+	Parameters []openAPIParam `json:"parameters"`
+}
+
+type openAPISchema struct {
+	Properties map[string]json.RawMessage `json:"properties"`
+	Required   []string                   `json:"required"`
+}
+
+var httpMethods = []string{"get", "put", "post", "delete", "options", "head", "patch", "trace"}
+
+func loadOpenAPI(t *testing.T) *openAPIDoc {
+	t.Helper()
+	data, err := os.ReadFile(openAPIPath)
+	if err != nil {
+		t.Fatalf("read %s: %v", openAPIPath, err)
+	}
+	var doc openAPIDoc
+	if err := json.Unmarshal(data, &doc); err != nil {
+		t.Fatalf("parse %s: %v", openAPIPath, err)
+	}
+	if len(doc.Paths) == 0 {
+		t.Fatalf("%s documents no paths", openAPIPath)
+	}
+	return &doc
+}
+
+// operations returns the documented operations as "METHOD /path".
+func (d *openAPIDoc) operations(t *testing.T) map[string]openAPIOperation {
+	t.Helper()
+	ops := make(map[string]openAPIOperation)
+	for path, item := range d.Paths {
+		for key, raw := range item {
+			if !slices.Contains(httpMethods, key) {
+				continue
+			}
+			var op openAPIOperation
+			if err := json.Unmarshal(raw, &op); err != nil {
+				t.Fatalf("%s %s: %v", key, path, err)
+			}
+			ops[strings.ToUpper(key)+" "+path] = op
+		}
+	}
+	return ops
+}
+
+type abstainVerifier struct{}
+
+func (abstainVerifier) Verify(context.Context, claims.Claim) claims.Verdict { return claims.Abstain }
+
+// newUnstartedNode builds a one-validator node; New only checks options,
+// so nothing listens.
+func newUnstartedNode(t *testing.T) *node.Node {
+	t.Helper()
+	key, err := crypto.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := &consensus.Genesis{NetworkID: 1, Validators: []consensus.Validator{
+		{Name: "node0", Address: crypto.PubkeyToAddress(key.PublicKey), Stake: 1},
+	}}
+	n, err := node.New(node.Options{Key: key, Genesis: g, Verifier: abstainVerifier{}, DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatalf("node.New: %v", err)
+	}
+	return n
+}
+
+// TestOpenAPIMatchesRoutes fails when the router serves a route that
+// docs/openapi.json does not document, or the document describes an
+// operation the router does not serve.
+func TestOpenAPIMatchesRoutes(t *testing.T) {
+	doc := loadOpenAPI(t)
+	documented := doc.operations(t)
+	routed := make(map[string]bool)
+	for _, r := range newUnstartedNode(t).Routes() {
+		key := r.Method + " " + r.Path
+		if routed[key] {
+			t.Errorf("Routes lists %s twice", key)
+		}
+		routed[key] = true
+	}
+	if len(routed) == 0 {
+		t.Fatal("Routes is empty")
+	}
+
+	for _, key := range sortedKeys(routed) {
+		if _, ok := documented[key]; !ok {
+			t.Errorf("route %s is not documented in %s", key, openAPIPath)
+		}
+		if _, ok := documentedNotRouted[key]; ok {
+			t.Errorf("%s is routed now: remove it from documentedNotRouted", key)
+		}
+	}
+	for _, key := range sortedKeys(documented) {
+		if routed[key] {
+			continue
+		}
+		if why, ok := documentedNotRouted[key]; ok {
+			t.Logf("%s is documented but not routed yet (%s)", key, why)
+			continue
+		}
+		t.Errorf("%s documents %s, which the router does not serve", openAPIPath, key)
+	}
+	for key := range documentedNotRouted {
+		if _, ok := documented[key]; !ok {
+			t.Errorf("documentedNotRouted lists %s, which %s does not document", key, openAPIPath)
+		}
+	}
+}
+
+// TestOpenAPIPathParameters checks that every {name} in a documented path
+// has a required path parameter of that name, and no other path parameter
+// is declared.
+func TestOpenAPIPathParameters(t *testing.T) {
+	doc := loadOpenAPI(t)
+	for key, op := range doc.operations(t) {
+		_, path, _ := strings.Cut(key, " ")
+		var want []string
+		for seg := range strings.SplitSeq(path, "/") {
+			if name, ok := strings.CutPrefix(seg, "{"); ok {
+				want = append(want, strings.TrimSuffix(name, "}"))
+			}
+		}
+		var got []string
+		for _, p := range op.Parameters {
+			if p.Ref != "" {
+				name, ok := strings.CutPrefix(p.Ref, "#/components/parameters/")
+				def, found := doc.Components.Parameters[name]
+				if !ok || !found {
+					t.Errorf("%s: parameter $ref %q does not resolve", key, p.Ref)
+					continue
+				}
+				p = def
+			}
+			if p.In != "path" {
+				continue
+			}
+			if !p.Required {
+				t.Errorf("%s: path parameter %q is not required", key, p.Name)
+			}
+			got = append(got, p.Name)
+		}
+		sort.Strings(want)
+		sort.Strings(got)
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: path parameters %v, the path has %v", key, got, want)
+		}
+	}
+}
+
+// TestOpenAPISchemasMatchTypes compares each documented schema with the
+// JSON encoding of the Go type it describes: the same property names, and
+// a property is required exactly when the field has neither omitempty nor
+// omitzero.
+func TestOpenAPISchemasMatchTypes(t *testing.T) {
+	doc := loadOpenAPI(t)
+	types := map[string]any{
+		"VerifyRequest": api.VerifyRequest{},
+		"Job":           api.Job{},
+		"Validators":    api.Validators{},
+		"Validator":     consensus.Validator{},
+		"Health":        api.Health{},
+		"Event":         api.Event{},
+		"ActionRequest": api.ActionRequest{},
+		"AuditEntry":    api.AuditEntry{},
+		"Audit":         api.Audit{},
+		"Error":         api.Error{},
+		"Certificate":   consensus.Certificate{},
+		"CertClaim":     consensus.CertClaim{},
+		"Vote":          consensus.Vote{},
+		"Quorum":        consensus.Quorum{},
+		"ClaimProgress": consensus.ClaimProgress{},
+		"Claim":         claims.Claim{},
+	}
+	for name, v := range types {
+		t.Run(name, func(t *testing.T) {
+			s, ok := doc.Components.Schemas[name]
+			if !ok {
+				t.Fatalf("components.schemas.%s is missing", name)
+			}
+			props, required := jsonFields(reflect.TypeOf(v))
+			var documented []string
+			for p := range s.Properties {
+				documented = append(documented, p)
+			}
+			sort.Strings(documented)
+			if !slices.Equal(documented, props) {
+				t.Errorf("properties %v, the Go type encodes %v", documented, props)
+			}
+			docRequired := slices.Clone(s.Required)
+			sort.Strings(docRequired)
+			if !slices.Equal(docRequired, required) {
+				t.Errorf("required %v, the Go type always encodes %v", docRequired, required)
+			}
+		})
+	}
+}
+
+// jsonFields returns the sorted JSON names of a struct's encoded fields
+// (embedded structs flattened) and those always present.
+func jsonFields(typ reflect.Type) (names, required []string) {
+	for i := range typ.NumField() {
+		f := typ.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		tag := f.Tag.Get("json")
+		if tag == "-" {
+			continue
+		}
+		name, opts, _ := strings.Cut(tag, ",")
+		if f.Anonymous && name == "" && f.Type.Kind() == reflect.Struct {
+			n, r := jsonFields(f.Type)
+			names = append(names, n...)
+			required = append(required, r...)
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		names = append(names, name)
+		optional := slices.ContainsFunc(strings.Split(opts, ","), func(o string) bool {
+			return o == "omitempty" || o == "omitzero"
+		})
+		if !optional {
+			required = append(required, name)
+		}
+	}
+	sort.Strings(names)
+	sort.Strings(required)
+	return names, required
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
