@@ -6,6 +6,7 @@ package store
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,6 +23,7 @@ var (
 	bucketBallots = []byte("ballots") // job id || validator address
 	bucketCerts   = []byte("certs")
 	bucketOwn     = []byte("own_ballots")
+	bucketAudit   = []byte("audit") // job id || u64 sequence
 )
 
 // ErrNotFound is returned when a record does not exist.
@@ -39,7 +41,7 @@ func Open(path string) (*Store, error) {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketJobs, bucketBallots, bucketCerts, bucketOwn} {
+		for _, b := range [][]byte{bucketJobs, bucketBallots, bucketCerts, bucketOwn, bucketAudit} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -146,29 +148,75 @@ func (s *Store) Jobs(fn func(*Job) bool) error {
 
 var errStop = errors.New("stop")
 
+// StoredBallot is a ballot counted for a job, with when it arrived.
+type StoredBallot struct {
+	Ballot     consensus.Ballot `json:"ballot"`
+	ReceivedAt time.Time        `json:"received_at"`
+}
+
 // AddBallot stores a ballot counted for a job. A ballot already stored for
 // the same validator and job is kept.
-func (s *Store) AddBallot(b *consensus.Ballot) error {
+func (s *Store) AddBallot(b *consensus.Ballot, receivedAt time.Time) error {
 	key := append(b.JobID.Bytes(), b.Validator.Bytes()...)
 	return s.db.Update(func(tx *bolt.Tx) error {
 		if tx.Bucket(bucketBallots).Get(key) != nil {
 			return nil
 		}
-		return put(tx, bucketBallots, key, b)
+		return put(tx, bucketBallots, key, &StoredBallot{Ballot: *b, ReceivedAt: receivedAt})
 	})
 }
 
 // Ballots returns the ballots stored for a job, by validator address.
-func (s *Store) Ballots(job common.Hash) ([]*consensus.Ballot, error) {
-	var out []*consensus.Ballot
+func (s *Store) Ballots(job common.Hash) ([]StoredBallot, error) {
+	var out []StoredBallot
 	err := s.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketBallots).Cursor()
 		for k, v := c.Seek(job[:]); k != nil && bytes.HasPrefix(k, job[:]); k, v = c.Next() {
-			var b consensus.Ballot
+			var b StoredBallot
 			if err := json.Unmarshal(v, &b); err != nil {
 				return fmt.Errorf("ballot %x: %w", k, err)
 			}
-			out = append(out, &b)
+			out = append(out, b)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// AuditRecord is a read of a job's answer or an action a client took on it.
+type AuditRecord struct {
+	Time   time.Time        `json:"time"`
+	Kind   string           `json:"kind"` // "read" or "action"
+	Client string           `json:"client"`
+	Name   string           `json:"name,omitempty"`
+	Detail string           `json:"detail,omitempty"`
+	Status consensus.Status `json:"status"` // the job's status when it happened
+}
+
+// AddAudit appends a record to a job's audit trail.
+func (s *Store) AddAudit(job common.Hash, r *AuditRecord) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketAudit)
+		seq, err := b.NextSequence()
+		if err != nil {
+			return err
+		}
+		key := binary.BigEndian.AppendUint64(job.Bytes(), seq)
+		return put(tx, bucketAudit, key, r)
+	})
+}
+
+// Audit returns a job's audit records in the order they were written.
+func (s *Store) Audit(job common.Hash) ([]AuditRecord, error) {
+	var out []AuditRecord
+	err := s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketAudit).Cursor()
+		for k, v := c.Seek(job[:]); k != nil && bytes.HasPrefix(k, job[:]); k, v = c.Next() {
+			var r AuditRecord
+			if err := json.Unmarshal(v, &r); err != nil {
+				return fmt.Errorf("audit %x: %w", k, err)
+			}
+			out = append(out, r)
 		}
 		return nil
 	})

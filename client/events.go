@@ -1,0 +1,167 @@
+package client
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+
+	"github.com/verity-network/verity/api"
+)
+
+// Event types streamed by the node.
+const (
+	EventJobAccepted       = "job.accepted"
+	EventClaimsExtracted   = "claims.extracted"
+	EventBallotAttached    = "ballot.attached"
+	EventClaimDecided      = "claim.decided"
+	EventJobExpired        = "job.expired"
+	EventCertificateIssued = "certificate.issued"
+)
+
+// Watch streams a job's events until its certificate is issued, ctx ends,
+// or an error occurs. It reconnects after a dropped connection with
+// Last-Event-ID, so no event is missed or repeated. The channel is closed
+// at the end; the error channel then holds nil or the reason.
+//
+// Events carry provisional data: reading them is recorded in the job's
+// audit trail as a read before proof.
+func (c *Client) Watch(ctx context.Context, id common.Hash) (<-chan api.Event, <-chan error) {
+	return c.stream(ctx, "/v1/jobs/"+id.Hex()+"/events", 0)
+}
+
+// WatchAll streams every event of the node, resuming after lastID.
+func (c *Client) WatchAll(ctx context.Context, lastID uint64) (<-chan api.Event, <-chan error) {
+	return c.stream(ctx, "/v1/events", lastID)
+}
+
+func (c *Client) stream(ctx context.Context, path string, lastID uint64) (<-chan api.Event, <-chan error) {
+	out := make(chan api.Event, 64)
+	errc := make(chan error, 1)
+	go func() {
+		defer close(out)
+		backoff := 50 * time.Millisecond
+		for {
+			done, err := c.streamOnce(ctx, path, &lastID, out)
+			if done {
+				errc <- nil
+				return
+			}
+			if ctx.Err() != nil {
+				errc <- ctx.Err()
+				return
+			}
+			var ae *APIError
+			if errors.As(err, &ae) {
+				errc <- err
+				return
+			}
+			// Dropped: reconnect with Last-Event-ID after a short pause.
+			t := time.NewTimer(backoff)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				errc <- ctx.Err()
+				return
+			case <-t.C:
+			}
+			backoff = min(2*backoff, 2*time.Second)
+		}
+	}()
+	return out, errc
+}
+
+// streamOnce reads one SSE connection. done is true when the server ended
+// the stream after a job's final event.
+func (c *Client) streamOnce(ctx context.Context, path string, lastID *uint64, out chan<- api.Event) (done bool, err error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+path, nil)
+	if err != nil {
+		return false, err
+	}
+	req.Header.Set("Accept", "text/event-stream")
+	if *lastID > 0 {
+		req.Header.Set("Last-Event-ID", strconv.FormatUint(*lastID, 10))
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return false, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		var e api.Error
+		if json.Unmarshal(data, &e) == nil && e.Code != "" {
+			return false, &APIError{Status: resp.StatusCode, Code: e.Code, Message: e.Message}
+		}
+		return false, &APIError{Status: resp.StatusCode, Message: strings.TrimSpace(string(data))}
+	}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 16<<20)
+	var data strings.Builder
+	sawFinal := false
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case line == "":
+			if data.Len() == 0 {
+				continue
+			}
+			var e api.Event
+			if err := json.Unmarshal([]byte(data.String()), &e); err != nil {
+				return false, fmt.Errorf("event stream: %w", err)
+			}
+			data.Reset()
+			if e.ID > 0 {
+				*lastID = e.ID
+			}
+			select {
+			case out <- e:
+			case <-ctx.Done():
+				return false, ctx.Err()
+			}
+			if e.Type == EventCertificateIssued && strings.HasPrefix(path, "/v1/jobs/") {
+				sawFinal = true
+			}
+		case strings.HasPrefix(line, "data:"):
+			data.WriteString(strings.TrimPrefix(strings.TrimPrefix(line, "data:"), " "))
+		}
+	}
+	if sawFinal {
+		return true, nil
+	}
+	if err := sc.Err(); err != nil {
+		return false, err
+	}
+	return false, io.ErrUnexpectedEOF
+}
+
+// RecordAction records in the job's audit trail that the client acted on
+// its answer (e.g. "published"). The answer says whether that was before
+// proof.
+func (c *Client) RecordAction(ctx context.Context, id common.Hash, a api.ActionRequest) (*api.AuditEntry, error) {
+	var e api.AuditEntry
+	if err := c.do(ctx, http.MethodPost, "/v1/jobs/"+id.Hex()+"/actions", a, &e); err != nil {
+		return nil, err
+	}
+	return &e, nil
+}
+
+// Audit returns the job's ordered audit timeline.
+func (c *Client) Audit(ctx context.Context, id common.Hash) (*api.Audit, error) {
+	var a api.Audit
+	if err := c.do(ctx, http.MethodGet, "/v1/jobs/"+id.Hex()+"/audit", nil, &a); err != nil {
+		return nil, err
+	}
+	return &a, nil
+}

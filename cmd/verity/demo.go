@@ -1,0 +1,136 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/verity-network/verity/api"
+	"github.com/verity-network/verity/client"
+	"github.com/verity-network/verity/consensus"
+	"github.com/verity-network/verity/testnet"
+)
+
+// demoSample is one shipped output with the status the network must reach.
+type demoSample struct {
+	title  string
+	output string
+	want   consensus.Status
+}
+
+var demoSamples = []demoSample{
+	{"all true", "Paris is the capital of France and Berlin is the capital of Germany. Water boils at 100 degrees Celsius at sea level.", consensus.StatusVerified},
+	{"one false claim", "The Earth orbits the Sun. The Great Wall of China is visible from the Moon with the naked eye.", consensus.StatusRejected},
+	{"mixed", "Tokyo is the capital of Japan; the capital of Australia is Sydney. Light travels faster than sound.", consensus.StatusRejected},
+	{"arithmetic", "17 * 3 = 51 and 144 / 12 = 12. 0.1 + 0.2 = 0.3.", consensus.StatusVerified},
+	{"unknown to the knowledge base", "The Amazon is a river in South America. The demo's author had toast for breakfast.", consensus.StatusUnresolved},
+}
+
+func init() {
+	register(&cli.Command{
+		Name:  "demo",
+		Usage: "run a 5-node network in this process and verify sample outputs end to end",
+		Description: `Starts 5 validators in one process (real libp2p on 127.0.0.1, real secp256k1
+keys and signatures), submits the shipped sample outputs through node0's HTTP
+API, shows each one's timeline from provisional answer to certificate, then
+verifies every certificate offline against the genesis. Needs no setup.`,
+		Flags: []cli.Flag{
+			&cli.IntFlag{Name: "nodes", Value: 5, Usage: "number of validators"},
+			&cli.DurationFlag{Name: "timeout", Value: time.Minute, Usage: "bound on the whole demo"},
+		},
+		Action: runDemo,
+	})
+}
+
+func runDemo(c *cli.Context) error {
+	ctx, cancel := context.WithTimeout(c.Context, c.Duration("timeout"))
+	defer cancel()
+	w := c.App.Writer
+	dir, err := os.MkdirTemp("", "verity-demo-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+
+	n := c.Int("nodes")
+	fmt.Fprintf(w, "Starting %d validators on 127.0.0.1 (real libp2p, secp256k1 keys)...\n", n)
+	t0 := time.Now()
+	net, err := testnet.NewEphemeral(ctx, testnet.EphemeralOptions{Nodes: n, APIs: true, Dir: dir})
+	if err != nil {
+		return fmt.Errorf("start network: %w", err)
+	}
+	defer net.Stop()
+	nodes := net.Nodes()
+	set := nodes[0].ValidatorSet()
+	for _, nd := range nodes {
+		fmt.Fprintf(w, "  %-6s %s  peer %s  api %s\n", nd.Name(), nd.Address().Hex(), shortID(nd.PeerID().String()), nd.APIURL())
+	}
+	fmt.Fprintf(w, "mesh ready in %s; network %d, genesis %s\n\n", roundDuration(time.Since(t0)), set.NetworkID(), set.GenesisHash().Hex())
+
+	cl := client.New(nodes[0].APIURL())
+	var certs []*consensus.Certificate
+	var outputs []string
+	var failures []string
+	for i, s := range demoSamples {
+		cert, err := demoOne(ctx, w, cl, set, i, s)
+		if err != nil {
+			return err
+		}
+		if cert.Status != s.want {
+			failures = append(failures, fmt.Sprintf("sample %d (%s): got %s, want %s", i+1, s.title, cert.Status, s.want))
+		}
+		certs = append(certs, cert)
+		outputs = append(outputs, s.output)
+	}
+
+	fmt.Fprintf(w, "Offline check: verifying %d certificates against the genesis alone...\n", len(certs))
+	for i, cert := range certs {
+		if err := consensus.VerifyCertificate(cert, set, []byte(outputs[i])); err != nil {
+			return fmt.Errorf("certificate %d failed offline verification: %w", i+1, err)
+		}
+		fmt.Fprintf(w, "  %s  %-10s valid (%d ballots, every signature recovered)\n", shortID(cert.JobID.Hex()), cert.Status, len(cert.Ballots))
+	}
+	if len(failures) > 0 {
+		return errors.New("unexpected outcomes:\n  " + strings.Join(failures, "\n  "))
+	}
+	fmt.Fprintln(w, "\nEvery answer was provisional first and proven later; each certificate above can be")
+	fmt.Fprintln(w, "checked by anyone with `verity cert verify --genesis genesis.json cert.json`.")
+	return nil
+}
+
+func demoOne(ctx context.Context, w io.Writer, cl *client.Client, set *consensus.ValidatorSet, i int, s demoSample) (*consensus.Certificate, error) {
+	fmt.Fprintf(w, "[%d/%d] %s\n  %q\n", i+1, len(demoSamples), s.title, s.output)
+	start := time.Now()
+	job, err := cl.Submit(ctx, api.VerifyRequest{Output: s.output})
+	if err != nil {
+		return nil, fmt.Errorf("submit sample %d: %w", i+1, err)
+	}
+	fmt.Fprintf(w, "  %8s  provisional: job %s, %d claims (answer exists, not proven)\n", since(start), shortID(job.JobID.Hex()), len(job.Claims))
+	cert, err := cl.Await(ctx, job.JobID, set, client.AwaitOptions{Output: []byte(s.output)})
+	if err != nil {
+		return nil, fmt.Errorf("await sample %d: %w", i+1, err)
+	}
+	fmt.Fprintf(w, "  %8s  certificate: %d signed ballots attached, quorum %s, verified by the client\n", since(start), len(cert.Ballots), cert.Quorum)
+	for _, c := range cert.Claims {
+		fmt.Fprintf(w, "            %-9s %s (stake %d/%d)\n", c.Verdict, c.Text, c.StakeFor, c.StakeTotal)
+	}
+	fmt.Fprintf(w, "  => %s\n\n", strings.ToUpper(string(cert.Status)))
+	return cert, nil
+}
+
+func since(t time.Time) string {
+	return "+" + roundDuration(time.Since(t)).String()
+}
+
+func shortID(s string) string {
+	if len(s) <= 14 {
+		return s
+	}
+	return s[:8] + "…" + s[len(s)-4:]
+}

@@ -1,0 +1,150 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/urfave/cli/v2"
+
+	"github.com/verity-network/verity/api"
+	"github.com/verity-network/verity/client"
+	"github.com/verity-network/verity/consensus"
+)
+
+func init() {
+	register(&cli.Command{
+		Name:      "watch",
+		Usage:     "stream a job's events until its certificate is issued",
+		ArgsUsage: "JOB_ID",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "api", Usage: "node API URL", Value: "http://127.0.0.1:27600", EnvVars: []string{"VERITY_API"}},
+			&cli.BoolFlag{Name: "json", Usage: "print each event as one JSON line"},
+			&cli.DurationFlag{Name: "timeout", Usage: "give up after this long", Value: 10 * time.Minute},
+		},
+		Action: func(c *cli.Context) error {
+			id, err := parseHashArg(c.Args().First())
+			if err != nil {
+				return err
+			}
+			ctx, cancel := context.WithTimeout(c.Context, c.Duration("timeout"))
+			defer cancel()
+			events, errc := client.New(c.String("api")).Watch(ctx, id)
+			for e := range events {
+				if c.Bool("json") {
+					printJSONLine(c.App.Writer, e)
+				} else {
+					fmt.Fprintln(c.App.Writer, describeEvent(e))
+				}
+			}
+			return <-errc
+		},
+	})
+}
+
+func parseHashArg(s string) (common.Hash, error) {
+	var h common.Hash
+	if len(s) != 66 || !strings.HasPrefix(s, "0x") {
+		return h, fmt.Errorf("job id %q: want 0x and 64 hex digits", s)
+	}
+	err := h.UnmarshalText([]byte(s))
+	return h, err
+}
+
+// eventData is the union of the fields events carry.
+type eventData struct {
+	Name         string                    `json:"name"`
+	Validator    common.Address            `json:"validator"`
+	ClaimIndexes []uint32                  `json:"claim_indexes"`
+	Verdicts     []uint8                   `json:"verdicts"`
+	Progress     []consensus.ClaimProgress `json:"progress"`
+	Claims       []json.RawMessage         `json:"claims"`
+	Status       consensus.Status          `json:"status"`
+	Undecided    []uint32                  `json:"undecided"`
+	consensus.ClaimProgress
+}
+
+func decodeEventData(e api.Event) eventData {
+	var d eventData
+	_ = json.Unmarshal(e.Data, &d)
+	return d
+}
+
+var verdictNames = map[uint8]string{0: "abstain", 1: "true", 2: "false"}
+
+// describeEvent is one plain line for a person.
+func describeEvent(e api.Event) string {
+	d := decodeEventData(e)
+	ts := e.Time.Format("15:04:05.000")
+	switch e.Type {
+	case client.EventJobAccepted:
+		return fmt.Sprintf("%s  job accepted (provisional)", ts)
+	case client.EventClaimsExtracted:
+		return fmt.Sprintf("%s  %d claims extracted", ts, len(d.Claims))
+	case client.EventBallotAttached:
+		var vs []string
+		for i, c := range d.ClaimIndexes {
+			vs = append(vs, fmt.Sprintf("%d=%s", c, verdictNames[d.Verdicts[i]]))
+		}
+		return fmt.Sprintf("%s  ballot from %s (%s): %s", ts, d.Name, shortID(d.Validator.Hex()), strings.Join(vs, " "))
+	case client.EventClaimDecided:
+		return fmt.Sprintf("%s  claim %d decided: %s (true %d, false %d, needed %d of %d)", ts, d.Index, d.Outcome, d.StakeTrue, d.StakeFalse, d.Needed, d.StakeAssigned)
+	case client.EventJobExpired:
+		return fmt.Sprintf("%s  deadline passed; undecided claims %v", ts, d.Undecided)
+	case client.EventCertificateIssued:
+		return fmt.Sprintf("%s  certificate issued: %s", ts, strings.ToUpper(string(d.Status)))
+	}
+	return fmt.Sprintf("%s  %s", ts, e.Type)
+}
+
+// progressView renders the proof forming: on a terminal, one live line per
+// claim redrawn in place; elsewhere, one plain line per event.
+type progressView struct {
+	w      io.Writer
+	tty    bool
+	texts  []string
+	drawn  int
+	claims []consensus.ClaimProgress
+}
+
+func isTerminal(f *os.File) bool {
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+func (p *progressView) event(e api.Event) {
+	if !p.tty {
+		fmt.Fprintln(p.w, describeEvent(e))
+		return
+	}
+	d := decodeEventData(e)
+	if e.Type == client.EventBallotAttached && d.Progress != nil {
+		p.claims = d.Progress
+	}
+	p.redraw()
+}
+
+func (p *progressView) redraw() {
+	if p.drawn > 0 {
+		fmt.Fprintf(p.w, "\x1b[%dA", p.drawn)
+	}
+	p.drawn = 0
+	for i, c := range p.claims {
+		text := ""
+		if i < len(p.texts) {
+			text = p.texts[i]
+		}
+		if len(text) > 48 {
+			text = text[:47] + "…"
+		}
+		state := string(c.Outcome)
+		fmt.Fprintf(p.w, "\x1b[2K  claim %d %-50s true %d  false %d  abstain %d  / needed %d of %d  [%s] %d ballots\n",
+			c.Index, text, c.StakeTrue, c.StakeFalse, c.StakeAbstain, c.Needed, c.StakeAssigned, state, len(c.Voters))
+		p.drawn++
+	}
+}

@@ -1,0 +1,432 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	logging "github.com/ipfs/go-log/v2"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/verity-network/verity/api"
+	"github.com/verity-network/verity/claims"
+	"github.com/verity-network/verity/consensus"
+	"github.com/verity-network/verity/node/store"
+)
+
+var apiLog = logging.Logger("verity/api")
+
+func (n *Node) view(rec *store.Job, m *JobMessage) *api.Job {
+	v := &api.Job{
+		JobID:       m.JobID,
+		Status:      rec.Status,
+		OutputHash:  m.OutputHash,
+		ClaimsRoot:  m.ClaimsRoot,
+		Claims:      m.ClaimList(),
+		Output:      rec.Output,
+		Prompt:      rec.Prompt,
+		Quorum:      m.Quorum,
+		Replication: m.Replication,
+		Gateway:     m.Gateway,
+		SubmittedAt: rec.SubmittedAt,
+		Deadline:    rec.Deadline,
+	}
+	if !rec.FinalAt.IsZero() {
+		t := rec.FinalAt
+		v.FinalAt = &t
+	}
+	return v
+}
+
+// ErrUnknownJob is returned for a job id this node has never seen.
+var ErrUnknownJob = errors.New("unknown job")
+
+// Job returns what this node knows of a job: its status, its progress while
+// this node tallies it, and its certificate once final.
+func (n *Node) Job(id common.Hash) (*api.Job, error) {
+	cert, certErr := n.store.Certificate(id)
+	if certErr != nil && !errors.Is(certErr, store.ErrNotFound) {
+		return nil, certErr
+	}
+	rec, err := n.store.Job(id)
+	switch {
+	case errors.Is(err, store.ErrNotFound) && cert != nil:
+		return certView(cert), nil
+	case errors.Is(err, store.ErrNotFound):
+		return nil, ErrUnknownJob
+	case err != nil:
+		return nil, err
+	}
+	var m JobMessage
+	if err := decodeStrict(rec.Message, &m); err != nil {
+		return nil, fmt.Errorf("stored job %s: %w", id.Hex(), err)
+	}
+	v := n.view(rec, &m)
+	if cert != nil {
+		v.Status = cert.Status
+		v.Certificate = cert
+		return v, nil
+	}
+	n.mu.Lock()
+	if j, ok := n.agg[id]; ok {
+		v.Progress = j.tally.Progress()
+	}
+	n.mu.Unlock()
+	return v, nil
+}
+
+func certView(c *consensus.Certificate) *api.Job {
+	cs := make([]claims.Claim, len(c.Claims))
+	for i, cl := range c.Claims {
+		cs[i] = claims.Claim{Index: cl.Index, Text: cl.Text, Hash: cl.Hash}
+	}
+	return &api.Job{
+		JobID: c.JobID, Status: c.Status, OutputHash: c.OutputHash, ClaimsRoot: c.ClaimsRoot,
+		Claims: cs, Quorum: c.Quorum, Replication: c.Replication, Certificate: c,
+	}
+}
+
+// Certificate returns the stored certificate of a job.
+func (n *Node) Certificate(id common.Hash) (*consensus.Certificate, error) {
+	return n.store.Certificate(id)
+}
+
+// Route is one HTTP API route.
+type Route struct {
+	Method, Path string
+	handler      http.HandlerFunc
+}
+
+// Routes lists every route of the API; docs/openapi.json documents each.
+func (n *Node) Routes() []Route {
+	return []Route{
+		{"POST", "/v1/verify", n.handleVerify},
+		{"GET", "/v1/jobs/{id}", n.handleJob},
+		{"GET", "/v1/jobs/{id}/certificate", n.handleCertificate},
+		{"GET", "/v1/jobs/{id}/events", n.handleEvents},
+		{"GET", "/v1/jobs/{id}/audit", n.handleAudit},
+		{"POST", "/v1/jobs/{id}/actions", n.handleAction},
+		{"GET", "/v1/events", n.handleEvents},
+		{"GET", "/v1/validators", n.handleValidators},
+		{"GET", "/healthz", n.handleHealth},
+		{"GET", "/metrics", promhttp.HandlerFor(n.metrics.reg, promhttp.HandlerOpts{}).ServeHTTP},
+	}
+}
+
+// Handler is the node's HTTP API.
+func (n *Node) Handler() http.Handler {
+	mux := http.NewServeMux()
+	for _, rt := range n.Routes() {
+		mux.HandleFunc(rt.Method+" "+rt.Path, rt.handler)
+	}
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no route %s %s", r.Method, r.URL.Path))
+	})
+	return mux
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		apiLog.Debugw("write response", "err", err)
+	}
+}
+
+func writeError(w http.ResponseWriter, status int, code, msg string) {
+	writeJSON(w, status, api.Error{Code: code, Message: msg})
+}
+
+// decodeBody decodes a JSON request body strictly, answering 415, 413 or
+// 400 itself when it cannot.
+func (n *Node) decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || mt != "application/json" {
+			writeError(w, http.StatusUnsupportedMediaType, "unsupported_media_type", fmt.Sprintf("content type %q: send application/json", ct))
+			return false
+		}
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, n.opts.MaxBodyBytes)
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			writeError(w, http.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf("request body exceeds %d bytes", tooBig.Limit))
+			return false
+		}
+		writeError(w, http.StatusBadRequest, "invalid_json", "request body: "+err.Error())
+		return false
+	}
+	if _, err := dec.Token(); err == nil {
+		writeError(w, http.StatusBadRequest, "invalid_json", "request body: trailing data after the JSON object")
+		return false
+	}
+	return true
+}
+
+func (n *Node) handleVerify(w http.ResponseWriter, r *http.Request) {
+	if err := n.authorize(r); err != nil {
+		writeError(w, http.StatusUnauthorized, "unauthorized", "submitting needs a valid bearer token")
+		return
+	}
+	var req api.VerifyRequest
+	if !n.decodeBody(w, r, &req) {
+		return
+	}
+	v, err := n.Submit(r.Context(), req)
+	if err != nil {
+		var re *RequestError
+		if errors.As(err, &re) {
+			writeError(w, re.Status, re.Code, re.Message)
+			return
+		}
+		apiLog.Errorw("submit", "err", err)
+		writeError(w, http.StatusInternalServerError, "internal", err.Error())
+		return
+	}
+	writeJSON(w, http.StatusAccepted, v)
+}
+
+func parseJobID(w http.ResponseWriter, r *http.Request) (common.Hash, bool) {
+	s := r.PathValue("id")
+	if len(s) != 66 || !strings.HasPrefix(s, "0x") {
+		writeError(w, http.StatusBadRequest, "invalid_job_id", fmt.Sprintf("job id %q: want 0x and 64 hex digits", s))
+		return common.Hash{}, false
+	}
+	var h common.Hash
+	if err := h.UnmarshalText([]byte(s)); err != nil {
+		writeError(w, http.StatusBadRequest, "invalid_job_id", fmt.Sprintf("job id %q: %v", s, err))
+		return common.Hash{}, false
+	}
+	return h, true
+}
+
+// requireFinal reports whether the client asked never to see provisional
+// data: ?require=final or the header Verity-Require: final.
+func requireFinal(r *http.Request) bool {
+	return r.URL.Query().Get("require") == "final" || strings.EqualFold(r.Header.Get("Verity-Require"), "final")
+}
+
+func (n *Node) writeJobError(w http.ResponseWriter, id common.Hash, err error) {
+	if errors.Is(err, ErrUnknownJob) {
+		writeError(w, http.StatusNotFound, "unknown_job", "no job "+id.Hex()+" on this node")
+		return
+	}
+	writeError(w, http.StatusInternalServerError, "internal", err.Error())
+}
+
+func (n *Node) handleJob(w http.ResponseWriter, r *http.Request) {
+	id, ok := parseJobID(w, r)
+	if !ok {
+		return
+	}
+	if ws := r.URL.Query().Get("wait"); ws != "" {
+		d, err := time.ParseDuration(ws)
+		if err != nil || d < 0 {
+			writeError(w, http.StatusBadRequest, "invalid_wait", fmt.Sprintf("wait %q: want a duration such as 30s", ws))
+			return
+		}
+		if _, err := n.Job(id); err == nil {
+			ctx, cancel := context.WithTimeout(r.Context(), min(d, MaxWait))
+			n.WaitFinal(ctx, id) // on timeout, answer with the current state
+			cancel()
+		}
+	}
+	v, err := n.Job(id)
+	if err != nil {
+		n.writeJobError(w, id, err)
+		return
+	}
+	if !v.Status.Final() {
+		if requireFinal(r) {
+			writeError(w, http.StatusConflict, "not_final", "job "+id.Hex()+" is still provisional; the answer is withheld until it is final")
+			return
+		}
+		n.recordRead(id, n.clientIdentity(r), "GET /v1/jobs/{id}")
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
+// MaxWait bounds the ?wait= of a long poll.
+const MaxWait = 5 * time.Minute
+
+func (n *Node) handleAudit(w http.ResponseWriter, r *http.Request) {
+	id, ok := parseJobID(w, r)
+	if !ok {
+		return
+	}
+	a, err := n.Audit(id)
+	if err != nil {
+		n.writeJobError(w, id, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, a)
+}
+
+// MaxActionName bounds the name and detail of a recorded action.
+const MaxActionName = 200
+
+func (n *Node) handleAction(w http.ResponseWriter, r *http.Request) {
+	id, ok := parseJobID(w, r)
+	if !ok {
+		return
+	}
+	if err := n.authorize(r); err != nil {
+		writeError(w, http.StatusUnauthorized, "unauthorized", "recording an action needs a valid bearer token")
+		return
+	}
+	var req api.ActionRequest
+	if !n.decodeBody(w, r, &req) {
+		return
+	}
+	if strings.TrimSpace(req.Name) == "" || len(req.Name) > MaxActionName || len(req.Detail) > 4*MaxActionName {
+		writeError(w, http.StatusBadRequest, "invalid_action", fmt.Sprintf("an action needs a name of 1 to %d bytes", MaxActionName))
+		return
+	}
+	e, err := n.RecordAction(id, n.clientIdentity(r), req)
+	if err != nil {
+		n.writeJobError(w, id, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, e)
+}
+
+// handleEvents streams events as Server-Sent Events: every event of the
+// node (GET /v1/events) or of one job (GET /v1/jobs/{id}/events, which
+// ends after the job's certificate). Last-Event-ID (header, or the query
+// parameter last_event_id) resumes after the given event. Events show the
+// proof forming (claim hashes, stake per verdict, ballots) but never the
+// answer text before it is final, so watching is not a read before proof.
+func (n *Node) handleEvents(w http.ResponseWriter, r *http.Request) {
+	var job common.Hash
+	if r.PathValue("id") != "" {
+		var ok bool
+		if job, ok = parseJobID(w, r); !ok {
+			return
+		}
+		if _, err := n.Job(job); err != nil {
+			n.writeJobError(w, job, err)
+			return
+		}
+	}
+	last := r.Header.Get("Last-Event-ID")
+	if last == "" {
+		last = r.URL.Query().Get("last_event_id")
+	}
+	var lastID uint64
+	if last != "" {
+		var err error
+		if lastID, err = strconv.ParseUint(last, 10, 64); err != nil {
+			writeError(w, http.StatusBadRequest, "invalid_last_event_id", fmt.Sprintf("Last-Event-ID %q is not an event id", last))
+			return
+		}
+	}
+	flusher, ok := w.(http.Flusher)
+	if !ok {
+		writeError(w, http.StatusInternalServerError, "internal", "streaming unsupported")
+		return
+	}
+	backlog, sub := n.events.subscribe(job, lastID)
+	defer n.events.unsubscribe(sub)
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.Header().Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	write := func(e Event) bool {
+		data, _ := json.Marshal(e)
+		fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", e.ID, e.Type, data)
+		flusher.Flush()
+		return job != (common.Hash{}) && e.Type == EventCertificateIssued
+	}
+	for _, e := range backlog {
+		if write(e) {
+			return
+		}
+	}
+	if job != (common.Hash{}) {
+		// Final, and its certificate event no longer buffered (evicted, or
+		// issued before a restart): replay it from the store with id 0.
+		if c, err := n.store.Certificate(job); err == nil {
+			data, _ := json.Marshal(map[string]any{"status": c.Status, "certificate": c})
+			write(Event{Type: EventCertificateIssued, JobID: job, Time: c.IssuedAt, Data: data})
+			return
+		}
+	}
+	keepalive := time.NewTicker(15 * time.Second)
+	defer keepalive.Stop()
+	for {
+		select {
+		case e, ok := <-sub.ch:
+			if !ok {
+				return
+			}
+			if write(e) {
+				return
+			}
+		case <-keepalive.C:
+			fmt.Fprint(w, ": keepalive\n\n")
+			flusher.Flush()
+		case <-r.Context().Done():
+			return
+		case <-n.ctx.Done():
+			return
+		}
+	}
+}
+
+func (n *Node) handleCertificate(w http.ResponseWriter, r *http.Request) {
+	id, ok := parseJobID(w, r)
+	if !ok {
+		return
+	}
+	c, err := n.store.Certificate(id)
+	if err == nil {
+		writeJSON(w, http.StatusOK, c)
+		return
+	}
+	if !errors.Is(err, store.ErrNotFound) {
+		writeError(w, http.StatusInternalServerError, "internal", err.Error())
+		return
+	}
+	if _, err := n.store.Job(id); errors.Is(err, store.ErrNotFound) {
+		writeError(w, http.StatusNotFound, "unknown_job", "no job "+id.Hex()+" on this node")
+		return
+	}
+	writeError(w, http.StatusConflict, "not_final", "job "+id.Hex()+" is still provisional: no certificate yet")
+}
+
+func (n *Node) handleValidators(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, api.Validators{
+		NetworkID:   n.set.NetworkID(),
+		GenesisHash: n.set.GenesisHash(),
+		TotalStake:  n.set.TotalStake(),
+		Validators:  n.set.Validators(),
+	})
+}
+
+func (n *Node) handleHealth(w http.ResponseWriter, r *http.Request) {
+	h := api.Health{
+		Status:  "ready",
+		Name:    n.opts.Name,
+		Address: n.Address(),
+		PeerID:  n.net.PeerID().String(),
+		Peers:   len(n.net.Host().Network().Peers()),
+	}
+	if !n.Ready() {
+		h.Status, h.Error, h.Message = "not_ready", "not_ready", "no gossip topic peers yet"
+		writeJSON(w, http.StatusServiceUnavailable, h)
+		return
+	}
+	writeJSON(w, http.StatusOK, h)
+}

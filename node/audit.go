@@ -1,0 +1,166 @@
+package node
+
+import (
+	"cmp"
+	"crypto/subtle"
+	"errors"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/ethereum/go-ethereum/common"
+
+	"github.com/verity-network/verity/api"
+	"github.com/verity-network/verity/consensus"
+	"github.com/verity-network/verity/node/store"
+)
+
+// clientIdentity names the client of a request for the audit trail: the
+// name of its API token when it presents a valid one, else its remote host.
+func (n *Node) clientIdentity(r *http.Request) string {
+	if name, ok := n.tokenName(r); ok {
+		return "token:" + name
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// tokenName returns the name of the bearer token r presents, if valid.
+func (n *Node) tokenName(r *http.Request) (string, bool) {
+	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok || tok == "" {
+		return "", false
+	}
+	for name, want := range n.opts.Tokens {
+		if subtle.ConstantTimeCompare([]byte(tok), []byte(want)) == 1 {
+			return name, true
+		}
+	}
+	return "", false
+}
+
+// recordRead notes that a client read a job's answer while it was
+// provisional.
+func (n *Node) recordRead(id common.Hash, client, detail string) {
+	err := n.store.AddAudit(id, &store.AuditRecord{
+		Time: n.opts.Now(), Kind: api.AuditRead, Client: client, Detail: detail, Status: consensus.StatusProvisional,
+	})
+	if err != nil {
+		log.Errorw("record read", "job", id.Hex(), "err", err)
+	}
+}
+
+// RecordAction records an action a client took on a job's answer, with the
+// job's status at that moment.
+func (n *Node) RecordAction(id common.Hash, client string, a api.ActionRequest) (*api.AuditEntry, error) {
+	v, err := n.Job(id)
+	if err != nil {
+		return nil, err
+	}
+	rec := &store.AuditRecord{Time: n.opts.Now(), Kind: api.AuditAction, Client: client, Name: a.Name, Detail: a.Detail, Status: v.Status}
+	if err := n.store.AddAudit(id, rec); err != nil {
+		return nil, err
+	}
+	e := auditEntry(rec, v.Status)
+	return &e, nil
+}
+
+func auditEntry(r *store.AuditRecord, final consensus.Status) api.AuditEntry {
+	e := api.AuditEntry{Time: r.Time, Kind: r.Kind, Client: r.Client, Name: r.Name, Detail: r.Detail, Status: r.Status}
+	if !r.Status.Final() {
+		e.BeforeProof = true
+		e.Flags = append(e.Flags, api.FlagBeforeProof)
+	}
+	if r.Kind == api.AuditAction && final == consensus.StatusRejected {
+		e.Flags = append(e.Flags, api.FlagOnRejected)
+	}
+	return e
+}
+
+// auditKindOrder breaks ties between entries with the same time.
+var auditKindOrder = map[string]int{
+	api.AuditSubmitted: 0, api.AuditRead: 1, api.AuditBallot: 2, api.AuditAction: 3, api.AuditExpired: 4, api.AuditCertificate: 5,
+}
+
+// Audit builds a job's timeline on this node: submission, reads of the
+// answer while provisional, ballots, client actions and the certificate,
+// in time order. Reads and actions that happened while the job was
+// provisional are flagged "before proof"; actions on an output the network
+// rejected are flagged too. It is built from the store, so it survives
+// restarts.
+func (n *Node) Audit(id common.Hash) (*api.Audit, error) {
+	v, err := n.Job(id)
+	if err != nil {
+		return nil, err
+	}
+	a := &api.Audit{JobID: id, Status: v.Status, SubmittedAt: v.SubmittedAt, Entries: []api.AuditEntry{}}
+	if !v.SubmittedAt.IsZero() {
+		detail := "received from the network"
+		if v.Output != "" {
+			detail = "accepted by this node as gateway"
+		}
+		a.Entries = append(a.Entries, api.AuditEntry{Time: v.SubmittedAt, Kind: api.AuditSubmitted, Detail: detail, Status: consensus.StatusProvisional})
+	}
+	ballots, err := n.store.Ballots(id)
+	if err != nil {
+		return nil, err
+	}
+	for _, b := range ballots {
+		addr := b.Ballot.Validator
+		_, val, _ := n.set.Lookup(addr)
+		a.Entries = append(a.Entries, api.AuditEntry{Time: b.ReceivedAt, Kind: api.AuditBallot, Validator: &addr, Name: val.Name})
+	}
+	recs, err := n.store.Audit(id)
+	if err != nil {
+		return nil, err
+	}
+	for i := range recs {
+		e := auditEntry(&recs[i], v.Status)
+		switch {
+		case e.Kind == api.AuditRead && e.BeforeProof:
+			a.ReadsBeforeProof++
+		case e.Kind == api.AuditAction && e.BeforeProof:
+			a.ActionsBeforeProof++
+		}
+		if slices.Contains(e.Flags, api.FlagOnRejected) {
+			a.ActionsOnRejected++
+		}
+		a.Entries = append(a.Entries, e)
+	}
+	if v.Certificate != nil {
+		at := v.Certificate.IssuedAt
+		if v.FinalAt != nil {
+			at = *v.FinalAt
+		}
+		a.CertifiedAt = &at
+		if v.Certificate.Status == consensus.StatusUnresolved && !v.Deadline.IsZero() && !at.Before(v.Deadline) {
+			a.Entries = append(a.Entries, api.AuditEntry{Time: v.Deadline, Kind: api.AuditExpired, Detail: "deadline passed with claims undecided"})
+		}
+		a.Entries = append(a.Entries, api.AuditEntry{Time: at, Kind: api.AuditCertificate, Status: v.Certificate.Status,
+			Detail: string(v.Certificate.Status)})
+	}
+	slices.SortStableFunc(a.Entries, func(x, y api.AuditEntry) int {
+		if c := x.Time.Compare(y.Time); c != 0 {
+			return c
+		}
+		return cmp.Compare(auditKindOrder[x.Kind], auditKindOrder[y.Kind])
+	})
+	return a, nil
+}
+
+var errUnauthorized = errors.New("unauthorized")
+
+// authorize checks the bearer token when the node has tokens configured.
+func (n *Node) authorize(r *http.Request) error {
+	if len(n.opts.Tokens) == 0 {
+		return nil
+	}
+	if _, ok := n.tokenName(r); ok {
+		return nil
+	}
+	return errUnauthorized
+}

@@ -1,0 +1,190 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// Config is a node's config.toml. Relative paths are relative to the node's
+// home directory.
+type Config struct {
+	// Name is the validator's name, for logs and displays.
+	Name string `toml:"name"`
+	// Genesis is the path of genesis.json.
+	Genesis string `toml:"genesis"`
+	// KeyFile is the validator's keystore file. The password comes from
+	// PasswordFile or, when that is empty, the environment variable
+	// PasswordEnv (default VERITY_PASSWORD).
+	KeyFile      string `toml:"key_file"`
+	PasswordFile string `toml:"password_file"`
+	PasswordEnv  string `toml:"password_env"`
+	// DataDir holds the node's store (default "data").
+	DataDir string `toml:"data_dir"`
+
+	P2P       P2PConfig       `toml:"p2p"`
+	API       APIConfig       `toml:"api"`
+	Verifier  VerifierConfig  `toml:"verifier"`
+	Consensus ConsensusConfig `toml:"consensus"`
+
+	home string
+}
+
+// P2PConfig holds the libp2p settings.
+type P2PConfig struct {
+	// Listen multiaddrs, e.g. /ip4/127.0.0.1/tcp/9000 and
+	// /ip4/127.0.0.1/udp/9000/quic-v1.
+	Listen []string `toml:"listen"`
+	// Bootstrap peers as full multiaddrs ending in /p2p/<peer id>.
+	Bootstrap []string `toml:"bootstrap"`
+}
+
+// APIConfig holds the HTTP API settings.
+type APIConfig struct {
+	// Listen address, default 127.0.0.1:8080. Empty disables nothing: use
+	// "off" to run without an API.
+	Listen string `toml:"listen"`
+	// MaxBodyBytes bounds request bodies (default 1 MiB).
+	MaxBodyBytes int64 `toml:"max_body_bytes"`
+	// Tokens maps client names to bearer tokens; when set, POST routes
+	// need one. Keep config.toml private when you use them.
+	Tokens map[string]string `toml:"tokens"`
+}
+
+// VerifierConfig chooses the verifier backend that judges claims.
+type VerifierConfig struct {
+	// Backend: "kb+arithmetic" (default), "kb", "arithmetic" or "simulated".
+	Backend string `toml:"backend"`
+	// KnowledgeBase is a knowledge base file; empty means the shipped sample.
+	KnowledgeBase string `toml:"knowledge_base"`
+	// Accuracy and Seed configure the simulated backend, which wraps Inner
+	// (default "kb+arithmetic").
+	Accuracy float64 `toml:"accuracy"`
+	Seed     uint64  `toml:"seed"`
+	Inner    string  `toml:"inner"`
+}
+
+// ConsensusConfig holds the defaults for jobs this node accepts.
+type ConsensusConfig struct {
+	// Quorum is "num/den" (more than that fraction of assigned stake) or
+	// "NofM" (at least N of the M assigned validators). Default "2/3".
+	Quorum string `toml:"quorum"`
+	// Replication is the number of validators per claim; 0 means all.
+	Replication uint32 `toml:"replication"`
+	// Deadline is the default time a job may take (default 10s).
+	Deadline Duration `toml:"deadline"`
+	// MaxDeadline bounds a client's deadline_ms (default 10m).
+	MaxDeadline Duration `toml:"max_deadline"`
+	// MaxOutputBytes bounds an output's size (default 256 KiB).
+	MaxOutputBytes int `toml:"max_output_bytes"`
+}
+
+// Duration is a time.Duration written as a string ("10s") in TOML.
+type Duration struct{ time.Duration }
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return err
+	}
+	d.Duration = v
+	return nil
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.Duration.String()), nil }
+
+// LoadConfig reads home/config.toml and fills in defaults. Unknown keys are
+// errors.
+func LoadConfig(home string) (*Config, error) {
+	path := filepath.Join(home, "config.toml")
+	var c Config
+	md, err := toml.DecodeFile(path, &c)
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	if und := md.Undecoded(); len(und) > 0 {
+		return nil, fmt.Errorf("config %s: unknown key %q", path, und[0].String())
+	}
+	c.home = home
+	c.setDefaults()
+	return &c, c.validate()
+}
+
+// WriteConfig writes c to home/config.toml.
+func WriteConfig(home string, c *Config) error {
+	f, err := os.OpenFile(filepath.Join(home, "config.toml"), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	if err := toml.NewEncoder(f).Encode(c); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// Home is the node's home directory.
+func (c *Config) Home() string { return c.home }
+
+// SetHome sets the directory relative paths are resolved against.
+func (c *Config) SetHome(home string) { c.home = home }
+
+// Path resolves p against the home directory.
+func (c *Config) Path(p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(c.home, p)
+}
+
+func (c *Config) setDefaults() {
+	if c.Genesis == "" {
+		c.Genesis = "genesis.json"
+	}
+	if c.DataDir == "" {
+		c.DataDir = "data"
+	}
+	if c.PasswordEnv == "" {
+		c.PasswordEnv = "VERITY_PASSWORD"
+	}
+	if c.API.Listen == "" {
+		c.API.Listen = "127.0.0.1:8080"
+	}
+	if c.API.MaxBodyBytes == 0 {
+		c.API.MaxBodyBytes = 1 << 20
+	}
+	if c.Verifier.Backend == "" {
+		c.Verifier.Backend = "kb+arithmetic"
+	}
+	if c.Consensus.Quorum == "" {
+		c.Consensus.Quorum = "2/3"
+	}
+	if c.Consensus.Deadline.Duration == 0 {
+		c.Consensus.Deadline.Duration = 10 * time.Second
+	}
+	if c.Consensus.MaxDeadline.Duration == 0 {
+		c.Consensus.MaxDeadline.Duration = 10 * time.Minute
+	}
+	if c.Consensus.MaxOutputBytes == 0 {
+		c.Consensus.MaxOutputBytes = 256 << 10
+	}
+}
+
+func (c *Config) validate() error {
+	if c.KeyFile == "" {
+		return errors.New("config: key_file is required")
+	}
+	if len(c.P2P.Listen) == 0 {
+		return errors.New("config: p2p.listen needs at least one multiaddr")
+	}
+	if c.Consensus.Deadline.Duration <= 0 || c.Consensus.Deadline.Duration > c.Consensus.MaxDeadline.Duration {
+		return fmt.Errorf("config: consensus.deadline %s must be positive and at most max_deadline %s", c.Consensus.Deadline, c.Consensus.MaxDeadline)
+	}
+	return nil
+}

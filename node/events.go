@@ -1,0 +1,117 @@
+package node
+
+import (
+	"encoding/json"
+	"sync"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+
+	"github.com/verity-network/verity/api"
+)
+
+// Event types, in the order a job produces them.
+const (
+	EventJobAccepted       = "job.accepted"
+	EventClaimsExtracted   = "claims.extracted"
+	EventBallotAttached    = "ballot.attached"
+	EventClaimDecided      = "claim.decided"
+	EventJobExpired        = "job.expired"
+	EventCertificateIssued = "certificate.issued"
+)
+
+// Event is api.Event: IDs increase by one per event on a node, so a client
+// that reconnects with Last-Event-ID gets exactly what it missed.
+type Event = api.Event
+
+// eventHub keeps the most recent events in a ring for replay and fans new
+// ones out to subscribers. A subscriber that falls a full buffer behind is
+// dropped; it reconnects with Last-Event-ID and replays from the ring.
+type eventHub struct {
+	mu   sync.Mutex
+	next uint64
+	ring []Event // circular; ring[(head+i)%len] is the i-th oldest
+	head int
+	size int
+	subs map[*eventSub]struct{}
+}
+
+type eventSub struct {
+	job    common.Hash // zero: every job
+	ch     chan Event
+	closed bool
+}
+
+func newEventHub(capacity int) *eventHub {
+	return &eventHub{next: 1, ring: make([]Event, capacity), subs: make(map[*eventSub]struct{})}
+}
+
+func (h *eventHub) publish(typ string, job common.Hash, at time.Time, data any) {
+	raw, err := json.Marshal(data)
+	if err != nil {
+		log.Errorw("encode event", "type", typ, "err", err)
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	e := Event{ID: h.next, Type: typ, JobID: job, Time: at.UTC(), Data: raw}
+	h.next++
+	if h.size == len(h.ring) {
+		h.ring[h.head] = e
+		h.head = (h.head + 1) % len(h.ring)
+	} else {
+		h.ring[(h.head+h.size)%len(h.ring)] = e
+		h.size++
+	}
+	for s := range h.subs {
+		if s.job != (common.Hash{}) && s.job != job {
+			continue
+		}
+		select {
+		case s.ch <- e:
+		default:
+			h.dropLocked(s)
+		}
+	}
+}
+
+func (h *eventHub) dropLocked(s *eventSub) {
+	if !s.closed {
+		s.closed = true
+		close(s.ch)
+		delete(h.subs, s)
+	}
+}
+
+// subscribe returns the buffered events after lastID (for job, or all when
+// job is zero) and a subscription for what comes next, atomically: nothing
+// falls between the two.
+func (h *eventHub) subscribe(job common.Hash, lastID uint64) ([]Event, *eventSub) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var backlog []Event
+	for i := range h.size {
+		e := h.ring[(h.head+i)%len(h.ring)]
+		if e.ID > lastID && (job == (common.Hash{}) || e.JobID == job) {
+			backlog = append(backlog, e)
+		}
+	}
+	s := &eventSub{job: job, ch: make(chan Event, 1024)}
+	h.subs[s] = struct{}{}
+	return backlog, s
+}
+
+func (h *eventHub) unsubscribe(s *eventSub) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.dropLocked(s)
+}
+
+// closeAll ends every subscription (node stopping).
+func (h *eventHub) closeAll() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for s := range h.subs {
+		h.dropLocked(s)
+	}
+}

@@ -1,0 +1,455 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/verity-network/verity/api"
+	"github.com/verity-network/verity/claims"
+	"github.com/verity-network/verity/consensus"
+	"github.com/verity-network/verity/node/p2p"
+	"github.com/verity-network/verity/node/store"
+)
+
+// RequestError is a client error with its HTTP status and a stable code.
+type RequestError struct {
+	Status  int
+	Code    string
+	Message string
+}
+
+func (e *RequestError) Error() string { return e.Message }
+
+func badRequest(code, format string, args ...any) *RequestError {
+	return &RequestError{Status: http.StatusBadRequest, Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// Submit accepts an output as gateway: it splits it into claims, stores the
+// job, starts its tally and gossips it. It returns as soon as the job is
+// stored and published: the result is provisional until the certificate.
+func (n *Node) Submit(ctx context.Context, req api.VerifyRequest) (*api.Job, error) {
+	if strings.TrimSpace(req.Output) == "" {
+		return nil, badRequest("empty_output", "output is empty")
+	}
+	if len(req.Output) > n.opts.MaxOutputBytes {
+		return nil, &RequestError{Status: http.StatusRequestEntityTooLarge, Code: "output_too_large",
+			Message: fmt.Sprintf("output is %d bytes; the limit is %d", len(req.Output), n.opts.MaxOutputBytes)}
+	}
+	if !utf8.ValidString(req.Output) || !utf8.ValidString(req.Prompt) {
+		return nil, badRequest("invalid_utf8", "output and prompt must be UTF-8")
+	}
+	q := n.opts.Quorum
+	if req.Quorum != "" {
+		var err error
+		if q, err = consensus.ParseQuorum(req.Quorum); err != nil {
+			return nil, badRequest("invalid_quorum", "%v", err)
+		}
+	}
+	replication := n.opts.Replication
+	if req.Replication != nil {
+		replication = *req.Replication
+	}
+	deadline := n.opts.Deadline
+	if req.DeadlineMS < 0 {
+		return nil, badRequest("invalid_deadline", "deadline_ms must be positive")
+	}
+	if req.DeadlineMS > 0 {
+		deadline = time.Duration(req.DeadlineMS) * time.Millisecond
+		if deadline > n.opts.MaxDeadline {
+			return nil, badRequest("invalid_deadline", "deadline_ms %d exceeds the maximum of %d", req.DeadlineMS, n.opts.MaxDeadline.Milliseconds())
+		}
+	}
+	cs, err := n.opts.Decomposer.Decompose(ctx, req.Output)
+	if err != nil || len(cs) == 0 {
+		msg := "the output holds no claim to verify"
+		if err != nil {
+			msg = err.Error()
+		}
+		return nil, &RequestError{Status: http.StatusUnprocessableEntity, Code: "no_claims", Message: msg}
+	}
+	for _, c := range cs {
+		if len(c.Text) > MaxClaimTextBytes {
+			return nil, &RequestError{Status: http.StatusUnprocessableEntity, Code: "claim_too_long",
+				Message: fmt.Sprintf("claim %d is %d bytes; the limit is %d", c.Index, len(c.Text), MaxClaimTextBytes)}
+		}
+	}
+	now := n.opts.Now()
+	texts := make([]string, len(cs))
+	for i, c := range cs {
+		texts[i] = c.Text
+	}
+	msg := &JobMessage{
+		NetworkID:   n.set.NetworkID(),
+		Nonce:       newNonce(),
+		OutputHash:  claims.OutputHash([]byte(req.Output)),
+		ClaimsRoot:  claims.RootOf(cs),
+		Claims:      texts,
+		Quorum:      q,
+		Replication: replication,
+		Deadline:    uint64(now.Add(deadline).UnixMilli()),
+		Gateway:     n.Address(),
+	}
+	params := msg.Params()
+	if err := params.Validate(n.set); err != nil {
+		return nil, badRequest("invalid_parameters", "%v", err)
+	}
+	msg.JobID = params.ID()
+	if msg.Signature, err = n.signer.SignDigest(msg.Digest()); err != nil {
+		return nil, fmt.Errorf("sign job: %w", err)
+	}
+	raw, err := json.Marshal(msg)
+	if err != nil {
+		return nil, err
+	}
+	rec := &store.Job{
+		ID:          msg.JobID,
+		Message:     raw,
+		Output:      req.Output,
+		Prompt:      req.Prompt,
+		Gateway:     true,
+		Status:      consensus.StatusProvisional,
+		SubmittedAt: now,
+		Deadline:    time.UnixMilli(int64(msg.Deadline)),
+	}
+	t0 := time.Now()
+	if err := n.store.PutJob(rec); err != nil {
+		return nil, fmt.Errorf("store job: %w", err)
+	}
+	n.metrics.observeStore("job", t0)
+	if err := n.startAggregation(msg, nil, now); err != nil {
+		return nil, err
+	}
+	n.events.publish(EventJobAccepted, msg.JobID, now, map[string]any{
+		"gateway": msg.Gateway, "output_hash": msg.OutputHash, "claims": len(cs),
+		"quorum": msg.Quorum, "replication": msg.Replication, "deadline": rec.Deadline,
+	})
+	refs := make([]claimRef, len(cs))
+	for i, c := range cs {
+		refs[i] = claimRef{Index: c.Index, Hash: c.Hash}
+	}
+	n.events.publish(EventClaimsExtracted, msg.JobID, now, map[string]any{"claims": refs, "claims_root": msg.ClaimsRoot})
+	if err := n.net.Publish(n.ctx, p2p.KindJobs, raw); err != nil {
+		// The job is stored: resume() republishes it after a restart, and
+		// the deadline still ends it. Tell the client what happened.
+		log.Warnw("publish job", "job", msg.JobID.Hex(), "err", err)
+	}
+	log.Debugw("job accepted", "job", msg.JobID.Hex(), "claims", len(cs))
+	return n.view(rec, msg), nil
+}
+
+// claimRef names a claim in events without its text: events show the proof
+// forming, not the answer.
+type claimRef struct {
+	Index uint32      `json:"index"`
+	Hash  common.Hash `json:"hash"`
+}
+
+// startAggregation begins tallying a job this node is gateway of, replaying
+// already stored ballots.
+func (n *Node) startAggregation(msg *JobMessage, stored []store.StoredBallot, accepted time.Time) error {
+	t, err := consensus.NewTally(n.set, msg.Params())
+	if err != nil {
+		return err
+	}
+	j := &aggJob{msg: msg, claims: msg.ClaimList(), tally: t, announced: make([]bool, len(msg.Claims)), accepted: accepted}
+	for i := range stored {
+		b := &stored[i].Ballot
+		if _, err := t.AddVerifiedBallot(b); err != nil {
+			log.Warnw("stored ballot not counted", "job", msg.JobID.Hex(), "validator", b.Validator.Hex(), "err", err)
+		}
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.stopped {
+		return errors.New("node is stopping")
+	}
+	n.agg[msg.JobID] = j
+	n.metrics.jobsPending.Inc()
+	if t.Done() {
+		n.finalizeLocked(j, false)
+		return nil
+	}
+	wait := time.UnixMilli(int64(msg.Deadline)).Sub(n.opts.Now())
+	id := msg.JobID
+	j.timer = time.AfterFunc(max(wait, 0), func() { n.expire(id) })
+	return nil
+}
+
+// expire ends a job at its deadline with the ballots it has.
+func (n *Node) expire(id common.Hash) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if j, ok := n.agg[id]; ok && !n.stopped {
+		n.finalizeLocked(j, true)
+	}
+}
+
+// finalizeLocked issues the certificate: stored first, then published.
+func (n *Node) finalizeLocked(j *aggJob, expired bool) {
+	delete(n.agg, j.msg.JobID)
+	n.metrics.jobsPending.Dec()
+	if j.timer != nil {
+		j.timer.Stop()
+	}
+	now := n.opts.Now()
+	cert, err := j.tally.Certificate(j.claims, now)
+	if err != nil {
+		log.Errorw("build certificate", "job", j.msg.JobID.Hex(), "err", err)
+		return
+	}
+	t0 := time.Now()
+	if _, err := n.store.PutCertificate(cert, now); err != nil {
+		log.Errorw("store certificate", "job", j.msg.JobID.Hex(), "err", err)
+		return
+	}
+	n.metrics.observeStore("certificate", t0)
+	n.metrics.timeToCertificate.Observe(now.Sub(j.accepted).Seconds())
+	n.metrics.jobs.WithLabelValues(string(cert.Status)).Inc()
+	n.notifyFinalLocked(cert.JobID)
+	log.Debugw("certificate issued", "job", cert.JobID.Hex(), "status", cert.Status, "ballots", len(cert.Ballots), "expired", expired)
+	if expired {
+		var undecided []uint32
+		for _, c := range cert.Claims {
+			if c.Verdict == consensus.OutcomeUndecided {
+				undecided = append(undecided, c.Index)
+			}
+		}
+		n.events.publish(EventJobExpired, cert.JobID, now, map[string]any{"undecided": undecided, "ballots": len(cert.Ballots)})
+	}
+	n.events.publish(EventCertificateIssued, cert.JobID, now, map[string]any{"status": cert.Status, "certificate": cert})
+	n.goTracked(func() { n.publish(p2p.KindCerts, cert) })
+}
+
+// validateJob is the jobs topic validator.
+func (n *Node) validateJob(_ context.Context, from peer.ID, data []byte) (p2p.Verdict, any) {
+	start := time.Now()
+	m, err := DecodeJob(data, n.set)
+	n.metrics.observeValidation(p2p.KindJobs, verdictLabel(err), start)
+	if err != nil {
+		log.Debugw("job rejected", "from", from, "err", err)
+		return p2p.Reject, nil
+	}
+	if time.UnixMilli(int64(m.Deadline)).Before(n.opts.Now()) {
+		return p2p.Ignore, nil
+	}
+	return p2p.Accept, &validJob{msg: m, raw: data}
+}
+
+// validJob is a job message that passed the topic validator.
+type validJob struct {
+	msg *JobMessage
+	raw []byte
+}
+
+// onJob judges a validated job if this validator is assigned claims of it.
+func (n *Node) onJob(v any) {
+	vj, ok := v.(*validJob)
+	if !ok {
+		return
+	}
+	m := vj.msg
+	rec := &store.Job{
+		ID:          m.JobID,
+		Message:     vj.raw,
+		Status:      consensus.StatusProvisional,
+		SubmittedAt: n.opts.Now(),
+		Deadline:    time.UnixMilli(int64(m.Deadline)),
+	}
+	if _, err := n.store.AddJob(rec); err != nil {
+		log.Errorw("store job", "job", m.JobID.Hex(), "err", err)
+		return
+	}
+	n.castBallot(m)
+}
+
+// castBallot judges the claims assigned to this validator, signs one ballot
+// (or reuses the one already signed for this job) and publishes it.
+func (n *Node) castBallot(m *JobMessage) {
+	a := consensus.Assign(n.set, m.JobID, len(m.Claims), m.Replication)
+	mine := a.ByValidator[n.pos]
+	if len(mine) == 0 {
+		return
+	}
+	if own, err := n.store.OwnBallot(m.JobID); err == nil {
+		n.goTracked(func() { n.publishWhenReady(p2p.KindBallots, own) })
+		return
+	}
+	select {
+	case n.judge <- struct{}{}:
+	case <-n.ctx.Done():
+		return
+	}
+	n.goTracked(func() {
+		defer func() { <-n.judge }()
+		deadline := time.UnixMilli(int64(m.Deadline))
+		ctx, cancel := context.WithDeadline(n.ctx, deadline)
+		defer cancel()
+		cs := m.ClaimList()
+		verdicts := make([]claims.Verdict, len(mine))
+		for i, c := range mine {
+			verdicts[i] = n.opts.Verifier.Verify(ctx, cs[c])
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		b, err := consensus.SignBallot(n.signer, m.NetworkID, m.JobID, m.OutputHash, m.ClaimsRoot, mine, verdicts)
+		if err != nil {
+			log.Errorw("sign ballot", "job", m.JobID.Hex(), "err", err)
+			return
+		}
+		prev, err := n.store.PutOwnBallot(b)
+		if err != nil {
+			log.Errorw("store own ballot", "job", m.JobID.Hex(), "err", err)
+			return
+		}
+		if prev != nil {
+			b = prev
+		}
+		n.publish(p2p.KindBallots, b)
+	})
+}
+
+// validateBallot is the ballots topic validator: decode, shape, signature.
+func (n *Node) validateBallot(_ context.Context, from peer.ID, data []byte) (p2p.Verdict, any) {
+	start := time.Now()
+	b, err := DecodeBallot(data, n.set)
+	if err != nil {
+		n.metrics.observeValidation(p2p.KindBallots, "reject", start)
+		n.metrics.ballots.WithLabelValues("rejected", reason(err)).Inc()
+		log.Debugw("ballot rejected", "from", from, "err", err)
+		return p2p.Reject, nil
+	}
+	n.metrics.observeValidation(p2p.KindBallots, "accept", start)
+	n.metrics.ballots.WithLabelValues("accepted", "").Inc()
+	return p2p.Accept, b
+}
+
+// onBallot counts a validated ballot for a job this node aggregates.
+func (n *Node) onBallot(v any) {
+	b, ok := v.(*consensus.Ballot)
+	if !ok {
+		return
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	j, ok := n.agg[b.JobID]
+	if !ok {
+		return
+	}
+	added, err := j.tally.AddVerifiedBallot(b)
+	if err != nil {
+		n.metrics.ballots.WithLabelValues("rejected", reason(err)).Inc()
+		var eq *consensus.EquivocationError
+		if errors.As(err, &eq) {
+			log.Warnw("equivocation", "validator", b.Validator.Hex(), "job", b.JobID.Hex())
+		} else {
+			log.Debugw("ballot not counted", "job", b.JobID.Hex(), "validator", b.Validator.Hex(), "err", err)
+		}
+		return
+	}
+	if !added {
+		return
+	}
+	now := n.opts.Now()
+	t0 := time.Now()
+	if err := n.store.AddBallot(b, now); err != nil {
+		log.Errorw("store ballot", "job", b.JobID.Hex(), "err", err)
+	}
+	n.metrics.observeStore("ballot", t0)
+	_, val, _ := n.set.Lookup(b.Validator)
+	progress := j.tally.Progress()
+	n.events.publish(EventBallotAttached, b.JobID, now, map[string]any{
+		"validator": b.Validator, "name": val.Name, "stake": val.Stake,
+		"claim_indexes": b.ClaimIndexes, "verdicts": b.Verdicts, "progress": progress,
+	})
+	for _, c := range b.ClaimIndexes {
+		if p := progress[c]; p.Outcome.Final() && !j.announced[c] {
+			j.announced[c] = true
+			n.events.publish(EventClaimDecided, b.JobID, now, p)
+		}
+	}
+	if j.tally.Done() {
+		n.metrics.timeToQuorum.Observe(now.Sub(j.accepted).Seconds())
+		n.finalizeLocked(j, false)
+	}
+}
+
+// validateCert is the certs topic validator: a certificate spreads only if
+// it verifies against the validator set.
+func (n *Node) validateCert(_ context.Context, from peer.ID, data []byte) (p2p.Verdict, any) {
+	start := time.Now()
+	c, err := DecodeCertificate(data, n.set)
+	n.metrics.observeValidation(p2p.KindCerts, verdictLabel(err), start)
+	if err != nil {
+		log.Debugw("certificate rejected", "from", from, "err", err)
+		return p2p.Reject, nil
+	}
+	return p2p.Accept, c
+}
+
+// onCert stores a verified certificate.
+func (n *Node) onCert(v any) {
+	c, ok := v.(*consensus.Certificate)
+	if !ok {
+		return
+	}
+	stored, err := n.store.PutCertificate(c, n.opts.Now())
+	if err != nil {
+		log.Errorw("store certificate", "job", c.JobID.Hex(), "err", err)
+		return
+	}
+	if stored {
+		n.mu.Lock()
+		n.notifyFinalLocked(c.JobID)
+		n.mu.Unlock()
+		n.events.publish(EventCertificateIssued, c.JobID, n.opts.Now(), map[string]any{"status": c.Status, "certificate": c})
+	}
+}
+
+// resume restarts what a crash or stop interrupted: the tallies of jobs this
+// node is gateway of (republishing the job in case it never left), and the
+// ballots of jobs it was assigned but had not yet published.
+func (n *Node) resume() error {
+	var pending []*store.Job
+	if err := n.store.Jobs(func(j *store.Job) bool {
+		if !j.Status.Final() {
+			pending = append(pending, j)
+		}
+		return true
+	}); err != nil {
+		return err
+	}
+	for _, j := range pending {
+		var m JobMessage
+		if err := decodeStrict(j.Message, &m); err != nil {
+			log.Errorw("stored job undecodable", "job", j.ID.Hex(), "err", err)
+			continue
+		}
+		if j.Gateway {
+			ballots, err := n.store.Ballots(j.ID)
+			if err != nil {
+				return err
+			}
+			if err := n.startAggregation(&m, ballots, j.SubmittedAt); err != nil {
+				return err
+			}
+			n.goTracked(func() { n.publishWhenReady(p2p.KindJobs, json.RawMessage(j.Message)) })
+		}
+		if time.UnixMilli(int64(m.Deadline)).After(n.opts.Now()) {
+			n.castBallot(&m)
+		}
+	}
+	if len(pending) > 0 {
+		log.Infow("resumed unfinished jobs", "count", len(pending))
+	}
+	return nil
+}

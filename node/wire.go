@@ -1,0 +1,172 @@
+package node
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"unicode/utf8"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/common/hexutil"
+
+	"github.com/verity-network/verity/claims"
+	"github.com/verity-network/verity/consensus"
+	"github.com/verity-network/verity/sigs"
+)
+
+// Limits on gossiped messages. A message over a limit is rejected before it
+// is decoded.
+const (
+	MaxJobMessageSize    = 1 << 20
+	MaxBallotMessageSize = 64 << 10
+	MaxCertMessageSize   = consensus.MaxCertificateSize
+	MaxClaimTextBytes    = 4 << 10
+)
+
+// Errors of message validation.
+var (
+	ErrMessageTooLarge = errors.New("message too large")
+	ErrDecode          = errors.New("undecodable message")
+	ErrBadJobMessage   = errors.New("invalid job message")
+)
+
+// JobMessage announces a job on the jobs topic. The gateway signs its EIP-712
+// digest (sigs.JobDigest); the job id commits to the quorum rule, the
+// replication and the nonce, and the claims root to the claim texts.
+type JobMessage struct {
+	NetworkID   uint64           `json:"network_id"`
+	JobID       common.Hash      `json:"job_id"`
+	Nonce       common.Hash      `json:"nonce"`
+	OutputHash  common.Hash      `json:"output_hash"`
+	ClaimsRoot  common.Hash      `json:"claims_root"`
+	Claims      []string         `json:"claims"`
+	Quorum      consensus.Quorum `json:"quorum"`
+	Replication uint32           `json:"replication"`
+	Deadline    uint64           `json:"deadline"` // unix milliseconds
+	Gateway     common.Address   `json:"gateway"`
+	Signature   hexutil.Bytes    `json:"signature"`
+}
+
+// Params are the consensus parameters of the job.
+func (m *JobMessage) Params() consensus.JobParams {
+	return consensus.JobParams{
+		NetworkID:   m.NetworkID,
+		OutputHash:  m.OutputHash,
+		ClaimsRoot:  m.ClaimsRoot,
+		ClaimCount:  uint32(len(m.Claims)),
+		Quorum:      m.Quorum,
+		Replication: m.Replication,
+		Nonce:       m.Nonce,
+	}
+}
+
+// ClaimList returns the claims with indexes and hashes.
+func (m *JobMessage) ClaimList() []claims.Claim { return claims.FromTexts(m.Claims) }
+
+// Digest is what the gateway signs.
+func (m *JobMessage) Digest() common.Hash {
+	return sigs.JobDigest(m.NetworkID, sigs.JobData{
+		JobID:      m.JobID,
+		OutputHash: m.OutputHash,
+		ClaimsRoot: m.ClaimsRoot,
+		ClaimCount: uint32(len(m.Claims)),
+		Deadline:   m.Deadline,
+	})
+}
+
+// decodeStrict decodes one JSON value with no unknown fields and no trailing
+// data.
+func decodeStrict(data []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("%w: %w", ErrDecode, err)
+	}
+	if _, err := dec.Token(); err == nil {
+		return fmt.Errorf("%w: trailing data", ErrDecode)
+	}
+	return nil
+}
+
+// DecodeJob decodes and fully checks a job message against the validator set:
+// shape (sizes, network, claims, root, job id, quorum), then the gateway's
+// signature. Nothing here touches node state.
+func DecodeJob(data []byte, set *consensus.ValidatorSet) (*JobMessage, error) {
+	if len(data) > MaxJobMessageSize {
+		return nil, fmt.Errorf("%w: job of %d bytes", ErrMessageTooLarge, len(data))
+	}
+	var m JobMessage
+	if err := decodeStrict(data, &m); err != nil {
+		return nil, err
+	}
+	if m.NetworkID != set.NetworkID() {
+		return nil, fmt.Errorf("%w: job for network %d", consensus.ErrWrongNetwork, m.NetworkID)
+	}
+	if _, _, ok := set.Lookup(m.Gateway); !ok {
+		return nil, fmt.Errorf("%w: gateway %s", consensus.ErrUnknownValidator, m.Gateway.Hex())
+	}
+	if err := m.Params().Validate(set); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadJobMessage, err)
+	}
+	hashes := make([]common.Hash, len(m.Claims))
+	for i, t := range m.Claims {
+		if t == "" || len(t) > MaxClaimTextBytes || !utf8.ValidString(t) {
+			return nil, fmt.Errorf("%w: claim %d is empty, too long or not UTF-8", ErrBadJobMessage, i)
+		}
+		hashes[i] = claims.HashText(t)
+	}
+	if claims.Root(hashes) != m.ClaimsRoot {
+		return nil, fmt.Errorf("%w: %w", ErrBadJobMessage, consensus.ErrClaimsRoot)
+	}
+	if m.Params().ID() != m.JobID {
+		return nil, fmt.Errorf("%w: %w", ErrBadJobMessage, consensus.ErrJobID)
+	}
+	signer, err := sigs.Recover(m.Digest(), m.Signature)
+	if err != nil {
+		return nil, fmt.Errorf("%w: job: %w", consensus.ErrBadSignature, err)
+	}
+	if signer != m.Gateway {
+		return nil, fmt.Errorf("%w: job signed by %s, gateway is %s", consensus.ErrBadSignature, signer.Hex(), m.Gateway.Hex())
+	}
+	return &m, nil
+}
+
+// DecodeBallot decodes a ballot and checks what can be checked without the
+// job: size, network, known validator, verdict codes, and the signature.
+// The job-specific shape (assignment) is checked by the tally.
+func DecodeBallot(data []byte, set *consensus.ValidatorSet) (*consensus.Ballot, error) {
+	if len(data) > MaxBallotMessageSize {
+		return nil, fmt.Errorf("%w: ballot of %d bytes", ErrMessageTooLarge, len(data))
+	}
+	var b consensus.Ballot
+	if err := decodeStrict(data, &b); err != nil {
+		return nil, err
+	}
+	if b.NetworkID != set.NetworkID() {
+		return nil, fmt.Errorf("%w: ballot for network %d", consensus.ErrWrongNetwork, b.NetworkID)
+	}
+	if _, _, ok := set.Lookup(b.Validator); !ok {
+		return nil, fmt.Errorf("%w %s", consensus.ErrUnknownValidator, b.Validator.Hex())
+	}
+	if len(b.ClaimIndexes) != len(b.Verdicts) || len(b.ClaimIndexes) > consensus.MaxClaims {
+		return nil, fmt.Errorf("%w: %d indexes, %d verdicts", consensus.ErrBallotShape, len(b.ClaimIndexes), len(b.Verdicts))
+	}
+	if err := consensus.VerifyBallotSignature(&b); err != nil {
+		return nil, err
+	}
+	return &b, nil
+}
+
+// DecodeCertificate decodes a gossiped certificate and verifies it against
+// the validator set.
+func DecodeCertificate(data []byte, set *consensus.ValidatorSet) (*consensus.Certificate, error) {
+	c, err := consensus.ParseCertificate(data)
+	if err != nil {
+		return nil, err
+	}
+	if err := consensus.VerifyCertificate(c, set, nil); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
