@@ -422,3 +422,40 @@ func writeFuzzSeeds(t *testing.T) {
 		write("FuzzParseGenesis", name, []byte(data))
 	}
 }
+
+// TestCertificateDocInStep checks that docs/certificate.md shows the digest
+// values of the first ballot of valid.json and names every error sentinel.
+func TestCertificateDocInStep(t *testing.T) {
+	doc, err := os.ReadFile("../docs/certificate.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(filepath.Join(certsDir, "valid.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := ParseCertificate(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := Ballot{NetworkID: c.NetworkID, JobID: c.JobID, OutputHash: c.OutputHash, ClaimsRoot: c.ClaimsRoot, Vote: c.Ballots[0]}
+	for name, h := range map[string]common.Hash{
+		"domain separator": sigs.DomainSeparator(c.NetworkID),
+		"struct hash":      sigs.BallotStructHash(b.Data()),
+		"digest":           b.Digest(),
+		"job id":           c.JobID,
+		"genesis hash":     c.GenesisHash,
+	} {
+		if !bytes.Contains(doc, []byte(h.Hex())) {
+			t.Errorf("docs/certificate.md lacks the %s %s", name, h.Hex())
+		}
+	}
+	for name := range sentinels {
+		if !bytes.Contains(doc, []byte("`"+name+"`")) {
+			t.Errorf("docs/certificate.md does not list %s", name)
+		}
+	}
+	if !bytes.Contains(doc, []byte("`ErrCertificateTooLarge`")) {
+		t.Error("docs/certificate.md does not list ErrCertificateTooLarge")
+	}
+}
