@@ -117,7 +117,9 @@ func (n *Network) start(ctx context.Context, opts node.Options) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", opts.Name, err)
 	}
-	if err := nd.Start(ctx); err != nil {
+	// The network outlives ctx, which bounds start-up only: the node gets a
+	// context that is never cancelled, and Stop ends it.
+	if err := nd.Start(context.WithoutCancel(ctx)); err != nil {
 		return fmt.Errorf("%s: %w", opts.Name, err)
 	}
 	n.nodes = append(n.nodes, nd)

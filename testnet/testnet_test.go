@@ -1,9 +1,13 @@
 package testnet
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -307,11 +311,13 @@ func TestInProcessFromInit(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
 	tn, err := StartInProcess(ctx, dir)
+	// The start-up context bounds start-up only: the network keeps running.
+	cancel()
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer tn.Stop()
 	nodes := tn.Nodes()
 	if len(nodes) != 3 {
 		t.Fatalf("%d nodes running, want 3", len(nodes))
@@ -331,6 +337,25 @@ func TestInProcessFromInit(t *testing.T) {
 			t.Errorf("%s api %s, nodes.json says %s", n.Name(), n.APIURL(), layout.Nodes[i].API)
 		}
 	}
+
+	// A job submitted to node0 is certified, and node2 stores a certificate
+	// that verifies against the testnet's genesis.
+	ctx, cancel = context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	const output = "Paris is the capital of France. 2 + 2 = 4."
+	id := submitHTTP(ctx, t, nodes[0].APIURL(), output)
+	raw := awaitCertificate(ctx, t, nodes[2].APIURL(), id)
+	cert, err := consensus.ParseCertificate(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cert.Status.Final() {
+		t.Errorf("certificate status %s is not final", cert.Status)
+	}
+	if err := consensus.VerifyCertificate(cert, nodes[2].ValidatorSet(), []byte(output)); err != nil {
+		t.Errorf("certificate does not verify: %v", err)
+	}
+
 	if err := tn.Stop(); err != nil {
 		t.Fatalf("stop: %v", err)
 	}
@@ -396,5 +421,65 @@ func TestEphemeralTempDirRemoved(t *testing.T) {
 	}
 	if _, err := os.Stat(tmp); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("temporary store directory left behind: %v", err)
+	}
+}
+
+// submitHTTP posts output to api's /v1/verify and returns the job id.
+func submitHTTP(ctx context.Context, t *testing.T, api, output string) string {
+	t.Helper()
+	body, err := json.Marshal(map[string]string{"output": output})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, api+"/v1/verify", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("POST /v1/verify: %s: %s", resp.Status, data)
+	}
+	var job struct {
+		JobID string `json:"job_id"`
+	}
+	if err := json.Unmarshal(data, &job); err != nil || job.JobID == "" {
+		t.Fatalf("POST /v1/verify answered %s (%v)", data, err)
+	}
+	return job.JobID
+}
+
+// awaitCertificate polls api's certificate route for job id until it
+// answers 200 or ctx ends.
+func awaitCertificate(ctx context.Context, t *testing.T, api, id string) []byte {
+	t.Helper()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, api+"/v1/jobs/"+id+"/certificate", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			data, rerr := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK && rerr == nil {
+				return data
+			}
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("no certificate for job %s at %s: %v", id, api, ctx.Err())
+		case <-tick.C:
+		}
 	}
 }
