@@ -1,0 +1,300 @@
+package claims
+
+import (
+	"context"
+	"errors"
+	"math/big"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Bounds of the arithmetic checker. Longer claims, longer numbers or deeper
+// nesting are not judged (Abstain), which keeps every evaluation small.
+const (
+	MaxArithmeticLen    = 256 // bytes of claim text
+	maxArithmeticDigits = 64  // characters of one number
+	maxArithmeticDepth  = 64  // nested parentheses and unary signs
+)
+
+// Arithmetic judges claims that state the value of an arithmetic
+// expression: "<expr> = <expr>", "<expr> equals <expr>", "<expr> is equal to
+// <expr>" or "<expr> is <expr>", and their negations "≠", "!=", "is not",
+// "does not equal", "is not equal to". An expression has integers and
+// decimals (1,000 thousands separators allowed), + - − * × · / ÷,
+// parentheses and unary signs. Evaluation is exact (rational numbers), so
+// "0.1 + 0.2 = 0.3" is true. A trailing period or exclamation mark is
+// ignored.
+//
+// It abstains on anything else: claims that are not arithmetic, division by
+// zero, claims longer than MaxArithmeticLen bytes. It never panics.
+type Arithmetic struct{}
+
+var _ Verifier = Arithmetic{}
+
+// Name implements Verifier.
+func (Arithmetic) Name() string { return BackendArithmetic }
+
+// Verify implements Verifier.
+func (Arithmetic) Verify(ctx context.Context, c Claim) Verdict {
+	if ctx.Err() != nil {
+		return Abstain
+	}
+	return JudgeArithmetic(c.Text)
+}
+
+// Relations in the order they are looked for. Word relations need spaces
+// around them.
+var wordRelations = []struct {
+	word   string
+	negate bool
+}{
+	{" is not equal to ", true},
+	{" does not equal ", true},
+	{" is equal to ", false},
+	{" equals ", false},
+	{" is not ", true},
+	{" is ", false},
+}
+
+// JudgeArithmetic is the verdict of the Arithmetic verifier on text.
+func JudgeArithmetic(text string) Verdict {
+	if len(text) > MaxArithmeticLen {
+		return Abstain
+	}
+	s := strings.TrimRight(strings.TrimSpace(text), ".! ")
+	left, right, negate, ok := splitRelation(s)
+	if !ok {
+		return Abstain
+	}
+	a, err := evalExpr(left)
+	if err != nil {
+		return Abstain
+	}
+	b, err := evalExpr(right)
+	if err != nil {
+		return Abstain
+	}
+	if (a.Cmp(b) == 0) != negate {
+		return True
+	}
+	return False
+}
+
+// splitRelation finds the one relation of s.
+func splitRelation(s string) (left, right string, negate, ok bool) {
+	s = strings.ReplaceAll(s, "==", "=")
+	s = strings.ReplaceAll(s, "!=", "≠")
+	eq, ne := strings.Count(s, "="), strings.Count(s, "≠")
+	switch {
+	case eq+ne > 1:
+		return "", "", false, false
+	case eq == 1:
+		l, r, _ := strings.Cut(s, "=")
+		return l, r, false, true
+	case ne == 1:
+		l, r, _ := strings.Cut(s, "≠")
+		return l, r, true, true
+	}
+	lower := strings.ToLower(s)
+	for _, rel := range wordRelations {
+		if i := strings.Index(lower, rel.word); i >= 0 {
+			// Lower-casing keeps byte offsets for the ASCII text that can
+			// parse as an expression; anything else fails to parse.
+			if len(lower) != len(s) {
+				return "", "", false, false
+			}
+			return s[:i], s[i+len(rel.word):], rel.negate, true
+		}
+	}
+	return "", "", false, false
+}
+
+var (
+	errSyntax  = errors.New("arithmetic: syntax error")
+	errDivZero = errors.New("arithmetic: division by zero")
+	errBounds  = errors.New("arithmetic: too large")
+)
+
+// exprParser is a recursive-descent parser over the runes of an expression:
+//
+//	expr    = term { ("+" | "-") term }
+//	term    = unary { ("*" | "/") unary }
+//	unary   = ("+" | "-") unary | primary
+//	primary = number | "(" expr ")"
+type exprParser struct {
+	s     string
+	pos   int
+	depth int
+}
+
+func evalExpr(s string) (*big.Rat, error) {
+	p := &exprParser{s: s}
+	v, err := p.expr()
+	if err != nil {
+		return nil, err
+	}
+	if p.peek() != 0 {
+		return nil, errSyntax
+	}
+	return v, nil
+}
+
+// peek skips spaces and returns the next rune in canonical form (− as -,
+// × and · as *, ÷ as /), or 0 at the end.
+func (p *exprParser) peek() rune {
+	for p.pos < len(p.s) {
+		r, size := utf8.DecodeRuneInString(p.s[p.pos:])
+		if !unicode.IsSpace(r) {
+			switch r {
+			case '−':
+				return '-'
+			case '×', '·':
+				return '*'
+			case '÷':
+				return '/'
+			}
+			return r
+		}
+		p.pos += size
+	}
+	return 0
+}
+
+func (p *exprParser) next() {
+	_, size := utf8.DecodeRuneInString(p.s[p.pos:])
+	p.pos += size
+}
+
+func (p *exprParser) expr() (*big.Rat, error) {
+	v, err := p.term()
+	if err != nil {
+		return nil, err
+	}
+	for {
+		op := p.peek()
+		if op != '+' && op != '-' {
+			return v, nil
+		}
+		p.next()
+		w, err := p.term()
+		if err != nil {
+			return nil, err
+		}
+		if op == '+' {
+			v.Add(v, w)
+		} else {
+			v.Sub(v, w)
+		}
+	}
+}
+
+func (p *exprParser) term() (*big.Rat, error) {
+	v, err := p.unary()
+	if err != nil {
+		return nil, err
+	}
+	for {
+		op := p.peek()
+		if op != '*' && op != '/' {
+			return v, nil
+		}
+		p.next()
+		w, err := p.unary()
+		if err != nil {
+			return nil, err
+		}
+		if op == '*' {
+			v.Mul(v, w)
+		} else {
+			if w.Sign() == 0 {
+				return nil, errDivZero
+			}
+			v.Quo(v, w)
+		}
+	}
+}
+
+func (p *exprParser) unary() (*big.Rat, error) {
+	if p.depth++; p.depth > maxArithmeticDepth {
+		return nil, errBounds
+	}
+	defer func() { p.depth-- }()
+	switch p.peek() {
+	case '-':
+		p.next()
+		v, err := p.unary()
+		if err != nil {
+			return nil, err
+		}
+		return v.Neg(v), nil
+	case '+':
+		p.next()
+		return p.unary()
+	}
+	return p.primary()
+}
+
+func (p *exprParser) primary() (*big.Rat, error) {
+	r := p.peek()
+	if r == '(' {
+		p.next()
+		v, err := p.expr()
+		if err != nil {
+			return nil, err
+		}
+		if p.peek() != ')' {
+			return nil, errSyntax
+		}
+		p.next()
+		return v, nil
+	}
+	if r < '0' || r > '9' {
+		return nil, errSyntax
+	}
+	return p.number()
+}
+
+// number reads digits with optional comma thousands groups (1,000,000) and
+// an optional decimal fraction (3.14).
+func (p *exprParser) number() (*big.Rat, error) {
+	start := p.pos
+	var b strings.Builder
+	digits := func() int {
+		n := 0
+		for p.pos < len(p.s) && p.s[p.pos] >= '0' && p.s[p.pos] <= '9' {
+			b.WriteByte(p.s[p.pos])
+			p.pos++
+			n++
+		}
+		return n
+	}
+	lead := digits()
+	for lead <= 3 && p.pos+3 < len(p.s) && p.s[p.pos] == ',' && isDigits(p.s[p.pos+1:p.pos+4]) &&
+		(p.pos+4 == len(p.s) || p.s[p.pos+4] < '0' || p.s[p.pos+4] > '9') {
+		p.pos++
+		digits()
+	}
+	if p.pos+1 < len(p.s) && p.s[p.pos] == '.' && p.s[p.pos+1] >= '0' && p.s[p.pos+1] <= '9' {
+		b.WriteByte('.')
+		p.pos++
+		digits()
+	}
+	if p.pos-start > maxArithmeticDigits {
+		return nil, errBounds
+	}
+	v, ok := new(big.Rat).SetString(b.String())
+	if !ok {
+		return nil, errSyntax
+	}
+	return v, nil
+}
+
+func isDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
+}

@@ -1,0 +1,94 @@
+package claims
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
+
+func TestArithmetic(t *testing.T) {
+	tests := []struct {
+		name string
+		text string
+		want Verdict
+	}{
+		{"product", "17 * 3 = 51.", True},
+		{"wrong product", "17 * 3 = 52.", False},
+		{"exact decimals", "0.1 + 0.2 = 0.3", True},
+		{"decimal not float", "0.1 + 0.2 = 0.30000000000000004", False},
+		{"precedence", "2 + 3 * 4 = 14", True},
+		{"left associative minus", "10 - 4 - 3 = 3", True},
+		{"left associative division", "100 / 10 / 5 = 2", True},
+		{"parentheses", "(2 + 3) * 4 = 20", True},
+		{"nested parentheses", "((1 + 2) * (3 + 4)) / 7 = 3", True},
+		{"unary minus", "-3 + 5 = 2", True},
+		{"double unary minus", "- -3 = 3", True},
+		{"negative result", "7 - 8 = -1", True},
+		{"unicode operators", "6 × 7 = 42", True},
+		{"division sign", "84 ÷ 2 = 42", True},
+		{"unicode minus", "5 − 7 = −2", True},
+		{"exact fraction", "1 / 3 * 3 = 1", True},
+		{"non-terminating decimal", "1 / 3 = 0.333", False},
+		{"thousands separators", "1,000 * 1,000 = 1,000,000", True},
+		{"compact", "2+2=4", True},
+		{"double equals", "2 + 2 == 4", True},
+		{"equals word", "12 equals 6 + 6", True},
+		{"is word", "2 + 2 is 5.", False},
+		{"is equal to", "9 / 3 is equal to 3", True},
+		{"not equal sign", "2 + 2 ≠ 5", True},
+		{"bang equals", "2 + 2 != 4", False},
+		{"is not", "3 * 3 is not 10", True},
+		{"does not equal", "3 * 3 does not equal 9", False},
+		{"expressions both sides", "2 * 6 = 3 * 4", True},
+		{"large exact integers", "123456789012345678901234567890 * 10 = 1234567890123456789012345678900", True},
+		{"division by zero abstains", "1 / 0 = 0", Abstain},
+		{"division by zero expression abstains", "5 / (2 - 2) = 1", Abstain},
+		{"not arithmetic", "Paris is the capital of France.", Abstain},
+		{"words before expression", "The answer is 4.", Abstain},
+		{"two relations", "2 + 2 = 4 = 4", Abstain},
+		{"missing operand", "2 + = 4", Abstain},
+		{"unbalanced parenthesis", "(2 + 2 = 4", Abstain},
+		{"implicit multiplication", "2(3) = 6", Abstain},
+		{"exponent not supported", "2 ^ 3 = 8", Abstain},
+		{"scientific notation not supported", "1e3 = 1000", Abstain},
+		{"empty sides", " = ", Abstain},
+		{"bad thousands group", "1,00 + 1 = 101", Abstain},
+		{"too long", strings.Repeat("1 + ", 70) + "1 = 71", Abstain},
+		{"too deep", strings.Repeat("(", 70) + "1" + strings.Repeat(")", 70) + " = 1", Abstain},
+		{"too many digits", strings.Repeat("9", 65) + " = 1", Abstain},
+	}
+	ctx := context.Background()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := (Arithmetic{}).Verify(ctx, Claim{Text: tt.text}); got != tt.want {
+				t.Fatalf("Verify(%q) = %v, want %v", tt.text, got, tt.want)
+			}
+		})
+	}
+}
+
+func FuzzArithmetic(f *testing.F) {
+	for _, s := range []string{"17 * 3 = 51.", "0.1 + 0.2 = 0.3", "((1)) ÷ -(2) is not 1,000.5", "1 / 0 = 0", "- - - 1 = 1"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, text string) {
+		v := JudgeArithmetic(text)
+		if !v.Valid() {
+			t.Fatalf("invalid verdict %d", v)
+		}
+		if again := JudgeArithmetic(text); again != v {
+			t.Fatalf("not deterministic: %v then %v", v, again)
+		}
+		if v == Abstain || !utf8.ValidString(text) || strings.ContainsAny(text, "≠!") {
+			return
+		}
+		// Swapping the sides of an "=" never changes the verdict.
+		if l, r, ok := strings.Cut(text, "="); ok && !strings.Contains(r, "=") {
+			r = strings.TrimRight(strings.TrimSpace(r), ".! ")
+			if got := JudgeArithmetic(r + " = " + l); got != v && len(r+" = "+l) <= MaxArithmeticLen {
+				t.Fatalf("%q is %v but swapped is %v", text, v, got)
+			}
+		}
+	})
+}
