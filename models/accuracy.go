@@ -225,33 +225,22 @@ func MajorityProbability(n int, p float64) float64 {
 	return min(sum, 1)
 }
 
-// SeededJudges is a NewJudgeFunc of independent, seeded validators: validator
-// i gives the oracle's verdict on claim c when
-//
-//	u = first 8 bytes of keccak256("verity.accuracy.judge" || u64 seed || u64 i || c.Hash) / 2^64
-//
-// is below the accuracy, and the inverted verdict otherwise. It never
-// abstains.
-func SeededJudges(seed uint64) NewJudgeFunc {
+// SimulatedJudges is a NewJudgeFunc of independent, seeded validators:
+// validator i is claims.Simulated wrapped around the oracle, with the given
+// accuracy, seed and validator name "v<i>". It errs by inverting the
+// oracle's verdict and never abstains on a claim the oracle knows.
+func SimulatedJudges(seed uint64) NewJudgeFunc {
 	return func(i int, accuracy float64, oracle JudgeFunc) (JudgeFunc, error) {
 		if math.IsNaN(accuracy) || accuracy < 0 || accuracy > 1 {
 			return nil, fmt.Errorf("%w: accuracy %v not in [0, 1]", ErrAccuracyConfig, accuracy)
 		}
-		var prefix [16]byte
-		binary.BigEndian.PutUint64(prefix[:8], seed)
-		binary.BigEndian.PutUint64(prefix[8:], uint64(i))
-		return func(ctx context.Context, c claims.Claim) claims.Verdict {
-			v := oracle(ctx, c)
-			h := crypto.Keccak256([]byte("verity.accuracy.judge"), prefix[:], c.Hash[:])
-			if unitFloat(h) < accuracy {
-				return v
-			}
-			return v.Invert()
-		}, nil
+		s := &claims.Simulated{Inner: oracleVerifier(oracle), Accuracy: accuracy, Seed: seed, Validator: fmt.Sprintf("v%d", i)}
+		return s.Verify, nil
 	}
 }
 
-// unitFloat maps the first 8 bytes of h to [0, 1).
-func unitFloat(h []byte) float64 {
-	return float64(binary.BigEndian.Uint64(h[:8])>>11) / (1 << 53)
-}
+// oracleVerifier makes a claims.Verifier of a JudgeFunc.
+type oracleVerifier JudgeFunc
+
+func (o oracleVerifier) Verify(ctx context.Context, c claims.Claim) claims.Verdict { return o(ctx, c) }
+func (oracleVerifier) Name() string                                                { return "oracle" }

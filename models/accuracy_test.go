@@ -94,7 +94,7 @@ func TestRunAccuracySplitPanel(t *testing.T) {
 func TestRunAccuracyMatchesBinomial(t *testing.T) {
 	const claimsN = 4000
 	rows, err := RunAccuracy(context.Background(), AccuracyConfig{
-		Claims: claimsN, Accuracies: []float64{0.6, 0.8}, Validators: []int{1, 3, 5}, NewJudge: SeededJudges(7),
+		Claims: claimsN, Accuracies: []float64{0.6, 0.8}, Validators: []int{1, 3, 5}, NewJudge: SimulatedJudges(7),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -114,7 +114,7 @@ func TestRunAccuracyMatchesBinomial(t *testing.T) {
 		}
 	}
 	again, err := RunAccuracy(context.Background(), AccuracyConfig{
-		Claims: claimsN, Accuracies: []float64{0.6, 0.8}, Validators: []int{1, 3, 5}, NewJudge: SeededJudges(7),
+		Claims: claimsN, Accuracies: []float64{0.6, 0.8}, Validators: []int{1, 3, 5}, NewJudge: SimulatedJudges(7),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -128,10 +128,10 @@ func TestRunAccuracyMatchesBinomial(t *testing.T) {
 
 func TestRunAccuracyRejectsBadConfig(t *testing.T) {
 	cases := []AccuracyConfig{
-		{Claims: 0, Accuracies: []float64{0.7}, Validators: []int{3}, NewJudge: SeededJudges(1)},
-		{Claims: 10, Accuracies: []float64{1.5}, Validators: []int{3}, NewJudge: SeededJudges(1)},
-		{Claims: 10, Accuracies: []float64{math.NaN()}, Validators: []int{3}, NewJudge: SeededJudges(1)},
-		{Claims: 10, Accuracies: []float64{0.7}, Validators: []int{0}, NewJudge: SeededJudges(1)},
+		{Claims: 0, Accuracies: []float64{0.7}, Validators: []int{3}, NewJudge: SimulatedJudges(1)},
+		{Claims: 10, Accuracies: []float64{1.5}, Validators: []int{3}, NewJudge: SimulatedJudges(1)},
+		{Claims: 10, Accuracies: []float64{math.NaN()}, Validators: []int{3}, NewJudge: SimulatedJudges(1)},
+		{Claims: 10, Accuracies: []float64{0.7}, Validators: []int{0}, NewJudge: SimulatedJudges(1)},
 		{Claims: 10, Accuracies: []float64{0.7}, Validators: []int{3}},
 	}
 	for i, cfg := range cases {

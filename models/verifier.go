@@ -65,6 +65,8 @@ type ModelVerifier struct {
 	calls, yes, no, cannot, unparseable, errs atomic.Uint64
 }
 
+var _ claims.Verifier = (*ModelVerifier)(nil)
+
 // NewModelVerifierFromClient wraps client.
 func NewModelVerifierFromClient(client *ChatClient) *ModelVerifier {
 	return &ModelVerifier{client: client, name: "model:" + client.Model()}

@@ -48,7 +48,7 @@ func runAccuracy(c *cli.Context) error {
 		Claims:     n,
 		Accuracies: accuracyLevels,
 		Validators: accuracyPanels,
-		NewJudge:   models.SeededJudges(c.Uint64("seed")),
+		NewJudge:   models.SimulatedJudges(c.Uint64("seed")),
 	})
 	if err != nil {
 		return err
