@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"sort"
@@ -30,8 +31,7 @@ var documentedNotRouted = map[string]string{
 type openAPIDoc struct {
 	Paths      map[string]map[string]json.RawMessage `json:"paths"`
 	Components struct {
-		Parameters map[string]openAPIParam  `json:"parameters"`
-		Schemas    map[string]openAPISchema `json:"schemas"`
+		Parameters map[string]openAPIParam `json:"parameters"`
 	} `json:"components"`
 }
 
@@ -196,33 +196,30 @@ func TestOpenAPIPathParameters(t *testing.T) {
 // TestOpenAPISchemasMatchTypes compares each documented schema with the
 // JSON encoding of the Go type it describes: the same property names, and
 // a property is required exactly when the field has neither omitempty nor
-// omitzero.
+// omitzero. The certificate is described by docs/certificate.schema.json,
+// which openapi.json references.
 func TestOpenAPISchemasMatchTypes(t *testing.T) {
-	doc := loadOpenAPI(t)
 	types := map[string]any{
-		"VerifyRequest": api.VerifyRequest{},
-		"Job":           api.Job{},
-		"Validators":    api.Validators{},
-		"Validator":     consensus.Validator{},
-		"Health":        api.Health{},
-		"Event":         api.Event{},
-		"ActionRequest": api.ActionRequest{},
-		"AuditEntry":    api.AuditEntry{},
-		"Audit":         api.Audit{},
-		"Error":         api.Error{},
-		"Certificate":   consensus.Certificate{},
-		"CertClaim":     consensus.CertClaim{},
-		"Vote":          consensus.Vote{},
-		"Quorum":        consensus.Quorum{},
-		"ClaimProgress": consensus.ClaimProgress{},
-		"Claim":         claims.Claim{},
+		"#/components/schemas/VerifyRequest":    api.VerifyRequest{},
+		"#/components/schemas/Job":              api.Job{},
+		"#/components/schemas/Validators":       api.Validators{},
+		"#/components/schemas/Validator":        consensus.Validator{},
+		"#/components/schemas/Health":           api.Health{},
+		"#/components/schemas/Event":            api.Event{},
+		"#/components/schemas/ActionRequest":    api.ActionRequest{},
+		"#/components/schemas/AuditEntry":       api.AuditEntry{},
+		"#/components/schemas/Audit":            api.Audit{},
+		"#/components/schemas/Error":            api.Error{},
+		"#/components/schemas/Quorum":           consensus.Quorum{},
+		"#/components/schemas/ClaimProgress":    consensus.ClaimProgress{},
+		"#/components/schemas/Claim":            claims.Claim{},
+		"#/components/schemas/Certificate":      consensus.Certificate{},
+		"certificate.schema.json#/$defs/claim":  consensus.CertClaim{},
+		"certificate.schema.json#/$defs/ballot": consensus.Vote{},
 	}
-	for name, v := range types {
-		t.Run(name, func(t *testing.T) {
-			s, ok := doc.Components.Schemas[name]
-			if !ok {
-				t.Fatalf("components.schemas.%s is missing", name)
-			}
+	for ref, v := range types {
+		t.Run(ref, func(t *testing.T) {
+			s := resolveSchema(t, ref)
 			props, required := jsonFields(reflect.TypeOf(v))
 			var documented []string
 			for p := range s.Properties {
@@ -239,6 +236,57 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 			}
 		})
 	}
+}
+
+// resolveSchema follows a schema reference, and any $ref it leads to: "#/..."
+// inside the current file (openapi.json at first), "file.json#/..." in a
+// file of the docs directory.
+func resolveSchema(t *testing.T, ref string) openAPISchema {
+	t.Helper()
+	file := filepath.Base(openAPIPath)
+	for range 8 {
+		name, pointer, _ := strings.Cut(ref, "#")
+		if name != "" {
+			file = name
+		}
+		data, err := os.ReadFile(filepath.Join(filepath.Dir(openAPIPath), file))
+		if err != nil {
+			t.Fatalf("$ref %q: %v", ref, err)
+		}
+		var v any
+		if err := json.Unmarshal(data, &v); err != nil {
+			t.Fatalf("$ref %q: %v", ref, err)
+		}
+		for tok := range strings.SplitSeq(strings.TrimPrefix(pointer, "/"), "/") {
+			if tok == "" {
+				continue
+			}
+			m, ok := v.(map[string]any)
+			if !ok {
+				t.Fatalf("$ref %q: %q is not inside an object", ref, tok)
+			}
+			if v, ok = m[strings.ReplaceAll(strings.ReplaceAll(tok, "~1", "/"), "~0", "~")]; !ok {
+				t.Fatalf("$ref %q: %s has no %q", ref, file, tok)
+			}
+		}
+		raw, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var s struct {
+			Ref string `json:"$ref"`
+			openAPISchema
+		}
+		if err := json.Unmarshal(raw, &s); err != nil {
+			t.Fatalf("$ref %q: %v", ref, err)
+		}
+		if s.Ref == "" {
+			return s.openAPISchema
+		}
+		ref = s.Ref
+	}
+	t.Fatalf("$ref %q: too many levels", ref)
+	return openAPISchema{}
 }
 
 // jsonFields returns the sorted JSON names of a struct's encoded fields
