@@ -164,6 +164,15 @@ func NewChatClient(cfg ChatConfig, opts ...ClientOption) (*ChatClient, error) {
 	return c, nil
 }
 
+// String describes the client without its API key, so that printing a
+// client with any fmt verb cannot leak the key.
+func (c *ChatClient) String() string {
+	return fmt.Sprintf("ChatClient{endpoint: %s, model: %s, key: %t}", c.endpoint, c.model, c.apiKey != "")
+}
+
+// GoString is String, for the %#v verb.
+func (c *ChatClient) GoString() string { return c.String() }
+
 // Model is the configured model name.
 func (c *ChatClient) Model() string { return c.model }
 
@@ -282,7 +291,9 @@ func (c *ChatClient) Complete(ctx context.Context, messages []Message, opts Comp
 }
 
 // transportError marks a failure to get any reply (connection refused or
-// reset, attempt timeout); such an attempt is retried.
+// reset, attempt timeout); such an attempt is retried. Its text names the
+// URL, which holds no secret: NewChatClient refuses credentials and queries
+// in the base URL, and the key travels in a header.
 type transportError struct{ err error }
 
 func (e *transportError) Error() string { return "chat completions: " + e.err.Error() }

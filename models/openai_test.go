@@ -60,6 +60,24 @@ func TestCompleteSendsOpenAIRequest(t *testing.T) {
 	}
 }
 
+func TestClientPrintsNoKey(t *testing.T) {
+	t.Setenv(testKeyEnv, "sk-do-not-print")
+	c, err := NewChatClient(ChatConfig{BaseURL: "http://127.0.0.1:1/v1", Model: "m", APIKeyEnv: testKeyEnv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, verb := range []string{"%v", "%+v", "%#v", "%s"} {
+		if s := fmt.Sprintf(verb, c); strings.Contains(s, "sk-do-not-print") {
+			t.Errorf("%s prints the key: %s", verb, s)
+		}
+	}
+	// A refused connection: the error names the endpoint, never the key.
+	_, err = c.Complete(testCtx(t), []Message{{Role: "user", Content: "x"}}, CompleteOptions{})
+	if err == nil || strings.Contains(err.Error(), "sk-do-not-print") {
+		t.Errorf("err = %v", err)
+	}
+}
+
 func TestCompleteWithoutKeySendsNoAuthorization(t *testing.T) {
 	f := newFakeServer(t, ok("yes"))
 	c, _ := newTestClient(t, f, ChatConfig{})
