@@ -223,7 +223,7 @@ func FuzzDecompose(f *testing.F) {
 var benchOutput = strings.Repeat(`Paris is the capital of France and the Seine flows through it. `+
 	`Water boils at 100 degrees Celsius at sea level, and ice melts at 0 degrees. `+
 	`Dr. Smith said "Stop. Now." The U.S. population is about 335,000,000. `+
-	"- The Earth orbits the Sun.\n- 17 * 3 = 51.\n", 3)
+	"- The Earth orbits the Sun.\n- 17 * 3 = 51.\n", 4)
 
 func BenchmarkDecompose(b *testing.B) {
 	b.SetBytes(int64(len(benchOutput)))
