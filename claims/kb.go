@@ -19,9 +19,9 @@ const MaxKBLine = 64 << 10
 var (
 	// ErrKBSyntax is returned for a knowledge base line that is not a comment,
 	// a blank line or a labelled statement.
-	ErrKBSyntax = errors.New("knowledge base: syntax error")
+	ErrKBSyntax = errors.New("claims: knowledge base syntax error")
 	// ErrKBConflict is returned when a statement is listed both true and false.
-	ErrKBConflict = errors.New("knowledge base: conflicting statement")
+	ErrKBConflict = errors.New("claims: conflicting knowledge base statement")
 )
 
 // KnowledgeBase judges claims by looking them up in a list of statements

@@ -82,9 +82,9 @@ type VerifierSpec struct {
 
 var (
 	// ErrUnknownBackend is returned for a backend name NewVerifier does not know.
-	ErrUnknownBackend = errors.New("unknown verifier backend")
+	ErrUnknownBackend = errors.New("claims: unknown verifier backend")
 	// ErrBadAccuracy is returned for a simulated accuracy outside [0, 1].
-	ErrBadAccuracy = errors.New("simulated accuracy not in [0, 1]")
+	ErrBadAccuracy = errors.New("claims: simulated accuracy not in [0, 1]")
 )
 
 // NewVerifier builds the verifier described by spec.
