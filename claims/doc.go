@@ -27,9 +27,9 @@
 //  3. Clauses. A sentence is cut at top-level semicolons, then at "and" and
 //     "but", then at commas, but only where both sides read as independent
 //     clauses: each has a subject followed by a verb, found with a small
-//     verb lexicon (see clauseScan). "Salt and pepper", "between 3 and 5"
-//     and "Tom and Jerry are cats" stay whole; "2 + 2 = 4 and 3 * 3 = 9"
-//     gives two claims.
+//     lexicon of auxiliaries and common verbs with their -s and -ed forms.
+//     "Salt and pepper", "between 3 and 5" and "Tom and Jerry are cats"
+//     stay whole; "2 + 2 = 4 and 3 * 3 = 9" gives two claims.
 //
 // The canonical text of a claim is the clause with white space collapsed to
 // single spaces and trimmed, dangling commas, semicolons and colons removed,
