@@ -74,7 +74,8 @@ func runNode(c *cli.Context) error {
 	if err := nd.Start(ctx); err != nil {
 		return err
 	}
-	fmt.Fprintf(c.App.ErrWriter, "%s: started, waiting for gossip peers\n", nd.Name())
+	fmt.Fprintf(c.App.ErrWriter, "%s: started as peer %s on %s; waiting for gossip peers\n",
+		nd.Name(), nd.PeerID(), strings.Join(nd.P2PAddrs(), ","))
 	waitNodeReady(ctx, nd)
 	if ctx.Err() == nil {
 		api := nd.APIURL()
