@@ -147,3 +147,14 @@ type Audit struct {
 	ActionsBeforeProof int              `json:"actions_before_proof"`
 	ActionsOnRejected  int              `json:"actions_on_rejected_output"`
 }
+
+// GenerateRequest is the body of POST /v1/generate: the node's generator
+// answers the prompt, and the answer enters the same flow as /v1/verify.
+type GenerateRequest struct {
+	Prompt string `json:"prompt"`
+	// Model, when set, must name the node's generator model.
+	Model       string  `json:"model,omitempty"`
+	Quorum      string  `json:"quorum,omitempty"`
+	Replication *uint32 `json:"replication,omitempty"`
+	DeadlineMS  int64   `json:"deadline_ms,omitempty"`
+}

@@ -124,6 +124,17 @@ func (c *Client) Submit(ctx context.Context, req api.VerifyRequest) (*api.Job, e
 	return &j, nil
 }
 
+// Generate asks the node to answer a prompt with its generator and submits
+// the answer for verification. The answer (Output) is provisional; call
+// Await for its proof.
+func (c *Client) Generate(ctx context.Context, req api.GenerateRequest) (*api.Job, error) {
+	var j api.Job
+	if err := c.do(ctx, http.MethodPost, "/v1/generate", req, &j); err != nil {
+		return nil, err
+	}
+	return &j, nil
+}
+
 // ReadProvisional returns the job as the node holds it now, which may be
 // provisional: nothing in it is proven unless Status is final AND its
 // certificate verifies. Prefer Await.

@@ -108,6 +108,7 @@ type Route struct {
 func (n *Node) Routes() []Route {
 	return []Route{
 		{"POST", "/v1/verify", n.handleVerify},
+		{"POST", "/v1/generate", n.handleGenerate},
 		{"GET", "/v1/jobs/{id}", n.handleJob},
 		{"GET", "/v1/jobs/{id}/certificate", n.handleCertificate},
 		{"GET", "/v1/jobs/{id}/events", n.handleEvents},
@@ -186,16 +187,22 @@ func (n *Node) handleVerify(w http.ResponseWriter, r *http.Request) {
 	}
 	v, err := n.Submit(r.Context(), req)
 	if err != nil {
-		var re *RequestError
-		if errors.As(err, &re) {
-			writeError(w, re.Status, re.Code, re.Message)
-			return
-		}
-		apiLog.Errorw("submit", "err", err)
-		writeError(w, http.StatusInternalServerError, "internal", err.Error())
+		n.writeRequestError(w, err)
 		return
 	}
 	writeJSON(w, http.StatusAccepted, v)
+}
+
+// writeRequestError answers a *RequestError with its status, anything else
+// with 500.
+func (n *Node) writeRequestError(w http.ResponseWriter, err error) {
+	var re *RequestError
+	if errors.As(err, &re) {
+		writeError(w, re.Status, re.Code, re.Message)
+		return
+	}
+	apiLog.Errorw("request failed", "err", err)
+	writeError(w, http.StatusInternalServerError, "internal", err.Error())
 }
 
 func parseJobID(w http.ResponseWriter, r *http.Request) (common.Hash, bool) {

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/verity-network/verity/models"
 )
 
 // Config is a node's config.toml. Relative paths are relative to the node's
@@ -26,10 +28,12 @@ type Config struct {
 	// DataDir holds the node's store (default "data").
 	DataDir string `toml:"data_dir"`
 
-	P2P       P2PConfig       `toml:"p2p"`
-	API       APIConfig       `toml:"api"`
-	Verifier  VerifierConfig  `toml:"verifier"`
-	Consensus ConsensusConfig `toml:"consensus"`
+	P2P        P2PConfig        `toml:"p2p"`
+	API        APIConfig        `toml:"api"`
+	Verifier   VerifierConfig   `toml:"verifier"`
+	Decomposer DecomposerConfig `toml:"decomposer"`
+	Generator  GeneratorConfig  `toml:"generator"`
+	Consensus  ConsensusConfig  `toml:"consensus"`
 
 	home string
 }
@@ -55,10 +59,49 @@ type APIConfig struct {
 	Tokens map[string]string `toml:"tokens"`
 }
 
+// ModelEndpoint is an OpenAI-compatible chat-completions endpoint
+// (docs/models.md). The API key is read from the environment variable
+// named by APIKeyEnv, never from the config.
+type ModelEndpoint struct {
+	BaseURL        string   `toml:"base_url"`
+	Model          string   `toml:"model"`
+	APIKeyEnv      string   `toml:"api_key_env"`
+	Timeout        Duration `toml:"timeout"`
+	MaxRetries     int      `toml:"max_retries"`
+	MaxConcurrency int      `toml:"max_concurrency"`
+}
+
+func (m ModelEndpoint) spec(kind string) models.Spec {
+	return models.Spec{
+		Kind: kind, BaseURL: m.BaseURL, Model: m.Model, APIKeyEnv: m.APIKeyEnv,
+		Timeout: m.Timeout.Duration, MaxRetries: m.MaxRetries, MaxConcurrency: m.MaxConcurrency,
+	}
+}
+
+// GeneratorConfig chooses the backend of POST /v1/generate: "" (none),
+// "simulated" (answers from a knowledge base, hallucinating at a set rate)
+// or "openai" (a model endpoint).
+type GeneratorConfig struct {
+	Backend string `toml:"backend"`
+	ModelEndpoint
+	HallucinationRate float64 `toml:"hallucination_rate"`
+	Seed              uint64  `toml:"seed"`
+	KnowledgeBase     string  `toml:"knowledge_base"`
+}
+
+// DecomposerConfig chooses how outputs become claims: "rule" (default) or
+// "model" (a model endpoint, falling back to the rules on any failure).
+type DecomposerConfig struct {
+	Backend string `toml:"backend"`
+	ModelEndpoint
+}
+
 // VerifierConfig chooses the verifier backend that judges claims.
 type VerifierConfig struct {
-	// Backend: "kb+arithmetic" (default), "kb", "arithmetic" or "simulated".
+	// Backend: "kb+arithmetic" (default), "kb", "arithmetic", "simulated"
+	// or "model" (a model endpoint judging one claim at a time).
 	Backend string `toml:"backend"`
+	ModelEndpoint
 	// KnowledgeBase is a knowledge base file; empty means the shipped sample.
 	KnowledgeBase string `toml:"knowledge_base"`
 	// Accuracy and Seed configure the simulated backend, which wraps Inner

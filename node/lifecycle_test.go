@@ -14,6 +14,7 @@ import (
 	"github.com/verity-network/verity/claims"
 	"github.com/verity-network/verity/client"
 	"github.com/verity-network/verity/consensus"
+	"github.com/verity-network/verity/models"
 	"github.com/verity-network/verity/node"
 	"github.com/verity-network/verity/testnet"
 )
@@ -254,5 +255,48 @@ func TestAwaitRefusesUnverifiedCertificate(t *testing.T) {
 	_, err = cl.Await(ctx, job.JobID, nd.ValidatorSet(), client.AwaitOptions{Output: []byte("something else")})
 	if !errors.Is(err, client.ErrUnverified) || !errors.Is(err, consensus.ErrOutputHash) {
 		t.Fatalf("Await with the wrong output: %v", err)
+	}
+}
+
+func TestGenerateThenProve(t *testing.T) {
+	gen, err := models.NewGenerator(models.Spec{Kind: models.KindSimulated, HallucinationRate: 0.5, Seed: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	net, err := testnet.NewEphemeral(ctx, testnet.EphemeralOptions{Nodes: 3, APIs: true, Dir: t.TempDir(),
+		Options: func(i int, o *node.Options) {
+			if i == 0 {
+				o.Generator = gen
+			}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer net.Stop()
+	nodes := net.Nodes()
+	job, err := client.New(nodes[0].APIURL()).Generate(ctx, api.GenerateRequest{Prompt: "Tell me about the Sun and the Earth."})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if job.Status != consensus.StatusProvisional || job.Output == "" || len(job.Claims) != 3 {
+		t.Fatalf("generate answered %+v", job)
+	}
+	cert, err := client.New(nodes[0].APIURL()).Await(ctx, job.JobID, nodes[0].ValidatorSet(), client.AwaitOptions{Output: []byte(job.Output)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The simulated model's hallucination ("The Sun orbits the Earth.") is
+	// rejected; the true sentences are verified.
+	if cert.Status != consensus.StatusRejected || cert.Claims[0].Verdict != consensus.OutcomeFalse ||
+		cert.Claims[1].Verdict != consensus.OutcomeTrue || cert.Claims[2].Verdict != consensus.OutcomeTrue {
+		t.Fatalf("certificate %s: %+v", cert.Status, cert.Claims)
+	}
+	// A node without a generator says so.
+	_, err = client.New(nodes[1].APIURL()).Generate(ctx, api.GenerateRequest{Prompt: "Anything?"})
+	var ae *client.APIError
+	if !errors.As(err, &ae) || ae.Status != http.StatusNotImplemented || ae.Code != "generate_disabled" {
+		t.Fatalf("generate on a node without generator: %v", err)
 	}
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/verity-network/verity/claims"
 	"github.com/verity-network/verity/consensus"
+	"github.com/verity-network/verity/models"
 	"github.com/verity-network/verity/node/p2p"
 	"github.com/verity-network/verity/node/store"
 	"github.com/verity-network/verity/sigs"
@@ -36,6 +37,12 @@ type Decomposer interface {
 	Decompose(ctx context.Context, output string) ([]claims.Claim, error)
 }
 
+// Generator produces an answer to a prompt. models' generators implement it.
+type Generator interface {
+	Generate(ctx context.Context, prompt string) (string, error)
+	Name() string
+}
+
 // Options configure a node. FromConfig builds them from a config.toml.
 type Options struct {
 	Name       string
@@ -43,6 +50,8 @@ type Options struct {
 	Genesis    *consensus.Genesis
 	Verifier   Verifier
 	Decomposer Decomposer // default: the rule-based decomposer
+	// Generator answers prompts for POST /v1/generate; nil disables it.
+	Generator Generator
 
 	DataDir     string
 	ListenAddrs []string
@@ -116,16 +125,39 @@ func FromConfig(cfg *Config) (Options, error) {
 	if err != nil {
 		return Options{}, err
 	}
-	v, err := claims.NewVerifier(claims.VerifierSpec{
-		Backend:       cfg.Verifier.Backend,
-		KnowledgeBase: cfg.Path(cfg.Verifier.KnowledgeBase),
-		Accuracy:      cfg.Verifier.Accuracy,
-		Seed:          cfg.Verifier.Seed,
-		Inner:         cfg.Verifier.Inner,
-		Validator:     cfg.Name,
-	})
+	var v Verifier
+	if cfg.Verifier.Backend == models.KindModel {
+		v, err = models.NewModelVerifier(cfg.Verifier.spec(models.KindModel))
+	} else {
+		v, err = claims.NewVerifier(claims.VerifierSpec{
+			Backend:       cfg.Verifier.Backend,
+			KnowledgeBase: cfg.Path(cfg.Verifier.KnowledgeBase),
+			Accuracy:      cfg.Verifier.Accuracy,
+			Seed:          cfg.Verifier.Seed,
+			Inner:         cfg.Verifier.Inner,
+			Validator:     cfg.Name,
+		})
+	}
 	if err != nil {
 		return Options{}, fmt.Errorf("verifier: %w", err)
+	}
+	var dec Decomposer
+	switch cfg.Decomposer.Backend {
+	case "", "rule":
+	case models.KindModel, models.KindOpenAI:
+		if dec, err = models.NewModelDecomposer(cfg.Decomposer.spec(models.KindModel)); err != nil {
+			return Options{}, fmt.Errorf("decomposer: %w", err)
+		}
+	default:
+		return Options{}, fmt.Errorf("decomposer: unknown backend %q (want rule or model)", cfg.Decomposer.Backend)
+	}
+	var gen Generator
+	if g := cfg.Generator; g.Backend != "" {
+		spec := g.spec(g.Backend)
+		spec.HallucinationRate, spec.Seed, spec.KnowledgeBase = g.HallucinationRate, g.Seed, cfg.Path(g.KnowledgeBase)
+		if gen, err = models.NewGenerator(spec); err != nil {
+			return Options{}, fmt.Errorf("generator: %w", err)
+		}
 	}
 	q, err := consensus.ParseQuorum(cfg.Consensus.Quorum)
 	if err != nil {
@@ -140,6 +172,8 @@ func FromConfig(cfg *Config) (Options, error) {
 		Key:            key,
 		Genesis:        g,
 		Verifier:       v,
+		Decomposer:     dec,
+		Generator:      gen,
 		DataDir:        cfg.Path(cfg.DataDir),
 		ListenAddrs:    cfg.P2P.Listen,
 		Bootstrap:      cfg.P2P.Bootstrap,

@@ -14,6 +14,8 @@ import (
 	"github.com/verity-network/verity/api"
 	"github.com/verity-network/verity/client"
 	"github.com/verity-network/verity/consensus"
+	"github.com/verity-network/verity/models"
+	"github.com/verity-network/verity/node"
 	"github.com/verity-network/verity/testnet"
 )
 
@@ -31,6 +33,13 @@ var demoSamples = []demoSample{
 	{"arithmetic", "17 * 3 = 51 and 144 / 12 = 12. 0.1 + 0.2 = 0.3.", consensus.StatusVerified},
 	{"unknown to the knowledge base", "The Amazon is a river in South America. The demo's author had toast for breakfast.", consensus.StatusUnresolved},
 }
+
+// The demo's prompt and generator seed: the simulated model answers with
+// one false statement of the knowledge base and two true ones.
+const (
+	demoPrompt        = "Tell me about the Sun and the Earth."
+	demoGeneratorSeed = 3
+)
 
 func init() {
 	register(&cli.Command{
@@ -61,7 +70,18 @@ func runDemo(c *cli.Context) error {
 	n := c.Int("nodes")
 	fmt.Fprintf(w, "Starting %d validators on 127.0.0.1 (real libp2p, secp256k1 keys)...\n", n)
 	t0 := time.Now()
-	net, err := testnet.NewEphemeral(ctx, testnet.EphemeralOptions{Nodes: n, APIs: true, Dir: dir})
+	// node0 also answers prompts with a simulated model that hallucinates
+	// half of the time, deterministically under its seed.
+	gen, err := models.NewGenerator(models.Spec{Kind: models.KindSimulated, HallucinationRate: 0.5, Seed: demoGeneratorSeed})
+	if err != nil {
+		return err
+	}
+	net, err := testnet.NewEphemeral(ctx, testnet.EphemeralOptions{Nodes: n, APIs: true, Dir: dir,
+		Options: func(i int, o *node.Options) {
+			if i == 0 {
+				o.Generator = gen
+			}
+		}})
 	if err != nil {
 		return fmt.Errorf("start network: %w", err)
 	}
@@ -89,6 +109,29 @@ func runDemo(c *cli.Context) error {
 		outputs = append(outputs, s.output)
 	}
 
+	// Verified Generate: the node answers a prompt, the network proves it.
+	fmt.Fprintf(w, "[generate] %q\n", demoPrompt)
+	start := time.Now()
+	job, err := cl.Generate(ctx, api.GenerateRequest{Prompt: demoPrompt})
+	if err != nil {
+		return fmt.Errorf("generate: %w", err)
+	}
+	fmt.Fprintf(w, "  %8s  provisional answer from %s: %q\n", since(start), gen.Name(), job.Output)
+	cert, err := cl.Await(ctx, job.JobID, set, client.AwaitOptions{Output: []byte(job.Output)})
+	if err != nil {
+		return fmt.Errorf("await generated answer: %w", err)
+	}
+	fmt.Fprintf(w, "  %8s  certificate verified: %d ballots\n", since(start), len(cert.Ballots))
+	for _, c := range cert.Claims {
+		fmt.Fprintf(w, "            %-9s %s\n", c.Verdict, c.Text)
+	}
+	fmt.Fprintf(w, "  => %s: the network caught the hallucinated claim; the rest is verified\n\n", strings.ToUpper(string(cert.Status)))
+	if cert.Status != consensus.StatusRejected {
+		failures = append(failures, fmt.Sprintf("generate: got %s, want rejected", cert.Status))
+	}
+	certs = append(certs, cert)
+	outputs = append(outputs, job.Output)
+
 	fmt.Fprintf(w, "Offline check: verifying %d certificates against the genesis alone...\n", len(certs))
 	for i, cert := range certs {
 		if err := consensus.VerifyCertificate(cert, set, []byte(outputs[i])); err != nil {
@@ -111,12 +154,34 @@ func demoOne(ctx context.Context, w io.Writer, cl *client.Client, set *consensus
 	if err != nil {
 		return nil, fmt.Errorf("submit sample %d: %w", i+1, err)
 	}
-	fmt.Fprintf(w, "  %8s  provisional: job %s, %d claims (answer exists, not proven)\n", since(start), shortID(job.JobID.Hex()), len(job.Claims))
+	answered := time.Since(start)
+	fmt.Fprintf(w, "  %8s  provisional: job %s, %d claims (answer exists, not proven)\n", "+"+roundDuration(answered).String(), shortID(job.JobID.Hex()), len(job.Claims))
+	// The node's event stream shows the proof forming.
+	events, errc := cl.Watch(ctx, job.JobID)
+	for e := range events {
+		at := "+" + roundDuration(max(e.Time.Sub(start), 0)).String()
+		d := decodeEventData(e)
+		switch e.Type {
+		case client.EventBallotAttached:
+			var vs []string
+			for k, c := range d.ClaimIndexes {
+				vs = append(vs, fmt.Sprintf("%d=%s", c, verdictNames[d.Verdicts[k]]))
+			}
+			fmt.Fprintf(w, "  %8s  ballot attached from %s: %s\n", at, d.Name, strings.Join(vs, " "))
+		case client.EventClaimDecided:
+			fmt.Fprintf(w, "  %8s  claim %d decided %s (%d of %d stake, needed %d)\n", at, d.Index, d.Outcome, max(d.StakeTrue, d.StakeFalse), d.StakeAssigned, d.Needed)
+		case client.EventCertificateIssued:
+			fmt.Fprintf(w, "  %8s  certificate issued by the gateway\n", at)
+		}
+	}
+	if err := <-errc; err != nil {
+		return nil, fmt.Errorf("watch sample %d: %w", i+1, err)
+	}
 	cert, err := cl.Await(ctx, job.JobID, set, client.AwaitOptions{Output: []byte(s.output)})
 	if err != nil {
 		return nil, fmt.Errorf("await sample %d: %w", i+1, err)
 	}
-	fmt.Fprintf(w, "  %8s  certificate: %d signed ballots attached, quorum %s, verified by the client\n", since(start), len(cert.Ballots), cert.Quorum)
+	fmt.Fprintf(w, "  %8s  certificate received and verified by the client: %d signed ballots, quorum %s\n", since(start), len(cert.Ballots), cert.Quorum)
 	for _, c := range cert.Claims {
 		fmt.Fprintf(w, "            %-9s %s (stake %d/%d)\n", c.Verdict, c.Text, c.StakeFor, c.StakeTotal)
 	}

@@ -27,6 +27,30 @@ const (
 
 func init() {
 	register(&cli.Command{
+		Name:      "generate",
+		Usage:     "ask a node to answer a prompt, then wait for the network to prove the answer",
+		ArgsUsage: "PROMPT",
+		Description: `The node's generator answers the prompt; the answer is provisional until
+the network's certificate, which this command waits for and verifies.
+Exit codes as for submit.`,
+		Flags: append(jobFlags(), &cli.StringFlag{Name: "model", Usage: "the node's generator model"}),
+		Action: func(c *cli.Context) error {
+			prompt := strings.Join(c.Args().Slice(), " ")
+			if strings.TrimSpace(prompt) == "" {
+				return errors.New("give a prompt: verity generate --api URL \"question\"")
+			}
+			req := api.GenerateRequest{Prompt: prompt, Model: c.String("model"), Quorum: c.String("quorum")}
+			if r := c.Int("replication"); r >= 0 {
+				rr := uint32(r)
+				req.Replication = &rr
+			}
+			if d := c.Duration("deadline"); d > 0 {
+				req.DeadlineMS = d.Milliseconds()
+			}
+			return submitAndWait(c, func(ctx context.Context, cl *client.Client) (*api.Job, error) { return cl.Generate(ctx, req) })
+		},
+	})
+	register(&cli.Command{
 		Name:      "submit",
 		Usage:     "submit an output for verification and wait for its certificate",
 		ArgsUsage: "[-]",
@@ -35,20 +59,11 @@ certificate, verifies it against the validator set and prints the final status.
 
 Exit codes: 0 verified, 3 rejected, 4 unresolved, 5 still provisional at
 --timeout (or with --no-wait), 1 any error.`,
-		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "api", Usage: "node API URL", Value: "http://127.0.0.1:27600", EnvVars: []string{"VERITY_API"}},
+		Flags: append(jobFlags(),
 			&cli.StringFlag{Name: "text", Usage: "the output text"},
 			&cli.StringFlag{Name: "file", Usage: "read the output from `FILE`"},
 			&cli.StringFlag{Name: "prompt", Usage: "the prompt that produced the output"},
-			&cli.StringFlag{Name: "quorum", Usage: "quorum rule: num/den of stake (e.g. 2/3) or NofM validators"},
-			&cli.IntFlag{Name: "replication", Usage: "validators per claim (0 = all; default: the node's)", Value: -1},
-			&cli.DurationFlag{Name: "deadline", Usage: "job deadline (default: the node's)"},
-			&cli.StringFlag{Name: "genesis", Usage: "verify against this genesis.json instead of the node's validator set"},
-			&cli.BoolFlag{Name: "no-wait", Usage: "return after the provisional answer (exit 5)"},
-			&cli.DurationFlag{Name: "timeout", Usage: "how long to wait for the certificate", Value: 2 * time.Minute},
-			&cli.StringFlag{Name: "out", Usage: "save the certificate to `FILE`"},
-			&cli.BoolFlag{Name: "json", Usage: "print machine-readable JSON"},
-		},
+		),
 		Action: runSubmit,
 	})
 }
@@ -88,6 +103,21 @@ func validatorSet(ctx context.Context, c *cli.Context, cl *client.Client) (*cons
 	return cl.Validators(ctx)
 }
 
+// jobFlags are the consensus parameters submit and generate share.
+func jobFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "api", Usage: "node API URL", Value: "http://127.0.0.1:27600", EnvVars: []string{"VERITY_API"}},
+		&cli.StringFlag{Name: "quorum", Usage: "quorum rule: num/den of stake (e.g. 2/3) or NofM validators"},
+		&cli.IntFlag{Name: "replication", Usage: "validators per claim (0 = all; default: the node's)", Value: -1},
+		&cli.DurationFlag{Name: "deadline", Usage: "job deadline (default: the node's)"},
+		&cli.StringFlag{Name: "genesis", Usage: "verify against this genesis.json instead of the node's validator set"},
+		&cli.BoolFlag{Name: "no-wait", Usage: "return after the provisional answer (exit 5)"},
+		&cli.DurationFlag{Name: "timeout", Usage: "how long to wait for the certificate", Value: 2 * time.Minute},
+		&cli.StringFlag{Name: "out", Usage: "save the certificate to `FILE`"},
+		&cli.BoolFlag{Name: "json", Usage: "print machine-readable JSON"},
+	}
+}
+
 func runSubmit(c *cli.Context) error {
 	output, err := readOutput(c)
 	if err != nil {
@@ -101,6 +131,12 @@ func runSubmit(c *cli.Context) error {
 	if d := c.Duration("deadline"); d > 0 {
 		req.DeadlineMS = d.Milliseconds()
 	}
+	return submitAndWait(c, func(ctx context.Context, cl *client.Client) (*api.Job, error) { return cl.Submit(ctx, req) })
+}
+
+// submitAndWait sends a job, prints the provisional answer, then (unless
+// --no-wait) waits for the certificate, verifies it and exits by status.
+func submitAndWait(c *cli.Context, send func(context.Context, *client.Client) (*api.Job, error)) error {
 	ctx, cancel := context.WithTimeout(c.Context, c.Duration("timeout"))
 	defer cancel()
 	cl := client.New(c.String("api"))
@@ -109,16 +145,19 @@ func runSubmit(c *cli.Context) error {
 		return fmt.Errorf("validator set: %w", err)
 	}
 	start := time.Now()
-	job, err := cl.Submit(ctx, req)
+	job, err := send(ctx, cl)
 	if err != nil {
 		return err
 	}
 	w := c.App.Writer
 	jsonOut := c.Bool("json")
 	if jsonOut {
-		printJSONLine(w, map[string]any{"event": "provisional", "job_id": job.JobID, "status": job.Status, "output_hash": job.OutputHash, "claims": job.Claims})
+		printJSONLine(w, map[string]any{"event": "provisional", "job_id": job.JobID, "status": job.Status, "output_hash": job.OutputHash, "output": job.Output, "claims": job.Claims})
 	} else {
 		fmt.Fprintf(w, "job %s accepted: status provisional (not proven yet)\n", job.JobID.Hex())
+		if job.Prompt != "" {
+			fmt.Fprintf(w, "  answer: %s\n", job.Output)
+		}
 		for _, cl := range job.Claims {
 			fmt.Fprintf(w, "  claim %d: %s\n", cl.Index, cl.Text)
 		}
@@ -130,7 +169,7 @@ func runSubmit(c *cli.Context) error {
 		fmt.Fprintf(c.App.ErrWriter, "waiting for the certificate (up to %s)...\n", c.Duration("timeout"))
 	}
 	stopWatch := watchProgress(ctx, c, cl, job, jsonOut)
-	cert, err := cl.Await(ctx, job.JobID, set, client.AwaitOptions{Output: []byte(output)})
+	cert, err := cl.Await(ctx, job.JobID, set, client.AwaitOptions{Output: []byte(job.Output)})
 	stopWatch()
 	if errors.Is(err, context.DeadlineExceeded) {
 		if jsonOut {

@@ -1,0 +1,55 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/verity-network/verity/api"
+)
+
+// Generate answers a prompt with the node's generator and submits the
+// answer for verification like Submit. The answer comes back at once,
+// provisional; its certificate follows.
+func (n *Node) Generate(ctx context.Context, req api.GenerateRequest) (*api.Job, error) {
+	g := n.opts.Generator
+	if g == nil {
+		return nil, &RequestError{Status: http.StatusNotImplemented, Code: "generate_disabled",
+			Message: "this node has no generator; set [generator] backend in its config"}
+	}
+	if strings.TrimSpace(req.Prompt) == "" {
+		return nil, badRequest("empty_prompt", "prompt is empty")
+	}
+	if len(req.Prompt) > n.opts.MaxOutputBytes {
+		return nil, &RequestError{Status: http.StatusRequestEntityTooLarge, Code: "prompt_too_large",
+			Message: fmt.Sprintf("prompt is %d bytes; the limit is %d", len(req.Prompt), n.opts.MaxOutputBytes)}
+	}
+	if m := req.Model; m != "" && m != g.Name() && !strings.HasSuffix(g.Name(), ":"+m) {
+		return nil, badRequest("unknown_model", "model %q: this node generates with %s", m, g.Name())
+	}
+	answer, err := g.Generate(ctx, req.Prompt)
+	if err != nil {
+		return nil, &RequestError{Status: http.StatusBadGateway, Code: "generator_failed", Message: "generator: " + err.Error()}
+	}
+	return n.Submit(ctx, api.VerifyRequest{
+		Output: answer, Prompt: req.Prompt, Quorum: req.Quorum, Replication: req.Replication, DeadlineMS: req.DeadlineMS,
+	})
+}
+
+func (n *Node) handleGenerate(w http.ResponseWriter, r *http.Request) {
+	if err := n.authorize(r); err != nil {
+		writeError(w, http.StatusUnauthorized, "unauthorized", "generating needs a valid bearer token")
+		return
+	}
+	var req api.GenerateRequest
+	if !n.decodeBody(w, r, &req) {
+		return
+	}
+	v, err := n.Generate(r.Context(), req)
+	if err != nil {
+		n.writeRequestError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, v)
+}
