@@ -33,7 +33,7 @@ BASE+2i (TCP and QUIC) and serves its API at 127.0.0.1:BASE+1000+i. Testnet
 keys are throwaway keys: their password is stored next to them.`,
 				Flags: []cli.Flag{
 					&cli.IntFlag{Name: "nodes", Usage: "number of validators", Value: 4},
-					&cli.StringFlag{Name: "dir", Usage: "testnet `DIR`", Value: "testnet"},
+					&cli.StringFlag{Name: "dir", Usage: "testnet `DIR`", Value: "verity-testnet"},
 					&cli.IntFlag{Name: "base-port", Usage: "node0's p2p port; API ports start at base+1000", Value: testnet.DefaultBasePort},
 					&cli.Uint64Flag{Name: "network-id", Usage: "network id of the genesis", Value: testnet.DefaultNetworkID},
 					&cli.Uint64Flag{Name: "stake", Usage: "stake of every validator", Value: testnet.DefaultStake},
@@ -52,7 +52,7 @@ the nodes (SIGTERM, then SIGKILL after --grace) and exits 0. If a node exits
 on its own, it prints the end of that node's log, stops the others and exits
 1. With --inproc all nodes run inside this process instead.`,
 				Flags: []cli.Flag{
-					&cli.StringFlag{Name: "dir", Usage: "testnet `DIR`", Value: "testnet"},
+					&cli.StringFlag{Name: "dir", Usage: "testnet `DIR`", Value: "verity-testnet"},
 					&cli.BoolFlag{Name: "inproc", Usage: "run all nodes in this process"},
 					&cli.DurationFlag{Name: "timeout", Usage: "how long to wait for every node to be healthy", Value: 60 * time.Second},
 					&cli.DurationFlag{Name: "grace", Usage: "how long nodes get to stop before they are killed", Value: testnet.DefaultGrace},
