@@ -1,0 +1,74 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/verity-network/verity/consensus"
+)
+
+// WriteTable writes a report as a small table for a person.
+func WriteTable(w io.Writer, r *Report) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	load := fmt.Sprintf("closed loop, %d in flight", r.Concurrency)
+	if r.Load == "open" {
+		load = fmt.Sprintf("open loop, %g outputs/s", r.Rate)
+	}
+	row := func(k, format string, args ...any) { fmt.Fprintf(tw, "%s\t"+format+"\n", append([]any{k}, args...)...) }
+	row("network", "%d nodes, %s", r.Nodes, r.Mode)
+	row("load", "%s, %d claims per output, %gs measured after %gs warm-up", load, r.ClaimsPerOutput, r.DurationSeconds, r.WarmupSeconds)
+	row("jobs", "%d submitted, %d measured, %d certified (%s)", r.Submitted, r.Measured, r.Certified, statuses(r.Statuses))
+	row("not final", "%d", r.NotFinal)
+	if r.SubmitErrors > 0 {
+		row("submit errors", "%d", r.SubmitErrors)
+	}
+	l := r.Latency
+	row("time to certificate", "p50 %s  p90 %s  p99 %s  max %s  (mean %s)", fmtMS(l.P50), fmtMS(l.P90), fmtMS(l.P99), fmtMS(l.Max), fmtMS(l.Mean))
+	row("", "measured %s", r.LatencyScope)
+	row("throughput", "%.1f certificates/s, %.1f claims/s", r.CertificatesPerSecond, r.ClaimsPerSecond)
+	row("CPU", "%.2f ms per certificate, %.2f cores busy", r.CPUSecondsPerCertificate*1000, r.CPUCores)
+	row("", "%s", r.CPUScope)
+	row("peak memory per node", "%.1f MiB", float64(r.PeakMemoryPerNodeBytes)/(1<<20))
+	row("", "%s", r.MemoryScope)
+	if g := r.Gossip; g != nil {
+		row("gossip per certificate", "%.1f messages received (%.1f duplicates), ~%.1f KiB of message data", g.MessagesPerCertificate, g.DuplicatesPerCertificate, g.BytesPerCertificate/1024)
+		if g.Dropped > 0 {
+			row("gossip dropped", "%d messages (a queue overflowed)", g.Dropped)
+		}
+	} else {
+		row("gossip per certificate", "not measured (node statistics are not exposed over HTTP)")
+	}
+	row("machine", "%d CPUs, %s, %s, %s", r.Env.CPUs, r.Env.CPUModel, r.Env.OS, r.Env.GoVersion)
+	return tw.Flush()
+}
+
+func statuses(m map[consensus.Status]int) string {
+	if len(m) == 0 {
+		return "none"
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, string(k))
+	}
+	slices.Sort(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%d %s", m[consensus.Status(k)], k)
+	}
+	return strings.Join(parts, ", ")
+}
+
+// fmtMS formats milliseconds with a precision that suits their size.
+func fmtMS(v float64) string {
+	switch {
+	case v < 10:
+		return fmt.Sprintf("%.2fms", v)
+	case v < 100:
+		return fmt.Sprintf("%.1fms", v)
+	default:
+		return fmt.Sprintf("%.0fms", v)
+	}
+}

@@ -1,0 +1,140 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"html"
+	"io"
+	"math"
+	"strings"
+)
+
+// Scaling runs base once per network size, in the order given, and returns
+// the reports. each, when set, is called after every run.
+func Scaling(ctx context.Context, base Config, sizes []int, each func(*Report)) ([]*Report, error) {
+	if len(sizes) == 0 {
+		return nil, fmt.Errorf("%w: no network sizes", ErrInvalidConfig)
+	}
+	var out []*Report
+	for _, n := range sizes {
+		cfg := base
+		cfg.Nodes = n
+		r, err := Run(ctx, cfg)
+		if err != nil {
+			return out, fmt.Errorf("%d nodes: %w", n, err)
+		}
+		out = append(out, r)
+		if each != nil {
+			each(r)
+		}
+	}
+	return out, nil
+}
+
+// ErrNoData is returned by WriteScalingSVG without reports to draw.
+var ErrNoData = errors.New("no reports to draw")
+
+// Layout of the scaling figure, in SVG user units.
+const (
+	svgWidth, svgHeight = 640, 400
+	plotLeft, plotRight = 70, 610
+	plotTop, plotBottom = 50, 330
+)
+
+// WriteScalingSVG draws p50 and p99 time to certificate against the
+// number of nodes, one point per report, as a standalone SVG document.
+func WriteScalingSVG(w io.Writer, reports []*Report, title string) error {
+	if len(reports) == 0 {
+		return ErrNoData
+	}
+	minX, maxX := float64(reports[0].Nodes), float64(reports[0].Nodes)
+	maxY := 0.0
+	for _, r := range reports {
+		minX = math.Min(minX, float64(r.Nodes))
+		maxX = math.Max(maxX, float64(r.Nodes))
+		maxY = math.Max(maxY, r.Latency.P99)
+	}
+	if maxX == minX {
+		minX, maxX = minX-1, maxX+1
+	}
+	yStep := niceStep(maxY / 5)
+	yMax := math.Max(yStep, math.Ceil(maxY/yStep)*yStep)
+	x := func(n int) float64 {
+		return plotLeft + (float64(n)-minX)/(maxX-minX)*(plotRight-plotLeft)
+	}
+	y := func(v float64) float64 { return plotBottom - v/yMax*(plotBottom-plotTop) }
+
+	var b strings.Builder
+	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif" font-size="12">`+"\n",
+		svgWidth, svgHeight, svgWidth, svgHeight)
+	fmt.Fprintf(&b, `<rect width="%d" height="%d" fill="white"/>`+"\n", svgWidth, svgHeight)
+	fmt.Fprintf(&b, `<text x="%d" y="24" text-anchor="middle" font-size="15">%s</text>`+"\n", svgWidth/2, html.EscapeString(title))
+	// Grid and y labels.
+	for v := 0.0; v <= yMax+yStep/2; v += yStep {
+		fmt.Fprintf(&b, `<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="#ddd"/>`+"\n", plotLeft, y(v), plotRight, y(v))
+		fmt.Fprintf(&b, `<text x="%d" y="%.1f" text-anchor="end">%s</text>`+"\n", plotLeft-6, y(v)+4, trimFloat(v))
+	}
+	fmt.Fprintf(&b, `<text x="18" y="%d" text-anchor="middle" transform="rotate(-90 18 %d)">time to certificate (ms)</text>`+"\n",
+		(plotTop+plotBottom)/2, (plotTop+plotBottom)/2)
+	// Axes and x labels.
+	fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="black"/>`+"\n", plotLeft, plotBottom, plotRight, plotBottom)
+	fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="black"/>`+"\n", plotLeft, plotTop, plotLeft, plotBottom)
+	for _, r := range reports {
+		fmt.Fprintf(&b, `<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="black"/>`+"\n", x(r.Nodes), plotBottom, x(r.Nodes), plotBottom+5)
+		fmt.Fprintf(&b, `<text x="%.1f" y="%d" text-anchor="middle">%d</text>`+"\n", x(r.Nodes), plotBottom+20, r.Nodes)
+	}
+	fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="middle">nodes</text>`+"\n", (plotLeft+plotRight)/2, plotBottom+40)
+	// Series.
+	series := []struct {
+		name, color string
+		val         func(*Report) float64
+	}{
+		{"p50", "#1f77b4", func(r *Report) float64 { return r.Latency.P50 }},
+		{"p99", "#d62728", func(r *Report) float64 { return r.Latency.P99 }},
+	}
+	for i, s := range series {
+		pts := make([]string, len(reports))
+		for j, r := range reports {
+			pts[j] = fmt.Sprintf("%.1f,%.1f", x(r.Nodes), y(s.val(r)))
+		}
+		fmt.Fprintf(&b, `<polyline fill="none" stroke="%s" stroke-width="2" points="%s"/>`+"\n", s.color, strings.Join(pts, " "))
+		for _, r := range reports {
+			fmt.Fprintf(&b, `<circle cx="%.1f" cy="%.1f" r="3.5" fill="%s"><title>%s %d nodes: %s</title></circle>`+"\n",
+				x(r.Nodes), y(s.val(r)), s.color, s.name, r.Nodes, fmtMS(s.val(r)))
+			fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" text-anchor="middle" fill="%s">%s</text>`+"\n",
+				x(r.Nodes), y(s.val(r))-8, s.color, trimFloat(math.Round(s.val(r)*10)/10))
+		}
+		ly := plotTop + 4 + 18*i
+		fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="%s" stroke-width="2"/>`+"\n", plotLeft+12, ly, plotLeft+36, ly, s.color)
+		fmt.Fprintf(&b, `<text x="%d" y="%d">%s</text>`+"\n", plotLeft+42, ly+4, s.name)
+	}
+	r0 := reports[0]
+	load := fmt.Sprintf("closed loop, %d in flight", r0.Concurrency)
+	if r0.Load == "open" {
+		load = fmt.Sprintf("%g outputs/s", r0.Rate)
+	}
+	fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="middle" fill="#555">%s</text>`+"\n", svgWidth/2, svgHeight-10,
+		html.EscapeString(fmt.Sprintf("%s, %d claims per output, %s; %d CPUs, %s", r0.Mode, r0.ClaimsPerOutput, load, r0.Env.CPUs, r0.Env.GoVersion)))
+	b.WriteString("</svg>\n")
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// niceStep rounds v up to 1, 2 or 5 times a power of ten.
+func niceStep(v float64) float64 {
+	if v <= 0 || math.IsNaN(v) || math.IsInf(v, 0) {
+		return 1
+	}
+	p := math.Pow(10, math.Floor(math.Log10(v)))
+	for _, m := range []float64{1, 2, 5, 10} {
+		if m*p >= v {
+			return m * p
+		}
+	}
+	return 10 * p
+}
+
+func trimFloat(v float64) string {
+	return strings.TrimSuffix(strings.TrimRight(fmt.Sprintf("%.2f", v), "0"), ".")
+}
