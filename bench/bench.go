@@ -65,6 +65,12 @@ type Config struct {
 	// Deadline is each job's deadline (default 10s).
 	Deadline time.Duration
 
+	// StoreDir is the directory under which the nodes keep their stores,
+	// one temporary subdirectory per run (default: the system's temporary
+	// directory). A directory on tmpfs shows what the network does when a
+	// durable write costs no fsync.
+	StoreDir string
+
 	// Subprocess runs every node as its own `verity node` process, from a
 	// temporary testnet directory, and submits over HTTP.
 	Subprocess bool
@@ -167,6 +173,9 @@ type Report struct {
 	// Gossip is nil when the nodes' p2p statistics are out of reach.
 	Gossip *Gossip `json:"gossip,omitempty"`
 
+	// StoreDir is where the stores were, when not the default.
+	StoreDir string `json:"store_dir,omitempty"`
+
 	Env Env `json:"env"`
 }
 
@@ -192,8 +201,8 @@ type Gossip struct {
 	// is not counted: p2p.Stats carries no byte counts.
 	BytesPerCertificate float64 `json:"bytes_per_certificate"`
 	BytesEstimated      bool    `json:"bytes_estimated"`
-	// Dropped sums the p2p drop counters; anything but 0 means a queue
-	// overflowed.
+	// Dropped sums the validation, outbound and subscriber drop counters of
+	// p2p.Stats; anything but 0 means a queue overflowed.
 	Dropped uint64 `json:"dropped"`
 }
 
@@ -491,6 +500,7 @@ func (r *runner) report(before, after usage) (*Report, error) {
 		SubmitErrors:    int(r.submitErrs.Load()),
 		NotFinal:        int(r.notFinal.Load()),
 		Statuses:        map[consensus.Status]int{},
+		StoreDir:        cfg.StoreDir,
 		Env:             env(),
 	}
 	if cfg.Subprocess {
@@ -566,7 +576,7 @@ func gossipPerCert(before, after *p2p.Stats, certs int, sample *consensus.Certif
 	received := (after.Delivered - before.Delivered) + (after.Duplicates - before.Duplicates) +
 		(after.Rejected - before.Rejected) + (after.Ignored - before.Ignored)
 	dropped := (after.ValidationDropped - before.ValidationDropped) + (after.OutboundDropped - before.OutboundDropped) +
-		(after.UnreadyDropped - before.UnreadyDropped) + (after.SubscriberDropped - before.SubscriberDropped)
+		(after.SubscriberDropped - before.SubscriberDropped)
 	g := &Gossip{
 		MessagesPerCertificate:   float64(received) / float64(certs),
 		DuplicatesPerCertificate: float64(after.Duplicates-before.Duplicates) / float64(certs),

@@ -19,6 +19,9 @@ func WriteTable(w io.Writer, r *Report) error {
 	}
 	row := func(k, format string, args ...any) { fmt.Fprintf(tw, "%s\t"+format+"\n", append([]any{k}, args...)...) }
 	row("network", "%d nodes, %s", r.Nodes, r.Mode)
+	if r.StoreDir != "" {
+		row("stores", "under %s", r.StoreDir)
+	}
 	row("load", "%s, %d claims per output, %gs measured after %gs warm-up", load, r.ClaimsPerOutput, r.DurationSeconds, r.WarmupSeconds)
 	row("jobs", "%d submitted, %d measured, %d certified (%s)", r.Submitted, r.Measured, r.Certified, statuses(r.Statuses))
 	row("not final", "%d", r.NotFinal)

@@ -57,17 +57,23 @@ const (
 type inProcess struct {
 	net   *testnet.Network
 	nodes []*node.Node
+	dir   string // the stores, removed by close
 }
 
 func startInProcess(ctx context.Context, cfg *Config) (*inProcess, error) {
+	dir, err := os.MkdirTemp(cfg.StoreDir, "verity-bench-")
+	if err != nil {
+		return nil, fmt.Errorf("store directory: %w", err)
+	}
 	net, err := testnet.NewEphemeral(ctx, testnet.EphemeralOptions{
 		Nodes:    cfg.Nodes,
 		Verifier: func(int) node.Verifier { return claims.Arithmetic{} },
+		Dir:      dir,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("start in-process network: %w", err)
+		return nil, errors.Join(fmt.Errorf("start in-process network: %w", err), os.RemoveAll(dir))
 	}
-	return &inProcess{net: net, nodes: net.Nodes()}, nil
+	return &inProcess{net: net, nodes: net.Nodes(), dir: dir}, nil
 }
 
 func (t *inProcess) gateways() int { return len(t.nodes) }
@@ -104,7 +110,7 @@ func (t *inProcess) peakMemory() (uint64, string, error) {
 	return rss / uint64(len(t.nodes)), memInProcess, nil
 }
 
-func (t *inProcess) close() error { return t.net.Stop() }
+func (t *inProcess) close() error { return errors.Join(t.net.Stop(), os.RemoveAll(t.dir)) }
 
 func addStats(sum *p2p.Stats, s p2p.Stats) {
 	sum.Delivered += s.Delivered
@@ -113,7 +119,6 @@ func addStats(sum *p2p.Stats, s p2p.Stats) {
 	sum.Duplicates += s.Duplicates
 	sum.ValidationDropped += s.ValidationDropped
 	sum.OutboundDropped += s.OutboundDropped
-	sum.UnreadyDropped += s.UnreadyDropped
 	sum.SubscriberDropped += s.SubscriberDropped
 }
 
@@ -127,7 +132,7 @@ type subprocess struct {
 }
 
 func startSubprocess(ctx context.Context, cfg *Config) (_ *subprocess, err error) {
-	dir, err := os.MkdirTemp("", "verity-bench-")
+	dir, err := os.MkdirTemp(cfg.StoreDir, "verity-bench-")
 	if err != nil {
 		return nil, fmt.Errorf("testnet directory: %w", err)
 	}
