@@ -173,6 +173,9 @@ type Report struct {
 	// Gossip is nil when the nodes' p2p statistics are out of reach.
 	Gossip *Gossip `json:"gossip,omitempty"`
 
+	// Runs is the number of runs a median report stands for (0: one run).
+	Runs int `json:"runs,omitempty"`
+
 	// StoreDir is where the stores were, when not the default.
 	StoreDir string `json:"store_dir,omitempty"`
 

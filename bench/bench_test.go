@@ -272,3 +272,30 @@ func (w *lineWriter) Write(p []byte) (int, error) {
 	w.onLine()
 	return len(p), nil
 }
+
+func TestMedian(t *testing.T) {
+	if _, err := Median(nil); !errors.Is(err, ErrNoData) {
+		t.Errorf("Median(nil) = %v, want ErrNoData", err)
+	}
+	mk := func(p50, cps float64, notFinal int, g *Gossip) *Report {
+		return &Report{Nodes: 5, Latency: Latency{P50: p50, P99: 2 * p50}, ClaimsPerSecond: cps, NotFinal: notFinal,
+			Certified: 10, Statuses: map[consensus.Status]int{consensus.StatusVerified: 10}, Gossip: g}
+	}
+	odd, err := Median([]*Report{mk(5, 100, 0, &Gossip{MessagesPerCertificate: 28}), mk(1, 300, 1, &Gossip{MessagesPerCertificate: 30}), mk(3, 200, 0, &Gossip{MessagesPerCertificate: 29, Dropped: 2})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if odd.Latency.P50 != 3 || odd.Latency.P99 != 6 || odd.ClaimsPerSecond != 200 || odd.Gossip.MessagesPerCertificate != 29 {
+		t.Errorf("medians of 3 runs: %+v %+v", odd.Latency, odd.Gossip)
+	}
+	if odd.NotFinal != 1 || odd.Certified != 30 || odd.Statuses[consensus.StatusVerified] != 30 || odd.Gossip.Dropped != 2 || odd.Runs != 3 {
+		t.Errorf("sums of 3 runs: not final %d, certified %d, statuses %v, dropped %d, runs %d", odd.NotFinal, odd.Certified, odd.Statuses, odd.Gossip.Dropped, odd.Runs)
+	}
+	even, err := Median([]*Report{mk(1, 100, 0, nil), mk(4, 100, 0, nil)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if even.Latency.P50 != 2.5 || even.Gossip != nil {
+		t.Errorf("median of 2 runs: p50 %v, gossip %+v", even.Latency.P50, even.Gossip)
+	}
+}

@@ -18,6 +18,9 @@ func WriteTable(w io.Writer, r *Report) error {
 		load = fmt.Sprintf("open loop, %g outputs/s", r.Rate)
 	}
 	row := func(k, format string, args ...any) { fmt.Fprintf(tw, "%s\t"+format+"\n", append([]any{k}, args...)...) }
+	if r.Runs > 1 {
+		row("runs", "%d: latencies, rates and costs are medians over the runs, job counts sums", r.Runs)
+	}
 	row("network", "%d nodes, %s", r.Nodes, r.Mode)
 	if r.StoreDir != "" {
 		row("stores", "under %s", r.StoreDir)
@@ -74,4 +77,21 @@ func fmtMS(v float64) string {
 	default:
 		return fmt.Sprintf("%.0fms", v)
 	}
+}
+
+// WriteRows writes one line per report: network size, latencies, rates,
+// costs and lost jobs.
+func WriteRows(w io.Writer, reports []*Report) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "nodes\tp50 ms\tp90 ms\tp99 ms\tmax ms\tcerts/s\tclaims/s\tCPU ms/cert\tmsgs/cert\tMiB/node\tnot final\t")
+	for _, r := range reports {
+		msgs := "-"
+		if r.Gossip != nil {
+			msgs = fmt.Sprintf("%.1f", r.Gossip.MessagesPerCertificate)
+		}
+		fmt.Fprintf(tw, "%d\t%.2f\t%.2f\t%.2f\t%.2f\t%.1f\t%.1f\t%.2f\t%s\t%.1f\t%d\t\n", r.Nodes, r.Latency.P50, r.Latency.P90,
+			r.Latency.P99, r.Latency.Max, r.CertificatesPerSecond, r.ClaimsPerSecond, r.CPUSecondsPerCertificate*1000, msgs,
+			float64(r.PeakMemoryPerNodeBytes)/(1<<20), r.NotFinal)
+	}
+	return tw.Flush()
 }

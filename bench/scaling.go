@@ -7,12 +7,16 @@ import (
 	"html"
 	"io"
 	"math"
+	"slices"
 	"strings"
+
+	"github.com/verity-network/verity/consensus"
 )
 
-// Scaling runs base once per network size, in the order given, and returns
-// the reports. each, when set, is called after every run.
-func Scaling(ctx context.Context, base Config, sizes []int, each func(*Report)) ([]*Report, error) {
+// Scaling runs base repeat times per network size, in the order given, and
+// returns the median report of each size. each, when set, is called after
+// every run.
+func Scaling(ctx context.Context, base Config, sizes []int, repeat int, each func(*Report)) ([]*Report, error) {
 	if len(sizes) == 0 {
 		return nil, fmt.Errorf("%w: no network sizes", ErrInvalidConfig)
 	}
@@ -20,14 +24,11 @@ func Scaling(ctx context.Context, base Config, sizes []int, each func(*Report)) 
 	for _, n := range sizes {
 		cfg := base
 		cfg.Nodes = n
-		r, err := Run(ctx, cfg)
+		_, r, err := Repeat(ctx, cfg, repeat, each)
 		if err != nil {
 			return out, fmt.Errorf("%d nodes: %w", n, err)
 		}
 		out = append(out, r)
-		if each != nil {
-			each(r)
-		}
 	}
 	return out, nil
 }
@@ -137,4 +138,94 @@ func niceStep(v float64) float64 {
 
 func trimFloat(v float64) string {
 	return strings.TrimSuffix(strings.TrimRight(fmt.Sprintf("%.2f", v), "0"), ".")
+}
+
+// Median combines the reports of repeated runs of one configuration: every
+// latency, rate and cost is the median over the runs (the middle run, or
+// the mean of the two middle ones); counts of jobs are summed. The first
+// report describes the configuration.
+func Median(runs []*Report) (*Report, error) {
+	if len(runs) == 0 {
+		return nil, ErrNoData
+	}
+	m := *runs[0]
+	m.Statuses = map[consensus.Status]int{}
+	m.Submitted, m.Measured, m.Certified, m.SubmitErrors, m.NotFinal = 0, 0, 0, 0, 0
+	for _, r := range runs {
+		m.Submitted += r.Submitted
+		m.Measured += r.Measured
+		m.Certified += r.Certified
+		m.SubmitErrors += r.SubmitErrors
+		m.NotFinal += r.NotFinal
+		for k, v := range r.Statuses {
+			m.Statuses[k] += v
+		}
+	}
+	med := func(f func(*Report) float64) float64 {
+		v := make([]float64, len(runs))
+		for i, r := range runs {
+			v[i] = f(r)
+		}
+		slices.Sort(v)
+		if len(v)%2 == 1 {
+			return v[len(v)/2]
+		}
+		return (v[len(v)/2-1] + v[len(v)/2]) / 2
+	}
+	m.Latency = Latency{
+		P50:  med(func(r *Report) float64 { return r.Latency.P50 }),
+		P90:  med(func(r *Report) float64 { return r.Latency.P90 }),
+		P99:  med(func(r *Report) float64 { return r.Latency.P99 }),
+		Max:  med(func(r *Report) float64 { return r.Latency.Max }),
+		Mean: med(func(r *Report) float64 { return r.Latency.Mean }),
+	}
+	m.CertificatesPerSecond = med(func(r *Report) float64 { return r.CertificatesPerSecond })
+	m.ClaimsPerSecond = med(func(r *Report) float64 { return r.ClaimsPerSecond })
+	m.CPUSecondsPerCertificate = med(func(r *Report) float64 { return r.CPUSecondsPerCertificate })
+	m.CPUCores = med(func(r *Report) float64 { return r.CPUCores })
+	m.PeakMemoryPerNodeBytes = uint64(med(func(r *Report) float64 { return float64(r.PeakMemoryPerNodeBytes) }))
+	if m.Gossip != nil {
+		g := *m.Gossip
+		ok := true
+		for _, r := range runs {
+			if r.Gossip == nil {
+				ok = false
+			}
+		}
+		if ok {
+			g.MessagesPerCertificate = med(func(r *Report) float64 { return r.Gossip.MessagesPerCertificate })
+			g.DuplicatesPerCertificate = med(func(r *Report) float64 { return r.Gossip.DuplicatesPerCertificate })
+			g.BytesPerCertificate = med(func(r *Report) float64 { return r.Gossip.BytesPerCertificate })
+			g.Dropped = 0
+			for _, r := range runs {
+				g.Dropped += r.Gossip.Dropped
+			}
+			m.Gossip = &g
+		} else {
+			m.Gossip = nil
+		}
+	}
+	m.Runs = len(runs)
+	return &m, nil
+}
+
+// Repeat runs cfg n times and returns every report and their median.
+// each, when set, is called after every run.
+func Repeat(ctx context.Context, cfg Config, n int, each func(*Report)) ([]*Report, *Report, error) {
+	if n < 1 {
+		return nil, nil, fmt.Errorf("%w: %d runs", ErrInvalidConfig, n)
+	}
+	var runs []*Report
+	for range n {
+		r, err := Run(ctx, cfg)
+		if err != nil {
+			return runs, nil, err
+		}
+		runs = append(runs, r)
+		if each != nil {
+			each(r)
+		}
+	}
+	m, err := Median(runs)
+	return runs, m, err
 }
