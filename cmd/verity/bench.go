@@ -59,6 +59,7 @@ median of its runs; --svg draws p50 and p99 against the number of nodes.`,
 			&cli.StringFlag{Name: "svg", Usage: "with --scaling: write the p50/p99 figure to this file"},
 			&cli.StringFlag{Name: "cpuprofile", Usage: "write a CPU profile of the measured time to this file (in-process nodes only)"},
 			&cli.BoolFlag{Name: "json", Usage: "print the report as JSON (an array with --scaling)"},
+			&cli.StringFlag{Name: "json-out", Usage: "also write the JSON report to this file"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress lines on stderr"},
 		},
 		Action: runBench,
@@ -120,11 +121,30 @@ func runBench(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := writeJSONOut(c, r); err != nil {
+		return err
+	}
 	if err := writeReport(c.App.Writer, c.Bool("json"), r); err != nil {
 		return err
 	}
 	if r.NotFinal > 0 {
 		return exitCode(1, fmt.Errorf("%d jobs did not reach a final status", r.NotFinal))
+	}
+	return nil
+}
+
+// writeJSONOut writes v as JSON to the --json-out file, if any.
+func writeJSONOut(c *cli.Context, v any) error {
+	path := c.String("json-out")
+	if path == "" {
+		return nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("--json-out: %w", err)
+	}
+	if err := errors.Join(writeReport(f, true, v), f.Close()); err != nil {
+		return fmt.Errorf("--json-out: %w", err)
 	}
 	return nil
 }
@@ -148,8 +168,12 @@ func runRepeat(c *cli.Context, cfg bench.Config, repeat int) error {
 	if err != nil {
 		return err
 	}
+	result := map[string]any{"runs": runs, "median": median}
+	if err := writeJSONOut(c, result); err != nil {
+		return err
+	}
 	if c.Bool("json") {
-		err = writeReport(w, true, map[string]any{"runs": runs, "median": median})
+		err = writeReport(w, true, result)
 	} else {
 		fmt.Fprintf(w, "%d runs:\n", len(runs))
 		if err := bench.WriteRows(w, runs); err != nil {
@@ -186,6 +210,9 @@ func runScaling(c *cli.Context, cfg bench.Config, sizes []int, repeat int) error
 		if err := errors.Join(bench.WriteScalingSVG(f, reports, title), f.Close()); err != nil {
 			return fmt.Errorf("--svg: %w", err)
 		}
+	}
+	if err := writeJSONOut(c, reports); err != nil {
+		return err
 	}
 	notFinal := 0
 	for _, r := range reports {

@@ -83,7 +83,15 @@ func TestBenchCommandRepeat(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts networks")
 	}
-	out, err := runBenchCLI(t, "--repeat", "2", "--nodes", "2", "--claims", "1", "--rate", "20", "--duration", "500ms", "--warmup", "0s", "--json", "-q")
+	jsonOut := filepath.Join(t.TempDir(), "report.json")
+	out, err := runBenchCLI(t, "--repeat", "2", "--nodes", "2", "--claims", "1", "--rate", "20", "--duration", "500ms", "--warmup", "0s", "--json-out", jsonOut, "-q")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "2 runs:") || !strings.Contains(out, "median:") {
+		t.Errorf("table lacks the runs or the median:\n%s", out)
+	}
+	data, err := os.ReadFile(jsonOut)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,8 +99,8 @@ func TestBenchCommandRepeat(t *testing.T) {
 		Runs   []bench.Report `json:"runs"`
 		Median bench.Report   `json:"median"`
 	}
-	if err := json.Unmarshal([]byte(out), &got); err != nil {
-		t.Fatalf("decode %q: %v", out, err)
+	if err := json.Unmarshal(data, &got); err != nil {
+		t.Fatalf("decode %q: %v", data, err)
 	}
 	if len(got.Runs) != 2 || got.Median.Runs != 2 || got.Median.Certified != got.Runs[0].Certified+got.Runs[1].Certified {
 		t.Errorf("runs %d, median of %d runs with %d certified", len(got.Runs), got.Median.Runs, got.Median.Certified)
