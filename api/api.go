@@ -55,6 +55,8 @@ type Validators struct {
 	GenesisHash common.Hash           `json:"genesis_hash"`
 	TotalStake  uint64                `json:"total_stake"`
 	Validators  []consensus.Validator `json:"validators"`
+	// Stats is what the answering node has observed of each validator.
+	Stats []ValidatorStats `json:"stats,omitempty"`
 }
 
 // ValidatorSet rebuilds the validator set and checks it against the stated
@@ -157,4 +159,48 @@ type GenerateRequest struct {
 	Quorum      string  `json:"quorum,omitempty"`
 	Replication *uint32 `json:"replication,omitempty"`
 	DeadlineMS  int64   `json:"deadline_ms,omitempty"`
+}
+
+// ValidatorStats is what a node has observed of one validator: how often
+// its verdicts agreed with decided outcomes, and its equivocations.
+type ValidatorStats struct {
+	Address common.Address `json:"address"`
+	Name    string         `json:"name"`
+	// Decided counts the validator's true/false verdicts on claims that
+	// certificates decided; Agreed those that matched the decision.
+	Decided   uint64  `json:"decided"`
+	Agreed    uint64  `json:"agreed"`
+	Agreement float64 `json:"agreement"`
+	// Flagged: the agreement is no better than chance (see FlagReason).
+	Flagged       bool   `json:"flagged"`
+	FlagReason    string `json:"flag_reason,omitempty"`
+	Equivocations int    `json:"equivocations"`
+}
+
+// Penalty is the record a node keeps against a validator's stake for proven
+// equivocation. The validator set is fixed at genesis, so it is a record
+// for operators and future stake changes, not a change of voting power.
+type Penalty struct {
+	Validator common.Address `json:"validator"`
+	Name      string         `json:"name"`
+	Stake     uint64         `json:"stake"`
+	// Slashed is the stake the records take away: all of it, for
+	// equivocation.
+	Slashed uint64        `json:"slashed"`
+	Jobs    []common.Hash `json:"jobs"`
+}
+
+// EvidenceList is the body of GET /v1/evidence.
+type EvidenceList struct {
+	Evidence  []EvidenceRecord `json:"evidence"`
+	Penalties []Penalty        `json:"penalties"`
+}
+
+// EvidenceRecord is one proven equivocation: both signed ballots.
+type EvidenceRecord struct {
+	Validator  common.Address   `json:"validator"`
+	JobID      common.Hash      `json:"job_id"`
+	First      consensus.Ballot `json:"first"`
+	Second     consensus.Ballot `json:"second"`
+	DetectedAt time.Time        `json:"detected_at"`
 }

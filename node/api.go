@@ -116,6 +116,7 @@ func (n *Node) Routes() []Route {
 		{"POST", "/v1/jobs/{id}/actions", n.handleAction},
 		{"GET", "/v1/events", n.handleEvents},
 		{"GET", "/v1/validators", n.handleValidators},
+		{"GET", "/v1/evidence", n.handleEvidence},
 		{"GET", "/healthz", n.handleHealth},
 		{"GET", "/metrics", promhttp.HandlerFor(n.metrics.reg, promhttp.HandlerOpts{}).ServeHTTP},
 	}
@@ -177,8 +178,7 @@ func (n *Node) decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
 }
 
 func (n *Node) handleVerify(w http.ResponseWriter, r *http.Request) {
-	if err := n.authorize(r); err != nil {
-		writeError(w, http.StatusUnauthorized, "unauthorized", "submitting needs a valid bearer token")
+	if !n.admit(w, r, "submitting") {
 		return
 	}
 	var req api.VerifyRequest
@@ -289,8 +289,7 @@ func (n *Node) handleAction(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if err := n.authorize(r); err != nil {
-		writeError(w, http.StatusUnauthorized, "unauthorized", "recording an action needs a valid bearer token")
+	if !n.admit(w, r, "recording an action") {
 		return
 	}
 	var req api.ActionRequest
@@ -414,12 +413,27 @@ func (n *Node) handleCertificate(w http.ResponseWriter, r *http.Request) {
 }
 
 func (n *Node) handleValidators(w http.ResponseWriter, r *http.Request) {
+	stats, err := n.ValidatorStats()
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "internal", err.Error())
+		return
+	}
 	writeJSON(w, http.StatusOK, api.Validators{
 		NetworkID:   n.set.NetworkID(),
 		GenesisHash: n.set.GenesisHash(),
 		TotalStake:  n.set.TotalStake(),
 		Validators:  n.set.Validators(),
+		Stats:       stats,
 	})
+}
+
+func (n *Node) handleEvidence(w http.ResponseWriter, r *http.Request) {
+	ev, err := n.Evidence()
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "internal", err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, ev)
 }
 
 func (n *Node) handleHealth(w http.ResponseWriter, r *http.Request) {

@@ -4,10 +4,13 @@ import (
 	"cmp"
 	"crypto/subtle"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/ethereum/go-ethereum/common"
 
@@ -163,4 +166,23 @@ func (n *Node) authorize(r *http.Request) error {
 		return nil
 	}
 	return errUnauthorized
+}
+
+// admit checks a POST request: bearer token, then the client's rate. It
+// answers the request itself and returns false when it may not proceed.
+func (n *Node) admit(w http.ResponseWriter, r *http.Request, what string) bool {
+	if err := n.authorize(r); err != nil {
+		writeError(w, http.StatusUnauthorized, "unauthorized", what+" needs a valid bearer token")
+		return false
+	}
+	if n.opts.RateLimit < 0 {
+		return true
+	}
+	if ok, wait := n.limiter.allow(n.clientIdentity(r), n.opts.Now()); !ok {
+		secs := int(wait/time.Second) + 1
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
+		writeError(w, http.StatusTooManyRequests, "rate_limited", fmt.Sprintf("too many requests from this client; retry in %ds", secs))
+		return false
+	}
+	return true
 }

@@ -38,8 +38,7 @@ func (n *Node) Generate(ctx context.Context, req api.GenerateRequest) (*api.Job,
 }
 
 func (n *Node) handleGenerate(w http.ResponseWriter, r *http.Request) {
-	if err := n.authorize(r); err != nil {
-		writeError(w, http.StatusUnauthorized, "unauthorized", "generating needs a valid bearer token")
+	if !n.admit(w, r, "generating") {
 		return
 	}
 	var req api.GenerateRequest

@@ -68,6 +68,13 @@ func (n *Node) Submit(ctx context.Context, req api.VerifyRequest) (*api.Job, err
 			return nil, badRequest("invalid_deadline", "deadline_ms %d exceeds the maximum of %d", req.DeadlineMS, n.opts.MaxDeadline.Milliseconds())
 		}
 	}
+	n.mu.Lock()
+	pending := len(n.agg)
+	n.mu.Unlock()
+	if pending >= n.opts.MaxPendingJobs {
+		return nil, &RequestError{Status: http.StatusServiceUnavailable, Code: "overloaded",
+			Message: fmt.Sprintf("this node is aggregating %d jobs, its limit; retry later or use another node", pending)}
+	}
 	cs, err := n.opts.Decomposer.Decompose(ctx, req.Output)
 	if err != nil || len(cs) == 0 {
 		msg := "the output holds no claim to verify"
@@ -212,6 +219,7 @@ func (n *Node) finalizeLocked(j *aggJob, expired bool) {
 		return
 	}
 	n.metrics.observeStore("certificate", t0)
+	n.countAgreement(cert)
 	n.metrics.timeToCertificate.Observe(now.Sub(j.accepted).Seconds())
 	n.metrics.jobs.WithLabelValues(string(cert.Status)).Inc()
 	n.notifyFinalLocked(cert.JobID)
@@ -276,7 +284,7 @@ func (n *Node) onJob(v any) {
 func (n *Node) castBallot(m *JobMessage) {
 	a := consensus.Assign(n.set, m.JobID, len(m.Claims), m.Replication)
 	mine := a.ByValidator[n.pos]
-	if len(mine) == 0 {
+	if len(mine) == 0 || n.opts.Behaviour.Kind == BehaviourSilent {
 		return
 	}
 	if own, err := n.store.OwnBallot(m.JobID); err == nil {
@@ -293,11 +301,7 @@ func (n *Node) castBallot(m *JobMessage) {
 		deadline := time.UnixMilli(int64(m.Deadline))
 		ctx, cancel := context.WithDeadline(n.ctx, deadline)
 		defer cancel()
-		cs := m.ClaimList()
-		verdicts := make([]claims.Verdict, len(mine))
-		for i, c := range mine {
-			verdicts[i] = n.opts.Verifier.Verify(ctx, cs[c])
-		}
+		verdicts := n.verdicts(ctx, m, mine)
 		if ctx.Err() != nil {
 			return
 		}
@@ -315,6 +319,19 @@ func (n *Node) castBallot(m *JobMessage) {
 			b = prev
 		}
 		n.publish(p2p.KindBallots, b)
+		if n.opts.Behaviour.Kind == BehaviourEquivocator && prev == nil {
+			// A second, different ballot for the same job.
+			inverted := make([]claims.Verdict, len(verdicts))
+			for i, v := range verdicts {
+				inverted[i] = v.Invert()
+				if v == claims.Abstain {
+					inverted[i] = claims.True
+				}
+			}
+			if b2, err := consensus.SignBallot(n.signer, m.NetworkID, m.JobID, m.OutputHash, m.ClaimsRoot, mine, inverted); err == nil {
+				n.publish(p2p.KindBallots, b2)
+			}
+		}
 	})
 }
 
@@ -339,6 +356,7 @@ func (n *Node) onBallot(v any) {
 	if !ok {
 		return
 	}
+	n.checkEquivocation(b)
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	j, ok := n.agg[b.JobID]
@@ -408,6 +426,7 @@ func (n *Node) onCert(v any) {
 		return
 	}
 	if stored {
+		n.countAgreement(c)
 		n.mu.Lock()
 		n.notifyFinalLocked(c.JobID)
 		n.mu.Unlock()

@@ -63,6 +63,14 @@ type Options struct {
 	// submitting and recording actions need a valid token; reads do not,
 	// but a token names the reader in the audit trail.
 	Tokens map[string]string
+	// RateLimit is the sustained rate of POST requests each client may
+	// make per second, with bursts of RateBurst (default 50/s, burst 100).
+	// A negative RateLimit disables the limit.
+	RateLimit float64
+	RateBurst int
+	// MaxPendingJobs bounds the jobs this node aggregates at once; beyond
+	// it, submissions get 503 (default 10000).
+	MaxPendingJobs int
 
 	Quorum         consensus.Quorum
 	Replication    uint32
@@ -74,6 +82,9 @@ type Options struct {
 	// EventBuffer is how many recent events are kept for replay to
 	// clients that reconnect (default 65536).
 	EventBuffer int
+
+	// Behaviour makes this validator misbehave, for fault tests only.
+	Behaviour Behaviour
 
 	// Now is the clock (default time.Now).
 	Now func() time.Time
@@ -100,6 +111,15 @@ func (o *Options) setDefaults() {
 	}
 	if o.JudgeConcurrency == 0 {
 		o.JudgeConcurrency = 64
+	}
+	if o.RateLimit == 0 {
+		o.RateLimit = 50
+	}
+	if o.RateBurst == 0 {
+		o.RateBurst = 100
+	}
+	if o.MaxPendingJobs == 0 {
+		o.MaxPendingJobs = 10000
 	}
 	if o.EventBuffer == 0 {
 		o.EventBuffer = 1 << 16
@@ -214,6 +234,11 @@ type Node struct {
 
 	events  *eventHub
 	metrics *metrics
+	book    *ballotBook
+	limiter *rateLimiter
+
+	statsMu sync.Mutex
+	stats   map[common.Address]*agreement
 }
 
 // aggJob is a job this node accepted as gateway and is still tallying.
@@ -245,6 +270,9 @@ func New(opts Options) (*Node, error) {
 	if err := opts.Quorum.Validate(); err != nil {
 		return nil, fmt.Errorf("node: default quorum: %w", err)
 	}
+	if err := opts.Behaviour.Validate(); err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
 	set, err := opts.Genesis.ValidatorSet()
 	if err != nil {
 		return nil, err
@@ -267,6 +295,9 @@ func New(opts Options) (*Node, error) {
 		finals:  make(map[common.Hash]chan struct{}),
 		events:  newEventHub(opts.EventBuffer),
 		metrics: newMetrics(),
+		book:    newBallotBook(4096),
+		limiter: newRateLimiter(opts.RateLimit, opts.RateBurst, 10000),
+		stats:   make(map[common.Address]*agreement),
 	}, nil
 }
 
@@ -334,9 +365,10 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		Bootstrap:   n.opts.Bootstrap,
 		NetworkID:   n.set.NetworkID(),
 		DataValidators: map[string]p2p.DataValidatorFunc{
-			p2p.KindJobs:    n.validateJob,
-			p2p.KindBallots: n.validateBallot,
-			p2p.KindCerts:   n.validateCert,
+			p2p.KindJobs:     n.validateJob,
+			p2p.KindBallots:  n.validateBallot,
+			p2p.KindCerts:    n.validateCert,
+			p2p.KindEvidence: n.validateEvidence,
 		},
 	})
 	if err != nil {
@@ -345,9 +377,10 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	// Validators decode and verify each message once; handlers receive the
 	// decoded value as the message's ValidatorData.
 	for kind, handle := range map[string]func(any){
-		p2p.KindJobs:    n.onJob,
-		p2p.KindBallots: n.onBallot,
-		p2p.KindCerts:   n.onCert,
+		p2p.KindJobs:     n.onJob,
+		p2p.KindBallots:  n.onBallot,
+		p2p.KindCerts:    n.onCert,
+		p2p.KindEvidence: n.onEvidence,
 	} {
 		ch, err := n.net.Subscribe(kind)
 		if err != nil {
@@ -368,6 +401,9 @@ func (n *Node) Start(ctx context.Context) (err error) {
 				}
 			}
 		}()
+	}
+	if err := n.store.Certificates(func(c *consensus.Certificate) bool { n.countAgreement(c); return true }); err != nil {
+		return fmt.Errorf("node: read certificates: %w", err)
 	}
 	if err := n.resume(); err != nil {
 		return fmt.Errorf("node: resume: %w", err)
@@ -447,7 +483,7 @@ func (n *Node) Ready() bool {
 	if n.set.Len() == 1 {
 		return true
 	}
-	for _, k := range []string{p2p.KindJobs, p2p.KindBallots, p2p.KindCerts} {
+	for _, k := range p2p.Kinds {
 		if n.net.TopicPeers(k) == 0 {
 			return false
 		}

@@ -6,15 +6,16 @@ import (
 	"strconv"
 )
 
-// Kinds of gossip topic. Every node joins all three.
+// Kinds of gossip topic. Every node joins all four.
 const (
-	KindJobs    = "jobs"
-	KindBallots = "ballots"
-	KindCerts   = "certs"
+	KindJobs     = "jobs"
+	KindBallots  = "ballots"
+	KindCerts    = "certs"
+	KindEvidence = "evidence" // proofs of equivocation
 )
 
 // Kinds lists the topic kinds in a fixed order.
-var Kinds = [...]string{KindJobs, KindBallots, KindCerts}
+var Kinds = [...]string{KindJobs, KindBallots, KindCerts, KindEvidence}
 
 // topicVersion is the wire version of the message encodings on a topic.
 const topicVersion = "1"

@@ -23,7 +23,8 @@ var (
 	bucketBallots = []byte("ballots") // job id || validator address
 	bucketCerts   = []byte("certs")
 	bucketOwn     = []byte("own_ballots")
-	bucketAudit   = []byte("audit") // job id || u64 sequence
+	bucketAudit   = []byte("audit")    // job id || u64 sequence
+	bucketEvid    = []byte("evidence") // validator || job id
 )
 
 // ErrNotFound is returned when a record does not exist.
@@ -41,7 +42,7 @@ func Open(path string) (*Store, error) {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketJobs, bucketBallots, bucketCerts, bucketOwn, bucketAudit} {
+		for _, b := range [][]byte{bucketJobs, bucketBallots, bucketCerts, bucketOwn, bucketAudit, bucketEvid} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -308,4 +309,41 @@ func (s *Store) Certificates(fn func(*consensus.Certificate) bool) error {
 		return nil
 	}
 	return err
+}
+
+// Evidence is a proof of equivocation and when this node learned it.
+type Evidence struct {
+	consensus.Evidence
+	DetectedAt time.Time `json:"detected_at"`
+}
+
+// AddEvidence stores evidence against a validator for a job; it reports
+// false when evidence for that validator and job is already stored.
+func (s *Store) AddEvidence(e *Evidence) (bool, error) {
+	key := append(e.Validator.Bytes(), e.First.JobID.Bytes()...)
+	added := false
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		if tx.Bucket(bucketEvid).Get(key) != nil {
+			return nil
+		}
+		added = true
+		return put(tx, bucketEvid, key, e)
+	})
+	return added, err
+}
+
+// AllEvidence returns every stored evidence, by validator then job.
+func (s *Store) AllEvidence() ([]Evidence, error) {
+	var out []Evidence
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketEvid).ForEach(func(k, v []byte) error {
+			var e Evidence
+			if err := json.Unmarshal(v, &e); err != nil {
+				return fmt.Errorf("evidence %x: %w", k, err)
+			}
+			out = append(out, e)
+			return nil
+		})
+	})
+	return out, err
 }
