@@ -188,7 +188,29 @@ func (n *Node) startAggregation(msg *JobMessage, stored []store.StoredBallot, ac
 	wait := time.UnixMilli(int64(msg.Deadline)).Sub(n.opts.Now())
 	id := msg.JobID
 	j.timer = time.AfterFunc(max(wait, 0), func() { n.expire(id) })
+	// Re-announce a job still missing ballots four times per deadline, at
+	// least a second apart.
+	if every := max(wait/4, time.Second); every < wait {
+		j.reannounce = time.AfterFunc(every, func() { n.reannounce(id, every) })
+	}
 	return nil
+}
+
+// reannounce publishes a pending job again, with the next Resend number, so
+// that validators that missed it (or whose ballots this gateway missed
+// while down) answer.
+func (n *Node) reannounce(id common.Hash, every time.Duration) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	j, ok := n.agg[id]
+	if !ok || n.stopped {
+		return
+	}
+	j.resends++
+	m := *j.msg
+	m.Resend = j.resends
+	n.goTracked(func() { n.publish(p2p.KindJobs, &m) })
+	j.reannounce = time.AfterFunc(every, func() { n.reannounce(id, every) })
 }
 
 // expire ends a job at its deadline with the ballots it has.
@@ -204,9 +226,7 @@ func (n *Node) expire(id common.Hash) {
 func (n *Node) finalizeLocked(j *aggJob, expired bool) {
 	delete(n.agg, j.msg.JobID)
 	n.metrics.jobsPending.Dec()
-	if j.timer != nil {
-		j.timer.Stop()
-	}
+	j.stopTimers()
 	now := n.opts.Now()
 	cert, err := j.tally.Certificate(j.claims, now)
 	if err != nil {
@@ -288,7 +308,8 @@ func (n *Node) castBallot(m *JobMessage) {
 		return
 	}
 	if own, err := n.store.OwnBallot(m.JobID); err == nil {
-		n.goTracked(func() { n.publishWhenReady(p2p.KindBallots, own) })
+		// Already voted: answer a re-announcement with the same ballot.
+		n.goTracked(func() { n.publishWhenReady(p2p.KindBallots, &BallotMessage{Ballot: *own, Resend: m.Resend}) })
 		return
 	}
 	select {
@@ -439,13 +460,25 @@ func (n *Node) onCert(v any) {
 // ballots of jobs it was assigned but had not yet published.
 func (n *Node) resume() error {
 	var pending []*store.Job
+	var recent []common.Hash // gateway jobs final lately: certificates to send again
+	horizon := n.opts.Now().Add(-n.opts.MaxDeadline)
 	if err := n.store.Jobs(func(j *store.Job) bool {
-		if !j.Status.Final() {
+		switch {
+		case !j.Status.Final():
 			pending = append(pending, j)
+		case j.Gateway && j.FinalAt.After(horizon):
+			recent = append(recent, j.ID)
 		}
 		return true
 	}); err != nil {
 		return err
+	}
+	// A certificate stored just before a crash may never have been
+	// published: publish recent ones again (a repeat is harmless).
+	for _, id := range recent {
+		if c, err := n.store.Certificate(id); err == nil {
+			n.goTracked(func() { n.publishWhenReady(p2p.KindCerts, c) })
+		}
 	}
 	for _, j := range pending {
 		var m JobMessage
@@ -461,7 +494,11 @@ func (n *Node) resume() error {
 			if err := n.startAggregation(&m, ballots, j.SubmittedAt); err != nil {
 				return err
 			}
-			n.goTracked(func() { n.publishWhenReady(p2p.KindJobs, json.RawMessage(j.Message)) })
+			// Announce again, as new to gossip, so that ballots cast
+			// while this node was down are sent again.
+			again := m
+			again.Resend = uint64(n.opts.Now().UnixNano())
+			n.goTracked(func() { n.publishWhenReady(p2p.KindJobs, &again) })
 		}
 		if time.UnixMilli(int64(m.Deadline)).After(n.opts.Now()) {
 			n.castBallot(&m)

@@ -249,7 +249,18 @@ type aggJob struct {
 	timer     *time.Timer
 	announced []bool // claim.decided already emitted
 	accepted  time.Time
-	quorumAt  time.Time // when every claim became final
+	// reannounce fires every reannounceInterval while the job is pending.
+	reannounce *time.Timer
+	resends    uint64
+}
+
+func (j *aggJob) stopTimers() {
+	if j.timer != nil {
+		j.timer.Stop()
+	}
+	if j.reannounce != nil {
+		j.reannounce.Stop()
+	}
 }
 
 // New checks opts and builds a node; Start runs it.
@@ -435,9 +446,7 @@ func (n *Node) Stop() error {
 	}
 	n.stopped = true
 	for _, j := range n.agg {
-		if j.timer != nil {
-			j.timer.Stop()
-		}
+		j.stopTimers()
 	}
 	n.mu.Unlock()
 	var errs []error

@@ -46,6 +46,19 @@ type JobMessage struct {
 	Deadline    uint64           `json:"deadline"` // unix milliseconds
 	Gateway     common.Address   `json:"gateway"`
 	Signature   hexutil.Bytes    `json:"signature"`
+	// Resend numbers a re-announcement of the job by its gateway (0 for
+	// the first). It is not signed and not part of the job id: it only
+	// makes the message new to gossip, so that validators that missed the
+	// job, or whose ballot the gateway missed, answer again.
+	Resend uint64 `json:"resend,omitempty"`
+}
+
+// BallotMessage is a ballot as gossiped. Resend, when set, is the job's
+// re-announcement it answers: it makes the message new to gossip while the
+// ballot stays the same (a repeat is a no-op in the tally).
+type BallotMessage struct {
+	consensus.Ballot
+	Resend uint64 `json:"resend,omitempty"`
 }
 
 // Params are the consensus parameters of the job.
@@ -139,10 +152,11 @@ func DecodeBallot(data []byte, set *consensus.ValidatorSet) (*consensus.Ballot, 
 	if len(data) > MaxBallotMessageSize {
 		return nil, fmt.Errorf("%w: ballot of %d bytes", ErrMessageTooLarge, len(data))
 	}
-	var b consensus.Ballot
-	if err := decodeStrict(data, &b); err != nil {
+	var msg BallotMessage
+	if err := decodeStrict(data, &msg); err != nil {
 		return nil, err
 	}
+	b := msg.Ballot
 	if b.NetworkID != set.NetworkID() {
 		return nil, fmt.Errorf("%w: ballot for network %d", consensus.ErrWrongNetwork, b.NetworkID)
 	}

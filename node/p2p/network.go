@@ -167,7 +167,7 @@ func (n *Network) startPubSub() error {
 		pubsub.WithMessageIdFn(messageID),
 		pubsub.WithMaxMessageSize(cfg.MaxMessageSize+rpcOverhead),
 		pubsub.WithPeerOutboundQueueSize(cfg.QueueSize),
-		pubsub.WithValidateQueueSize(cfg.QueueSize),
+		pubsub.WithValidateQueueSize(4*cfg.QueueSize),
 		pubsub.WithValidateThrottle(len(Kinds)*cfg.QueueSize),
 		pubsub.WithPeerExchange(true),
 		pubsub.WithFloodPublish(true),

@@ -8,6 +8,8 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -34,7 +36,7 @@ func testKey(tb testing.TB) *ecdsa.PrivateKey {
 func acceptAll(context.Context, peer.ID, []byte) Verdict { return Accept }
 
 func acceptAllValidators() map[string]ValidatorFunc {
-	return map[string]ValidatorFunc{KindJobs: acceptAll, KindBallots: acceptAll, KindCerts: acceptAll}
+	return map[string]ValidatorFunc{KindJobs: acceptAll, KindBallots: acceptAll, KindCerts: acceptAll, KindEvidence: acceptAll}
 }
 
 // testConfig is a loopback TCP node config with accept-all validators.
@@ -45,6 +47,7 @@ func testConfig(tb testing.TB) Config {
 		NetworkID:          testNetworkID,
 		Validators:         acceptAllValidators(),
 		ScoreInspectPeriod: 50 * time.Millisecond,
+		QueueSize:          queueSizeForTest(),
 	}
 }
 
@@ -364,7 +367,7 @@ func TestValidatorRejects(t *testing.T) {
 	a := startNode(t, testConfig(t))
 	var bv recordingValidator
 	bcfg := testConfig(t)
-	bcfg.Validators = map[string]ValidatorFunc{KindJobs: bv.validate, KindBallots: bv.validate, KindCerts: bv.validate}
+	bcfg.Validators = map[string]ValidatorFunc{KindJobs: bv.validate, KindBallots: bv.validate, KindCerts: bv.validate, KindEvidence: bv.validate}
 	bcfg.Bootstrap = addrStrings(a)
 	b := startNode(t, bcfg)
 	ccfg := testConfig(t)
@@ -741,4 +744,98 @@ func BenchmarkPublish(b *testing.B) {
 	b.StopTimer()
 	b.ReportMetric(float64(b.N*(len(nodes)-1))/elapsed.Seconds(), "deliveries/s")
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "msgs/s")
+}
+
+// TestGossip25 bootstraps 25 nodes from one hub. Peer exchange must spread
+// them into a mesh in which each node has several mesh peers, and bursts
+// published by five nodes at once must reach every node complete.
+func TestGossip25(t *testing.T) {
+	if testing.Short() {
+		t.Skip("25 nodes")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	const count = 25
+	nodes := make([]*Network, count)
+	nodes[0] = startNode(t, testConfig(t))
+	hub := addrStrings(nodes[0])
+	for i := 1; i < count; i++ {
+		cfg := testConfig(t)
+		cfg.Bootstrap = hub
+		nodes[i] = startNode(t, cfg)
+	}
+	start := time.Now()
+	for i, n := range nodes {
+		if err := n.WaitForMesh(ctx, 4); err != nil {
+			t.Fatalf("node %d (%d connections): %v", i, len(n.ConnectedPeers()), err)
+		}
+	}
+	t.Logf("mesh of 25 formed in %v", time.Since(start))
+
+	subs := make([]<-chan Message, count)
+	for i, n := range nodes {
+		ch, err := n.Subscribe(KindBallots)
+		if err != nil {
+			t.Fatal(err)
+		}
+		subs[i] = ch
+	}
+	const senders, perSender = 5, 400
+	var wg sync.WaitGroup
+	errs := make([]error, count)
+	results := make([]map[string]int, count)
+	for i := range nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i], errs[i] = collect(ctx, subs[i], senders*perSender)
+		}()
+	}
+	pubErrs := make([]error, senders)
+	var pwg sync.WaitGroup
+	for s := range senders {
+		pwg.Add(1)
+		go func() {
+			defer pwg.Done()
+			sender := nodes[s*count/senders]
+			for i := range perSender {
+				if err := sender.Publish(ctx, KindBallots, fmt.Appendf(nil, "node %d ballot %d", s, i)); err != nil {
+					pubErrs[s] = err
+					return
+				}
+			}
+		}()
+	}
+	pwg.Wait()
+	wg.Wait()
+	for s, err := range pubErrs {
+		if err != nil {
+			t.Errorf("sender %d: %v", s, err)
+		}
+	}
+	for i := range nodes {
+		st := nodes[i].Stats()
+		if errs[i] != nil {
+			t.Errorf("node %d: %v (stats %+v)", i, errs[i], st)
+			continue
+		}
+		for data, c := range results[i] {
+			if c != 1 {
+				t.Errorf("node %d: %q received %d times", i, data, c)
+			}
+		}
+		if st.ValidationDropped != 0 || st.OutboundDropped != 0 || st.SubscriberDropped != 0 {
+			t.Errorf("node %d dropped messages: %+v", i, st)
+		}
+	}
+	t.Logf("delivered %d messages to each of %d nodes in %v", senders*perSender, count, time.Since(start))
+}
+
+func queueSizeForTest() int {
+	if v := os.Getenv("QS"); v != "" {
+		n, _ := strconv.Atoi(v)
+		return n
+	}
+	return 0
 }

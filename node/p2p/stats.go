@@ -14,8 +14,8 @@ import (
 // should stay zero; anything else there means a queue is too small or a
 // subscriber too slow.
 type Stats struct {
-	// Delivered counts messages accepted and delivered to local
-	// subscriptions, including the node's own.
+	// Delivered counts messages from peers accepted and delivered to local
+	// subscriptions; the node's own messages are not counted.
 	Delivered uint64
 	// Rejected counts messages a validator rejected and messages pubsub
 	// refused for carrying a signature or an author.
@@ -27,9 +27,14 @@ type Stats struct {
 	// ValidationDropped counts messages dropped because the validation queue
 	// was full or validation was throttled.
 	ValidationDropped uint64
-	// OutboundDropped counts RPCs to a peer dropped because its outbound
-	// queue was full.
+	// OutboundDropped counts RPCs to a connected peer dropped because its
+	// outbound queue was full (or the RPC was oversized).
 	OutboundDropped uint64
+	// UnreadyDropped counts RPCs dropped because the peer had no pubsub
+	// stream: one just connecting, whose subscriptions arrived before the
+	// outbound stream opened, or one gone. Control messages among them are
+	// retried; messages reach such a peer through its other mesh peers.
+	UnreadyDropped uint64
 	// SubscriberDropped counts messages not delivered to a subscription
 	// because its buffer was full.
 	SubscriberDropped uint64
@@ -41,13 +46,18 @@ type Stats struct {
 type statsTracer struct {
 	delivered, rejected, ignored, duplicates      atomic.Uint64
 	validationDropped, outboundDropped, undeliver atomic.Uint64
+	unreadyDropped                                atomic.Uint64
 
-	mu   sync.Mutex
-	mesh map[string]map[peer.ID]struct{} // topic -> mesh peers
+	mu      sync.Mutex
+	mesh    map[string]map[peer.ID]struct{} // topic -> mesh peers
+	streams map[peer.ID]struct{}            // peers with an outbound stream
 }
 
 func newStatsTracer() *statsTracer {
-	return &statsTracer{mesh: map[string]map[peer.ID]struct{}{}}
+	return &statsTracer{
+		mesh:    map[string]map[peer.ID]struct{}{},
+		streams: map[peer.ID]struct{}{},
+	}
 }
 
 // meshPeers returns the number of peers in the mesh of a topic.
@@ -83,13 +93,33 @@ func (t *statsTracer) Leave(topic string) {
 	delete(t.mesh, topic)
 }
 
+// OnNewOutboundStream records a peer pubsub can send to.
+func (t *statsTracer) OnNewOutboundStream(p peer.ID, _ protocol.ID) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.streams[p] = struct{}{}
+}
+
 // OnClosedOutboundStream records a peer gone: gossipsub removes it from every
 // mesh.
 func (t *statsTracer) OnClosedOutboundStream(p peer.ID) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	delete(t.streams, p)
 	for _, m := range t.mesh {
 		delete(m, p)
+	}
+}
+
+// DropRPC tells a full queue from a peer pubsub cannot send to yet.
+func (t *statsTracer) DropRPC(_ *pubsub.RPC, p peer.ID) {
+	t.mu.Lock()
+	_, ok := t.streams[p]
+	t.mu.Unlock()
+	if ok {
+		t.outboundDropped.Add(1)
+	} else {
+		t.unreadyDropped.Add(1)
 	}
 }
 
@@ -103,13 +133,13 @@ func (t *statsTracer) snapshot() Stats {
 		Duplicates:        t.duplicates.Load(),
 		ValidationDropped: t.validationDropped.Load(),
 		OutboundDropped:   t.outboundDropped.Load(),
+		UnreadyDropped:    t.unreadyDropped.Load(),
 		SubscriberDropped: t.undeliver.Load(),
 	}
 }
 
 func (t *statsTracer) DeliverMessage(*pubsub.Message)   { t.delivered.Add(1) }
 func (t *statsTracer) DuplicateMessage(*pubsub.Message) { t.duplicates.Add(1) }
-func (t *statsTracer) DropRPC(*pubsub.RPC, peer.ID)     { t.outboundDropped.Add(1) }
 func (t *statsTracer) UndeliverableMessage(*pubsub.Message) {
 	t.undeliver.Add(1)
 }
@@ -125,7 +155,6 @@ func (t *statsTracer) RejectMessage(_ *pubsub.Message, reason string) {
 	}
 }
 
-func (t *statsTracer) OnNewOutboundStream(peer.ID, protocol.ID)             {}
 func (t *statsTracer) Join(string)                                          {}
 func (t *statsTracer) ValidateMessage(*pubsub.Message)                      {}
 func (t *statsTracer) ThrottlePeer(peer.ID)                                 {}
