@@ -23,10 +23,13 @@ import (
 
 // freeBasePort returns a base port whose p2p ports (TCP and UDP) and API
 // ports for n nodes are free right now.
+// Bases lie in 20000..30900, so every port stays below the kernel's
+// ephemeral range (32768 and up on Linux), where ports bound to :0 by
+// other tests would come and go.
 func freeBasePort(t *testing.T, n int) int {
 	t.Helper()
 	for attempt := range 50 {
-		base := 20000 + ((os.Getpid()+attempt*7919)%400)*100
+		base := 20000 + ((os.Getpid()+attempt*7919)%110)*100
 		if portsFree(base, n) {
 			return base
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -98,6 +99,9 @@ func runTestnetInit(c *cli.Context) error {
 
 func runTestnetUp(c *cli.Context) error {
 	layout, err := testnet.LoadLayout(c.String("dir"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("%w; create a testnet first: verity testnet init --dir %s", err, c.String("dir"))
+	}
 	if err != nil {
 		return err
 	}

@@ -45,10 +45,13 @@ func freePort(t *testing.T) int {
 // and API ports of n testnet nodes are all free right now. The search
 // starts at a place derived from the process id, so that test binaries
 // running at the same time start apart.
+// Bases lie in 20000..30900, so every port stays below the kernel's
+// ephemeral range (32768 and up on Linux), where ports bound to :0 by
+// other tests would come and go.
 func freeTestnetBase(t *testing.T, n int) int {
 	t.Helper()
 	for attempt := range 50 {
-		base := 20000 + ((os.Getpid()+attempt*7919)%400)*100
+		base := 20000 + ((os.Getpid()+attempt*7919)%110)*100
 		if testnetPortsFree(base, n) {
 			return base
 		}
@@ -307,14 +310,16 @@ func testTestnetUpProcesses(t *testing.T, bin string) {
 			t.Errorf("%s (pid %d) still running after testnet up exited", layout.Nodes[i].Name, pid)
 		}
 	}
+	// Every node handled the SIGTERM itself (its handler is in place before
+	// its API answers) and said so in its log.
 	for _, n := range layout.Nodes {
 		log, err := os.ReadFile(n.LogPath())
 		if err != nil {
 			t.Errorf("%s log: %v", n.Name, err)
 			continue
 		}
-		if !strings.Contains(string(log), n.Name+" ready:") {
-			t.Errorf("%s log has no ready line:\n%s", n.Name, log)
+		if !strings.Contains(string(log), n.Name+": stopping") {
+			t.Errorf("%s log does not show a clean stop:\n%s", n.Name, log)
 		}
 	}
 }
