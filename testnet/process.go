@@ -262,6 +262,9 @@ func exitDescription(err error) string {
 // Tail returns at most the last lines lines of the file at path (reading at
 // most its last 64 KiB).
 func Tail(path string, lines int) (string, error) {
+	if lines <= 0 {
+		return "", nil
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return "", err

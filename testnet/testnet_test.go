@@ -298,7 +298,7 @@ func TestTail(t *testing.T) {
 	if err := os.WriteFile(path, []byte("a\nb\nc\nd\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	for lines, want := range map[int]string{1: "d\n", 2: "c\nd\n", 4: "a\nb\nc\nd\n", 10: "a\nb\nc\nd\n"} {
+	for lines, want := range map[int]string{0: "", 1: "d\n", 2: "c\nd\n", 4: "a\nb\nc\nd\n", 10: "a\nb\nc\nd\n"} {
 		if got, err := Tail(path, lines); err != nil || got != want {
 			t.Errorf("Tail(%d) = %q, %v; want %q", lines, got, err, want)
 		}
