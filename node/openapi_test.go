@@ -199,9 +199,15 @@ func TestOpenAPIPathParameters(t *testing.T) {
 func TestOpenAPISchemasMatchTypes(t *testing.T) {
 	types := map[string]any{
 		"#/components/schemas/VerifyRequest":    api.VerifyRequest{},
+		"#/components/schemas/GenerateRequest":  api.GenerateRequest{},
 		"#/components/schemas/Job":              api.Job{},
 		"#/components/schemas/Validators":       api.Validators{},
 		"#/components/schemas/Validator":        consensus.Validator{},
+		"#/components/schemas/ValidatorStats":   api.ValidatorStats{},
+		"#/components/schemas/EvidenceList":     api.EvidenceList{},
+		"#/components/schemas/EvidenceRecord":   api.EvidenceRecord{},
+		"#/components/schemas/Penalty":          api.Penalty{},
+		"#/components/schemas/Ballot":           consensus.Ballot{},
 		"#/components/schemas/Health":           api.Health{},
 		"#/components/schemas/Event":            api.Event{},
 		"#/components/schemas/ActionRequest":    api.ActionRequest{},
