@@ -14,6 +14,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -54,6 +55,8 @@ type APIError struct {
 	Status  int
 	Code    string
 	Message string
+	// RetryAfter is the node's Retry-After (429 rate_limited), if any.
+	RetryAfter time.Duration
 }
 
 func (e *APIError) Error() string {
@@ -99,11 +102,15 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 		return err
 	}
 	if resp.StatusCode/100 != 2 {
+		ae := &APIError{Status: resp.StatusCode, Message: strings.TrimSpace(string(data))}
 		var e api.Error
 		if json.Unmarshal(data, &e) == nil && e.Code != "" {
-			return &APIError{Status: resp.StatusCode, Code: e.Code, Message: e.Message}
+			ae.Code, ae.Message = e.Code, e.Message
 		}
-		return &APIError{Status: resp.StatusCode, Message: strings.TrimSpace(string(data))}
+		if secs, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && secs >= 0 {
+			ae.RetryAfter = time.Duration(secs) * time.Second
+		}
+		return ae
 	}
 	if out == nil {
 		return nil
@@ -191,6 +198,17 @@ func (c *Client) Validators(ctx context.Context) (*consensus.ValidatorSet, error
 		return nil, err
 	}
 	return v.ValidatorSet()
+}
+
+// Evidence returns the equivocation evidence the node holds and the
+// penalty records it makes. Each record can be checked offline with
+// consensus.Evidence.Verify.
+func (c *Client) Evidence(ctx context.Context) (*api.EvidenceList, error) {
+	var e api.EvidenceList
+	if err := c.do(ctx, http.MethodGet, "/v1/evidence", nil, &e); err != nil {
+		return nil, err
+	}
+	return &e, nil
 }
 
 // Health returns the node's readiness.

@@ -32,8 +32,9 @@ const (
 // Last-Event-ID, so no event is missed or repeated. The channel is closed
 // at the end; the error channel then holds nil or the reason.
 //
-// Events carry provisional data: reading them is recorded in the job's
-// audit trail as a read before proof.
+// Events show the proof forming (claim hashes, stake per verdict, ballots)
+// but never the answer text, so watching is not recorded as a read before
+// proof.
 func (c *Client) Watch(ctx context.Context, id common.Hash) (<-chan api.Event, <-chan error) {
 	return c.stream(ctx, "/v1/jobs/"+id.Hex()+"/events", 0)
 }

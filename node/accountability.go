@@ -152,17 +152,33 @@ const MinFlagSamples = 20
 
 // countAgreement adds a stored certificate's ballots to the agreement
 // counts. Each certificate is counted once (the caller stored it first).
+//
+// Besides the certificate's ballots, it counts the ballots this node saw
+// gossiped for the job but that came after the decision, so that a
+// validator whose verdicts never make it into certificates is judged too.
 func (n *Node) countAgreement(c *consensus.Certificate) {
+	votes := make([]consensus.Vote, 0, len(c.Ballots))
+	in := make(map[common.Address]bool, len(c.Ballots))
+	for _, b := range c.Ballots {
+		votes = append(votes, b)
+		in[b.Validator] = true
+	}
+	seen, _ := n.book.observed(c.JobID)
+	for _, b := range seen {
+		if !in[b.Validator] && b.OutputHash == c.OutputHash && b.ClaimsRoot == c.ClaimsRoot {
+			votes = append(votes, b.Vote)
+		}
+	}
 	n.statsMu.Lock()
 	defer n.statsMu.Unlock()
-	for _, b := range c.Ballots {
+	for _, b := range votes {
 		a := n.stats[b.Validator]
 		if a == nil {
 			a = &agreement{}
 			n.stats[b.Validator] = a
 		}
 		for k, ci := range b.ClaimIndexes {
-			if int(ci) >= len(c.Claims) || b.Verdicts[k] == claims.Abstain {
+			if int(ci) >= len(c.Claims) || k >= len(b.Verdicts) || b.Verdicts[k] == claims.Abstain {
 				continue
 			}
 			var decided claims.Verdict

@@ -31,8 +31,8 @@ type Config struct {
 	P2P        P2PConfig        `toml:"p2p"`
 	API        APIConfig        `toml:"api"`
 	Verifier   VerifierConfig   `toml:"verifier"`
-	Decomposer DecomposerConfig `toml:"decomposer"`
-	Generator  GeneratorConfig  `toml:"generator"`
+	Decomposer DecomposerConfig `toml:"decomposer,omitempty"`
+	Generator  GeneratorConfig  `toml:"generator,omitempty"`
 	Consensus  ConsensusConfig  `toml:"consensus"`
 
 	home string
@@ -56,19 +56,23 @@ type APIConfig struct {
 	MaxBodyBytes int64 `toml:"max_body_bytes"`
 	// Tokens maps client names to bearer tokens; when set, POST routes
 	// need one. Keep config.toml private when you use them.
-	Tokens map[string]string `toml:"tokens"`
+	Tokens map[string]string `toml:"tokens,omitempty"`
+	// RateLimit is POST requests per second per client (default 50;
+	// negative: no limit), with bursts of RateBurst (default 100).
+	RateLimit float64 `toml:"rate_limit,omitempty,omitzero"`
+	RateBurst int     `toml:"rate_burst,omitempty,omitzero"`
 }
 
 // ModelEndpoint is an OpenAI-compatible chat-completions endpoint
 // (docs/models.md). The API key is read from the environment variable
 // named by APIKeyEnv, never from the config.
 type ModelEndpoint struct {
-	BaseURL        string   `toml:"base_url"`
-	Model          string   `toml:"model"`
-	APIKeyEnv      string   `toml:"api_key_env"`
-	Timeout        Duration `toml:"timeout"`
-	MaxRetries     int      `toml:"max_retries"`
-	MaxConcurrency int      `toml:"max_concurrency"`
+	BaseURL        string   `toml:"base_url,omitempty"`
+	Model          string   `toml:"model,omitempty"`
+	APIKeyEnv      string   `toml:"api_key_env,omitempty"`
+	Timeout        Duration `toml:"timeout,omitempty"`
+	MaxRetries     int      `toml:"max_retries,omitempty,omitzero"`
+	MaxConcurrency int      `toml:"max_concurrency,omitempty,omitzero"`
 }
 
 func (m ModelEndpoint) spec(kind string) models.Spec {
@@ -82,17 +86,17 @@ func (m ModelEndpoint) spec(kind string) models.Spec {
 // "simulated" (answers from a knowledge base, hallucinating at a set rate)
 // or "openai" (a model endpoint).
 type GeneratorConfig struct {
-	Backend string `toml:"backend"`
+	Backend string `toml:"backend,omitempty"`
 	ModelEndpoint
-	HallucinationRate float64 `toml:"hallucination_rate"`
-	Seed              uint64  `toml:"seed"`
-	KnowledgeBase     string  `toml:"knowledge_base"`
+	HallucinationRate float64 `toml:"hallucination_rate,omitempty,omitzero"`
+	Seed              uint64  `toml:"seed,omitempty,omitzero"`
+	KnowledgeBase     string  `toml:"knowledge_base,omitempty"`
 }
 
 // DecomposerConfig chooses how outputs become claims: "rule" (default) or
 // "model" (a model endpoint, falling back to the rules on any failure).
 type DecomposerConfig struct {
-	Backend string `toml:"backend"`
+	Backend string `toml:"backend,omitempty"`
 	ModelEndpoint
 }
 
@@ -103,12 +107,12 @@ type VerifierConfig struct {
 	Backend string `toml:"backend"`
 	ModelEndpoint
 	// KnowledgeBase is a knowledge base file; empty means the shipped sample.
-	KnowledgeBase string `toml:"knowledge_base"`
+	KnowledgeBase string `toml:"knowledge_base,omitempty"`
 	// Accuracy and Seed configure the simulated backend, which wraps Inner
 	// (default "kb+arithmetic").
-	Accuracy float64 `toml:"accuracy"`
-	Seed     uint64  `toml:"seed"`
-	Inner    string  `toml:"inner"`
+	Accuracy float64 `toml:"accuracy,omitempty,omitzero"`
+	Seed     uint64  `toml:"seed,omitempty,omitzero"`
+	Inner    string  `toml:"inner,omitempty"`
 }
 
 // ConsensusConfig holds the defaults for jobs this node accepts.
@@ -124,6 +128,9 @@ type ConsensusConfig struct {
 	MaxDeadline Duration `toml:"max_deadline"`
 	// MaxOutputBytes bounds an output's size (default 256 KiB).
 	MaxOutputBytes int `toml:"max_output_bytes"`
+	// MaxPendingJobs bounds the jobs this node aggregates at once
+	// (default 10000); beyond it submissions get 503.
+	MaxPendingJobs int `toml:"max_pending_jobs,omitempty,omitzero"`
 }
 
 // Duration is a time.Duration written as a string ("10s") in TOML.

@@ -28,6 +28,9 @@ func (n *Node) Generate(ctx context.Context, req api.GenerateRequest) (*api.Job,
 	if m := req.Model; m != "" && m != g.Name() && !strings.HasSuffix(g.Name(), ":"+m) {
 		return nil, badRequest("unknown_model", "model %q: this node generates with %s", m, g.Name())
 	}
+	if err := n.checkPending(); err != nil {
+		return nil, err
+	}
 	answer, err := g.Generate(ctx, req.Prompt)
 	if err != nil {
 		return nil, &RequestError{Status: http.StatusBadGateway, Code: "generator_failed", Message: "generator: " + err.Error()}

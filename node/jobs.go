@@ -68,12 +68,8 @@ func (n *Node) Submit(ctx context.Context, req api.VerifyRequest) (*api.Job, err
 			return nil, badRequest("invalid_deadline", "deadline_ms %d exceeds the maximum of %d", req.DeadlineMS, n.opts.MaxDeadline.Milliseconds())
 		}
 	}
-	n.mu.Lock()
-	pending := len(n.agg)
-	n.mu.Unlock()
-	if pending >= n.opts.MaxPendingJobs {
-		return nil, &RequestError{Status: http.StatusServiceUnavailable, Code: "overloaded",
-			Message: fmt.Sprintf("this node is aggregating %d jobs, its limit; retry later or use another node", pending)}
+	if err := n.checkPending(); err != nil {
+		return nil, err
 	}
 	cs, err := n.opts.Decomposer.Decompose(ctx, req.Output)
 	if err != nil || len(cs) == 0 {
@@ -151,6 +147,18 @@ func (n *Node) Submit(ctx context.Context, req api.VerifyRequest) (*api.Job, err
 	}
 	log.Debugw("job accepted", "job", msg.JobID.Hex(), "claims", len(cs))
 	return n.view(rec, msg), nil
+}
+
+// checkPending refuses new jobs while the node aggregates MaxPendingJobs.
+func (n *Node) checkPending() error {
+	n.mu.Lock()
+	pending := len(n.agg)
+	n.mu.Unlock()
+	if pending >= n.opts.MaxPendingJobs {
+		return &RequestError{Status: http.StatusServiceUnavailable, Code: "overloaded",
+			Message: fmt.Sprintf("this node is aggregating %d jobs, its limit; retry later or use another node", pending)}
+	}
+	return nil
 }
 
 // claimRef names a claim in events without its text: events show the proof
