@@ -33,6 +33,8 @@ type Config struct {
 	Verifier   VerifierConfig   `toml:"verifier"`
 	Decomposer DecomposerConfig `toml:"decomposer,omitempty"`
 	Generator  GeneratorConfig  `toml:"generator,omitempty"`
+	// Behaviour makes the validator misbehave, for fault tests only.
+	Behaviour BehaviourConfig `toml:"behaviour,omitempty"`
 	Consensus  ConsensusConfig  `toml:"consensus"`
 
 	home string
@@ -131,6 +133,15 @@ type ConsensusConfig struct {
 	// MaxPendingJobs bounds the jobs this node aggregates at once
 	// (default 10000); beyond it submissions get 503.
 	MaxPendingJobs int `toml:"max_pending_jobs,omitempty,omitzero"`
+}
+
+// BehaviourConfig is Behaviour in config.toml: kind is honest (default),
+// liar, random, copycat, silent, equivocator or slow.
+type BehaviourConfig struct {
+	Kind   string   `toml:"kind,omitempty"`
+	Delay  Duration `toml:"delay,omitempty"`
+	Jitter Duration `toml:"jitter,omitempty"`
+	Seed   uint64   `toml:"seed,omitempty,omitzero"`
 }
 
 // Duration is a time.Duration written as a string ("10s") in TOML.

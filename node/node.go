@@ -203,6 +203,8 @@ func FromConfig(cfg *Config) (Options, error) {
 		RateLimit:      cfg.API.RateLimit,
 		RateBurst:      cfg.API.RateBurst,
 		MaxPendingJobs: cfg.Consensus.MaxPendingJobs,
+		Behaviour: Behaviour{Kind: cfg.Behaviour.Kind, Delay: cfg.Behaviour.Delay.Duration,
+			Jitter: cfg.Behaviour.Jitter.Duration, Seed: cfg.Behaviour.Seed},
 		Quorum:         q,
 		Replication:    cfg.Consensus.Replication,
 		Deadline:       cfg.Consensus.Deadline.Duration,
