@@ -19,9 +19,10 @@ const (
 	bootstrapRecheck = 5 * time.Second
 )
 
-// keepConnected dials every bootstrap peer not connected, in parallel, and
-// repeats: with doubling backoff while some dial fails, every
-// bootstrapRecheck once all are connected. It returns when n.ctx ends.
+// keepConnected dials every bootstrap peer not connected, in parallel, asks
+// them for more peers while the node has fewer than TargetPeers, and repeats:
+// with doubling backoff while some dial fails or peers are short, every
+// bootstrapRecheck otherwise. It returns when n.ctx ends.
 func (n *Network) keepConnected(peers []peer.AddrInfo) {
 	backoff := bootstrapMinBackoff
 	timer := time.NewTimer(0)
@@ -33,8 +34,9 @@ func (n *Network) keepConnected(peers []peer.AddrInfo) {
 		case <-timer.C:
 		}
 		failed := n.dialMissing(peers)
+		short := n.discover(peers)
 		wait := bootstrapRecheck
-		if failed > 0 {
+		if failed > 0 || short {
 			wait = backoff
 			backoff = min(2*backoff, bootstrapMaxBackoff)
 		} else {

@@ -21,6 +21,9 @@ const (
 	DefaultQueueSize = 4096
 	// DefaultHeartbeatInterval suits a closed network on a LAN or one host.
 	DefaultHeartbeatInterval = 200 * time.Millisecond
+	// DefaultTargetPeers is a little above the gossipsub mesh degree D (6)
+	// so that a mesh can form and be refreshed.
+	DefaultTargetPeers = 8
 	// DefaultValidatorTimeout bounds one call of a topic validator.
 	DefaultValidatorTimeout = 5 * time.Second
 )
@@ -110,6 +113,10 @@ type Config struct {
 	// Message.ValidatorData.
 	DataValidators map[string]DataValidatorFunc
 
+	// TargetPeers is how many connections the node seeks: while it has
+	// fewer, it asks its bootstrap peers for the peers they know and dials
+	// some. Default DefaultTargetPeers.
+	TargetPeers int
 	// QueueSize is the length of each peer's outbound queue, of the
 	// validation queue and of each subscription's buffer. Default
 	// DefaultQueueSize.
@@ -132,12 +139,15 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Key == nil {
 		return c, fmt.Errorf("%w: %w", ErrInvalidConfig, ErrNoKey)
 	}
-	if c.MaxMessageSize < 0 || c.QueueSize < 0 || c.HeartbeatInterval < 0 ||
+	if c.MaxMessageSize < 0 || c.QueueSize < 0 || c.TargetPeers < 0 || c.HeartbeatInterval < 0 ||
 		c.ValidatorTimeout < 0 || c.ScoreInspectPeriod < 0 {
 		return c, fmt.Errorf("%w: negative size or duration", ErrInvalidConfig)
 	}
 	if c.MaxMessageSize == 0 {
 		c.MaxMessageSize = DefaultMaxMessageSize
+	}
+	if c.TargetPeers == 0 {
+		c.TargetPeers = DefaultTargetPeers
 	}
 	if c.QueueSize == 0 {
 		c.QueueSize = DefaultQueueSize

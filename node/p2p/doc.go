@@ -19,9 +19,13 @@
 //     publishing), not only to its mesh; peers forward them along their mesh.
 //   - Heartbeats are fast so that a fresh mesh forms within a fraction of a
 //     second; wait for topic peers with WaitForPeers rather than sleeping.
+//   - Peers are found through the bootstrap peers: a node keeps connected to
+//     them (retrying with backoff) and, while it has fewer than
+//     Config.TargetPeers connections, asks them over /verity/<network>/peers/1
+//     for the topic peers they know and dials some. Gossipsub peer exchange
+//     adds the peers named when a full mesh prunes.
 //   - Only TCP and QUIC are enabled, relays and NAT port mapping are off and
-//     there is no mDNS: the node dials only the peers it is told about and the
-//     peers that gossipsub peer exchange names.
+//     there is no mDNS: the node dials only peers it is told about.
 //
 // Logs go to the go-log subsystem "verity/p2p"; pubsub and libp2p log through
 // their own go-log subsystems ("pubsub", ...).

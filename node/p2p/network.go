@@ -138,6 +138,7 @@ func New(ctx context.Context, cfg Config) (*Network, error) {
 		return nil, err
 	}
 
+	h.SetStreamHandler(peersProtocol(cfg.NetworkID), n.handlePeers)
 	for _, ai := range bootstrap {
 		h.ConnManager().Protect(ai.ID, "verity-bootstrap")
 	}
@@ -151,6 +152,9 @@ func New(ctx context.Context, cfg Config) (*Network, error) {
 	log.Infow("p2p network started", "peer", self, "addrs", h.Addrs(), "network", cfg.NetworkID, "bootstrap", len(bootstrap))
 	return n, nil
 }
+
+// validateQueueFactor sizes the validation queue relative to QueueSize.
+const validateQueueFactor = 4
 
 // startPubSub creates gossipsub, joins the topics and registers their
 // validators.
@@ -167,7 +171,9 @@ func (n *Network) startPubSub() error {
 		pubsub.WithMessageIdFn(messageID),
 		pubsub.WithMaxMessageSize(cfg.MaxMessageSize+rpcOverhead),
 		pubsub.WithPeerOutboundQueueSize(cfg.QueueSize),
-		pubsub.WithValidateQueueSize(4*cfg.QueueSize),
+		// Copies of one message arriving from several mesh peers at once all
+		// enter the validation queue before the first is marked seen.
+		pubsub.WithValidateQueueSize(validateQueueFactor*cfg.QueueSize),
 		pubsub.WithValidateThrottle(len(Kinds)*cfg.QueueSize),
 		pubsub.WithPeerExchange(true),
 		pubsub.WithFloodPublish(true),

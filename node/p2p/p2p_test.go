@@ -8,8 +8,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"os"
-	"strconv"
+	"io"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,6 +17,7 @@ import (
 
 	ethcrypto "github.com/ethereum/go-ethereum/crypto"
 	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"go.uber.org/goleak"
 )
@@ -47,7 +47,6 @@ func testConfig(tb testing.TB) Config {
 		NetworkID:          testNetworkID,
 		Validators:         acceptAllValidators(),
 		ScoreInspectPeriod: 50 * time.Millisecond,
-		QueueSize:          queueSizeForTest(),
 	}
 }
 
@@ -80,6 +79,8 @@ func startLine(tb testing.TB, ctx context.Context, count int) []*Network {
 	nodes := make([]*Network, count)
 	for i := range nodes {
 		cfg := testConfig(tb)
+		// One connection is enough: no discovery beyond the line.
+		cfg.TargetPeers = 1
 		if i > 0 {
 			cfg.Bootstrap = addrStrings(nodes[i-1])
 		}
@@ -364,13 +365,18 @@ func TestValidatorRejects(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 
-	a := startNode(t, testConfig(t))
+	// TargetPeers 1: C must not find A through B and connect to it.
+	acfg := testConfig(t)
+	acfg.TargetPeers = 1
+	a := startNode(t, acfg)
 	var bv recordingValidator
 	bcfg := testConfig(t)
+	bcfg.TargetPeers = 1
 	bcfg.Validators = map[string]ValidatorFunc{KindJobs: bv.validate, KindBallots: bv.validate, KindCerts: bv.validate, KindEvidence: bv.validate}
 	bcfg.Bootstrap = addrStrings(a)
 	b := startNode(t, bcfg)
 	ccfg := testConfig(t)
+	ccfg.TargetPeers = 1
 	ccfg.Bootstrap = addrStrings(b)
 	c := startNode(t, ccfg)
 	for _, n := range []*Network{a, c} {
@@ -832,10 +838,79 @@ func TestGossip25(t *testing.T) {
 	t.Logf("delivered %d messages to each of %d nodes in %v", senders*perSender, count, time.Since(start))
 }
 
-func queueSizeForTest() int {
-	if v := os.Getenv("QS"); v != "" {
-		n, _ := strconv.Atoi(v)
-		return n
+// TestDiscovery has two nodes bootstrap from a hub: each learns of the other
+// from the hub and connects to it directly.
+func TestDiscovery(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	hub := startNode(t, testConfig(t))
+	var leaves []*Network
+	for range 2 {
+		cfg := testConfig(t)
+		cfg.Bootstrap = addrStrings(hub)
+		cfg.TargetPeers = 2
+		leaves = append(leaves, startNode(t, cfg))
 	}
-	return 0
+	a, b := leaves[0], leaves[1]
+	if err := waitUntil(ctx, "leaves connect to each other", func() bool {
+		return a.Host().Network().Connectedness(b.PeerID()) == network.Connected
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.WaitForMesh(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestAskPeersResponses checks the client side of discovery against
+// malformed and oversized responses.
+func TestAskPeersResponses(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	server := startNode(t, testConfig(t))
+	client := startNode(t, testConfig(t))
+	if err := client.Connect(ctx, addrStrings(server)[0]); err != nil {
+		t.Fatal(err)
+	}
+	other := startNode(t, testConfig(t))
+	valid := addrStrings(other)[0]
+	proto := peersProtocol(testNetworkID)
+
+	respond := func(body string) {
+		server.Host().SetStreamHandler(proto, func(s network.Stream) {
+			defer s.Close()
+			_, _ = io.Copy(io.Discard, io.LimitReader(s, int64(len(peersRequest))))
+			_, _ = io.WriteString(s, body)
+		})
+	}
+
+	respond("garbage\n/ip4/1.2.3.4/tcp/1\n" + valid + "\n\n/p2p/\n")
+	got, err := client.askPeers(ctx, server.PeerID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].ID != other.PeerID() {
+		t.Fatalf("askPeers = %v, want only %s", got, other.PeerID())
+	}
+
+	respond(strings.Repeat(valid+"\n", maxPeersResponse/len(valid)+1))
+	if _, err := client.askPeers(ctx, server.PeerID()); !errors.Is(err, errPeersResponse) {
+		t.Fatalf("oversized response: %v", err)
+	}
+
+	// The real handler names the other topic peers, not the requester.
+	server.Host().SetStreamHandler(proto, server.handlePeers)
+	if err := other.Connect(ctx, addrStrings(server)[0]); err != nil {
+		t.Fatal(err)
+	}
+	if err := server.WaitForPeers(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	got, err = client.askPeers(ctx, server.PeerID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].ID != other.PeerID() || len(got[0].Addrs) == 0 {
+		t.Fatalf("askPeers = %v, want %s with addresses", got, other.PeerID())
+	}
 }
