@@ -44,39 +44,59 @@ const (
 )
 
 // WriteScalingSVG draws p50 and p99 time to certificate against the
-// number of nodes, one point per report, as a standalone SVG document.
+// number of nodes, one point per report, as a standalone SVG document. Both
+// axes are logarithmic: a cost that grows with the square of the nodes is a
+// straight line of slope 2.
 func WriteScalingSVG(w io.Writer, reports []*Report, title string) error {
 	if len(reports) == 0 {
 		return ErrNoData
 	}
 	minX, maxX := float64(reports[0].Nodes), float64(reports[0].Nodes)
-	maxY := 0.0
+	minY, maxY := math.Inf(1), 0.0
 	for _, r := range reports {
 		minX = math.Min(minX, float64(r.Nodes))
 		maxX = math.Max(maxX, float64(r.Nodes))
-		maxY = math.Max(maxY, r.Latency.P99)
+		for _, v := range []float64{r.Latency.P50, r.Latency.P99} {
+			if v > 0 {
+				minY = math.Min(minY, v)
+			}
+			maxY = math.Max(maxY, v)
+		}
 	}
-	if maxX == minX {
-		minX, maxX = minX-1, maxX+1
+	if maxY <= 0 {
+		minY, maxY = 1, 10
 	}
-	yStep := niceStep(maxY / 5)
-	yMax := math.Max(yStep, math.Ceil(maxY/yStep)*yStep)
+	// Whole decades of milliseconds, at least one.
+	loY := math.Pow(10, math.Floor(math.Log10(minY)))
+	hiY := math.Pow(10, math.Ceil(math.Log10(maxY)))
+	if hiY <= loY {
+		hiY = loY * 10
+	}
+	lx0, lx1 := math.Log10(minX)-0.1, math.Log10(maxX)+0.1
 	x := func(n int) float64 {
-		return plotLeft + (float64(n)-minX)/(maxX-minX)*(plotRight-plotLeft)
+		return plotLeft + (math.Log10(float64(n))-lx0)/(lx1-lx0)*(plotRight-plotLeft)
 	}
-	y := func(v float64) float64 { return plotBottom - v/yMax*(plotBottom-plotTop) }
+	y := func(v float64) float64 {
+		v = math.Max(v, loY)
+		return plotBottom - (math.Log10(v)-math.Log10(loY))/(math.Log10(hiY)-math.Log10(loY))*(plotBottom-plotTop)
+	}
 
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif" font-size="12">`+"\n",
 		svgWidth, svgHeight, svgWidth, svgHeight)
 	fmt.Fprintf(&b, `<rect width="%d" height="%d" fill="white"/>`+"\n", svgWidth, svgHeight)
 	fmt.Fprintf(&b, `<text x="%d" y="24" text-anchor="middle" font-size="15">%s</text>`+"\n", svgWidth/2, html.EscapeString(title))
-	// Grid and y labels.
-	for v := 0.0; v <= yMax+yStep/2; v += yStep {
-		fmt.Fprintf(&b, `<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="#ddd"/>`+"\n", plotLeft, y(v), plotRight, y(v))
-		fmt.Fprintf(&b, `<text x="%d" y="%.1f" text-anchor="end">%s</text>`+"\n", plotLeft-6, y(v)+4, trimFloat(v))
+	// Grid: a labelled line per decade, light lines at 2 and 5.
+	for d := loY; d < hiY*1.5; d *= 10 {
+		fmt.Fprintf(&b, `<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="#bbb"/>`+"\n", plotLeft, y(d), plotRight, y(d))
+		fmt.Fprintf(&b, `<text x="%d" y="%.1f" text-anchor="end">%s</text>`+"\n", plotLeft-6, y(d)+4, trimFloat(d))
+		for _, m := range []float64{2, 5} {
+			if m*d < hiY {
+				fmt.Fprintf(&b, `<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="#eee"/>`+"\n", plotLeft, y(m*d), plotRight, y(m*d))
+			}
+		}
 	}
-	fmt.Fprintf(&b, `<text x="18" y="%d" text-anchor="middle" transform="rotate(-90 18 %d)">time to certificate (ms)</text>`+"\n",
+	fmt.Fprintf(&b, `<text x="18" y="%d" text-anchor="middle" transform="rotate(-90 18 %d)">time to certificate (ms, log scale)</text>`+"\n",
 		(plotTop+plotBottom)/2, (plotTop+plotBottom)/2)
 	// Axes and x labels.
 	fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="black"/>`+"\n", plotLeft, plotBottom, plotRight, plotBottom)
@@ -85,14 +105,15 @@ func WriteScalingSVG(w io.Writer, reports []*Report, title string) error {
 		fmt.Fprintf(&b, `<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="black"/>`+"\n", x(r.Nodes), plotBottom, x(r.Nodes), plotBottom+5)
 		fmt.Fprintf(&b, `<text x="%.1f" y="%d" text-anchor="middle">%d</text>`+"\n", x(r.Nodes), plotBottom+20, r.Nodes)
 	}
-	fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="middle">nodes</text>`+"\n", (plotLeft+plotRight)/2, plotBottom+40)
+	fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="middle">nodes (log scale)</text>`+"\n", (plotLeft+plotRight)/2, plotBottom+40)
 	// Series.
 	series := []struct {
 		name, color string
 		val         func(*Report) float64
+		dy          float64 // label offset: p50 below its point, p99 above
 	}{
-		{"p50", "#1f77b4", func(r *Report) float64 { return r.Latency.P50 }},
-		{"p99", "#d62728", func(r *Report) float64 { return r.Latency.P99 }},
+		{"p50", "#1f77b4", func(r *Report) float64 { return r.Latency.P50 }, 16},
+		{"p99", "#d62728", func(r *Report) float64 { return r.Latency.P99 }, -8},
 	}
 	for i, s := range series {
 		pts := make([]string, len(reports))
@@ -104,7 +125,7 @@ func WriteScalingSVG(w io.Writer, reports []*Report, title string) error {
 			fmt.Fprintf(&b, `<circle cx="%.1f" cy="%.1f" r="3.5" fill="%s"><title>%s %d nodes: %s</title></circle>`+"\n",
 				x(r.Nodes), y(s.val(r)), s.color, s.name, r.Nodes, fmtMS(s.val(r)))
 			fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" text-anchor="middle" fill="%s">%s</text>`+"\n",
-				x(r.Nodes), y(s.val(r))-8, s.color, trimFloat(math.Round(s.val(r)*10)/10))
+				x(r.Nodes), y(s.val(r))+s.dy, s.color, trimFloat(roundSig(s.val(r))))
 		}
 		ly := plotTop + 4 + 18*i
 		fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="%s" stroke-width="2"/>`+"\n", plotLeft+12, ly, plotLeft+36, ly, s.color)
@@ -115,25 +136,25 @@ func WriteScalingSVG(w io.Writer, reports []*Report, title string) error {
 	if r0.Load == "open" {
 		load = fmt.Sprintf("%g outputs/s", r0.Rate)
 	}
+	runs := ""
+	if r0.Runs > 1 {
+		runs = fmt.Sprintf(", median of %d runs", r0.Runs)
+	}
 	fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="middle" fill="#555">%s</text>`+"\n", svgWidth/2, svgHeight-10,
-		html.EscapeString(fmt.Sprintf("%s, %d claims per output, %s; %d CPUs, %s", r0.Mode, r0.ClaimsPerOutput, load, r0.Env.CPUs, r0.Env.GoVersion)))
+		html.EscapeString(fmt.Sprintf("%s, %d claims per output, %s%s; %d CPUs, %s", r0.Mode, r0.ClaimsPerOutput, load, runs, r0.Env.CPUs, r0.Env.GoVersion)))
 	b.WriteString("</svg>\n")
 	_, err := io.WriteString(w, b.String())
 	return err
 }
 
-// niceStep rounds v up to 1, 2 or 5 times a power of ten.
-func niceStep(v float64) float64 {
-	if v <= 0 || math.IsNaN(v) || math.IsInf(v, 0) {
-		return 1
+// roundSig rounds v to three significant digits at most, one decimal below
+// 10.
+func roundSig(v float64) float64 {
+	if v < 10 {
+		return math.Round(v*10) / 10
 	}
-	p := math.Pow(10, math.Floor(math.Log10(v)))
-	for _, m := range []float64{1, 2, 5, 10} {
-		if m*p >= v {
-			return m * p
-		}
-	}
-	return 10 * p
+	p := math.Pow(10, math.Floor(math.Log10(v))-2)
+	return math.Max(1, math.Round(v/p)) * p
 }
 
 func trimFloat(v float64) string {

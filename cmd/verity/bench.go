@@ -56,7 +56,8 @@ median of its runs; --svg draws p50 and p99 against the number of nodes.`,
 			&cli.IntFlag{Name: "base-port", Value: bench.DefaultBasePort, Usage: "node0's p2p port with --subprocess; APIs from base-port+1000"},
 			&cli.IntFlag{Name: "repeat", Value: 1, Usage: "runs of the same configuration; the report is their median"},
 			&cli.StringFlag{Name: "scaling", Usage: "comma-separated network sizes to run one after another, e.g. 5,10,25,50"},
-			&cli.StringFlag{Name: "svg", Usage: "with --scaling: write the p50/p99 figure to this file"},
+			&cli.StringFlag{Name: "svg", Usage: "with --scaling or --replot: write the p50/p99 figure to this file"},
+			&cli.StringFlag{Name: "replot", Usage: "draw --svg from the --json-out file of an earlier --scaling run instead of running"},
 			&cli.StringFlag{Name: "cpuprofile", Usage: "write a CPU profile of the measured time to this file (in-process nodes only)"},
 			&cli.BoolFlag{Name: "json", Usage: "print the report as JSON (an array with --scaling)"},
 			&cli.StringFlag{Name: "json-out", Usage: "also write the JSON report to this file"},
@@ -90,8 +91,11 @@ func runBench(c *cli.Context) error {
 			cfg.Progress = os.Stderr
 		}
 	}
+	if path := c.String("replot"); path != "" {
+		return replot(path, c.String("svg"))
+	}
 	if c.String("svg") != "" && c.String("scaling") == "" {
-		return exitCode(2, errors.New("--svg needs --scaling"))
+		return exitCode(2, errors.New("--svg needs --scaling or --replot"))
 	}
 	if c.String("scaling") != "" {
 		if c.String("cpuprofile") != "" {
@@ -202,13 +206,8 @@ func runScaling(c *cli.Context, cfg bench.Config, sizes []int, repeat int) error
 		return err
 	}
 	if path := c.String("svg"); path != "" {
-		f, err := os.Create(path)
-		if err != nil {
-			return fmt.Errorf("--svg: %w", err)
-		}
-		title := "Time to certificate by network size"
-		if err := errors.Join(bench.WriteScalingSVG(f, reports, title), f.Close()); err != nil {
-			return fmt.Errorf("--svg: %w", err)
+		if err := writeSVG(path, reports); err != nil {
+			return err
 		}
 	}
 	if err := writeJSONOut(c, reports); err != nil {
@@ -229,6 +228,33 @@ func runScaling(c *cli.Context, cfg bench.Config, sizes []int, repeat int) error
 		return exitCode(1, fmt.Errorf("%d jobs did not reach a final status", notFinal))
 	}
 	return nil
+}
+
+func writeSVG(path string, reports []*bench.Report) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("--svg: %w", err)
+	}
+	if err := errors.Join(bench.WriteScalingSVG(f, reports, "Time to certificate by network size"), f.Close()); err != nil {
+		return fmt.Errorf("--svg: %w", err)
+	}
+	return nil
+}
+
+// replot draws the figure of the reports of an earlier --scaling run.
+func replot(from, svg string) error {
+	if svg == "" {
+		return exitCode(2, errors.New("--replot needs --svg"))
+	}
+	data, err := os.ReadFile(from)
+	if err != nil {
+		return fmt.Errorf("--replot: %w", err)
+	}
+	var reports []*bench.Report
+	if err := json.Unmarshal(data, &reports); err != nil {
+		return fmt.Errorf("--replot %s: not the JSON of a --scaling run: %w", from, err)
+	}
+	return writeSVG(svg, reports)
 }
 
 // parseSizes parses "5,10,25" into network sizes.

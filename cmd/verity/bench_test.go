@@ -62,8 +62,10 @@ func TestBenchCommandScalingSVG(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts networks")
 	}
-	svg := filepath.Join(t.TempDir(), "scaling.svg")
-	out, err := runBenchCLI(t, "--scaling", "1,2", "--claims", "1", "--rate", "20", "--duration", "500ms", "--warmup", "0s", "--svg", svg, "-q")
+	dir := t.TempDir()
+	svg, jsonOut := filepath.Join(dir, "scaling.svg"), filepath.Join(dir, "scaling.json")
+	out, err := runBenchCLI(t, "--scaling", "1,2", "--claims", "1", "--rate", "20", "--duration", "500ms", "--warmup", "0s",
+		"--svg", svg, "--json-out", jsonOut, "-q")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,6 +78,18 @@ func TestBenchCommandScalingSVG(t *testing.T) {
 	}
 	if !bytes.HasPrefix(data, []byte("<svg")) || bytes.Count(data, []byte("<circle")) != 4 {
 		t.Errorf("figure is not 2 sizes by 2 series:\n%s", data)
+	}
+	// Drawing again from the saved reports gives the same figure.
+	again := filepath.Join(dir, "again.svg")
+	if _, err := runBenchCLI(t, "--replot", jsonOut, "--svg", again); err != nil {
+		t.Fatal(err)
+	}
+	data2, err := os.ReadFile(again)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(data, data2) {
+		t.Errorf("replot differs from the figure of the run")
 	}
 }
 
@@ -116,6 +130,7 @@ func TestBenchCommandRejectsBadFlags(t *testing.T) {
 		{"--scaling", "5,0"},
 		{"--scaling", "5", "--cpuprofile", "cpu.prof"},
 		{"--repeat", "0"},
+		{"--replot", "scaling.json"},
 		{"--repeat", "3", "--cpuprofile", "cpu.prof"},
 	} {
 		_, err := runBenchCLI(t, args...)
