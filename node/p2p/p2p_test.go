@@ -16,9 +16,12 @@ import (
 	"time"
 
 	ethcrypto "github.com/ethereum/go-ethereum/crypto"
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	pb "github.com/libp2p/go-libp2p-pubsub/pb"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/goleak"
 )
 
@@ -912,5 +915,72 @@ func TestAskPeersResponses(t *testing.T) {
 	}
 	if len(got) != 1 || got[0].ID != other.PeerID() || len(got[0].Addrs) == 0 {
 		t.Fatalf("askPeers = %v, want %s with addresses", got, other.PeerID())
+	}
+}
+
+func TestTopicValidator(t *testing.T) {
+	n := &Network{cfg: Config{MaxMessageSize: 8}}
+	from := peer.ID("peer")
+	tests := []struct {
+		name   string
+		data   string
+		v      DataValidatorFunc
+		want   pubsub.ValidationResult
+		called bool
+		vdata  any
+	}{
+		{"accept with data", "ok", func(context.Context, peer.ID, []byte) (Verdict, any) { return Accept, 42 },
+			pubsub.ValidationAccept, true, 42},
+		{"reject", "no", func(context.Context, peer.ID, []byte) (Verdict, any) { return Reject, 42 },
+			pubsub.ValidationReject, true, nil},
+		{"ignore", "old", func(context.Context, peer.ID, []byte) (Verdict, any) { return Ignore, nil },
+			pubsub.ValidationIgnore, true, nil},
+		{"zero verdict is ignore", "x", func(context.Context, peer.ID, []byte) (Verdict, any) { return 0, nil },
+			pubsub.ValidationIgnore, true, nil},
+		{"panic is ignore", "x", func(context.Context, peer.ID, []byte) (Verdict, any) { panic("bug") },
+			pubsub.ValidationIgnore, true, nil},
+		{"oversized rejected unseen", "123456789", nil, pubsub.ValidationReject, false, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			called := false
+			v := func(ctx context.Context, p peer.ID, data []byte) (Verdict, any) {
+				called = true
+				if p != from || string(data) != tt.data {
+					t.Errorf("validator got %s %q", p, data)
+				}
+				return tt.v(ctx, p, data)
+			}
+			m := &pubsub.Message{Message: &pb.Message{Data: []byte(tt.data)}}
+			if got := n.topicValidator(KindJobs, v)(context.Background(), from, m); got != tt.want {
+				t.Errorf("result %v, want %v", got, tt.want)
+			}
+			if called != tt.called {
+				t.Errorf("validator called = %v", called)
+			}
+			if m.ValidatorData != tt.vdata {
+				t.Errorf("ValidatorData = %v, want %v", m.ValidatorData, tt.vdata)
+			}
+		})
+	}
+}
+
+func TestPrometheusRegisterer(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	cfg := testConfig(t)
+	cfg.PrometheusRegisterer = reg
+	startNode(t, cfg)
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, f := range families {
+		if strings.HasPrefix(f.GetName(), "libp2p_") {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatalf("no libp2p metrics among %d families", len(families))
 	}
 }
