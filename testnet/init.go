@@ -75,9 +75,71 @@ type InitOptions struct {
 	// "kb+arithmetic", judged against the shipped sample knowledge base).
 	Backend string
 	// Force replaces the testnet files of a non-empty directory: genesis.json,
-	// nodes.json and every node<i> home, stores and logs included. Other
-	// files are left alone.
+	// nodes.json, schedule.json and every node home (node<i> and those the
+	// old nodes.json lists), stores and logs included. Other files are left
+	// alone.
 	Force bool
+	// Manifest, when set, describes the testnet: its network settings fill
+	// in the zero fields above (Nodes, when set, must agree with it), its
+	// [[node]] tables set each node's name, stake, verifier and behaviour,
+	// its quorum, replication and deadline go into every config.toml, and
+	// its perturbations into DIR/schedule.json.
+	Manifest *Manifest
+}
+
+// applyManifest fills in the zero fields of o from its manifest.
+func (o *InitOptions) applyManifest() error {
+	m := o.Manifest
+	if m == nil {
+		return nil
+	}
+	if o.Nodes != 0 && o.Nodes != m.NodeCount() {
+		return fmt.Errorf("%w: %d nodes, the manifest describes %d", ErrInvalidOptions, o.Nodes, m.NodeCount())
+	}
+	o.Nodes = m.NodeCount()
+	if o.BasePort == 0 {
+		o.BasePort = m.BasePort
+	}
+	if o.NetworkID == 0 {
+		o.NetworkID = m.NetworkID
+	}
+	if o.Stake == 0 {
+		o.Stake = m.Stake
+	}
+	if o.Backend == "" {
+		o.Backend = m.Backend
+	}
+	return nil
+}
+
+// nodeSpec is what Init writes for one node.
+type nodeSpec struct {
+	name      string
+	stake     uint64
+	verifier  node.VerifierConfig
+	behaviour node.BehaviourConfig
+}
+
+// specs lists the nodes o describes, node0 first.
+func (o *InitOptions) specs() []nodeSpec {
+	out := make([]nodeSpec, o.Nodes)
+	for i := range out {
+		s := nodeSpec{name: nodeName(i), stake: o.Stake, verifier: node.VerifierConfig{Backend: o.Backend}}
+		if o.Manifest != nil && i < len(o.Manifest.Node) {
+			n := o.Manifest.Node[i]
+			s.name = o.Manifest.NodeName(i)
+			if n.Stake != 0 {
+				s.stake = n.Stake
+			}
+			if n.Verifier.Backend != "" {
+				s.verifier.Backend = n.Verifier.Backend
+			}
+			s.verifier.Accuracy, s.verifier.Seed, s.verifier.Inner = n.Verifier.Accuracy, n.Verifier.Seed, n.Verifier.Inner
+			s.behaviour = node.BehaviourConfig{Kind: n.Behaviour.Kind, Delay: n.Behaviour.Delay, Jitter: n.Behaviour.Jitter, Seed: n.Behaviour.Seed}
+		}
+		out[i] = s
+	}
+	return out
 }
 
 func (o *InitOptions) setDefaults() {
@@ -109,8 +171,12 @@ func (o *InitOptions) validate() error {
 		return fmt.Errorf("%w: base port %d: ports %d to %d must lie in 1024..65535", ErrInvalidOptions,
 			o.BasePort, o.BasePort, o.BasePort+apiPortOffset+o.Nodes-1)
 	}
-	if uint64(o.Nodes) > consensus.MaxTotalStake/o.Stake {
-		return fmt.Errorf("%w: total stake of %d validators with stake %d exceeds %d", ErrInvalidOptions, o.Nodes, o.Stake, consensus.MaxTotalStake)
+	var total uint64
+	for _, s := range o.specs() {
+		if s.stake > consensus.MaxTotalStake-total {
+			return fmt.Errorf("%w: total stake of %d validators exceeds %d", ErrInvalidOptions, o.Nodes, consensus.MaxTotalStake)
+		}
+		total += s.stake
 	}
 	return nil
 }
@@ -150,6 +216,9 @@ var nodeDirPattern = regexp.MustCompile(`^node[0-9]+$`)
 // Init writes a testnet: genesis.json, a home per node and nodes.json. It
 // refuses a directory that holds anything unless opts.Force is set.
 func Init(opts InitOptions) (*Layout, error) {
+	if err := opts.applyManifest(); err != nil {
+		return nil, err
+	}
 	opts.setDefaults()
 	if err := opts.validate(); err != nil {
 		return nil, err
@@ -172,10 +241,11 @@ func Init(opts InitOptions) (*Layout, error) {
 		keyFile string
 		peerID  peer.ID
 	}
+	specs := opts.specs()
 	members := make([]member, opts.Nodes)
 	g := &consensus.Genesis{NetworkID: opts.NetworkID}
 	for i := range members {
-		name := fmt.Sprintf("node%d", i)
+		name := specs[i].name
 		home := filepath.Join(dir, name)
 		if err := os.MkdirAll(home, 0o700); err != nil {
 			return nil, fmt.Errorf("node home: %w", err)
@@ -210,7 +280,7 @@ func Init(opts InitOptions) (*Layout, error) {
 			keyFile: keyFile,
 			peerID:  id,
 		}
-		g.Validators = append(g.Validators, consensus.Validator{Name: name, Address: addr, Stake: opts.Stake})
+		g.Validators = append(g.Validators, consensus.Validator{Name: name, Address: addr, Stake: specs[i].stake})
 	}
 	if err := g.Validate(); err != nil {
 		return nil, err
@@ -241,7 +311,11 @@ func Init(opts InitOptions) (*Layout, error) {
 			DataDir:      "data",
 			P2P:          node.P2PConfig{Listen: []string{tcp, quic}, Bootstrap: bootstrap},
 			API:          node.APIConfig{Listen: apiAddr(opts.BasePort, i)},
-			Verifier:     node.VerifierConfig{Backend: opts.Backend},
+			Verifier:     specs[i].verifier,
+			Behaviour:    specs[i].behaviour,
+		}
+		if m := opts.Manifest; m != nil {
+			cfg.Consensus = node.ConsensusConfig{Quorum: m.Quorum, Replication: m.Replication, Deadline: m.Deadline}
 		}
 		if err := writeConfig(m.info.Home, cfg); err != nil {
 			return nil, fmt.Errorf("%s config: %w", m.info.Name, err)
@@ -250,6 +324,14 @@ func Init(opts InitOptions) (*Layout, error) {
 	}
 	if err := writeJSON(layout.NodesPath(), layout.Nodes); err != nil {
 		return nil, err
+	}
+	if m := opts.Manifest; m != nil && len(m.Perturbation) > 0 {
+		s := struct {
+			Perturbations []Perturbation `json:"perturbations"`
+		}{m.Schedule()}
+		if err := writeJSON(filepath.Join(dir, ScheduleFile), s); err != nil {
+			return nil, err
+		}
 	}
 	return layout, nil
 }
@@ -294,9 +376,19 @@ func prepareDir(dir string, force bool) error {
 	case !force:
 		return fmt.Errorf("%w: %s (use force to replace it)", ErrExists, dir)
 	}
+	// Homes the old nodes.json lists, when they lie directly in dir.
+	homes := map[string]bool{}
+	if old, err := LoadLayout(dir); err == nil {
+		for _, n := range old.Nodes {
+			if filepath.Dir(n.Home) == dir {
+				homes[filepath.Base(n.Home)] = true
+			}
+		}
+	}
 	for _, e := range entries {
 		name := e.Name()
-		if name == GenesisFile || name == NodesFile || (e.IsDir() && nodeDirPattern.MatchString(name)) {
+		if name == GenesisFile || name == NodesFile || name == ScheduleFile ||
+			(e.IsDir() && (nodeDirPattern.MatchString(name) || homes[name])) {
 			if err := os.RemoveAll(filepath.Join(dir, name)); err != nil {
 				return fmt.Errorf("replace testnet: %w", err)
 			}
