@@ -1,14 +1,14 @@
 // Package p2p is the libp2p layer of a Verity validator node: one host whose
-// identity is the validator's secp256k1 key, gossipsub with the three Verity
-// topics (jobs, ballots, certificates), a validator per topic that runs before
-// a message is delivered or forwarded, and peer discovery through bootstrap
-// peers.
+// identity is the validator's secp256k1 key, gossipsub with the Verity topics
+// (Kinds: jobs, ballots, certificates, evidence), a validator per topic that
+// runs before a message is delivered or forwarded, and peer discovery through
+// bootstrap peers.
 //
 // Gossip is configured for a closed validator network:
 //
 //   - Messages are not signed by pubsub and carry no author (StrictNoSign,
-//     no author); jobs, ballots and certificates carry their own secp256k1
-//     signatures, which the topic validators check.
+//     no author); jobs, ballots, certificates and evidence carry their own
+//     secp256k1 signatures, which the topic validators check.
 //   - A message's id is the SHA-256 of its data, so the same bytes published
 //     twice, by one node or by two, are one message.
 //   - The outbound, validation and subscription queues are raised so that a

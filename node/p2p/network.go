@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"strings"
 	"sync"
 	"time"
 
@@ -43,7 +44,7 @@ var (
 
 // Message is a gossip message that passed validation.
 type Message struct {
-	// Kind is the topic kind: KindJobs, KindBallots or KindCerts.
+	// Kind is the topic kind, one of Kinds.
 	Kind string
 	// From is the peer that sent the message to this node: its author or a
 	// peer forwarding it. It is this node's own id for messages it
@@ -65,7 +66,7 @@ type scoreSnapshot struct {
 	scores map[peer.ID]float64
 }
 
-// Network is a node's libp2p host with gossipsub joined to the three topics of
+// Network is a node's libp2p host with gossipsub joined to the topics of
 // its network. Its methods are safe for concurrent use.
 type Network struct {
 	cfg    Config
@@ -85,8 +86,8 @@ type Network struct {
 	err    error
 }
 
-// New starts a node's libp2p host and gossipsub, joins the jobs, ballots and
-// certs topics of cfg.NetworkID with their validators, and starts keeping
+// New starts a node's libp2p host and gossipsub, joins every topic of Kinds
+// on cfg.NetworkID with its validator, and starts keeping
 // connections to the bootstrap peers, retrying with backoff until ctx ends or
 // Close. Close must be called to release the host even if ctx ends first.
 func New(ctx context.Context, cfg Config) (*Network, error) {
@@ -466,8 +467,12 @@ func (n *Network) waitFor(ctx context.Context, what string, minPeers int, count 
 		select {
 		case <-ticker.C:
 		case <-ctx.Done():
-			return fmt.Errorf("wait for %d %s per topic (have jobs %d, ballots %d, certs %d): %w",
-				minPeers, what, count(KindJobs), count(KindBallots), count(KindCerts), ctx.Err())
+			have := make([]string, 0, len(Kinds))
+			for _, kind := range Kinds {
+				have = append(have, fmt.Sprintf("%s %d", kind, count(kind)))
+			}
+			return fmt.Errorf("wait for %d %s per topic (have %s): %w",
+				minPeers, what, strings.Join(have, ", "), ctx.Err())
 		case <-n.ctx.Done():
 			return ErrClosed
 		}

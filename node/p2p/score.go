@@ -21,7 +21,7 @@ const (
 )
 
 // scoreParams returns the peer score parameters of a network: the same for
-// each of its three topics. The positive terms (time in mesh, first
+// each of its topics. The positive terms (time in mesh, first
 // deliveries) are small and capped so that good behaviour never offsets a
 // handful of rejected messages; mesh delivery rate penalties are off because
 // a quiet topic is normal here.

@@ -20,8 +20,7 @@ var Kinds = [...]string{KindJobs, KindBallots, KindCerts, KindEvidence}
 // topicVersion is the wire version of the message encodings on a topic.
 const topicVersion = "1"
 
-// ErrUnknownKind is returned for a topic kind other than jobs, ballots and
-// certs.
+// ErrUnknownKind is returned for a topic kind not in Kinds.
 var ErrUnknownKind = errors.New("unknown topic kind")
 
 // TopicName returns the gossipsub topic of a kind on a network:
@@ -30,8 +29,7 @@ func TopicName(networkID uint64, kind string) string {
 	return "/verity/" + strconv.FormatUint(networkID, 10) + "/" + kind + "/" + topicVersion
 }
 
-// ValidKind reports whether kind is one of KindJobs, KindBallots and
-// KindCerts.
+// ValidKind reports whether kind is one of Kinds.
 func ValidKind(kind string) bool {
 	for _, k := range Kinds {
 		if k == kind {
