@@ -142,7 +142,7 @@ type Report struct {
 	DurationSeconds float64 `json:"duration_seconds"`
 
 	// Submitted counts every job submitted, warm-up included; Measured
-	// those submitted during the measured time.
+	// those scheduled during the measured time.
 	Submitted int `json:"submitted"`
 	Measured  int `json:"measured"`
 	// Certified counts the measured jobs that got a certificate.
@@ -259,6 +259,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 
 // record is the fate of one job.
 type record struct {
+	due       time.Time // when the job was scheduled
 	submitted time.Time
 	done      time.Time // when the certificate arrived
 	status    consensus.Status
@@ -381,7 +382,7 @@ func (r *runner) openLoop(ctx context.Context) {
 		r.inflight.Add(1)
 		go func() {
 			defer r.inflight.Done()
-			r.job(ctx, k)
+			r.job(ctx, k, due)
 		}()
 	}
 }
@@ -394,15 +395,17 @@ func (r *runner) closedLoop(ctx context.Context) {
 		go func() {
 			defer r.inflight.Done()
 			for ctx.Err() == nil && time.Now().Before(r.end) {
-				r.job(ctx, int(next.Add(1)-1))
+				r.job(ctx, int(next.Add(1)-1), time.Now())
 			}
 		}()
 	}
 }
 
 // job submits output k to gateway k mod nodes and waits for its
-// certificate.
-func (r *runner) job(ctx context.Context, k int) {
+// certificate. due is when the job was scheduled: it decides whether the
+// job is measured, so that a goroutine started late does not move a job
+// out of the measured time. Latency runs from the actual submission.
+func (r *runner) job(ctx context.Context, k int, due time.Time) {
 	gw := k % r.t.gateways()
 	req := api.VerifyRequest{Output: Output(k, r.cfg.Claims), DeadlineMS: r.cfg.Deadline.Milliseconds()}
 	start := time.Now()
@@ -412,7 +415,7 @@ func (r *runner) job(ctx context.Context, k int) {
 		if ctx.Err() == nil {
 			r.submitErrs.Add(1)
 			r.noteErr(fmt.Errorf("submit to node%d: %w", gw, err))
-			r.add(record{submitted: start, lost: true, refused: true})
+			r.add(record{due: due, submitted: start, lost: true, refused: true})
 		}
 		return
 	}
@@ -426,12 +429,12 @@ func (r *runner) job(ctx context.Context, k int) {
 			if !errors.Is(err, context.DeadlineExceeded) {
 				r.noteErr(fmt.Errorf("await job %s on node%d: %w", id.Hex(), gw, err))
 			}
-			r.add(record{submitted: start, lost: true})
+			r.add(record{due: due, submitted: start, lost: true})
 		}
 		return
 	}
 	r.certified.Add(1)
-	r.add(record{submitted: start, done: done, status: cert.Status, claims: len(cert.Claims)})
+	r.add(record{due: due, submitted: start, done: done, status: cert.Status, claims: len(cert.Claims)})
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.recent = append(r.recent, done.Sub(start))
@@ -523,7 +526,7 @@ func (r *runner) report(before, after usage) (*Report, error) {
 	var lat []time.Duration
 	var inWindow, claimsInWindow int
 	for _, rec := range records {
-		measured := !rec.submitted.Before(r.warmupEnd) && rec.submitted.Before(r.end)
+		measured := !rec.due.Before(r.warmupEnd) && rec.due.Before(r.end)
 		if measured {
 			rep.Measured++
 		}
