@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ethereum/go-ethereum/crypto"
@@ -27,20 +28,31 @@ const readyPoll = 50 * time.Millisecond
 
 // Network is a set of nodes running in this process.
 type Network struct {
-	nodes   []*node.Node
+	mu    sync.Mutex
+	nodes []*node.Node
+	// opts are the options each node started with, for restarts.
+	opts []node.Options
+	// down marks the nodes a perturbation stopped.
+	down    map[int]bool
 	genesis *consensus.Genesis
 	// tempDir is removed by Stop when the network created it.
 	tempDir string
 }
 
 // Nodes returns the running nodes, node0 first.
-func (n *Network) Nodes() []*node.Node { return slices.Clone(n.nodes) }
+func (n *Network) Nodes() []*node.Node {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return slices.Clone(n.nodes)
+}
 
 // Genesis is the network's genesis.
 func (n *Network) Genesis() *consensus.Genesis { return n.genesis }
 
 // Stop stops every node, the last started first, and waits for them.
 func (n *Network) Stop() error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
 	var errs []error
 	for i := len(n.nodes) - 1; i >= 0; i-- {
 		if err := n.nodes[i].Stop(); err != nil {
@@ -57,7 +69,7 @@ func (n *Network) Stop() error {
 
 // WaitReady waits until every node is Ready or ctx ends.
 func (n *Network) WaitReady(ctx context.Context) error {
-	return waitReady(ctx, n.nodes)
+	return waitReady(ctx, n.Nodes())
 }
 
 func waitReady(ctx context.Context, nodes []*node.Node) error {
@@ -122,7 +134,10 @@ func (n *Network) start(ctx context.Context, opts node.Options) error {
 	if err := nd.Start(context.WithoutCancel(ctx)); err != nil {
 		return fmt.Errorf("%s: %w", opts.Name, err)
 	}
+	n.mu.Lock()
 	n.nodes = append(n.nodes, nd)
+	n.opts = append(n.opts, opts)
+	n.mu.Unlock()
 	return nil
 }
 
@@ -235,4 +250,106 @@ func dialAddrs(n *node.Node) []string {
 		out = append(out, a)
 	}
 	return out
+}
+
+// Stores lists every node's store file, node0 first.
+func (n *Network) Stores() []StoreRef {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	out := make([]StoreRef, len(n.opts))
+	for i, o := range n.opts {
+		out[i] = StoreRef{Name: o.Name, Path: filepath.Join(o.DataDir, StoreFile)}
+	}
+	return out
+}
+
+// Perturb applies a to the node named name:
+//
+//   - kill stops the node (Stop: its store stays, and in one process this
+//     is a clean stop rather than a crash);
+//   - restart starts a new node with the options the node started with, its
+//     store and the addresses it actually listened on (so that peers that
+//     bootstrapped to it find it again), and waits until it is ready or
+//     ctx ends;
+//   - disconnect and connect call the node's POST /v1/admin/p2p, so the
+//     node needs an HTTP API;
+//   - pause and resume are not possible in one process: ErrUnsupported.
+func (n *Network) Perturb(ctx context.Context, name string, a Action) error {
+	n.mu.Lock()
+	i := slices.IndexFunc(n.nodes, func(nd *node.Node) bool { return nd.Name() == name })
+	if i < 0 {
+		n.mu.Unlock()
+		return fmt.Errorf("%w: %q", ErrUnknownNode, name)
+	}
+	nd := n.nodes[i]
+	n.mu.Unlock()
+	switch a {
+	case ActionKill:
+		return n.kill(i, nd)
+	case ActionRestart:
+		return n.restart(ctx, i, nd)
+	case ActionPause, ActionResume:
+		return fmt.Errorf("%w: %s in one process: run the testnet as processes (testnet up)", ErrUnsupported, a)
+	case ActionDisconnect, ActionConnect:
+		return AdminP2P(ctx, nil, name, nd.APIURL(), a)
+	}
+	_, err := ParseAction(string(a))
+	return err
+}
+
+func (n *Network) kill(i int, nd *node.Node) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.down[i] {
+		return fmt.Errorf("kill %s: %w", nd.Name(), ErrNotRunning)
+	}
+	// Restart on the addresses the node actually listened on.
+	var listen []string
+	for _, a := range nd.P2PAddrs() {
+		if j := strings.Index(a, "/p2p/"); j >= 0 {
+			a = a[:j]
+		}
+		listen = append(listen, a)
+	}
+	o := n.opts[i]
+	o.ListenAddrs = listen
+	if addr := nd.APIAddr(); addr != "" {
+		o.APIListen = addr
+	}
+	if err := nd.Stop(); err != nil {
+		return fmt.Errorf("kill %s: %w", nd.Name(), err)
+	}
+	n.opts[i] = o
+	n.stopped(i, true)
+	return nil
+}
+
+func (n *Network) restart(ctx context.Context, i int, old *node.Node) error {
+	n.mu.Lock()
+	if !n.down[i] {
+		n.mu.Unlock()
+		return fmt.Errorf("restart %s: %w", old.Name(), ErrRunning)
+	}
+	o := n.opts[i]
+	n.mu.Unlock()
+	nd, err := node.New(o)
+	if err != nil {
+		return fmt.Errorf("restart %s: %w", o.Name, err)
+	}
+	if err := nd.Start(context.WithoutCancel(ctx)); err != nil {
+		return fmt.Errorf("restart %s: %w", o.Name, err)
+	}
+	n.mu.Lock()
+	n.nodes[i] = nd
+	n.stopped(i, false)
+	n.mu.Unlock()
+	return waitReady(ctx, []*node.Node{nd})
+}
+
+// stopped records whether node i is down. n.mu must be held.
+func (n *Network) stopped(i int, down bool) {
+	if n.down == nil {
+		n.down = make(map[int]bool)
+	}
+	n.down[i] = down
 }

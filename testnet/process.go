@@ -53,6 +53,16 @@ type Process struct {
 	done   chan struct{}
 	err    error // Wait's result; read after done is closed
 	killed bool  // set by Stop when it kills the process
+	// perturbed: the node's home held the PerturbedFile marker when the
+	// process ended; read after done is closed.
+	perturbed bool
+}
+
+// Perturbed reports whether a perturbation ended the process (its home
+// held the PerturbedFile marker when it ended); valid once Done is closed.
+func (p *Process) Perturbed() bool {
+	<-p.done
+	return p.perturbed
 }
 
 // PID is the process id.
@@ -123,6 +133,8 @@ func startProcess(info NodeInfo, opts ProcessOptions) (*Process, error) {
 		logFile.Close()
 		return nil, fmt.Errorf("start %s: %w", info.Name, err)
 	}
+	// A marker left by an earlier run would hide this process's failure.
+	os.Remove(filepath.Join(info.Home, PerturbedFile))
 	pidPath := filepath.Join(info.Home, PIDFile)
 	if err := os.WriteFile(pidPath, []byte(strconv.Itoa(cmd.Process.Pid)+"\n"), 0o644); err != nil {
 		cmd.Process.Kill()
@@ -133,7 +145,9 @@ func startProcess(info NodeInfo, opts ProcessOptions) (*Process, error) {
 	p := &Process{Info: info, cmd: cmd, done: make(chan struct{})}
 	go func() {
 		p.err = cmd.Wait()
-		os.Remove(pidPath)
+		p.perturbed = Perturbed(info.Home)
+		// A restarted node may have written its own pid by now.
+		removePIDFile(info.Home, cmd.Process.Pid)
 		logFile.Close()
 		close(p.done)
 	}()
@@ -220,9 +234,12 @@ func (ps *Processes) stop() error {
 		select {
 		case <-p.done:
 		default:
+			// A paused node handles SIGTERM only once it runs again.
+			signalPID(p.PID(), sigCont)
 			terminate(p.cmd.Process)
 		}
 	}
+	adopted := ps.stopAdopted()
 	grace := time.NewTimer(ps.grace)
 	defer grace.Stop()
 	var errs []error
@@ -245,11 +262,11 @@ func (ps *Processes) stop() error {
 		switch {
 		case p.killed:
 			errs = append(errs, fmt.Errorf("%w: %s killed after %s", ErrStop, p.Info.Name, ps.grace))
-		case p.err != nil && !terminatedBySIGTERM(p.err):
+		case p.err != nil && !terminatedBySIGTERM(p.err) && !p.perturbed:
 			errs = append(errs, fmt.Errorf("%w: %s: %v", ErrStop, p.Info.Name, exitDescription(p.err)))
 		}
 	}
-	return errors.Join(errs...)
+	return errors.Join(append(errs, <-adopted)...)
 }
 
 func exitDescription(err error) string {
@@ -293,4 +310,157 @@ func Tail(path string, lines int) (string, error) {
 		return "", nil
 	}
 	return string(buf) + "\n", nil
+}
+
+// NodeExitError reports a node that ended although no perturbation ended
+// it. It wraps ErrExited.
+type NodeExitError struct {
+	Node NodeInfo
+	// PID is the process that ended.
+	PID int
+	// Err is the process's exit error when it was this program's child
+	// (nil for exit status 0, or when the process was a restarted one).
+	Err error
+	// Restarted is set when the process was started by a restart.
+	Restarted bool
+}
+
+func (e *NodeExitError) Error() string {
+	what := exitDescription(e.Err)
+	if e.Restarted {
+		what = "its restarted process ended"
+	}
+	return fmt.Sprintf("%s: %s (pid %d): %s", ErrExited, e.Node.Name, e.PID, what)
+}
+
+func (e *NodeExitError) Unwrap() error { return ErrExited }
+
+// watchPoll is how often Watch looks at the nodes whose process a
+// perturbation replaced.
+const watchPoll = 250 * time.Millisecond
+
+// Watch watches the nodes until ctx ends (it returns nil) or a node ends
+// that no perturbation ended (a *NodeExitError). A node is ended by a
+// perturbation when its home holds the PerturbedFile marker, which Perturb
+// writes before it kills the node. When a perturbation restarts such a
+// node, Watch adopts the new process (the pid in node.pid) and watches it
+// the same way; Stop stops it. note, if set, is told of each expected exit
+// and each adoption.
+func (ps *Processes) Watch(ctx context.Context, note func(string)) error {
+	if note == nil {
+		note = func(string) {}
+	}
+	// gone marks the nodes whose own process a perturbation ended;
+	// adopted is the pid of the process a restart put in its place.
+	gone := make([]bool, len(ps.procs))
+	adopted := make([]int, len(ps.procs))
+	t := time.NewTicker(watchPoll)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case p := <-ps.exited:
+			if !p.perturbed {
+				return &NodeExitError{Node: p.Info, PID: p.PID(), Err: p.err}
+			}
+			gone[slices.Index(ps.procs, p)] = true
+			note(fmt.Sprintf("%s (pid %d) ended by a perturbation", p.Info.Name, p.PID()))
+		case <-t.C:
+		}
+		for i, p := range ps.procs {
+			// The marker first: a restart writes the new pid file before
+			// it removes the marker.
+			if !gone[i] || Perturbed(p.Info.Home) {
+				continue
+			}
+			pid, err := ReadPID(p.Info.Home)
+			if err == nil && alive(pid) {
+				if adopted[i] != pid {
+					adopted[i] = pid
+					note(fmt.Sprintf("%s restarted as pid %d", p.Info.Name, pid))
+				}
+				continue
+			}
+			if err != nil {
+				pid = adopted[i]
+			}
+			return &NodeExitError{Node: p.Info, PID: pid, Restarted: true}
+		}
+	}
+}
+
+func isClosed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}
+
+// stopAdopted stops, in the background, the processes restarted by
+// perturbations in place of nodes whose own process has ended: SIGCONT,
+// SIGTERM, then SIGKILL after the grace period. The channel delivers the
+// joined errors once all have ended.
+func (ps *Processes) stopAdopted() <-chan error {
+	type adoptee struct {
+		info NodeInfo
+		pid  int
+	}
+	var list []adoptee
+	for _, p := range ps.procs {
+		if !isClosed(p.done) {
+			continue
+		}
+		if pid, err := ReadPID(p.Info.Home); err == nil && alive(pid) {
+			signalPID(pid, sigCont)
+			signalPID(pid, sigTerm)
+			list = append(list, adoptee{p.Info, pid})
+		}
+	}
+	out := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), ps.grace)
+		defer cancel()
+		var errs []error
+		for _, a := range list {
+			if waitEnded(ctx, a.pid) != nil {
+				signalPID(a.pid, sigKill)
+				waitEnded(context.Background(), a.pid)
+				errs = append(errs, fmt.Errorf("%w: %s (restarted, pid %d) killed after %s", ErrStop, a.info.Name, a.pid, ps.grace))
+			}
+			removePIDFile(a.info.Home, a.pid)
+		}
+		out <- errors.Join(errs...)
+	}()
+	return out
+}
+
+// RunSchedule applies the perturbations of s to the testnet l, each at its
+// time after start, until ctx ends or one fails. logf, if set, is told of
+// each action before and after it runs.
+func RunSchedule(ctx context.Context, l *Layout, s []Perturbation, start time.Time, opts PerturbOptions, logf func(string)) error {
+	if logf == nil {
+		logf = func(string) {}
+	}
+	for _, p := range s {
+		wait := time.NewTimer(time.Until(start.Add(p.At.Duration)))
+		select {
+		case <-ctx.Done():
+			wait.Stop()
+			return nil
+		case <-wait.C:
+		}
+		began := time.Now()
+		logf(fmt.Sprintf("%s perturbation +%s: %s %s", began.UTC().Format("15:04:05.000"), p.At.Duration, p.Action, p.Node))
+		if err := Perturb(ctx, l, p.Node, p.Action, opts); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("perturbation %s: %w", p, err)
+		}
+		logf(fmt.Sprintf("%s perturbation +%s: %s %s done in %s", time.Now().UTC().Format("15:04:05.000"), p.At.Duration, p.Action, p.Node, time.Since(began).Round(time.Millisecond)))
+	}
+	return nil
 }

@@ -1,0 +1,453 @@
+package testnet
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+
+	"github.com/verity-network/verity/consensus"
+	"github.com/verity-network/verity/node"
+	"github.com/verity-network/verity/node/store"
+)
+
+// Defaults of CheckOptions.
+const (
+	// DefaultLockTimeout is how long Check waits for a store's file lock.
+	DefaultLockTimeout = 500 * time.Millisecond
+	// DefaultDeadlineGrace is how long past its deadline a job may still
+	// be provisional before Check reports it.
+	DefaultDeadlineGrace = 2 * time.Second
+)
+
+// StoreFile is the name of a node's store inside its data directory.
+const StoreFile = "verity.db"
+
+// ErrStoreLocked means a node's store is locked by the running node: stop
+// the testnet before checking it.
+var ErrStoreLocked = errors.New("store is locked by a running node")
+
+// StoreRef names one node's store file.
+type StoreRef struct {
+	Name string
+	Path string
+}
+
+// CheckOptions configure Check and CheckStores.
+type CheckOptions struct {
+	// Now is the time deadlines are compared with (default time.Now()).
+	Now time.Time
+	// DeadlineGrace: default DefaultDeadlineGrace.
+	DeadlineGrace time.Duration
+	// LockTimeout: default DefaultLockTimeout.
+	LockTimeout time.Duration
+	// Compare, when set, is a snapshot taken earlier (before a crash): every
+	// certificate a node held then must still be in its store.
+	Compare *Snapshot
+}
+
+// Report is what Check found. OK reports whether every invariant held.
+type Report struct {
+	CheckedAt time.Time    `json:"checked_at"`
+	Nodes     []NodeReport `json:"nodes"`
+	// BadCertificates failed consensus.VerifyCertificate against the genesis.
+	BadCertificates []BadCertificate `json:"bad_certificates"`
+	// BadEvidence failed consensus.Evidence.Verify.
+	BadEvidence []BadEvidence `json:"bad_evidence"`
+	// Conflicts are claims decided true on one node and false on another.
+	Conflicts []Conflict `json:"conflicts"`
+	// Overdue are jobs a node accepted as gateway that are still
+	// provisional past their deadline (plus the grace).
+	Overdue []JobRef `json:"overdue"`
+	// Missing are certificates the compared snapshot lists and the store
+	// no longer holds.
+	Missing []JobRef `json:"missing"`
+	// Pending are gateway jobs still provisional whose deadline has not
+	// passed: not a failure, but not checked either.
+	Pending []JobRef `json:"pending"`
+	// Evidence summarises the equivocation evidence the stores hold.
+	Evidence []EvidenceSummary `json:"evidence"`
+}
+
+// NodeReport counts one node's store.
+type NodeReport struct {
+	Name         string                   `json:"name"`
+	Store        string                   `json:"store"`
+	NoStore      bool                     `json:"no_store,omitempty"`
+	Jobs         int                      `json:"jobs"`
+	GatewayJobs  int                      `json:"gateway_jobs"`
+	Certificates int                      `json:"certificates"`
+	Statuses     map[consensus.Status]int `json:"statuses"`
+	Evidence     int                      `json:"evidence"`
+}
+
+// BadCertificate is a stored certificate that does not verify.
+type BadCertificate struct {
+	Node  string      `json:"node"`
+	JobID common.Hash `json:"job_id"`
+	Error string      `json:"error"`
+}
+
+// BadEvidence is stored evidence that does not verify.
+type BadEvidence struct {
+	Node      string         `json:"node"`
+	Validator common.Address `json:"validator"`
+	JobID     common.Hash    `json:"job_id"`
+	Error     string         `json:"error"`
+}
+
+// Conflict is a claim of one job decided both ways across nodes.
+type Conflict struct {
+	JobID common.Hash `json:"job_id"`
+	Claim uint32      `json:"claim"`
+	Text  string      `json:"text"`
+	True  []string    `json:"true_on"`
+	False []string    `json:"false_on"`
+}
+
+// JobRef names a job on a node.
+type JobRef struct {
+	Node     string           `json:"node"`
+	JobID    common.Hash      `json:"job_id"`
+	Status   consensus.Status `json:"status,omitempty"`
+	Deadline time.Time        `json:"deadline,omitzero"`
+}
+
+// EvidenceSummary is the evidence against one validator.
+type EvidenceSummary struct {
+	Validator common.Address `json:"validator"`
+	Name      string         `json:"name"`
+	Jobs      int            `json:"jobs"`
+	Nodes     []string       `json:"held_by"`
+}
+
+// OK reports whether every invariant held.
+func (r *Report) OK() bool {
+	return len(r.BadCertificates) == 0 && len(r.BadEvidence) == 0 && len(r.Conflicts) == 0 &&
+		len(r.Overdue) == 0 && len(r.Missing) == 0
+}
+
+// Snapshot lists the certificates each node's store held at a time.
+type Snapshot struct {
+	TakenAt      time.Time                `json:"taken_at"`
+	Certificates map[string][]common.Hash `json:"certificates"`
+}
+
+// WriteSnapshot writes s as JSON to path.
+func WriteSnapshot(path string, s *Snapshot) error { return writeJSON(path, s) }
+
+// LoadSnapshot reads a snapshot WriteSnapshot wrote.
+func LoadSnapshot(path string) (*Snapshot, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("snapshot: %w", err)
+	}
+	var s Snapshot
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&s); err != nil {
+		return nil, fmt.Errorf("snapshot %s: %w", path, err)
+	}
+	return &s, nil
+}
+
+// Stores lists the store file of every node of the testnet, from each
+// node's config.toml.
+func (l *Layout) Stores() ([]StoreRef, error) {
+	out := make([]StoreRef, 0, len(l.Nodes))
+	for _, n := range l.Nodes {
+		cfg, err := node.LoadConfig(n.Home)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, StoreRef{Name: n.Name, Path: filepath.Join(cfg.Path(cfg.DataDir), StoreFile)})
+	}
+	return out, nil
+}
+
+// Check reads the store of every node of the testnet in dir and checks it
+// against dir/genesis.json; see CheckStores. It also returns the snapshot
+// of the certificates the stores hold.
+func Check(ctx context.Context, dir string, opts CheckOptions) (*Report, *Snapshot, error) {
+	l, err := LoadLayout(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	g, err := consensus.LoadGenesis(l.GenesisPath())
+	if err != nil {
+		return nil, nil, err
+	}
+	refs, err := l.Stores()
+	if err != nil {
+		return nil, nil, err
+	}
+	return CheckStores(ctx, g, refs, opts)
+}
+
+// CheckStores reads each store (a consistent copy taken under a read-only
+// lock, so the stores are not changed) and reports: certificates that fail
+// verification against g, evidence that fails verification, claims decided
+// true on one node and false on another, gateway jobs still provisional
+// past their deadline, and, with opts.Compare, certificates missing since
+// the snapshot. A store locked by a running node is an error wrapping
+// ErrStoreLocked; a store file that does not exist is an empty store.
+func CheckStores(ctx context.Context, g *consensus.Genesis, stores []StoreRef, opts CheckOptions) (*Report, *Snapshot, error) {
+	if opts.Now.IsZero() {
+		opts.Now = time.Now()
+	}
+	if opts.DeadlineGrace == 0 {
+		opts.DeadlineGrace = DefaultDeadlineGrace
+	}
+	if opts.LockTimeout <= 0 {
+		opts.LockTimeout = DefaultLockTimeout
+	}
+	set, err := g.ValidatorSet()
+	if err != nil {
+		return nil, nil, err
+	}
+	r := &Report{CheckedAt: opts.Now.UTC()}
+	held := make(map[string][]common.Hash, len(stores))
+	// decisions[job][claim] = verdict -> nodes; texts[job][claim].
+	type claimKey struct {
+		job   common.Hash
+		claim uint32
+	}
+	decisions := map[claimKey]map[consensus.Outcome][]string{}
+	texts := map[claimKey]string{}
+	evidence := map[common.Address]map[common.Hash]map[string]bool{}
+
+	for _, ref := range stores {
+		if err := ctx.Err(); err != nil {
+			return nil, nil, err
+		}
+		nr := NodeReport{Name: ref.Name, Store: ref.Path, Statuses: map[consensus.Status]int{}}
+		st, cleanup, err := openCopy(ref, opts.LockTimeout)
+		if errors.Is(err, os.ErrNotExist) {
+			nr.NoStore = true
+			held[ref.Name] = nil
+			r.Nodes = append(r.Nodes, nr)
+			continue
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		err = func() error {
+			defer cleanup()
+			ids := []common.Hash{}
+			if err := st.Certificates(func(c *consensus.Certificate) bool {
+				nr.Certificates++
+				ids = append(ids, c.JobID)
+				if err := consensus.VerifyCertificate(c, set, nil); err != nil {
+					r.BadCertificates = append(r.BadCertificates, BadCertificate{Node: ref.Name, JobID: c.JobID, Error: err.Error()})
+				}
+				for _, cl := range c.Claims {
+					if cl.Verdict != consensus.OutcomeTrue && cl.Verdict != consensus.OutcomeFalse {
+						continue
+					}
+					k := claimKey{c.JobID, cl.Index}
+					if decisions[k] == nil {
+						decisions[k] = map[consensus.Outcome][]string{}
+						texts[k] = cl.Text
+					}
+					decisions[k][cl.Verdict] = append(decisions[k][cl.Verdict], ref.Name)
+				}
+				return true
+			}); err != nil {
+				return fmt.Errorf("%s: read certificates: %w", ref.Name, err)
+			}
+			held[ref.Name] = ids
+			if err := st.Jobs(func(j *store.Job) bool {
+				nr.Jobs++
+				nr.Statuses[j.Status]++
+				if !j.Gateway {
+					return true
+				}
+				nr.GatewayJobs++
+				if j.Status.Final() {
+					return true
+				}
+				ref := JobRef{Node: ref.Name, JobID: j.ID, Status: j.Status, Deadline: j.Deadline}
+				if opts.Now.After(j.Deadline.Add(opts.DeadlineGrace)) {
+					r.Overdue = append(r.Overdue, ref)
+				} else {
+					r.Pending = append(r.Pending, ref)
+				}
+				return true
+			}); err != nil {
+				return fmt.Errorf("%s: read jobs: %w", ref.Name, err)
+			}
+			evs, err := st.AllEvidence()
+			if err != nil {
+				return fmt.Errorf("%s: read evidence: %w", ref.Name, err)
+			}
+			nr.Evidence = len(evs)
+			for _, e := range evs {
+				if err := e.Evidence.Verify(set); err != nil {
+					r.BadEvidence = append(r.BadEvidence, BadEvidence{Node: ref.Name, Validator: e.Validator, JobID: e.First.JobID, Error: err.Error()})
+					continue
+				}
+				if evidence[e.Validator] == nil {
+					evidence[e.Validator] = map[common.Hash]map[string]bool{}
+				}
+				if evidence[e.Validator][e.First.JobID] == nil {
+					evidence[e.Validator][e.First.JobID] = map[string]bool{}
+				}
+				evidence[e.Validator][e.First.JobID][ref.Name] = true
+			}
+			return nil
+		}()
+		if err != nil {
+			return nil, nil, err
+		}
+		r.Nodes = append(r.Nodes, nr)
+	}
+
+	for k, d := range decisions {
+		if len(d[consensus.OutcomeTrue]) > 0 && len(d[consensus.OutcomeFalse]) > 0 {
+			r.Conflicts = append(r.Conflicts, Conflict{JobID: k.job, Claim: k.claim, Text: texts[k],
+				True: d[consensus.OutcomeTrue], False: d[consensus.OutcomeFalse]})
+		}
+	}
+	sort.Slice(r.Conflicts, func(i, j int) bool {
+		a, b := r.Conflicts[i], r.Conflicts[j]
+		if c := bytes.Compare(a.JobID[:], b.JobID[:]); c != 0 {
+			return c < 0
+		}
+		return a.Claim < b.Claim
+	})
+	for v, jobs := range evidence {
+		s := EvidenceSummary{Validator: v, Jobs: len(jobs)}
+		if _, val, ok := set.Lookup(v); ok {
+			s.Name = val.Name
+		}
+		nodes := map[string]bool{}
+		for _, on := range jobs {
+			for n := range on {
+				nodes[n] = true
+			}
+		}
+		for n := range nodes {
+			s.Nodes = append(s.Nodes, n)
+		}
+		slices.Sort(s.Nodes)
+		r.Evidence = append(r.Evidence, s)
+	}
+	sort.Slice(r.Evidence, func(i, j int) bool { return r.Evidence[i].Name < r.Evidence[j].Name })
+
+	if opts.Compare != nil {
+		names := make([]string, 0, len(opts.Compare.Certificates))
+		for n := range opts.Compare.Certificates {
+			names = append(names, n)
+		}
+		slices.Sort(names)
+		for _, name := range names {
+			now := map[common.Hash]bool{}
+			for _, id := range held[name] {
+				now[id] = true
+			}
+			for _, id := range opts.Compare.Certificates[name] {
+				if !now[id] {
+					r.Missing = append(r.Missing, JobRef{Node: name, JobID: id})
+				}
+			}
+		}
+	}
+	for _, ids := range held {
+		slices.SortFunc(ids, func(a, b common.Hash) int { return bytes.Compare(a[:], b[:]) })
+	}
+	return r, &Snapshot{TakenAt: r.CheckedAt, Certificates: held}, nil
+}
+
+// openCopy opens the store at ref.Path read-only under a shared lock
+// (waiting at most timeout for a running node's exclusive lock), copies it
+// consistently to a temporary file and opens the copy. cleanup closes and
+// removes the copy.
+func openCopy(ref StoreRef, timeout time.Duration) (st *store.Store, cleanup func(), err error) {
+	if _, err := os.Stat(ref.Path); err != nil {
+		return nil, nil, err
+	}
+	db, err := bolt.Open(ref.Path, 0o600, &bolt.Options{ReadOnly: true, Timeout: timeout})
+	if errors.Is(err, berrors.ErrTimeout) {
+		return nil, nil, fmt.Errorf("%w: %s: %s: stop the testnet (or the node) before checking", ErrStoreLocked, ref.Name, ref.Path)
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: open store %s: %w", ref.Name, ref.Path, err)
+	}
+	tmp, err := os.MkdirTemp("", "verity-check-")
+	if err != nil {
+		db.Close()
+		return nil, nil, fmt.Errorf("check: %w", err)
+	}
+	copyPath := filepath.Join(tmp, StoreFile)
+	err = db.View(func(tx *bolt.Tx) error { return tx.CopyFile(copyPath, 0o600) })
+	db.Close()
+	if err != nil {
+		os.RemoveAll(tmp)
+		return nil, nil, fmt.Errorf("%s: copy store %s: %w", ref.Name, ref.Path, err)
+	}
+	st, err = store.Open(copyPath)
+	if err != nil {
+		os.RemoveAll(tmp)
+		return nil, nil, fmt.Errorf("%s: %w", ref.Name, err)
+	}
+	return st, func() { st.Close(); os.RemoveAll(tmp) }, nil
+}
+
+// WriteText writes the report for people: a line per node, then every
+// violation, then a verdict line.
+func (r *Report) WriteText(w io.Writer) {
+	for _, n := range r.Nodes {
+		if n.NoStore {
+			fmt.Fprintf(w, "%s: no store at %s\n", n.Name, n.Store)
+			continue
+		}
+		var st []string
+		for _, s := range []consensus.Status{consensus.StatusVerified, consensus.StatusRejected, consensus.StatusUnresolved, consensus.StatusProvisional} {
+			if c := n.Statuses[s]; c > 0 {
+				st = append(st, fmt.Sprintf("%d %s", c, s))
+			}
+		}
+		fmt.Fprintf(w, "%s: %d jobs (%d as gateway; %s), %d certificates, %d evidence\n",
+			n.Name, n.Jobs, n.GatewayJobs, strings.Join(st, ", "), n.Certificates, n.Evidence)
+	}
+	for _, e := range r.Evidence {
+		fmt.Fprintf(w, "evidence: %s (%s) equivocated on %d jobs; held by %s\n", e.Name, e.Validator.Hex(), e.Jobs, strings.Join(e.Nodes, ", "))
+	}
+	if len(r.Pending) > 0 {
+		fmt.Fprintf(w, "note: %d gateway jobs still provisional before their deadline (not checked)\n", len(r.Pending))
+	}
+	for _, b := range r.BadCertificates {
+		fmt.Fprintf(w, "FAIL certificate %s on %s does not verify: %s\n", b.JobID.Hex(), b.Node, b.Error)
+	}
+	for _, b := range r.BadEvidence {
+		fmt.Fprintf(w, "FAIL evidence against %s for job %s on %s does not verify: %s\n", b.Validator.Hex(), b.JobID.Hex(), b.Node, b.Error)
+	}
+	for _, c := range r.Conflicts {
+		fmt.Fprintf(w, "FAIL job %s claim %d %q decided true on %s and false on %s\n",
+			c.JobID.Hex(), c.Claim, c.Text, strings.Join(c.True, ", "), strings.Join(c.False, ", "))
+	}
+	for _, j := range r.Overdue {
+		fmt.Fprintf(w, "FAIL job %s accepted by %s is still %s, deadline was %s\n", j.JobID.Hex(), j.Node, j.Status, j.Deadline.UTC().Format(time.RFC3339))
+	}
+	for _, j := range r.Missing {
+		fmt.Fprintf(w, "FAIL certificate %s was on %s at the snapshot and is missing now\n", j.JobID.Hex(), j.Node)
+	}
+	if r.OK() {
+		fmt.Fprintln(w, "ok: every certificate verifies, no conflicting decisions, no overdue jobs, no lost certificates")
+		return
+	}
+	fmt.Fprintf(w, "check failed: %d bad certificates, %d bad evidence, %d conflicting claims, %d overdue jobs, %d lost certificates\n",
+		len(r.BadCertificates), len(r.BadEvidence), len(r.Conflicts), len(r.Overdue), len(r.Missing))
+}
