@@ -35,7 +35,7 @@ type Config struct {
 	Generator  GeneratorConfig  `toml:"generator,omitempty"`
 	// Behaviour makes the validator misbehave, for fault tests only.
 	Behaviour BehaviourConfig `toml:"behaviour,omitempty"`
-	Consensus  ConsensusConfig  `toml:"consensus"`
+	Consensus ConsensusConfig `toml:"consensus"`
 
 	home string
 }

@@ -230,7 +230,9 @@ func (n *Node) expire(id common.Hash) {
 	}
 }
 
-// finalizeLocked issues the certificate: stored first, then published.
+// finalizeLocked ends a job's tally and issues its certificate: built under
+// the lock, then stored (group commit, outside the lock, so that other jobs'
+// ballots keep flowing), and only then published. n.mu must be held.
 func (n *Node) finalizeLocked(j *aggJob, expired bool) {
 	delete(n.agg, j.msg.JobID)
 	n.metrics.jobsPending.Dec()
@@ -241,16 +243,22 @@ func (n *Node) finalizeLocked(j *aggJob, expired bool) {
 		log.Errorw("build certificate", "job", j.msg.JobID.Hex(), "err", err)
 		return
 	}
+	n.goTracked(func() { n.issue(cert, j.accepted, now, expired) })
+}
+
+func (n *Node) issue(cert *consensus.Certificate, accepted, now time.Time, expired bool) {
 	t0 := time.Now()
 	if _, err := n.store.PutCertificate(cert, now); err != nil {
-		log.Errorw("store certificate", "job", j.msg.JobID.Hex(), "err", err)
+		log.Errorw("store certificate", "job", cert.JobID.Hex(), "err", err)
 		return
 	}
 	n.metrics.observeStore("certificate", t0)
 	n.countAgreement(cert)
-	n.metrics.timeToCertificate.Observe(now.Sub(j.accepted).Seconds())
+	n.metrics.timeToCertificate.Observe(n.opts.Now().Sub(accepted).Seconds())
 	n.metrics.jobs.WithLabelValues(string(cert.Status)).Inc()
+	n.mu.Lock()
 	n.notifyFinalLocked(cert.JobID)
+	n.mu.Unlock()
 	log.Debugw("certificate issued", "job", cert.JobID.Hex(), "status", cert.Status, "ballots", len(cert.Ballots), "expired", expired)
 	if expired {
 		var undecided []uint32
@@ -262,7 +270,7 @@ func (n *Node) finalizeLocked(j *aggJob, expired bool) {
 		n.events.publish(EventJobExpired, cert.JobID, now, map[string]any{"undecided": undecided, "ballots": len(cert.Ballots)})
 	}
 	n.events.publish(EventCertificateIssued, cert.JobID, now, map[string]any{"status": cert.Status, "certificate": cert})
-	n.goTracked(func() { n.publish(p2p.KindCerts, cert) })
+	n.publish(p2p.KindCerts, cert)
 }
 
 // validateJob is the jobs topic validator.
@@ -407,11 +415,15 @@ func (n *Node) onBallot(v any) {
 		return
 	}
 	now := n.opts.Now()
-	t0 := time.Now()
-	if err := n.store.AddBallot(b, now); err != nil {
-		log.Errorw("store ballot", "job", b.JobID.Hex(), "err", err)
-	}
-	n.metrics.observeStore("ballot", t0)
+	// Stored behind the tally (group commit): a ballot lost in a crash is
+	// sent again when the restarted gateway re-announces the job.
+	n.goTracked(func() {
+		t0 := time.Now()
+		if err := n.store.AddBallot(b, now); err != nil && !errors.Is(err, store.ErrClosed) {
+			log.Errorw("store ballot", "job", b.JobID.Hex(), "err", err)
+		}
+		n.metrics.observeStore("ballot", t0)
+	})
 	_, val, _ := n.set.Lookup(b.Validator)
 	progress := j.tally.Progress()
 	n.events.publish(EventBallotAttached, b.JobID, now, map[string]any{

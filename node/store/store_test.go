@@ -1,0 +1,107 @@
+package store
+
+import (
+	"errors"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/verity-network/verity/consensus"
+)
+
+func openTemp(t *testing.T) (*Store, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "verity.db")
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, path
+}
+
+func TestWritesSurviveReopen(t *testing.T) {
+	s, path := openTemp(t)
+	id := common.Hash{1}
+	if _, err := s.AddJob(&Job{ID: id, Message: []byte(`{}`), Status: consensus.StatusProvisional, Gateway: true}); err != nil {
+		t.Fatal(err)
+	}
+	b := &consensus.Ballot{JobID: id, Vote: consensus.Vote{Validator: common.Address{9}}}
+	if err := s.AddBallot(b, time.Unix(5, 0)); err != nil {
+		t.Fatal(err)
+	}
+	c := &consensus.Certificate{JobID: id, Status: consensus.StatusVerified}
+	if stored, err := s.PutCertificate(c, time.Unix(6, 0)); err != nil || !stored {
+		t.Fatalf("put certificate: %v %v", stored, err)
+	}
+	if stored, err := s.PutCertificate(&consensus.Certificate{JobID: id, Status: consensus.StatusRejected}, time.Unix(7, 0)); err != nil || stored {
+		t.Fatalf("second certificate replaced the first: %v %v", stored, err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AddBallot(b, time.Now()); !errors.Is(err, ErrClosed) {
+		t.Fatalf("write after close: %v", err)
+	}
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	j, err := s.Job(id)
+	if err != nil || j.Status != consensus.StatusVerified || !j.FinalAt.Equal(time.Unix(6, 0)) {
+		t.Fatalf("job after reopen: %+v %v", j, err)
+	}
+	if bs, err := s.Ballots(id); err != nil || len(bs) != 1 || !bs[0].ReceivedAt.Equal(time.Unix(5, 0)) {
+		t.Fatalf("ballots after reopen: %+v %v", bs, err)
+	}
+	// A final status is never replaced by a provisional one.
+	if err := s.PutJob(&Job{ID: id, Status: consensus.StatusProvisional}); err != nil {
+		t.Fatal(err)
+	}
+	if j, _ := s.Job(id); j.Status != consensus.StatusVerified {
+		t.Fatalf("status went back to %s", j.Status)
+	}
+}
+
+// TestGroupCommit: concurrent writers all commit, and a failing write in a
+// shared batch fails alone.
+func TestGroupCommit(t *testing.T) {
+	s, _ := openTemp(t)
+	defer s.Close()
+	boom := errors.New("boom")
+	var wg sync.WaitGroup
+	errs := make([]error, 200)
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if i%50 == 7 {
+				errs[i] = s.update(func(*bolt.Tx) error { return boom })
+				return
+			}
+			id := common.Hash{byte(i), byte(i >> 8), 1}
+			_, errs[i] = s.AddJob(&Job{ID: id, Status: consensus.StatusProvisional})
+		}()
+	}
+	wg.Wait()
+	n := 0
+	if err := s.Jobs(func(*Job) bool { n++; return true }); err != nil {
+		t.Fatal(err)
+	}
+	for i, err := range errs {
+		if i%50 == 7 {
+			if !errors.Is(err, boom) {
+				t.Fatalf("write %d: %v, want its own error", i, err)
+			}
+		} else if err != nil {
+			t.Fatalf("write %d failed with a neighbour's error: %v", i, err)
+		}
+	}
+	if n != 196 {
+		t.Fatalf("%d jobs stored, want 196", n)
+	}
+}
