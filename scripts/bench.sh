@@ -2,7 +2,7 @@
 # Runs the measurements of docs/performance.md ("Network benchmarks" and
 # "Scaling"): builds verity, runs each configuration REPEAT times (default 3)
 # with `verity bench --repeat`, writes every report under OUT (default
-# bench-results/) and redraws docs/scaling.svg. Each run is bounded: a few
+# $TMPDIR/verity-bench-results) and redraws SVG (default docs/scaling.svg). Each run is bounded: a few
 # seconds of load plus the start of the network. Then runs the Go
 # benchmarks of the hot paths.
 #
@@ -14,7 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 what=${1:-all}
-out=${OUT:-bench-results}
+out=${OUT:-${TMPDIR:-/tmp}/verity-bench-results}
 repeat=${REPEAT:-3}
 svg=${SVG:-docs/scaling.svg}
 mkdir -p "$out"
