@@ -2,9 +2,9 @@
 # Runs the measurements of docs/performance.md ("Network benchmarks" and
 # "Scaling"): builds verity, runs each configuration REPEAT times (default 3)
 # with `verity bench --repeat`, writes every report under OUT (default
-# $TMPDIR/verity-bench-results) and redraws SVG (default docs/scaling.svg). Each run is bounded: a few
-# seconds of load plus the start of the network. Then runs the Go
-# benchmarks of the hot paths.
+# $TMPDIR/verity-bench-results) and redraws SVG (default docs/scaling.svg).
+# Each run is bounded: a few seconds of load plus the start of the network.
+# Then runs the Go benchmarks of the hot paths.
 #
 #   scripts/bench.sh            # everything (about 10 minutes on 2 cores)
 #   scripts/bench.sh network    # only the network benchmarks
