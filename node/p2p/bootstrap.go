@@ -32,6 +32,12 @@ func (n *Network) keepConnected(peers []peer.AddrInfo) {
 		case <-n.ctx.Done():
 			return
 		case <-timer.C:
+		case <-n.gate.online:
+			backoff = bootstrapMinBackoff
+		}
+		if n.Offline() {
+			timer.Reset(bootstrapRecheck)
+			continue
 		}
 		failed := n.dialMissing(peers)
 		short := n.discover(peers)

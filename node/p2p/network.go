@@ -75,6 +75,7 @@ type Network struct {
 	topics map[string]*pubsub.Topic
 	stats  *statsTracer
 	scores scoreSnapshot
+	gate   *offlineGate
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -108,7 +109,9 @@ func New(ctx context.Context, cfg Config) (*Network, error) {
 		return nil, err
 	}
 
+	gate := newOfflineGate()
 	opts := []libp2p.Option{
+		libp2p.ConnectionGater(gate),
 		libp2p.Identity(priv),
 		libp2p.ListenAddrStrings(cfg.ListenAddrs...),
 		libp2p.Transport(tcp.NewTCPTransport),
@@ -130,6 +133,7 @@ func New(ctx context.Context, cfg Config) (*Network, error) {
 		host:   h,
 		topics: make(map[string]*pubsub.Topic, len(Kinds)),
 		stats:  newStatsTracer(),
+		gate:   gate,
 		scores: scoreSnapshot{scores: map[peer.ID]float64{}},
 	}
 	n.ctx, n.cancel = context.WithCancel(ctx)

@@ -984,3 +984,28 @@ func TestPrometheusRegisterer(t *testing.T) {
 		t.Fatalf("no libp2p metrics among %d families", len(families))
 	}
 }
+
+func TestSetOffline(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	a := startNode(t, testConfig(t))
+	cfg := testConfig(t)
+	cfg.Bootstrap = addrStrings(a)
+	b := startNode(t, cfg)
+	if err := b.WaitForPeers(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	a.SetOffline(true)
+	if err := waitUntil(ctx, "no connections", func() bool {
+		return len(a.ConnectedPeers()) == 0 && len(b.ConnectedPeers()) == 0
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Connect(ctx, addrStrings(b)[0]); err == nil {
+		t.Fatal("an offline node dialled out")
+	}
+	a.SetOffline(false)
+	if err := a.WaitForPeers(ctx, 1); err != nil {
+		t.Fatalf("back online: %v", err)
+	}
+}
