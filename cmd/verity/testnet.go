@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -11,12 +12,15 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"text/tabwriter"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/verity-network/verity/consensus"
+	"github.com/verity-network/verity/node"
 	"github.com/verity-network/verity/testnet"
 )
 
@@ -40,6 +44,7 @@ keys are throwaway keys: their password is stored next to them.`,
 					&cli.Uint64Flag{Name: "stake", Usage: "stake of every validator", Value: testnet.DefaultStake},
 					&cli.StringFlag{Name: "backend", Usage: "verifier backend of every node", Value: testnet.DefaultBackend},
 					&cli.BoolFlag{Name: "force", Usage: "replace the testnet already in DIR (keys, stores and logs included)"},
+					&cli.StringFlag{Name: "manifest", Usage: "TOML `FILE` describing the network, each node and a perturbation schedule (docs/operations.md); flags set explicitly override its network settings"},
 				},
 				Action: runTestnetInit,
 			},
@@ -51,14 +56,61 @@ keys are throwaway keys: their password is stored next to them.`,
 waits until every node's /healthz answers 200. On SIGINT or SIGTERM it stops
 the nodes (SIGTERM, then SIGKILL after --grace) and exits 0. If a node exits
 on its own, it prints the end of that node's log, stops the others and exits
-1. With --inproc all nodes run inside this process instead.`,
+1. With --inproc all nodes run inside this process instead.
+
+When DIR/schedule.json exists (written by init --manifest), up applies its
+perturbations at their times after every node is healthy, logging each on
+stderr. A node a perturbation killed (its home holds the "perturbed" marker,
+whether the schedule or verity testnet perturb killed it) is no failure, and a
+node a perturbation restarted is watched and stopped like the others.`,
 				Flags: []cli.Flag{
 					&cli.StringFlag{Name: "dir", Usage: "testnet `DIR`", Value: "verity-testnet"},
 					&cli.BoolFlag{Name: "inproc", Usage: "run all nodes in this process"},
+					&cli.BoolFlag{Name: "no-schedule", Usage: "do not run DIR/schedule.json"},
 					&cli.DurationFlag{Name: "timeout", Usage: "how long to wait for every node to be healthy", Value: 60 * time.Second},
 					&cli.DurationFlag{Name: "grace", Usage: "how long nodes get to stop before they are killed", Value: testnet.DefaultGrace},
 				},
 				Action: runTestnetUp,
+			},
+			{
+				Name:      "perturb",
+				Usage:     "kill, restart, pause, resume, disconnect or connect one node of a running testnet",
+				ArgsUsage: "NODE kill|restart|pause|resume|disconnect|connect",
+				Description: `Acts on a node of the testnet that verity testnet up runs in DIR:
+  kill        SIGKILL the pid in DIR/NODE/node.pid, after writing the marker
+              DIR/NODE/perturbed so that testnet up does not count it a failure
+  restart     start the node again (detached, appending to its node.log, new
+              node.pid), remove the marker, wait until /healthz answers 200
+  pause       SIGSTOP the node's process
+  resume      SIGCONT it
+  disconnect  POST {"action":"disconnect"} to the node's /v1/admin/p2p
+  connect     POST {"action":"connect"} to it`,
+				Flags: []cli.Flag{
+					&cli.StringFlag{Name: "dir", Usage: "testnet `DIR`", Value: "verity-testnet"},
+					&cli.DurationFlag{Name: "timeout", Usage: "bound on waiting for a killed node to end or a restarted one to be healthy", Value: 60 * time.Second},
+				},
+				Action: runTestnetPerturb,
+			},
+			{
+				Name:  "check",
+				Usage: "check the invariants over every node's store of a stopped testnet",
+				Description: `Reads every node's store in DIR (read-only; the testnet must be stopped, since a
+running node holds its store's lock) and reports: certificates that fail
+verification against DIR/genesis.json, evidence that fails verification,
+claims decided true on one node and false on another, jobs a node accepted
+as gateway that are still provisional past their deadline and, with
+--compare, certificates a snapshot listed that a store no longer holds.
+--snapshot writes the list of certificates each store holds now, to
+compare with after a crash. Exit status: 0 when every invariant holds, 1
+when one does not (with a report), 2 when the stores cannot be checked.`,
+				Flags: []cli.Flag{
+					&cli.StringFlag{Name: "dir", Usage: "testnet `DIR`", Value: "verity-testnet"},
+					&cli.BoolFlag{Name: "json", Usage: "print the report as JSON"},
+					&cli.StringFlag{Name: "snapshot", Usage: "write the certificates each store holds to `FILE`"},
+					&cli.StringFlag{Name: "compare", Usage: "report certificates listed in snapshot `FILE` and missing now"},
+					&cli.DurationFlag{Name: "grace", Usage: "how long past its deadline a gateway job may stay provisional", Value: testnet.DefaultDeadlineGrace},
+				},
+				Action: runTestnetCheck,
 			},
 		},
 	})
@@ -69,7 +121,7 @@ const testnetLogTail = 20
 
 func runTestnetInit(c *cli.Context) error {
 	dir := c.String("dir")
-	l, err := testnet.Init(testnet.InitOptions{
+	opts := testnet.InitOptions{
 		Dir:       dir,
 		Nodes:     c.Int("nodes"),
 		BasePort:  c.Int("base-port"),
@@ -77,22 +129,60 @@ func runTestnetInit(c *cli.Context) error {
 		Stake:     c.Uint64("stake"),
 		Backend:   c.String("backend"),
 		Force:     c.Bool("force"),
-	})
+	}
+	if path := c.String("manifest"); path != "" {
+		m, err := testnet.LoadManifest(path)
+		if err != nil {
+			return err
+		}
+		// The manifest describes the network; flags given explicitly
+		// override its settings, the others' defaults do not.
+		opts = testnet.InitOptions{Dir: dir, Force: opts.Force, Manifest: m}
+		if c.IsSet("nodes") {
+			opts.Nodes = c.Int("nodes")
+		}
+		if c.IsSet("base-port") {
+			opts.BasePort = c.Int("base-port")
+		}
+		if c.IsSet("network-id") {
+			opts.NetworkID = c.Uint64("network-id")
+		}
+		if c.IsSet("stake") {
+			opts.Stake = c.Uint64("stake")
+		}
+		if c.IsSet("backend") {
+			opts.Backend = c.String("backend")
+		}
+	}
+	l, err := testnet.Init(opts)
 	if errors.Is(err, testnet.ErrExists) {
 		return fmt.Errorf("%w; pass --force to replace it", err)
 	}
 	if err != nil {
 		return err
 	}
+	g, err := consensus.LoadGenesis(l.GenesisPath())
+	if err != nil {
+		return err
+	}
 	w := c.App.Writer
-	fmt.Fprintf(w, "wrote a %d-validator testnet (network %d) to %s\n", len(l.Nodes), c.Uint64("network-id"), l.Dir)
+	fmt.Fprintf(w, "wrote a %d-validator testnet (network %d) to %s\n", len(l.Nodes), g.NetworkID, l.Dir)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	for _, n := range l.Nodes {
-		fmt.Fprintf(tw, "  %s\t%s\tp2p %s\tapi %s\n", n.Name, n.Address.Hex(), trimP2P(n.P2P[0]), n.API)
+	for i, n := range l.Nodes {
+		extra := ""
+		if cfg, err := node.LoadConfig(n.Home); err == nil && cfg.Behaviour.Kind != "" && cfg.Behaviour.Kind != node.BehaviourHonest {
+			extra = "\t" + cfg.Behaviour.Kind
+		}
+		fmt.Fprintf(tw, "  %s\t%s\tstake %d\tp2p %s\tapi %s%s\n", n.Name, n.Address.Hex(), g.Validators[i].Stake, trimP2P(n.P2P[0]), n.API, extra)
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "genesis:    %s\n", l.GenesisPath())
 	fmt.Fprintf(w, "nodes.json: %s\n", l.NodesPath())
+	if s, err := testnet.LoadSchedule(l.Dir); err != nil {
+		return err
+	} else if len(s) > 0 {
+		fmt.Fprintf(w, "schedule:   %s (%d perturbations, run by testnet up)\n", filepath.Join(l.Dir, testnet.ScheduleFile), len(s))
+	}
 	fmt.Fprintf(w, "start it:   verity testnet up --dir %s\n", dir)
 	return nil
 }
@@ -157,15 +247,82 @@ func testnetUpProcesses(ctx context.Context, c *cli.Context, layout *testnet.Lay
 	printTestnetTable(w, rows)
 	fmt.Fprintf(w, "testnet up: %d nodes; Ctrl-C to stop\n", len(rows))
 
-	select {
-	case <-ctx.Done():
-		fmt.Fprintln(ew, "stopping nodes")
-		return stopTestnetProcesses(w, procs)
-	case p := <-procs.Exited():
-		fmt.Fprintf(ew, "%s exited: %s\n", p.Info.Name, describeExit(p.Err()))
-		printLogTail(ew, p.Info)
-		return exitCode(1, errors.Join(fmt.Errorf("%w: %s", testnet.ErrExited, p.Info.Name), procs.Stop()))
+	// Notes come from the watcher and the schedule at once.
+	logw := &lockedWriter{w: ew}
+	note := func(s string) { fmt.Fprintln(logw, s) }
+	runCtx, cancelRun := context.WithCancel(ctx)
+	defer cancelRun()
+	var watchErr, schedErr error
+	watchDone, schedDone := make(chan struct{}), make(chan struct{})
+	go func() {
+		watchErr = procs.Watch(runCtx, note)
+		close(watchDone)
+	}()
+	schedule, err := testnet.LoadSchedule(layout.Dir)
+	if err != nil {
+		fmt.Fprintf(logw, "schedule not run: %v\n", err)
 	}
+	if c.Bool("no-schedule") {
+		schedule = nil
+	}
+	var schedC <-chan struct{} // nil unless a schedule runs
+	if len(schedule) > 0 {
+		fmt.Fprintf(logw, "running %d perturbations from %s\n", len(schedule), filepath.Join(layout.Dir, testnet.ScheduleFile))
+		popts := testnet.PerturbOptions{GlobalArgs: global}
+		start := time.Now()
+		go func() {
+			schedErr = testnet.RunSchedule(runCtx, layout, schedule, start, popts, note)
+			close(schedDone)
+		}()
+		schedC = schedDone
+	} else {
+		close(schedDone)
+	}
+	// finish ends the schedule and the watcher, then stops the nodes. A
+	// restart the schedule was making has written its pid file by the
+	// time the schedule ends, so Stop stops that process too.
+	finish := func(failure error) error {
+		cancelRun()
+		<-schedDone
+		<-watchDone
+		if failure != nil {
+			return exitCode(1, errors.Join(failure, procs.Stop()))
+		}
+		return stopTestnetProcesses(w, procs)
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			fmt.Fprintln(logw, "stopping nodes")
+			return finish(nil)
+		case <-watchDone:
+			var ne *testnet.NodeExitError
+			if errors.As(watchErr, &ne) {
+				fmt.Fprintf(logw, "%s exited: %v\n", ne.Node.Name, describeExit(ne.Err))
+				printLogTail(logw, ne.Node)
+			}
+			return finish(watchErr)
+		case <-schedC:
+			schedC = nil
+			if schedErr != nil {
+				fmt.Fprintf(logw, "schedule failed: %v\n", schedErr)
+				return finish(schedErr)
+			}
+			fmt.Fprintln(logw, "schedule done")
+		}
+	}
+}
+
+// lockedWriter serialises writes from several goroutines.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
 
 func stopTestnetProcesses(w io.Writer, procs *testnet.Processes) error {
@@ -275,4 +432,75 @@ func isDone(ch <-chan struct{}) bool {
 	default:
 		return false
 	}
+}
+
+func runTestnetPerturb(c *cli.Context) error {
+	if c.NArg() != 2 {
+		return fmt.Errorf("want NODE and ACTION (kill, restart, pause, resume, disconnect or connect), got %d arguments", c.NArg())
+	}
+	name := c.Args().Get(0)
+	action, err := testnet.ParseAction(c.Args().Get(1))
+	if err != nil {
+		return err
+	}
+	layout, err := testnet.LoadLayout(c.String("dir"))
+	if err != nil {
+		return err
+	}
+	var global []string
+	if lvl := c.String("log-level"); lvl != "" {
+		global = []string{"--log-level", lvl}
+	}
+	ctx, cancel := context.WithTimeout(c.Context, c.Duration("timeout"))
+	defer cancel()
+	began := time.Now()
+	if err := testnet.Perturb(ctx, layout, name, action, testnet.PerturbOptions{GlobalArgs: global}); err != nil {
+		return err
+	}
+	info, _ := layout.Node(name)
+	detail := ""
+	if action == testnet.ActionRestart {
+		if pid, err := testnet.ReadPID(info.Home); err == nil {
+			detail = fmt.Sprintf(" (pid %d, healthy)", pid)
+		}
+	}
+	fmt.Fprintf(c.App.Writer, "%s: %s done in %s%s\n", name, action, time.Since(began).Round(time.Millisecond), detail)
+	return nil
+}
+
+func runTestnetCheck(c *cli.Context) error {
+	opts := testnet.CheckOptions{DeadlineGrace: c.Duration("grace")}
+	if path := c.String("compare"); path != "" {
+		snap, err := testnet.LoadSnapshot(path)
+		if err != nil {
+			return exitCode(2, err)
+		}
+		opts.Compare = snap
+	}
+	report, snap, err := testnet.Check(c.Context, c.String("dir"), opts)
+	if err != nil {
+		return exitCode(2, err)
+	}
+	if path := c.String("snapshot"); path != "" {
+		if err := testnet.WriteSnapshot(path, snap); err != nil {
+			return exitCode(2, err)
+		}
+	}
+	w := c.App.Writer
+	if c.Bool("json") {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(report); err != nil {
+			return exitCode(2, err)
+		}
+	} else {
+		report.WriteText(w)
+		if path := c.String("snapshot"); path != "" {
+			fmt.Fprintf(w, "snapshot of %d stores written to %s\n", len(snap.Certificates), path)
+		}
+	}
+	if !report.OK() {
+		return exitCode(1, errors.New(""))
+	}
+	return nil
 }
