@@ -217,7 +217,9 @@ func CheckStores(ctx context.Context, g *consensus.Genesis, stores []StoreRef, o
 	if err != nil {
 		return nil, nil, err
 	}
-	r := &Report{CheckedAt: opts.Now.UTC()}
+	// Empty lists, not nulls, in the JSON report.
+	r := &Report{CheckedAt: opts.Now.UTC(), Nodes: []NodeReport{}, BadCertificates: []BadCertificate{}, BadEvidence: []BadEvidence{},
+		Conflicts: []Conflict{}, Overdue: []JobRef{}, Missing: []JobRef{}, Pending: []JobRef{}, Evidence: []EvidenceSummary{}}
 	held := make(map[string][]common.Hash, len(stores))
 	// decisions[job][claim] = verdict -> nodes; texts[job][claim].
 	type claimKey struct {
