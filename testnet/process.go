@@ -437,10 +437,11 @@ func (ps *Processes) stopAdopted() <-chan error {
 	return out
 }
 
-// RunSchedule applies the perturbations of s to the testnet l, each at its
-// time after start, until ctx ends or one fails. logf, if set, is told of
-// each action before and after it runs.
-func RunSchedule(ctx context.Context, l *Layout, s []Perturbation, start time.Time, opts PerturbOptions, logf func(string)) error {
+// RunSchedule applies the perturbations of s with apply, each at its time
+// after start, until ctx ends or one fails. logf, if set, is told of each
+// action before and after it runs. For a process network, apply is
+// Perturb on its layout; for an in-process one, Network.Perturb.
+func RunSchedule(ctx context.Context, s []Perturbation, start time.Time, apply func(context.Context, Perturbation) error, logf func(string)) error {
 	if logf == nil {
 		logf = func(string) {}
 	}
@@ -454,7 +455,7 @@ func RunSchedule(ctx context.Context, l *Layout, s []Perturbation, start time.Ti
 		}
 		began := time.Now()
 		logf(fmt.Sprintf("%s perturbation +%s: %s %s", began.UTC().Format("15:04:05.000"), p.At.Duration, p.Action, p.Node))
-		if err := Perturb(ctx, l, p.Node, p.Action, opts); err != nil {
+		if err := apply(ctx, p); err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}

@@ -269,9 +269,12 @@ func testnetUpProcesses(ctx context.Context, c *cli.Context, layout *testnet.Lay
 	if len(schedule) > 0 {
 		fmt.Fprintf(logw, "running %d perturbations from %s\n", len(schedule), filepath.Join(layout.Dir, testnet.ScheduleFile))
 		popts := testnet.PerturbOptions{GlobalArgs: global}
+		apply := func(ctx context.Context, p testnet.Perturbation) error {
+			return testnet.Perturb(ctx, layout, p.Node, p.Action, popts)
+		}
 		start := time.Now()
 		go func() {
-			schedErr = testnet.RunSchedule(runCtx, layout, schedule, start, popts, note)
+			schedErr = testnet.RunSchedule(runCtx, schedule, start, apply, note)
 			close(schedDone)
 		}()
 		schedC = schedDone
@@ -356,10 +359,33 @@ func testnetUpInProcess(ctx context.Context, c *cli.Context, layout *testnet.Lay
 	}
 	printTestnetTable(w, rows)
 	fmt.Fprintf(w, "testnet up: %d nodes; Ctrl-C to stop\n", len(rows))
-	<-ctx.Done()
+
+	schedule, err := testnet.LoadSchedule(layout.Dir)
+	if err != nil {
+		fmt.Fprintf(ew, "schedule not run: %v\n", err)
+	}
+	if c.Bool("no-schedule") {
+		schedule = nil
+	}
+	var failure error
+	if len(schedule) > 0 {
+		fmt.Fprintf(ew, "running %d perturbations from %s\n", len(schedule), filepath.Join(layout.Dir, testnet.ScheduleFile))
+		apply := func(ctx context.Context, p testnet.Perturbation) error { return tn.Perturb(ctx, p.Node, p.Action) }
+		if failure = testnet.RunSchedule(ctx, schedule, time.Now(), apply, func(s string) { fmt.Fprintln(ew, s) }); failure != nil {
+			fmt.Fprintf(ew, "schedule failed: %v\n", failure)
+		} else if ctx.Err() == nil {
+			fmt.Fprintln(ew, "schedule done")
+		}
+	}
+	if failure == nil {
+		<-ctx.Done()
+	}
 	fmt.Fprintln(ew, "stopping nodes")
 	if err := tn.Stop(); err != nil {
-		return exitCode(1, err)
+		return exitCode(1, errors.Join(failure, err))
+	}
+	if failure != nil {
+		return exitCode(1, failure)
 	}
 	fmt.Fprintln(w, "testnet stopped")
 	return nil

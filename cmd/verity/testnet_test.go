@@ -226,6 +226,7 @@ func TestRealProcesses(t *testing.T) {
 		{"testnet up certifies an output and stops on SIGTERM", testTestnetUpProcesses},
 		{"testnet up reports a node that exits early", testTestnetUpReportsEarlyExit},
 		{"testnet up inproc stops on SIGINT", testTestnetUpInProcess},
+		{"testnet up inproc runs the schedule", testTestnetUpInProcessSchedule},
 		{"node flags override the config", testNodeCommandOverrides},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, bin) })
@@ -371,5 +372,56 @@ func testTestnetUpInProcess(t *testing.T, bin string) {
 	}
 	if code := up.signalAndWait(t, os.Interrupt, 30*time.Second); code != 0 {
 		t.Fatalf("testnet up --inproc exited %d after SIGINT, want 0; stderr:\n%s", code, up.stderrText())
+	}
+}
+
+// testTestnetUpInProcessSchedule runs a manifest's kill and restart with
+// testnet up --inproc, and a pause, which one process cannot do, with a
+// second run that must fail.
+func testTestnetUpInProcessSchedule(t *testing.T, bin string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	tmp := t.TempDir()
+	manifest := filepath.Join(tmp, "net.toml")
+	src := "nodes = 3\n" +
+		"[[perturbation]]\nat = \"500ms\"\nnode = \"node1\"\naction = \"kill\"\n" +
+		"[[perturbation]]\nat = \"1s\"\nnode = \"node1\"\naction = \"restart\"\n"
+	if err := os.WriteFile(manifest, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(tmp, "net")
+	base := strconv.Itoa(freeTestnetBase(t, 3))
+	if code, out := runVerity(ctx, t, bin, "testnet", "init", "--manifest", manifest, "--dir", dir, "--base-port", base); code != 0 {
+		t.Fatalf("init: exit %d\n%s", code, out)
+	}
+	up := startVerity(t, bin, "testnet-up-inproc-schedule", "testnet", "up", "--inproc", "--dir", dir)
+	up.waitLine(ctx, t, "testnet up: 3 nodes")
+	if err := waitFileContains(ctx, up.stderr, "schedule done"); err != nil {
+		t.Fatal(err)
+	}
+	layout, err := testnet.LoadLayout(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !testnet.Healthy(ctx, nil, layout.Nodes[1].API) {
+		t.Error("node1 not healthy after its scheduled restart")
+	}
+	if code := up.signalAndWait(t, os.Interrupt, 30*time.Second); code != 0 {
+		t.Fatalf("exit %d after SIGINT, want 0; stderr:\n%s", code, up.stderrText())
+	}
+	if s := up.stderrText(); !strings.Contains(s, "perturbation +500ms: kill node1 done") || !strings.Contains(s, "perturbation +1s: restart node1 done") {
+		t.Errorf("stderr does not log the schedule:\n%s", s)
+	}
+
+	src = "nodes = 3\n[[perturbation]]\nat = \"100ms\"\nnode = \"node2\"\naction = \"pause\"\n"
+	if err := os.WriteFile(manifest, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, out := runVerity(ctx, t, bin, "testnet", "init", "--manifest", manifest, "--dir", dir, "--base-port", base, "--force"); code != 0 {
+		t.Fatalf("init --force: exit %d\n%s", code, out)
+	}
+	code, out := runVerity(ctx, t, bin, "testnet", "up", "--inproc", "--dir", dir)
+	if code != 1 || !strings.Contains(out, "not supported") {
+		t.Errorf("a pause in one process: exit %d, want 1 and a clear error:\n%s", code, out)
 	}
 }
