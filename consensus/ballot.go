@@ -146,17 +146,24 @@ func checkVoteShape(set *ValidatorSet, a *Assignment, v *Vote) (int, error) {
 }
 
 // verifyVoteSignature recovers the signer of b and checks it is b.Validator.
-func verifyVoteSignature(b *Ballot) error { return verifyDigestSignature(b, b.Digest()) }
+func verifyVoteSignature(b *Ballot) error { return verifyDigestSignature(b, b.Digest(), nil) }
 
 // verifyDigestSignature checks that b's signature over digest, which must be
-// b's EIP-712 digest, recovers to b.Validator.
-func verifyDigestSignature(b *Ballot, digest common.Hash) error {
+// b's EIP-712 digest, recovers to b.Validator. A cache, when given, saves
+// recovering a signature it already holds.
+func verifyDigestSignature(b *Ballot, digest common.Hash, cache *SignatureCache) error {
+	if cache != nil && cache.verified(digest, b.Signature, b.Validator) {
+		return nil
+	}
 	signer, err := sigs.Recover(digest, b.Signature)
 	if err != nil {
 		return fmt.Errorf("%w: %s: %w", ErrBadSignature, b.Validator.Hex(), err)
 	}
 	if signer != b.Validator {
 		return fmt.Errorf("%w: ballot of %s recovers to %s", ErrBadSignature, b.Validator.Hex(), signer.Hex())
+	}
+	if cache != nil {
+		cache.Add(digest, b.Signature, signer)
 	}
 	return nil
 }

@@ -185,7 +185,8 @@ func statusOf(cs []CertClaim) Status {
 //
 // The error names the first thing that is wrong and wraps one of the Err*
 // values of this package.
-func VerifyCertificate(cert *Certificate, set *ValidatorSet, output []byte) error {
+func VerifyCertificate(cert *Certificate, set *ValidatorSet, output []byte, opts ...VerifyOption) error {
+	o := applyOptions(opts)
 	if cert == nil {
 		return fmt.Errorf("%w: nil certificate", ErrCertificateShape)
 	}
@@ -256,7 +257,7 @@ func VerifyCertificate(cert *Certificate, set *ValidatorSet, output []byte) erro
 	domain := sigs.DomainSeparator(cert.NetworkID)
 	for i := range ballots {
 		digest := sigs.TypedDataDigest(domain, sigs.BallotStructHash(ballots[i].Data()))
-		if err := verifyDigestSignature(&ballots[i], digest); err != nil {
+		if err := verifyDigestSignature(&ballots[i], digest, o.cache); err != nil {
 			return err
 		}
 	}

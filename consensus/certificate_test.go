@@ -229,3 +229,40 @@ func TestParseCertificateStrict(t *testing.T) {
 		}
 	})
 }
+
+// TestSignatureCache: a cache saves recoveries but never lets a bad
+// signature or a wrong signer through.
+func TestSignatureCache(t *testing.T) {
+	cert, set, output := cacheFixture(t)
+	cache := NewSignatureCache(64)
+	for range 2 {
+		if err := VerifyCertificate(cert, set, output, WithSignatureCache(cache)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(cache.seen) != len(cert.Ballots) {
+		t.Fatalf("cache holds %d signatures, want %d", len(cache.seen), len(cert.Ballots))
+	}
+	// A forged signature misses the cache and fails.
+	forged := *cert
+	forged.Ballots = append([]Vote(nil), cert.Ballots...)
+	sig := append([]byte(nil), forged.Ballots[0].Signature...)
+	sig[10] ^= 1
+	forged.Ballots[0].Signature = sig
+	if err := VerifyCertificate(&forged, set, output, WithSignatureCache(cache)); !errors.Is(err, ErrBadSignature) {
+		t.Fatalf("forged signature with a warm cache: %v", err)
+	}
+	// A cached signature does not vouch for another signer.
+	d := Ballot{NetworkID: cert.NetworkID, JobID: cert.JobID, OutputHash: cert.OutputHash, ClaimsRoot: cert.ClaimsRoot, Vote: cert.Ballots[0]}
+	if cache.verified(d.Digest(), d.Signature, cert.Ballots[1].Validator) {
+		t.Fatal("cache vouched for the wrong signer")
+	}
+}
+
+func cacheFixture(t *testing.T) (*Certificate, *ValidatorSet, []byte) {
+	t.Helper()
+	f := newFixture(t, 7, equalStakes(4)...)
+	T := claims.True
+	j, cert := buildCert(t, f, []string{"A is B.", "C is D."}, DefaultQuorum, 0, map[int][]claims.Verdict{0: {T, T}, 1: {T, T}, 2: {T, T}})
+	return cert, f.set, j.output
+}

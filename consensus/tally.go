@@ -105,7 +105,9 @@ func (t *Tally) AddBallot(b *Ballot) (bool, error) { return t.add(b, true) }
 func (t *Tally) AddVerifiedBallot(b *Ballot) (bool, error) { return t.add(b, false) }
 
 // VerifyBallotSignature checks that b's signature recovers to b.Validator.
-func VerifyBallotSignature(b *Ballot) error { return verifyVoteSignature(b) }
+func VerifyBallotSignature(b *Ballot, opts ...VerifyOption) error {
+	return verifyDigestSignature(b, b.Digest(), applyOptions(opts).cache)
+}
 
 func (t *Tally) add(b *Ballot, checkSig bool) (bool, error) {
 	if err := t.CheckShape(b); err != nil {

@@ -276,7 +276,8 @@ func (n *Node) issue(cert *consensus.Certificate, accepted, now time.Time, expir
 // validateJob is the jobs topic validator.
 func (n *Node) validateJob(_ context.Context, from peer.ID, data []byte) (p2p.Verdict, any) {
 	start := time.Now()
-	m, err := DecodeJob(data, n.set)
+	// A job this node published itself was signed here: shape only.
+	m, err := decodeJob(data, n.set, from != n.net.PeerID())
 	n.metrics.observeValidation(p2p.KindJobs, verdictLabel(err), start)
 	if err != nil {
 		log.Debugw("job rejected", "from", from, "err", err)
@@ -308,30 +309,38 @@ func (n *Node) onJob(v any) {
 		SubmittedAt: n.opts.Now(),
 		Deadline:    time.UnixMilli(int64(m.Deadline)),
 	}
-	if _, err := n.store.AddJob(rec); err != nil {
-		log.Errorw("store job", "job", m.JobID.Hex(), "err", err)
-		return
+	// An assigned validator stores the job with its ballot, in one commit;
+	// otherwise the record is only for reads, stored behind. A job lost in
+	// a crash before its ballot is announced again by its gateway.
+	if !n.castBallot(m, rec) {
+		n.goTracked(func() {
+			if _, err := n.store.AddJob(rec); err != nil && !errors.Is(err, store.ErrClosed) {
+				log.Errorw("store job", "job", m.JobID.Hex(), "err", err)
+			}
+		})
 	}
-	n.castBallot(m)
 }
 
 // castBallot judges the claims assigned to this validator, signs one ballot
 // (or reuses the one already signed for this job) and publishes it.
-func (n *Node) castBallot(m *JobMessage) {
+//
+// rec, when not nil, is the job record to store with the ballot. It reports
+// whether it took charge of the job (the validator is assigned claims).
+func (n *Node) castBallot(m *JobMessage, rec *store.Job) bool {
 	a := consensus.Assign(n.set, m.JobID, len(m.Claims), m.Replication)
 	mine := a.ByValidator[n.pos]
 	if len(mine) == 0 || n.opts.Behaviour.Kind == BehaviourSilent {
-		return
+		return false
 	}
 	if own, err := n.store.OwnBallot(m.JobID); err == nil {
 		// Already voted: answer a re-announcement with the same ballot.
 		n.goTracked(func() { n.publishWhenReady(p2p.KindBallots, &BallotMessage{Ballot: *own, Resend: m.Resend}) })
-		return
+		return true
 	}
 	select {
 	case n.judge <- struct{}{}:
 	case <-n.ctx.Done():
-		return
+		return true
 	}
 	n.goTracked(func() {
 		defer func() { <-n.judge }()
@@ -340,6 +349,9 @@ func (n *Node) castBallot(m *JobMessage) {
 		defer cancel()
 		verdicts := n.verdicts(ctx, m, mine)
 		if ctx.Err() != nil {
+			if rec != nil {
+				n.store.AddJob(rec) // keep the record for reads; no ballot is due any more
+			}
 			return
 		}
 		b, err := consensus.SignBallot(n.signer, m.NetworkID, m.JobID, m.OutputHash, m.ClaimsRoot, mine, verdicts)
@@ -347,7 +359,8 @@ func (n *Node) castBallot(m *JobMessage) {
 			log.Errorw("sign ballot", "job", m.JobID.Hex(), "err", err)
 			return
 		}
-		prev, err := n.store.PutOwnBallot(b)
+		n.sigCache.Add(b.Digest(), b.Signature, n.Address())
+		prev, err := n.store.PutOwnBallotWithJob(b, rec)
 		if err != nil {
 			log.Errorw("store own ballot", "job", m.JobID.Hex(), "err", err)
 			return
@@ -370,12 +383,15 @@ func (n *Node) castBallot(m *JobMessage) {
 			}
 		}
 	})
+	return true
 }
 
 // validateBallot is the ballots topic validator: decode, shape, signature.
 func (n *Node) validateBallot(_ context.Context, from peer.ID, data []byte) (p2p.Verdict, any) {
 	start := time.Now()
-	b, err := DecodeBallot(data, n.set)
+	// Each signature is recovered once per node; ballots this node signed
+	// are in the cache from the start.
+	b, err := DecodeBallot(data, n.set, consensus.WithSignatureCache(n.sigCache))
 	if err != nil {
 		n.metrics.observeValidation(p2p.KindBallots, "reject", start)
 		n.metrics.ballots.WithLabelValues("rejected", reason(err)).Inc()
@@ -446,7 +462,9 @@ func (n *Node) onBallot(v any) {
 // it verifies against the validator set.
 func (n *Node) validateCert(_ context.Context, from peer.ID, data []byte) (p2p.Verdict, any) {
 	start := time.Now()
-	c, err := DecodeCertificate(data, n.set)
+	// Ballots this node already verified on the ballots topic are not
+	// recovered again.
+	c, err := DecodeCertificate(data, n.set, consensus.WithSignatureCache(n.sigCache))
 	n.metrics.observeValidation(p2p.KindCerts, verdictLabel(err), start)
 	if err != nil {
 		log.Debugw("certificate rejected", "from", from, "err", err)
@@ -461,9 +479,16 @@ func (n *Node) onCert(v any) {
 	if !ok {
 		return
 	}
+	// Stored off the subscription loop, so that certificates share commits.
+	n.goTracked(func() { n.storeCert(c) })
+}
+
+func (n *Node) storeCert(c *consensus.Certificate) {
 	stored, err := n.store.PutCertificate(c, n.opts.Now())
 	if err != nil {
-		log.Errorw("store certificate", "job", c.JobID.Hex(), "err", err)
+		if !errors.Is(err, store.ErrClosed) {
+			log.Errorw("store certificate", "job", c.JobID.Hex(), "err", err)
+		}
 		return
 	}
 	if stored {
@@ -521,7 +546,7 @@ func (n *Node) resume() error {
 			n.goTracked(func() { n.publishWhenReady(p2p.KindJobs, &again) })
 		}
 		if time.UnixMilli(int64(m.Deadline)).After(n.opts.Now()) {
-			n.castBallot(&m)
+			n.castBallot(&m, nil)
 		}
 	}
 	if len(pending) > 0 {

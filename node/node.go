@@ -240,7 +240,10 @@ type Node struct {
 	events  *eventHub
 	metrics *metrics
 	book    *ballotBook
-	limiter *rateLimiter
+	// sigCache holds every ballot signature this node recovered or made,
+	// so that none is recovered twice.
+	sigCache *consensus.SignatureCache
+	limiter  *rateLimiter
 
 	statsMu sync.Mutex
 	stats   map[common.Address]*agreement
@@ -302,18 +305,19 @@ func New(opts Options) (*Node, error) {
 		opts.Name = set.At(pos).Name
 	}
 	return &Node{
-		opts:    opts,
-		set:     set,
-		signer:  signer,
-		pos:     pos,
-		judge:   make(chan struct{}, opts.JudgeConcurrency),
-		agg:     make(map[common.Hash]*aggJob),
-		finals:  make(map[common.Hash]chan struct{}),
-		events:  newEventHub(opts.EventBuffer),
-		metrics: newMetrics(),
-		book:    newBallotBook(4096),
-		limiter: newRateLimiter(opts.RateLimit, opts.RateBurst, 10000),
-		stats:   make(map[common.Address]*agreement),
+		opts:     opts,
+		set:      set,
+		signer:   signer,
+		pos:      pos,
+		judge:    make(chan struct{}, opts.JudgeConcurrency),
+		agg:      make(map[common.Hash]*aggJob),
+		finals:   make(map[common.Hash]chan struct{}),
+		events:   newEventHub(opts.EventBuffer),
+		metrics:  newMetrics(),
+		book:     newBallotBook(4096),
+		sigCache: consensus.NewSignatureCache(1 << 16),
+		limiter:  newRateLimiter(opts.RateLimit, opts.RateBurst, 10000),
+		stats:    make(map[common.Address]*agreement),
 	}, nil
 }
 

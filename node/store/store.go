@@ -123,7 +123,7 @@ func (s *Store) commit(batch []*writeReq) {
 
 // Open opens or creates the store file at path.
 func Open(path string) (*Store, error) {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second})
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second, NoFreelistSync: true, FreelistType: bolt.FreelistMapType})
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
@@ -205,6 +205,16 @@ func (s *Store) PutJob(j *Job) error {
 // AddJob writes a job record only if none exists yet; it reports whether it
 // wrote.
 func (s *Store) AddJob(j *Job) (bool, error) {
+	// Most calls find the job stored (a gateway receiving its own job, a
+	// re-announcement): check without a write transaction, which would
+	// cost a sync for nothing.
+	var exists bool
+	if err := s.db.View(func(tx *bolt.Tx) error { exists = tx.Bucket(bucketJobs).Get(j.ID[:]) != nil; return nil }); err != nil {
+		return false, err
+	}
+	if exists {
+		return false, nil
+	}
 	added := false
 	err := s.update(func(tx *bolt.Tx) error {
 		added = false
@@ -342,6 +352,31 @@ func (s *Store) PutOwnBallot(b *consensus.Ballot) (*consensus.Ballot, error) {
 		default:
 			return err
 		}
+	})
+	return existing, err
+}
+
+// PutOwnBallotWithJob is PutOwnBallot that also stores the job record, if
+// absent, in the same transaction: one commit where a validator needs both.
+func (s *Store) PutOwnBallotWithJob(b *consensus.Ballot, j *Job) (*consensus.Ballot, error) {
+	var existing *consensus.Ballot
+	err := s.update(func(tx *bolt.Tx) error {
+		existing = nil
+		var old consensus.Ballot
+		switch err := get(tx, bucketOwn, b.JobID[:], &old); {
+		case err == nil:
+			existing = &old
+			return nil
+		case !errors.Is(err, ErrNotFound):
+			return err
+		}
+		if err := put(tx, bucketOwn, b.JobID[:], b); err != nil {
+			return err
+		}
+		if j == nil || tx.Bucket(bucketJobs).Get(j.ID[:]) != nil {
+			return nil
+		}
+		return put(tx, bucketJobs, j.ID[:], j)
 	})
 	return existing, err
 }

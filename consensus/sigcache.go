@@ -1,0 +1,96 @@
+package consensus
+
+import (
+	"sync"
+
+	"github.com/ethereum/go-ethereum/common"
+
+	"github.com/verity-network/verity/sigs"
+)
+
+// SignatureCache remembers signatures already recovered, keyed by digest
+// and signature bytes, so that a node recovers each ballot's signature once
+// even though it sees the ballot on the ballots topic and again inside a
+// certificate. It holds at most its capacity, forgetting the oldest. Safe
+// for concurrent use.
+type SignatureCache struct {
+	mu    sync.Mutex
+	seen  map[sigKey]common.Address
+	order []sigKey
+	next  int
+}
+
+type sigKey struct {
+	digest common.Hash
+	sig    [sigs.SignatureLength]byte
+}
+
+// NewSignatureCache returns a cache of the given capacity.
+func NewSignatureCache(capacity int) *SignatureCache {
+	return &SignatureCache{seen: make(map[sigKey]common.Address, capacity), order: make([]sigKey, 0, capacity)}
+}
+
+func keyOf(digest common.Hash, sig []byte) (sigKey, bool) {
+	var k sigKey
+	if len(sig) != sigs.SignatureLength {
+		return k, false
+	}
+	k.digest = digest
+	copy(k.sig[:], sig)
+	return k, true
+}
+
+// verified reports whether sig over digest is known to recover to signer.
+func (c *SignatureCache) verified(digest common.Hash, sig []byte, signer common.Address) bool {
+	k, ok := keyOf(digest, sig)
+	if !ok {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	got, ok := c.seen[k]
+	return ok && got == signer
+}
+
+// Add records that sig over digest recovers to signer. Call it only for
+// signatures recovered already or made by signer's own key.
+func (c *SignatureCache) Add(digest common.Hash, sig []byte, signer common.Address) {
+	k, ok := keyOf(digest, sig)
+	if !ok {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.seen[k]; ok {
+		return
+	}
+	if len(c.order) < cap(c.order) {
+		c.order = append(c.order, k)
+	} else {
+		delete(c.seen, c.order[c.next])
+		c.order[c.next] = k
+		c.next = (c.next + 1) % len(c.order)
+	}
+	c.seen[k] = signer
+}
+
+// VerifyOption adjusts signature checks.
+type VerifyOption func(*verifyOptions)
+
+type verifyOptions struct {
+	cache *SignatureCache
+}
+
+// WithSignatureCache skips recovering signatures the cache already holds
+// and adds those it recovers.
+func WithSignatureCache(c *SignatureCache) VerifyOption {
+	return func(o *verifyOptions) { o.cache = c }
+}
+
+func applyOptions(opts []VerifyOption) verifyOptions {
+	var o verifyOptions
+	for _, f := range opts {
+		f(&o)
+	}
+	return o
+}
