@@ -21,7 +21,7 @@ const (
 	DefaultQueueSize = 4096
 	// DefaultHeartbeatInterval suits a closed network on a LAN or one host.
 	DefaultHeartbeatInterval = 200 * time.Millisecond
-	// DefaultTargetPeers is a little above the gossipsub mesh degree D (6)
+	// DefaultTargetPeers is a little above the gossipsub mesh degree D (4)
 	// so that a mesh can form and be refreshed.
 	DefaultTargetPeers = 8
 	// DefaultValidatorTimeout bounds one call of a topic validator.

@@ -168,6 +168,12 @@ func (n *Network) startPubSub() error {
 	gsParams := pubsub.DefaultGossipSubParams()
 	gsParams.HeartbeatInterval = cfg.HeartbeatInterval
 	gsParams.HeartbeatInitialDelay = min(50*time.Millisecond, cfg.HeartbeatInterval)
+	// A smaller mesh than the default (D 6): every message is also flood-
+	// published to all connected peers, so mesh forwarding mostly makes
+	// duplicates. Measured with verity bench at light load: 25 nodes,
+	// 4833 -> 2941 messages per certificate and p50 90 -> 75 ms; 10 nodes,
+	// 754 -> 467 and 23 -> 18 ms; 5 nodes unchanged.
+	gsParams.D, gsParams.Dlo, gsParams.Dhi, gsParams.Dscore, gsParams.Dout = 4, 3, 6, 2, 1
 
 	ps, err := pubsub.NewGossipSub(n.ctx, n.host,
 		pubsub.WithGossipSubParams(gsParams),
@@ -448,7 +454,7 @@ func (n *Network) WaitForPeers(ctx context.Context, minPeers int) error {
 }
 
 // WaitForMesh blocks until every topic's mesh has at least minPeers peers,
-// ctx ends or the network closes. minPeers above the gossipsub D (6) may
+// ctx ends or the network closes. minPeers above the gossipsub D (4) may
 // never be reached.
 func (n *Network) WaitForMesh(ctx context.Context, minPeers int) error {
 	return n.waitFor(ctx, "mesh peers", minPeers, n.MeshPeers)

@@ -776,7 +776,8 @@ func TestGossip25(t *testing.T) {
 	}
 	start := time.Now()
 	for i, n := range nodes {
-		if err := n.WaitForMesh(ctx, 4); err != nil {
+		// Dlo: a mesh may settle anywhere between Dlo (3) and Dhi.
+		if err := n.WaitForMesh(ctx, 3); err != nil {
 			t.Fatalf("node %d (%d connections): %v", i, len(n.ConnectedPeers()), err)
 		}
 	}
