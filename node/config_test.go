@@ -1,0 +1,103 @@
+package node_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/verity-network/verity/node"
+	"github.com/verity-network/verity/testnet"
+)
+
+// TestConfigBackends: a config.toml written by testnet init, extended with
+// generator, model verifier, model decomposer and behaviour sections, loads
+// into working node options; bad values are errors that name the section.
+func TestConfigBackends(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "net")
+	layout, err := testnet.Init(testnet.InitOptions{Dir: dir, Nodes: 1, BasePort: 23900})
+	if err != nil {
+		t.Fatal(err)
+	}
+	home := layout.Nodes[0].Home
+	base, err := os.ReadFile(filepath.Join(home, "config.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	write := func(extra string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(home, "config.toml"), append(append([]byte{}, base...), extra...), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(`
+[generator]
+backend = "simulated"
+hallucination_rate = 0.25
+seed = 9
+
+[decomposer]
+backend = "model"
+base_url = "http://127.0.0.1:1/v1"
+model = "m"
+
+[behaviour]
+kind = "slow"
+delay = "150ms"
+
+[api]
+listen = "127.0.0.1:0"
+rate_limit = 5.5
+`)
+	// [api] appears twice: TOML rejects that, and the error says where.
+	if _, err := node.LoadConfig(home); err == nil || !strings.Contains(err.Error(), "api") {
+		t.Fatalf("duplicate [api] table: %v", err)
+	}
+	write(`
+[generator]
+backend = "simulated"
+hallucination_rate = 0.25
+seed = 9
+
+[decomposer]
+backend = "model"
+base_url = "http://127.0.0.1:1/v1"
+model = "m"
+
+[behaviour]
+kind = "slow"
+delay = "150ms"
+`)
+	cfg, err := node.LoadConfig(home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts, err := node.FromConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if opts.Generator == nil || !strings.Contains(opts.Generator.Name(), "simulated") {
+		t.Fatalf("generator %v", opts.Generator)
+	}
+	if opts.Decomposer == nil {
+		t.Fatal("model decomposer not configured")
+	}
+	if opts.Behaviour.Kind != node.BehaviourSlow || opts.Behaviour.Delay.Milliseconds() != 150 {
+		t.Fatalf("behaviour %+v", opts.Behaviour)
+	}
+
+	for _, tc := range []struct{ extra, want string }{
+		{"\n[decomposer]\nbackend = \"magic\"\n", "decomposer"},
+		{"\n[generator]\nbackend = \"oracle\"\n", "generator"},
+		{"\n[verifier2]\nbackend = \"kb\"\n", "unknown key"},
+	} {
+		write(tc.extra)
+		cfg, err := node.LoadConfig(home)
+		if err == nil {
+			_, err = node.FromConfig(cfg)
+		}
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("config with %q: error %v, want one naming %q", tc.extra, err, tc.want)
+		}
+	}
+}
