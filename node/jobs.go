@@ -349,8 +349,10 @@ func (n *Node) castBallot(m *JobMessage, rec *store.Job) bool {
 		defer cancel()
 		verdicts := n.verdicts(ctx, m, mine)
 		if ctx.Err() != nil {
-			if rec != nil {
-				n.store.AddJob(rec) // keep the record for reads; no ballot is due any more
+			if rec != nil { // keep the record for reads; no ballot is due any more
+				if _, err := n.store.AddJob(rec); err != nil && !errors.Is(err, store.ErrClosed) {
+					log.Errorw("store job", "job", m.JobID.Hex(), "err", err)
+				}
 			}
 			return
 		}

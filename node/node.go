@@ -365,6 +365,9 @@ func (n *Node) APIURL() string {
 // serves the API. It returns once the node is running; ctx bounds start-up
 // only. Stop ends everything Start began.
 func (n *Node) Start(ctx context.Context) (err error) {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	if err := os.MkdirAll(n.opts.DataDir, 0o700); err != nil {
 		return fmt.Errorf("node: data dir: %w", err)
 	}
