@@ -104,7 +104,7 @@ func waitFileContains(ctx context.Context, path, want string) error {
 
 // TestRealProcessFaults runs the adversarial example manifest as real
 // processes: 7 validators, a liar and an equivocator, the manifest's
-// scheduled kill and restart of node3, and 36 jobs submitted across four
+// scheduled kill and restart of node3, and 200 jobs submitted across four
 // gateways while one of them (node1) is SIGKILLed and restarted with
 // verity testnet perturb. Every job must become final on its gateway with
 // a certificate that verifies, and after the testnet stops, verity testnet
@@ -173,7 +173,7 @@ func TestRealProcessFaults(t *testing.T) {
 		}
 		t.Logf("+%s: %s", time.Since(upAt).Round(time.Millisecond), strings.TrimSpace(out))
 	}
-	submit([]int{0, 1, 2, 4}, 12)
+	submit([]int{0, 1, 2, 4}, 80)
 	// node1 takes three more jobs and is killed at once: the jobs it has
 	// not certified yet must be finished after its restart.
 	submit([]int{1}, 3)
@@ -198,9 +198,12 @@ func TestRealProcessFaults(t *testing.T) {
 		}
 	}
 	t.Logf("%d of node1's jobs had no certificate on any other node after the kill", pendingAtKill)
-	submit([]int{0, 2, 4}, 9)
+	submit([]int{0, 2, 4}, 50)
 	perturb("node1", "restart")
-	submit([]int{0, 1, 2, 4}, 12)
+	submit([]int{0, 1, 2, 4}, 67)
+	if len(jobs) != 200 {
+		t.Fatalf("%d jobs submitted, want 200", len(jobs))
+	}
 
 	statuses := map[consensus.Status]int{}
 	for i, j := range jobs {
@@ -210,6 +213,11 @@ func TestRealProcessFaults(t *testing.T) {
 		}
 		if err := consensus.VerifyCertificate(c, set, []byte(j.output)); err != nil {
 			t.Errorf("job %d: certificate does not verify: %v", i, err)
+		}
+		// Job i's sum is wrong exactly when i%5 == 4; no claim may be
+		// decided against that (undecided is allowed).
+		if wrong := i%5 == 4; (wrong && c.Status == consensus.StatusVerified) || (!wrong && c.Status == consensus.StatusRejected) {
+			t.Errorf("job %d %q: certified %s against the truth", i, j.output, c.Status)
 		}
 		statuses[c.Status]++
 	}
