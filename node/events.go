@@ -42,8 +42,11 @@ type eventSub struct {
 	closed bool
 }
 
-func newEventHub(capacity int) *eventHub {
-	return &eventHub{next: 1, ring: make([]Event, capacity), subs: make(map[*eventSub]struct{})}
+// newEventHub numbers events from the current time in microseconds, so
+// that ids keep increasing across restarts: a client that resumes with an
+// id from before a restart gets every event since, never an old id reused.
+func newEventHub(capacity int, now time.Time) *eventHub {
+	return &eventHub{next: uint64(now.UnixMicro()), ring: make([]Event, capacity), subs: make(map[*eventSub]struct{})}
 }
 
 func (h *eventHub) publish(typ string, job common.Hash, at time.Time, data any) {

@@ -312,7 +312,7 @@ func New(opts Options) (*Node, error) {
 		judge:    make(chan struct{}, opts.JudgeConcurrency),
 		agg:      make(map[common.Hash]*aggJob),
 		finals:   make(map[common.Hash]chan struct{}),
-		events:   newEventHub(opts.EventBuffer),
+		events:   newEventHub(opts.EventBuffer, opts.Now()),
 		metrics:  newMetrics(),
 		book:     newBallotBook(4096),
 		sigCache: consensus.NewSignatureCache(1 << 16),
