@@ -239,25 +239,34 @@ func (s *Store) Job(id common.Hash) (*Job, error) {
 
 // Jobs calls fn for every job record in job id order until fn returns false.
 func (s *Store) Jobs(fn func(*Job) bool) error {
-	err := s.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketJobs).ForEach(func(k, v []byte) error {
-			var j Job
-			if err := json.Unmarshal(v, &j); err != nil {
-				return fmt.Errorf("job %x: %w", k, err)
-			}
-			if !fn(&j) {
-				return errStop
-			}
-			return nil
-		})
-	})
-	if errors.Is(err, errStop) {
-		return nil
-	}
-	return err
+	return scan(s, bucketJobs, nil, "job", fn)
 }
 
-var errStop = errors.New("stop")
+// scan decodes, in key order, every record of bucket whose key starts with
+// prefix (all records for a nil prefix) and calls fn with each until fn
+// returns false.
+func scan[T any](s *Store, bucket, prefix []byte, what string, fn func(*T) bool) error {
+	return s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucket).Cursor()
+		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			var rec T
+			if err := json.Unmarshal(v, &rec); err != nil {
+				return fmt.Errorf("%s %x: %w", what, k, err)
+			}
+			if !fn(&rec) {
+				return nil
+			}
+		}
+		return nil
+	})
+}
+
+// collect is scan into a slice.
+func collect[T any](s *Store, bucket, prefix []byte, what string) ([]T, error) {
+	var out []T
+	err := scan(s, bucket, prefix, what, func(r *T) bool { out = append(out, *r); return true })
+	return out, err
+}
 
 // StoredBallot is a ballot counted for a job, with when it arrived.
 type StoredBallot struct {
@@ -279,19 +288,7 @@ func (s *Store) AddBallot(b *consensus.Ballot, receivedAt time.Time) error {
 
 // Ballots returns the ballots stored for a job, by validator address.
 func (s *Store) Ballots(job common.Hash) ([]StoredBallot, error) {
-	var out []StoredBallot
-	err := s.db.View(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bucketBallots).Cursor()
-		for k, v := c.Seek(job[:]); k != nil && bytes.HasPrefix(k, job[:]); k, v = c.Next() {
-			var b StoredBallot
-			if err := json.Unmarshal(v, &b); err != nil {
-				return fmt.Errorf("ballot %x: %w", k, err)
-			}
-			out = append(out, b)
-		}
-		return nil
-	})
-	return out, err
+	return collect[StoredBallot](s, bucketBallots, job[:], "ballot")
 }
 
 // AuditRecord is a read of a job's answer or an action a client took on it.
@@ -319,19 +316,7 @@ func (s *Store) AddAudit(job common.Hash, r *AuditRecord) error {
 
 // Audit returns a job's audit records in the order they were written.
 func (s *Store) Audit(job common.Hash) ([]AuditRecord, error) {
-	var out []AuditRecord
-	err := s.db.View(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bucketAudit).Cursor()
-		for k, v := c.Seek(job[:]); k != nil && bytes.HasPrefix(k, job[:]); k, v = c.Next() {
-			var r AuditRecord
-			if err := json.Unmarshal(v, &r); err != nil {
-				return fmt.Errorf("audit %x: %w", k, err)
-			}
-			out = append(out, r)
-		}
-		return nil
-	})
-	return out, err
+	return collect[AuditRecord](s, bucketAudit, job[:], "audit")
 }
 
 // PutOwnBallot records the ballot this node signed for a job, before it is
@@ -339,21 +324,7 @@ func (s *Store) Audit(job common.Hash) ([]AuditRecord, error) {
 // signing a different one (which would be equivocation). It returns the
 // ballot already recorded, if any, and in that case writes nothing.
 func (s *Store) PutOwnBallot(b *consensus.Ballot) (*consensus.Ballot, error) {
-	var existing *consensus.Ballot
-	err := s.update(func(tx *bolt.Tx) error {
-		existing = nil
-		var old consensus.Ballot
-		switch err := get(tx, bucketOwn, b.JobID[:], &old); {
-		case err == nil:
-			existing = &old
-			return nil
-		case errors.Is(err, ErrNotFound):
-			return put(tx, bucketOwn, b.JobID[:], b)
-		default:
-			return err
-		}
-	})
-	return existing, err
+	return s.PutOwnBallotWithJob(b, nil)
 }
 
 // PutOwnBallotWithJob is PutOwnBallot that also stores the job record, if
@@ -430,22 +401,7 @@ func (s *Store) Certificate(job common.Hash) (*consensus.Certificate, error) {
 
 // Certificates calls fn for every stored certificate until fn returns false.
 func (s *Store) Certificates(fn func(*consensus.Certificate) bool) error {
-	err := s.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketCerts).ForEach(func(k, v []byte) error {
-			var c consensus.Certificate
-			if err := json.Unmarshal(v, &c); err != nil {
-				return fmt.Errorf("certificate %x: %w", k, err)
-			}
-			if !fn(&c) {
-				return errStop
-			}
-			return nil
-		})
-	})
-	if errors.Is(err, errStop) {
-		return nil
-	}
-	return err
+	return scan(s, bucketCerts, nil, "certificate", fn)
 }
 
 // Evidence is a proof of equivocation and when this node learned it.
@@ -472,16 +428,5 @@ func (s *Store) AddEvidence(e *Evidence) (bool, error) {
 
 // AllEvidence returns every stored evidence, by validator then job.
 func (s *Store) AllEvidence() ([]Evidence, error) {
-	var out []Evidence
-	err := s.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketEvid).ForEach(func(k, v []byte) error {
-			var e Evidence
-			if err := json.Unmarshal(v, &e); err != nil {
-				return fmt.Errorf("evidence %x: %w", k, err)
-			}
-			out = append(out, e)
-			return nil
-		})
-	})
-	return out, err
+	return collect[Evidence](s, bucketEvid, nil, "evidence")
 }
