@@ -91,6 +91,16 @@ type Health struct {
 	Message string         `json:"message,omitempty"`
 }
 
+// Event types, in the order a job produces them.
+const (
+	EventJobAccepted       = "job.accepted"
+	EventClaimsExtracted   = "claims.extracted"
+	EventBallotAttached    = "ballot.attached"
+	EventClaimDecided      = "claim.decided"
+	EventJobExpired        = "job.expired"
+	EventCertificateIssued = "certificate.issued"
+)
+
 // Event is one Server-Sent Event of GET /v1/events and
 // GET /v1/jobs/{id}/events (the SSE data field holds this object).
 type Event struct {

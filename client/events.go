@@ -17,14 +17,14 @@ import (
 	"github.com/verity-network/verity/api"
 )
 
-// Event types streamed by the node.
+// Event types (see api).
 const (
-	EventJobAccepted       = "job.accepted"
-	EventClaimsExtracted   = "claims.extracted"
-	EventBallotAttached    = "ballot.attached"
-	EventClaimDecided      = "claim.decided"
-	EventJobExpired        = "job.expired"
-	EventCertificateIssued = "certificate.issued"
+	EventJobAccepted       = api.EventJobAccepted
+	EventClaimsExtracted   = api.EventClaimsExtracted
+	EventBallotAttached    = api.EventBallotAttached
+	EventClaimDecided      = api.EventClaimDecided
+	EventJobExpired        = api.EventJobExpired
+	EventCertificateIssued = api.EventCertificateIssued
 )
 
 // Watch streams a job's events until its certificate is issued, ctx ends,

@@ -10,14 +10,14 @@ import (
 	"github.com/verity-network/verity/api"
 )
 
-// Event types, in the order a job produces them.
+// Event types (see api).
 const (
-	EventJobAccepted       = "job.accepted"
-	EventClaimsExtracted   = "claims.extracted"
-	EventBallotAttached    = "ballot.attached"
-	EventClaimDecided      = "claim.decided"
-	EventJobExpired        = "job.expired"
-	EventCertificateIssued = "certificate.issued"
+	EventJobAccepted       = api.EventJobAccepted
+	EventClaimsExtracted   = api.EventClaimsExtracted
+	EventBallotAttached    = api.EventBallotAttached
+	EventClaimDecided      = api.EventClaimDecided
+	EventJobExpired        = api.EventJobExpired
+	EventCertificateIssued = api.EventCertificateIssued
 )
 
 // Event is api.Event: IDs increase by one per event on a node, so a client
