@@ -2,6 +2,7 @@ package store
 
 import (
 	"errors"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -103,5 +104,22 @@ func TestGroupCommit(t *testing.T) {
 	}
 	if n != 196 {
 		t.Fatalf("%d jobs stored, want 196", n)
+	}
+}
+
+// TestFileStaysSmall: reserving address space for the memory map does not
+// grow the file.
+func TestFileStaysSmall(t *testing.T) {
+	s, path := openTemp(t)
+	if _, err := s.AddJob(&Job{ID: common.Hash{7}, Status: consensus.StatusProvisional}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Size() > 1<<20 {
+		t.Fatalf("store file is %d bytes after one write", st.Size())
 	}
 }
