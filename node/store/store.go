@@ -127,9 +127,6 @@ func Open(path string) (*Store, error) {
 		Timeout:        5 * time.Second,
 		NoFreelistSync: true,
 		FreelistType:   bolt.FreelistMapType,
-		// Reserve address space up front so that the file growing does not
-		// remap it under a writer (a stall for every reader and writer).
-		InitialMmapSize: 1 << 30,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", path, err)

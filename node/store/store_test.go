@@ -107,8 +107,8 @@ func TestGroupCommit(t *testing.T) {
 	}
 }
 
-// TestFileStaysSmall: reserving address space for the memory map does not
-// grow the file.
+// TestFileStaysSmall: a store with one record is small on disk (bbolt
+// options such as a large InitialMmapSize make every file 16 MiB at once).
 func TestFileStaysSmall(t *testing.T) {
 	s, path := openTemp(t)
 	if _, err := s.AddJob(&Job{ID: common.Hash{7}, Status: consensus.StatusProvisional}); err != nil {
