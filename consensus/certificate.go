@@ -302,3 +302,23 @@ func IsVerificationError(err error) bool {
 	}
 	return false
 }
+
+// Settled reports whether every claim of a verified certificate is final on
+// its ballots alone: decided, or undecidable even had every validator that
+// cast no ballot voted one way. A certificate that is not settled was
+// issued at its job's deadline with ballots missing; one that claims to be
+// final earlier is premature. The certificate must have passed
+// VerifyCertificate.
+func Settled(cert *Certificate, set *ValidatorSet) bool {
+	t, err := NewTally(set, cert.Params())
+	if err != nil {
+		return false
+	}
+	for i := range cert.Ballots {
+		b := Ballot{NetworkID: cert.NetworkID, JobID: cert.JobID, OutputHash: cert.OutputHash, ClaimsRoot: cert.ClaimsRoot, Vote: cert.Ballots[i]}
+		if _, err := t.AddVerifiedBallot(&b); err != nil {
+			return false
+		}
+	}
+	return t.Done()
+}

@@ -266,3 +266,27 @@ func cacheFixture(t *testing.T) (*Certificate, *ValidatorSet, []byte) {
 	j, cert := buildCert(t, f, []string{"A is B.", "C is D."}, DefaultQuorum, 0, map[int][]claims.Verdict{0: {T, T}, 1: {T, T}, 2: {T, T}})
 	return cert, f.set, j.output
 }
+
+func TestSettled(t *testing.T) {
+	f := newFixture(t, 7, equalStakes(4)...)
+	T, F := claims.True, claims.False
+	texts := []string{"A is B.", "C is D."}
+	cases := []struct {
+		name  string
+		votes map[int][]claims.Verdict
+		want  bool
+	}{
+		{"decided by quorum", map[int][]claims.Verdict{0: {T, F}, 1: {T, F}, 2: {T, F}}, true},
+		{"split beyond repair", map[int][]claims.Verdict{0: {T, T}, 1: {T, T}, 2: {F, T}, 3: {F, T}}, true},
+		{"no ballots at all", map[int][]claims.Verdict{}, false},
+		{"one missing ballot could still decide", map[int][]claims.Verdict{0: {T, T}, 1: {T, T}}, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, c := buildCert(t, f, texts, DefaultQuorum, 0, tc.votes)
+			if got := Settled(c, f.set); got != tc.want {
+				t.Fatalf("Settled = %v, want %v (status %s)", got, tc.want, c.Status)
+			}
+		})
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"math"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -270,4 +271,41 @@ func (n *Node) onEvidence(v any) {
 	if e, ok := v.(*consensus.Evidence); ok {
 		n.addEvidence(e, false)
 	}
+}
+
+// knownJobs remembers the deadlines of the most recent jobs announced, so
+// that certificates are accepted only for jobs a validator announced. It
+// holds at most its capacity, forgetting the oldest.
+type knownJobs struct {
+	mu    sync.Mutex
+	jobs  map[common.Hash]time.Time
+	order []common.Hash
+	next  int
+}
+
+func newKnownJobs(capacity int) *knownJobs {
+	return &knownJobs{jobs: make(map[common.Hash]time.Time, capacity), order: make([]common.Hash, 0, capacity)}
+}
+
+func (k *knownJobs) add(id common.Hash, deadline time.Time) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if _, ok := k.jobs[id]; ok {
+		return
+	}
+	if len(k.order) < cap(k.order) {
+		k.order = append(k.order, id)
+	} else {
+		delete(k.jobs, k.order[k.next])
+		k.order[k.next] = id
+		k.next = (k.next + 1) % len(k.order)
+	}
+	k.jobs[id] = deadline
+}
+
+func (k *knownJobs) get(id common.Hash) (time.Time, bool) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	d, ok := k.jobs[id]
+	return d, ok
 }

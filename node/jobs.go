@@ -128,6 +128,7 @@ func (n *Node) Submit(ctx context.Context, req api.VerifyRequest) (*api.Job, err
 		return nil, fmt.Errorf("store job: %w", err)
 	}
 	n.metrics.observeStore("job", t0)
+	n.known.add(msg.JobID, rec.Deadline)
 	if err := n.startAggregation(msg, nil, now); err != nil {
 		return nil, err
 	}
@@ -248,11 +249,33 @@ func (n *Node) finalizeLocked(j *aggJob, expired bool) {
 
 func (n *Node) issue(cert *consensus.Certificate, accepted, now time.Time, expired bool) {
 	t0 := time.Now()
-	if _, err := n.store.PutCertificate(cert, now); err != nil {
-		log.Errorw("store certificate", "job", cert.JobID.Hex(), "err", err)
+	var stored bool
+	var err error
+	for attempt := range 3 {
+		if stored, err = n.store.PutCertificate(cert, now); err == nil || errors.Is(err, store.ErrClosed) {
+			break
+		}
+		log.Errorw("store certificate", "job", cert.JobID.Hex(), "attempt", attempt+1, "err", err)
+		select {
+		case <-time.After(100 * time.Millisecond << attempt):
+		case <-n.ctx.Done():
+			return
+		}
+	}
+	if err != nil {
+		// The job stays provisional in the store; a restart resumes it.
 		return
 	}
 	n.metrics.observeStore("certificate", t0)
+	if !stored {
+		// Another certificate of this job was stored first (received in the
+		// moment between the end of the tally and this write): it stands.
+		log.Warnw("a certificate of this job was already stored; keeping it", "job", cert.JobID.Hex())
+		n.mu.Lock()
+		n.notifyFinalLocked(cert.JobID)
+		n.mu.Unlock()
+		return
+	}
 	n.countAgreement(cert)
 	n.metrics.timeToCertificate.Observe(n.opts.Now().Sub(accepted).Seconds())
 	n.metrics.jobs.WithLabelValues(string(cert.Status)).Inc()
@@ -286,6 +309,7 @@ func (n *Node) validateJob(_ context.Context, from peer.ID, data []byte) (p2p.Ve
 	if time.UnixMilli(int64(m.Deadline)).Before(n.opts.Now()) {
 		return p2p.Ignore, nil
 	}
+	n.known.add(m.JobID, time.UnixMilli(int64(m.Deadline)))
 	return p2p.Accept, &validJob{msg: m, raw: data}
 }
 
@@ -472,7 +496,44 @@ func (n *Node) validateCert(_ context.Context, from peer.ID, data []byte) (p2p.V
 		log.Debugw("certificate rejected", "from", from, "err", err)
 		return p2p.Reject, nil
 	}
+	// A certificate verifies on its ballots alone, so anyone could build
+	// one from a subset of them, even none. Accept it only for a job this
+	// node knows (a job a validator signed), never for a job this node is
+	// still aggregating (it issues that one), and only when it is settled
+	// or the job's deadline has passed: an early certificate with claims
+	// left open is premature, not final.
+	deadline, known := n.jobDeadline(c.JobID)
+	if !known {
+		log.Debugw("certificate of an unknown job ignored", "from", from, "job", c.JobID.Hex())
+		return p2p.Ignore, nil
+	}
+	n.mu.Lock()
+	_, mine := n.agg[c.JobID]
+	n.mu.Unlock()
+	if mine {
+		return p2p.Ignore, nil
+	}
+	if n.opts.Now().Before(deadline.Add(-certClockSkew)) && !consensus.Settled(c, n.set) {
+		log.Debugw("premature certificate ignored", "from", from, "job", c.JobID.Hex())
+		return p2p.Ignore, nil
+	}
 	return p2p.Accept, c
+}
+
+// certClockSkew is how far ahead of this node's clock a gateway's may be
+// when it issues a certificate at the deadline.
+const certClockSkew = time.Second
+
+// jobDeadline returns the deadline of a job this node has seen announced
+// (since it started, or in its store).
+func (n *Node) jobDeadline(id common.Hash) (time.Time, bool) {
+	if d, ok := n.known.get(id); ok {
+		return d, true
+	}
+	if rec, err := n.store.Job(id); err == nil {
+		return rec.Deadline, true
+	}
+	return time.Time{}, false
 }
 
 // onCert stores a verified certificate.

@@ -240,6 +240,7 @@ type Node struct {
 	events  *eventHub
 	metrics *metrics
 	book    *ballotBook
+	known   *knownJobs
 	// sigCache holds every ballot signature this node recovered or made,
 	// so that none is recovered twice.
 	sigCache *consensus.SignatureCache
@@ -315,6 +316,7 @@ func New(opts Options) (*Node, error) {
 		events:   newEventHub(opts.EventBuffer, opts.Now()),
 		metrics:  newMetrics(),
 		book:     newBallotBook(4096),
+		known:    newKnownJobs(1 << 16),
 		sigCache: consensus.NewSignatureCache(1 << 16),
 		limiter:  newRateLimiter(opts.RateLimit, opts.RateBurst, 10000),
 		stats:    make(map[common.Address]*agreement),
