@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -63,10 +62,12 @@ func (n *Node) Submit(ctx context.Context, req api.VerifyRequest) (*api.Job, err
 		return nil, badRequest("invalid_deadline", "deadline_ms must be positive")
 	}
 	if req.DeadlineMS > 0 {
-		deadline = time.Duration(req.DeadlineMS) * time.Millisecond
-		if deadline > n.opts.MaxDeadline {
+		// Compared in milliseconds first: a huge value would overflow a
+		// time.Duration into a negative one.
+		if req.DeadlineMS > n.opts.MaxDeadline.Milliseconds() {
 			return nil, badRequest("invalid_deadline", "deadline_ms %d exceeds the maximum of %d", req.DeadlineMS, n.opts.MaxDeadline.Milliseconds())
 		}
+		deadline = time.Duration(req.DeadlineMS) * time.Millisecond
 	}
 	if err := n.checkPending(); err != nil {
 		return nil, err
@@ -109,9 +110,13 @@ func (n *Node) Submit(ctx context.Context, req api.VerifyRequest) (*api.Job, err
 	if msg.Signature, err = n.signer.SignDigest(msg.Digest()); err != nil {
 		return nil, fmt.Errorf("sign job: %w", err)
 	}
-	raw, err := json.Marshal(msg)
+	raw, err := encode(msg)
 	if err != nil {
 		return nil, err
+	}
+	if len(raw) > MaxJobMessageSize {
+		return nil, &RequestError{Status: http.StatusRequestEntityTooLarge, Code: "job_too_large",
+			Message: fmt.Sprintf("the job message for this output is %d bytes; gossip carries at most %d", len(raw), MaxJobMessageSize)}
 	}
 	rec := &store.Job{
 		ID:          msg.JobID,

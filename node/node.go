@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/ecdsa"
 	"crypto/rand"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -524,7 +523,7 @@ func (n *Node) goTracked(f func()) {
 }
 
 func (n *Node) publish(kind string, v any) {
-	data, err := json.Marshal(v)
+	data, err := encode(v)
 	if err != nil {
 		log.Errorw("encode message", "kind", kind, "err", err)
 		return

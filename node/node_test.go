@@ -2,6 +2,7 @@ package node_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -10,6 +11,7 @@ import (
 	"github.com/verity-network/verity/api"
 	"github.com/verity-network/verity/client"
 	"github.com/verity-network/verity/consensus"
+	"github.com/verity-network/verity/node"
 	"github.com/verity-network/verity/testnet"
 )
 
@@ -164,5 +166,33 @@ func TestAPIErrors(t *testing.T) {
 				t.Fatalf("body %s lacks error code %q", body, tc.code)
 			}
 		})
+	}
+}
+
+// TestSubmitLimits: an output full of characters JSON would HTML-escape
+// (each < > & into six bytes) still travels as a job and gathers ballots,
+// and a huge deadline is refused rather than wrapped into a negative one.
+func TestSubmitLimits(t *testing.T) {
+	net := startNetwork(t, 2)
+	nd := net.Nodes()[0]
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var b strings.Builder
+	for i := range 100 {
+		fmt.Fprintf(&b, "Claim %d is %s. ", i, strings.Repeat("<&>", 600))
+	}
+	j, err := nd.Submit(ctx, api.VerifyRequest{Output: b.String()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// node1 takes a certificate only for a job announced to it: its
+	// certificate shows the job message crossed the network.
+	if _, err := net.Nodes()[1].WaitFinal(ctx, j.JobID); err != nil {
+		t.Fatalf("node1 never got the job: %v", err)
+	}
+	_, err = nd.Submit(ctx, api.VerifyRequest{Output: answer, DeadlineMS: 1<<63 - 1})
+	var re *node.RequestError
+	if !errors.As(err, &re) || re.Code != "invalid_deadline" {
+		t.Fatalf("huge deadline: %v", err)
 	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/verity-network/verity/claims"
 	"github.com/verity-network/verity/consensus"
+	"github.com/verity-network/verity/node/p2p"
 	"github.com/verity-network/verity/sigs"
 )
 
@@ -20,8 +21,13 @@ import (
 const (
 	MaxJobMessageSize    = 1 << 20
 	MaxBallotMessageSize = 64 << 10
-	MaxCertMessageSize   = consensus.MaxCertificateSize
-	MaxClaimTextBytes    = 4 << 10
+	// MaxCertMessageSize is the gossip limit (p2p.DefaultMaxMessageSize).
+	// A certificate above it, possible only with many hundreds of
+	// validators, is stored by its gateway and served by its API but not
+	// gossiped; consensus.MaxCertificateSize bounds certificates read
+	// elsewhere.
+	MaxCertMessageSize = p2p.DefaultMaxMessageSize
+	MaxClaimTextBytes  = 4 << 10
 )
 
 // Errors of message validation.
@@ -86,6 +92,18 @@ func (m *JobMessage) Digest() common.Hash {
 		ClaimCount: uint32(len(m.Claims)),
 		Deadline:   m.Deadline,
 	})
+}
+
+// encode is the wire encoding of a gossiped message: compact JSON without
+// HTML escaping (json.Marshal would turn each of < > & into six bytes).
+func encode(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
 // decodeStrict decodes one JSON value with no unknown fields and no trailing
@@ -184,6 +202,9 @@ func DecodeBallot(data []byte, set *consensus.ValidatorSet, opts ...consensus.Ve
 // DecodeCertificate decodes a gossiped certificate and verifies it against
 // the validator set.
 func DecodeCertificate(data []byte, set *consensus.ValidatorSet, opts ...consensus.VerifyOption) (*consensus.Certificate, error) {
+	if len(data) > MaxCertMessageSize {
+		return nil, fmt.Errorf("%w: certificate of %d bytes", ErrMessageTooLarge, len(data))
+	}
 	c, err := consensus.ParseCertificate(data)
 	if err != nil {
 		return nil, err
