@@ -262,6 +262,11 @@ func (n *Node) handleJob(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusConflict, "not_final", "job "+id.Hex()+" is still provisional; the answer is withheld until it is final")
 			return
 		}
+		// Each such read is written to the audit trail: it counts against
+		// the client's rate like a POST, so reads cannot flood the store.
+		if !n.rateLimit(w, r) {
+			return
+		}
 		n.recordRead(id, n.clientIdentity(r), "GET /v1/jobs/{id}")
 	}
 	writeJSON(w, http.StatusOK, v)

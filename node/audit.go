@@ -175,6 +175,12 @@ func (n *Node) admit(w http.ResponseWriter, r *http.Request, what string) bool {
 		writeError(w, http.StatusUnauthorized, "unauthorized", what+" needs a valid bearer token")
 		return false
 	}
+	return n.rateLimit(w, r)
+}
+
+// rateLimit charges one request to the client's bucket, answering 429 with
+// Retry-After and returning false when it is empty.
+func (n *Node) rateLimit(w http.ResponseWriter, r *http.Request) bool {
 	if n.opts.RateLimit < 0 {
 		return true
 	}

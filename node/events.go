@@ -33,7 +33,10 @@ type eventHub struct {
 	ring []Event // circular; ring[(head+i)%len] is the i-th oldest
 	head int
 	size int
-	subs map[*eventSub]struct{}
+	// bytes is the data held in the ring, at most maxBytes: the oldest
+	// events go first when either bound is reached.
+	bytes, maxBytes int
+	subs            map[*eventSub]struct{}
 }
 
 type eventSub struct {
@@ -45,9 +48,12 @@ type eventSub struct {
 // newEventHub numbers events from the current time in microseconds, so
 // that ids keep increasing across restarts: a client that resumes with an
 // id from before a restart gets every event since, never an old id reused.
-func newEventHub(capacity int, now time.Time) *eventHub {
-	return &eventHub{next: uint64(now.UnixMicro()), ring: make([]Event, capacity), subs: make(map[*eventSub]struct{})}
+func newEventHub(capacity, maxBytes int, now time.Time) *eventHub {
+	return &eventHub{next: uint64(now.UnixMicro()), ring: make([]Event, capacity), maxBytes: maxBytes, subs: make(map[*eventSub]struct{})}
 }
+
+// eventBytes is what an event costs the buffer.
+func eventBytes(e *Event) int { return len(e.Data) + len(e.Type) + 64 }
 
 func (h *eventHub) publish(typ string, job common.Hash, at time.Time, data any) {
 	raw, err := json.Marshal(data)
@@ -59,13 +65,15 @@ func (h *eventHub) publish(typ string, job common.Hash, at time.Time, data any) 
 	defer h.mu.Unlock()
 	e := Event{ID: h.next, Type: typ, JobID: job, Time: at.UTC(), Data: raw}
 	h.next++
-	if h.size == len(h.ring) {
-		h.ring[h.head] = e
+	for h.size > 0 && (h.size == len(h.ring) || h.bytes+eventBytes(&e) > h.maxBytes) {
+		h.bytes -= eventBytes(&h.ring[h.head])
+		h.ring[h.head] = Event{}
 		h.head = (h.head + 1) % len(h.ring)
-	} else {
-		h.ring[(h.head+h.size)%len(h.ring)] = e
-		h.size++
+		h.size--
 	}
+	h.ring[(h.head+h.size)%len(h.ring)] = e
+	h.size++
+	h.bytes += eventBytes(&e)
 	for s := range h.subs {
 		if s.job != (common.Hash{}) && s.job != job {
 			continue

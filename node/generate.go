@@ -53,5 +53,15 @@ func (n *Node) handleGenerate(w http.ResponseWriter, r *http.Request) {
 		n.writeRequestError(w, err)
 		return
 	}
+	// The generated answer is new to the client and unproven: in strict
+	// mode it is withheld (await the job); otherwise handing it out is a
+	// read before proof, recorded like any other.
+	if requireFinal(r) {
+		withheld := *v
+		withheld.Output, withheld.Claims = "", nil
+		writeJSON(w, http.StatusAccepted, &withheld)
+		return
+	}
+	n.recordRead(v.JobID, n.clientIdentity(r), "POST /v1/generate")
 	writeJSON(w, http.StatusAccepted, v)
 }

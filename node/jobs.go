@@ -191,7 +191,7 @@ func (n *Node) startAggregation(msg *JobMessage, stored []store.StoredBallot, ac
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.stopped {
-		return errors.New("node is stopping")
+		return &RequestError{Status: http.StatusServiceUnavailable, Code: "stopping", Message: "this node is stopping"}
 	}
 	n.agg[msg.JobID] = j
 	n.metrics.jobsPending.Inc()

@@ -293,10 +293,53 @@ func TestGenerateThenProve(t *testing.T) {
 		cert.Claims[1].Verdict != consensus.OutcomeTrue || cert.Claims[2].Verdict != consensus.OutcomeTrue {
 		t.Fatalf("certificate %s: %+v", cert.Status, cert.Claims)
 	}
+	// Handing out the generated answer is a read before proof, recorded.
+	a, err := client.New(nodes[0].APIURL()).Audit(ctx, job.JobID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.ReadsBeforeProof != 1 {
+		t.Fatalf("audit of a generated answer: %d reads before proof, want 1", a.ReadsBeforeProof)
+	}
+	// In strict mode the answer is withheld from the 202.
+	status, body := doRequest(t, ctx, "POST", nodes[0].APIURL()+"/v1/generate?require=final", "application/json",
+		`{"prompt": "Tell me about the Sun and the Earth."}`)
+	if status != http.StatusAccepted || strings.Contains(body, "orbits") || !strings.Contains(body, `"status": "provisional"`) {
+		t.Fatalf("strict generate: %d %s", status, body)
+	}
 	// A node without a generator says so.
 	_, err = client.New(nodes[1].APIURL()).Generate(ctx, api.GenerateRequest{Prompt: "Anything?"})
 	var ae *client.APIError
 	if !errors.As(err, &ae) || ae.Status != http.StatusNotImplemented || ae.Code != "generate_disabled" {
 		t.Fatalf("generate on a node without generator: %v", err)
+	}
+}
+
+// TestProvisionalReadsRateLimited: every read of a provisional answer is
+// written to the audit trail, so reads count against the client's rate and
+// cannot flood the store.
+func TestProvisionalReadsRateLimited(t *testing.T) {
+	net, release := startGated(t, 2)
+	defer release()
+	nd := net.Nodes()[0]
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	job, err := client.New(nd.APIURL()).Submit(ctx, api.VerifyRequest{Output: answer})
+	if err != nil {
+		t.Fatal(err)
+	}
+	limited := 0
+	for range 300 {
+		status, _ := doRequest(t, ctx, "GET", nd.APIURL()+"/v1/jobs/"+job.JobID.Hex(), "", "")
+		if status == http.StatusTooManyRequests {
+			limited++
+		}
+	}
+	a, err := client.New(nd.APIURL()).Audit(ctx, job.JobID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if limited == 0 || a.ReadsBeforeProof+limited != 300 || a.ReadsBeforeProof > 150 {
+		t.Fatalf("%d reads recorded, %d refused with 429", a.ReadsBeforeProof, limited)
 	}
 }

@@ -78,9 +78,11 @@ type Options struct {
 	MaxOutputBytes int
 	// JudgeConcurrency bounds the jobs judged at once (default 64).
 	JudgeConcurrency int
-	// EventBuffer is how many recent events are kept for replay to
-	// clients that reconnect (default 65536).
-	EventBuffer int
+	// EventBuffer and EventBufferBytes bound the recent events kept for
+	// replay to clients that reconnect: at most that many events and that
+	// much data (default 65536 events, 64 MiB), the oldest dropped first.
+	EventBuffer      int
+	EventBufferBytes int
 
 	// Behaviour makes this validator misbehave, for fault tests only.
 	Behaviour Behaviour
@@ -122,6 +124,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.EventBuffer == 0 {
 		o.EventBuffer = 1 << 16
+	}
+	if o.EventBufferBytes == 0 {
+		o.EventBufferBytes = 64 << 20
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -233,7 +238,7 @@ type Node struct {
 
 	mu      sync.Mutex
 	agg     map[common.Hash]*aggJob
-	finals  map[common.Hash]chan struct{} // closed when the job's certificate is stored
+	finals  map[common.Hash]*finalWait // waiters of jobs not yet final
 	stopped bool
 
 	events  *eventHub
@@ -311,8 +316,8 @@ func New(opts Options) (*Node, error) {
 		pos:      pos,
 		judge:    make(chan struct{}, opts.JudgeConcurrency),
 		agg:      make(map[common.Hash]*aggJob),
-		finals:   make(map[common.Hash]chan struct{}),
-		events:   newEventHub(opts.EventBuffer, opts.Now()),
+		finals:   make(map[common.Hash]*finalWait),
+		events:   newEventHub(opts.EventBuffer, opts.EventBufferBytes, opts.Now()),
 		metrics:  newMetrics(),
 		book:     newBallotBook(4096),
 		known:    newKnownJobs(1 << 16),
@@ -513,7 +518,9 @@ func (n *Node) Ready() bool {
 	return true
 }
 
-// go runs f as a tracked goroutine unless the node is stopping.
+// goTracked runs f as a goroutine that Stop waits for. Call it only from
+// a goroutine Stop also waits for, or with n.mu held and n.stopped false,
+// so that no Add can follow Stop's Wait.
 func (n *Node) goTracked(f func()) {
 	n.wg.Add(1)
 	go func() {
@@ -546,30 +553,48 @@ func (n *Node) publishWhenReady(kind string, v any) {
 	n.publish(kind, v)
 }
 
-// finalChan returns a channel closed once the job's certificate is stored.
-// Callers check the store after taking the channel, so no wake-up is lost.
-func (n *Node) finalChan(id common.Hash) <-chan struct{} {
+// finalWait is the waiters of one job: a channel closed when its
+// certificate is stored, and how many wait on it.
+type finalWait struct {
+	ch      chan struct{}
+	waiters int
+}
+
+// waitFor registers a waiter of id and returns its channel and a release
+// function; the entry is removed when its last waiter leaves or the job
+// becomes final. Callers check the store after registering, so no wake-up
+// is lost.
+func (n *Node) waitFor(id common.Hash) (<-chan struct{}, func()) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	ch, ok := n.finals[id]
+	w, ok := n.finals[id]
 	if !ok {
-		ch = make(chan struct{})
-		n.finals[id] = ch
+		w = &finalWait{ch: make(chan struct{})}
+		n.finals[id] = w
 	}
-	return ch
+	w.waiters++
+	return w.ch, func() {
+		n.mu.Lock()
+		defer n.mu.Unlock()
+		w.waiters--
+		if w.waiters == 0 && n.finals[id] == w {
+			delete(n.finals, id)
+		}
+	}
 }
 
 // notifyFinalLocked wakes everyone waiting for id. n.mu must be held.
 func (n *Node) notifyFinalLocked(id common.Hash) {
-	if ch, ok := n.finals[id]; ok {
-		close(ch)
+	if w, ok := n.finals[id]; ok {
+		close(w.ch)
 		delete(n.finals, id)
 	}
 }
 
 // WaitFinal blocks until the job has a certificate on this node or ctx ends.
 func (n *Node) WaitFinal(ctx context.Context, id common.Hash) (*consensus.Certificate, error) {
-	ch := n.finalChan(id)
+	ch, release := n.waitFor(id)
+	defer release()
 	if c, err := n.store.Certificate(id); err == nil {
 		return c, nil
 	}
