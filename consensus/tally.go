@@ -189,14 +189,18 @@ func (t *Tally) Len() int { return len(t.votes) }
 
 // ClaimProgress is the state of one claim while the proof forms.
 type ClaimProgress struct {
-	Index         uint32           `json:"index"`
-	Outcome       Outcome          `json:"outcome"`
-	StakeTrue     uint64           `json:"stake_true"`
-	StakeFalse    uint64           `json:"stake_false"`
-	StakeAbstain  uint64           `json:"stake_abstain"`
-	StakeAssigned uint64           `json:"stake_assigned"`
-	Needed        uint64           `json:"needed"`
-	Voters        []common.Address `json:"voters"`
+	Index         uint32  `json:"index"`
+	Outcome       Outcome `json:"outcome"`
+	StakeTrue     uint64  `json:"stake_true"`
+	StakeFalse    uint64  `json:"stake_false"`
+	StakeAbstain  uint64  `json:"stake_abstain"`
+	StakeAssigned uint64  `json:"stake_assigned"`
+	Needed        uint64  `json:"needed"`
+	// NeededUnit says what Needed counts: "stake" or "validators".
+	NeededUnit string `json:"needed_unit"`
+	// ValidatorsAssigned is the number of validators assigned to the claim.
+	ValidatorsAssigned uint64           `json:"validators_assigned"`
+	Voters             []common.Address `json:"voters"`
 }
 
 // Progress reports every claim's stake per verdict, what quorum needs, and
@@ -205,14 +209,16 @@ func (t *Tally) Progress() []ClaimProgress {
 	out := make([]ClaimProgress, len(t.outcome))
 	for c := range out {
 		out[c] = ClaimProgress{
-			Index:         uint32(c),
-			Outcome:       t.outcome[c],
-			StakeTrue:     t.stake[c][claims.True],
-			StakeFalse:    t.stake[c][claims.False],
-			StakeAbstain:  t.stake[c][claims.Abstain],
-			StakeAssigned: t.assign.Stake[c],
-			Needed:        t.params.Quorum.Needed(t.assign.Stake[c]),
-			Voters:        []common.Address{},
+			Index:              uint32(c),
+			Outcome:            t.outcome[c],
+			StakeTrue:          t.stake[c][claims.True],
+			StakeFalse:         t.stake[c][claims.False],
+			StakeAbstain:       t.stake[c][claims.Abstain],
+			StakeAssigned:      t.assign.Stake[c],
+			Needed:             t.params.Quorum.Needed(t.assign.Stake[c]),
+			NeededUnit:         neededUnit(t.params.Quorum),
+			ValidatorsAssigned: t.assign.Count[c],
+			Voters:             []common.Address{},
 		}
 	}
 	for _, b := range t.sortedBallots() {
@@ -234,3 +240,10 @@ func (t *Tally) sortedBallots() []*Ballot {
 
 // Ballots returns the counted ballots sorted by validator address.
 func (t *Tally) Ballots() []*Ballot { return t.sortedBallots() }
+
+func neededUnit(q Quorum) string {
+	if q.Kind == QuorumCount {
+		return "validators"
+	}
+	return "stake"
+}

@@ -169,7 +169,7 @@ func demoOne(ctx context.Context, w io.Writer, cl *client.Client, set *consensus
 			}
 			fmt.Fprintf(w, "  %8s  ballot attached from %s: %s\n", at, d.Name, strings.Join(vs, " "))
 		case client.EventClaimDecided:
-			fmt.Fprintf(w, "  %8s  claim %d decided %s (%d of %d stake, needed %d)\n", at, d.Index, d.Outcome, max(d.StakeTrue, d.StakeFalse), d.StakeAssigned, d.Needed)
+			fmt.Fprintf(w, "  %8s  claim %d decided %s by %d stake (needed %s)\n", at, d.Index, d.Outcome, max(d.StakeTrue, d.StakeFalse), neededText(d.ClaimProgress))
 		case client.EventCertificateIssued:
 			fmt.Fprintf(w, "  %8s  certificate issued by the gateway\n", at)
 		}

@@ -93,7 +93,7 @@ func describeEvent(e api.Event) string {
 		}
 		return fmt.Sprintf("%s  ballot from %s (%s): %s", ts, d.Name, shortID(d.Validator.Hex()), strings.Join(vs, " "))
 	case client.EventClaimDecided:
-		return fmt.Sprintf("%s  claim %d decided: %s (true %d, false %d, needed %d of %d)", ts, d.Index, d.Outcome, d.StakeTrue, d.StakeFalse, d.Needed, d.StakeAssigned)
+		return fmt.Sprintf("%s  claim %d decided: %s (true %d, false %d, needed %s)", ts, d.Index, d.Outcome, d.StakeTrue, d.StakeFalse, neededText(d.ClaimProgress))
 	case client.EventJobExpired:
 		return fmt.Sprintf("%s  deadline passed; undecided claims %v", ts, d.Undecided)
 	case client.EventCertificateIssued:
@@ -143,8 +143,17 @@ func (p *progressView) redraw() {
 			text = text[:47] + "…"
 		}
 		state := string(c.Outcome)
-		fmt.Fprintf(p.w, "\x1b[2K  claim %d %-50s true %d  false %d  abstain %d  / needed %d of %d  [%s] %d ballots\n",
-			c.Index, text, c.StakeTrue, c.StakeFalse, c.StakeAbstain, c.Needed, c.StakeAssigned, state, len(c.Voters))
+		fmt.Fprintf(p.w, "\x1b[2K  claim %d %-50s true %d  false %d  abstain %d  / needed %s  [%s] %d ballots\n",
+			c.Index, text, c.StakeTrue, c.StakeFalse, c.StakeAbstain, neededText(c), state, len(c.Voters))
 		p.drawn++
 	}
+}
+
+// neededText says what a verdict needs: "267 of 400 stake" or "4 of 4
+// validators".
+func neededText(c consensus.ClaimProgress) string {
+	if c.NeededUnit == "validators" {
+		return fmt.Sprintf("%d of %d validators", c.Needed, c.ValidatorsAssigned)
+	}
+	return fmt.Sprintf("%d of %d stake", c.Needed, c.StakeAssigned)
 }
