@@ -62,7 +62,16 @@ func JudgeArithmetic(text string) Verdict {
 	if len(text) > MaxArithmeticLen {
 		return Abstain
 	}
-	s := strings.TrimRight(strings.TrimSpace(text), ".! ")
+	// Only sentence punctuation is dropped. A "!" after a digit or a
+	// bracket would be a factorial, which this checker does not evaluate:
+	// it abstains rather than read "5 + 5!" as "5 + 5".
+	s := strings.TrimRight(strings.TrimSpace(text), ". ")
+	if t, found := strings.CutSuffix(s, "!"); found {
+		if t = strings.TrimRight(t, " "); t == "" || strings.ContainsAny(t[len(t)-1:], "0123456789)") {
+			return Abstain
+		}
+		s = strings.TrimRight(t, ". ")
+	}
 	left, right, negate, ok := splitRelation(s)
 	if !ok {
 		return Abstain

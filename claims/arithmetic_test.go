@@ -92,3 +92,22 @@ func FuzzArithmetic(f *testing.F) {
 		}
 	})
 }
+
+// TestArithmeticFactorialAbstains: a "!" that would be a factorial is not
+// sentence punctuation; the checker does not evaluate factorials and must
+// not read "5 + 5!" as "5 + 5".
+func TestArithmeticFactorialAbstains(t *testing.T) {
+	for text, want := range map[string]Verdict{
+		"10 = 5 + 5!":        Abstain,
+		"120 = 5!":           Abstain,
+		"3 = (1 + 2)!":       Abstain,
+		"2 + 2 = 4!":         Abstain,
+		"2 + 2 = 4.":         True,
+		"2 + 2 equals four!": Abstain,
+		"2 + 2 = 5.":         False,
+	} {
+		if got := JudgeArithmetic(text); got != want {
+			t.Errorf("JudgeArithmetic(%q) = %s, want %s", text, got, want)
+		}
+	}
+}

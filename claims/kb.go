@@ -50,7 +50,7 @@ var _ Verifier = (*KnowledgeBase)(nil)
 // either end and trailing terminal punctuation (. ! ? …) removed, then case
 // folded to lower case.
 func NormalizeStatement(s string) string {
-	s = strings.Join(strings.Fields(s), " ")
+	s = strings.Join(strings.Fields(typographic.Replace(s)), " ")
 	for {
 		t := strings.TrimRightFunc(s, func(r rune) bool { return r == '.' || r == '!' || r == '?' || r == '…' })
 		t = strings.TrimSpace(strings.TrimFunc(t, isQuote))
@@ -61,6 +61,10 @@ func NormalizeStatement(s string) string {
 	}
 	return strings.ToLower(s)
 }
+
+// typographic maps curly quotes and apostrophes, as models often write
+// them, to their plain forms, so that "Earth’s" matches "Earth's".
+var typographic = strings.NewReplacer("’", "'", "‘", "'", "“", "\"", "”", "\"")
 
 func isQuote(r rune) bool {
 	switch r {

@@ -180,3 +180,9 @@ func TestLoadKnowledgeBase(t *testing.T) {
 		t.Fatalf("err = %v, want os.ErrNotExist", err)
 	}
 }
+
+func TestNormalizeTypographicQuotes(t *testing.T) {
+	if a, b := NormalizeStatement("The Earth’s core is hot."), NormalizeStatement("The Earth's core is hot."); a != b {
+		t.Fatalf("%q != %q", a, b)
+	}
+}

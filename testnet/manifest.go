@@ -229,6 +229,9 @@ func (m *Manifest) validate(src []byte) error {
 			return bad("line %d: node %s: negative behaviour delay or jitter", line, name)
 		}
 	}
+	if n := m.NodeCount(); n > consensus.MaxValidators {
+		return bad("%d nodes: at most %d", n, consensus.MaxValidators)
+	}
 	for i := len(m.Node); i < m.NodeCount(); i++ {
 		names[nodeName(i)] = true
 	}

@@ -154,7 +154,54 @@ func runningPID(info NodeInfo) (int, error) {
 	if !alive(pid) {
 		return 0, fmt.Errorf("%s: %w (pid %d in %s has ended)", info.Name, ErrNotRunning, pid, PIDFile)
 	}
+	// A pid file left by a runner that died may name a process that has
+	// since reused the pid: signal it only if it is this node.
+	if !isNodeProcess(pid, info.Home) {
+		return 0, fmt.Errorf("%s: %w (pid %d in %s is another program now)", info.Name, ErrNotRunning, pid, PIDFile)
+	}
 	return pid, nil
+}
+
+// isNodeProcess reports whether pid runs `verity node` for home. Where the
+// command line cannot be read (no /proc), it trusts the pid file.
+func isNodeProcess(pid int, home string) bool {
+	data, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "cmdline"))
+	if err != nil {
+		return !procAvailable()
+	}
+	args := strings.Split(strings.TrimRight(string(data), "\x00"), "\x00")
+	// A relative --home is relative to the process's own directory.
+	cwd, _ := os.Readlink(filepath.Join("/proc", strconv.Itoa(pid), "cwd"))
+	sameDir := func(arg, home string) bool {
+		if !filepath.IsAbs(arg) && cwd != "" {
+			arg = filepath.Join(cwd, arg)
+		}
+		return samePath(arg, home)
+	}
+	hasNode, hasHome := false, false
+	for i, a := range args {
+		if a == "node" {
+			hasNode = true
+		}
+		if (a == "--home" || a == "-home") && i+1 < len(args) && sameDir(args[i+1], home) {
+			hasHome = true
+		}
+		if v, ok := strings.CutPrefix(a, "--home="); ok && sameDir(v, home) {
+			hasHome = true
+		}
+	}
+	return hasNode && hasHome
+}
+
+func procAvailable() bool {
+	_, err := os.Stat("/proc/self/cmdline")
+	return err == nil
+}
+
+func samePath(a, b string) bool {
+	x, err1 := filepath.Abs(a)
+	y, err2 := filepath.Abs(b)
+	return err1 == nil && err2 == nil && filepath.Clean(x) == filepath.Clean(y)
 }
 
 // Perturbed reports whether the node's home holds the perturbed marker.
@@ -181,9 +228,11 @@ func killNode(ctx context.Context, info NodeInfo) error {
 		return fmt.Errorf("%s: perturbed marker: %w", info.Name, err)
 	}
 	if err := signalPID(pid, sigKill); err != nil {
+		os.Remove(filepath.Join(info.Home, PerturbedFile)) // it did not die: a later death is not ours
 		return fmt.Errorf("kill %s (pid %d): %w", info.Name, pid, err)
 	}
 	if err := waitEnded(ctx, pid); err != nil {
+		os.Remove(filepath.Join(info.Home, PerturbedFile))
 		return fmt.Errorf("kill %s (pid %d): %w", info.Name, pid, err)
 	}
 	removePIDFile(info.Home, pid)

@@ -163,11 +163,7 @@ func demoOne(ctx context.Context, w io.Writer, cl *client.Client, set *consensus
 		d := decodeEventData(e)
 		switch e.Type {
 		case client.EventBallotAttached:
-			var vs []string
-			for k, c := range d.ClaimIndexes {
-				vs = append(vs, fmt.Sprintf("%d=%s", c, verdictNames[d.Verdicts[k]]))
-			}
-			fmt.Fprintf(w, "  %8s  ballot attached from %s: %s\n", at, d.Name, strings.Join(vs, " "))
+			fmt.Fprintf(w, "  %8s  ballot attached from %s: %s\n", at, d.Name, strings.Join(verdictList(d), " "))
 		case client.EventClaimDecided:
 			fmt.Fprintf(w, "  %8s  claim %d decided %s by %d stake (needed %s)\n", at, d.Index, d.Outcome, max(d.StakeTrue, d.StakeFalse), neededText(d.ClaimProgress))
 		case client.EventCertificateIssued:

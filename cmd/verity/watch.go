@@ -87,10 +87,7 @@ func describeEvent(e api.Event) string {
 	case client.EventClaimsExtracted:
 		return fmt.Sprintf("%s  %d claims extracted", ts, len(d.Claims))
 	case client.EventBallotAttached:
-		var vs []string
-		for i, c := range d.ClaimIndexes {
-			vs = append(vs, fmt.Sprintf("%d=%s", c, verdictNames[d.Verdicts[i]]))
-		}
+		vs := verdictList(d)
 		return fmt.Sprintf("%s  ballot from %s (%s): %s", ts, d.Name, shortID(d.Validator.Hex()), strings.Join(vs, " "))
 	case client.EventClaimDecided:
 		return fmt.Sprintf("%s  claim %d decided: %s (true %d, false %d, needed %s)", ts, d.Index, d.Outcome, d.StakeTrue, d.StakeFalse, neededText(d.ClaimProgress))
@@ -139,8 +136,8 @@ func (p *progressView) redraw() {
 		if i < len(p.texts) {
 			text = p.texts[i]
 		}
-		if len(text) > 48 {
-			text = text[:47] + "…"
+		if r := []rune(text); len(r) > 48 {
+			text = string(r[:47]) + "…"
 		}
 		state := string(c.Outcome)
 		fmt.Fprintf(p.w, "\x1b[2K  claim %d %-50s true %d  false %d  abstain %d  / needed %s  [%s] %d ballots\n",
@@ -156,4 +153,22 @@ func neededText(c consensus.ClaimProgress) string {
 		return fmt.Sprintf("%d of %d validators", c.Needed, c.ValidatorsAssigned)
 	}
 	return fmt.Sprintf("%d of %d stake", c.Needed, c.StakeAssigned)
+}
+
+// verdictList renders a ballot's verdicts as "0=true 1=false"; a malformed
+// event (lengths that differ) shows what pairs up and says so.
+func verdictList(d eventData) []string {
+	n := min(len(d.ClaimIndexes), len(d.Verdicts))
+	vs := make([]string, 0, n+1)
+	for i := range n {
+		name, ok := verdictNames[d.Verdicts[i]]
+		if !ok {
+			name = fmt.Sprintf("code %d", d.Verdicts[i])
+		}
+		vs = append(vs, fmt.Sprintf("%d=%s", d.ClaimIndexes[i], name))
+	}
+	if len(d.ClaimIndexes) != len(d.Verdicts) {
+		vs = append(vs, "(malformed event)")
+	}
+	return vs
 }
