@@ -150,7 +150,7 @@ func FromConfig(cfg *Config) (Options, error) {
 		return Options{}, err
 	}
 	var v Verifier
-	if cfg.Verifier.Backend == models.KindModel {
+	if b := cfg.Verifier.Backend; b == models.KindModel || b == models.KindOpenAI {
 		v, err = models.NewModelVerifier(cfg.Verifier.spec(models.KindModel))
 	} else {
 		v, err = claims.NewVerifier(claims.VerifierSpec{
