@@ -71,6 +71,11 @@ type Config struct {
 	// durable write costs no fsync.
 	StoreDir string
 
+	// DirectBallots has validators send ballots straight to each job's
+	// gateway instead of gossiping them (node.Options.DirectBallots;
+	// in-process only).
+	DirectBallots bool
+
 	// Subprocess runs every node as its own `verity node` process, from a
 	// temporary testnet directory, and submits over HTTP.
 	Subprocess bool

@@ -363,7 +363,7 @@ func (n *Node) castBallot(m *JobMessage, rec *store.Job) bool {
 	}
 	if own, err := n.store.OwnBallot(m.JobID); err == nil {
 		// Already voted: answer a re-announcement with the same ballot.
-		n.goTracked(func() { n.publishWhenReady(p2p.KindBallots, &BallotMessage{Ballot: *own, Resend: m.Resend}) })
+		n.goTracked(func() { n.sendBallot(m, &BallotMessage{Ballot: *own, Resend: m.Resend}, true) })
 		return true
 	}
 	select {
@@ -399,7 +399,7 @@ func (n *Node) castBallot(m *JobMessage, rec *store.Job) bool {
 		if prev != nil {
 			b = prev
 		}
-		n.publish(p2p.KindBallots, b)
+		n.sendBallot(m, &BallotMessage{Ballot: *b}, false)
 		if n.opts.Behaviour.Kind == BehaviourEquivocator && prev == nil {
 			// A second, different ballot for the same job.
 			inverted := make([]claims.Verdict, len(verdicts))
@@ -410,7 +410,7 @@ func (n *Node) castBallot(m *JobMessage, rec *store.Job) bool {
 				}
 			}
 			if b2, err := consensus.SignBallot(n.signer, m.NetworkID, m.JobID, m.OutputHash, m.ClaimsRoot, mine, inverted); err == nil {
-				n.publish(p2p.KindBallots, b2)
+				n.sendBallot(m, &BallotMessage{Ballot: *b2}, false)
 			}
 		}
 	})
@@ -621,4 +621,55 @@ func (n *Node) resume() error {
 		log.Infow("resumed unfinished jobs", "count", len(pending))
 	}
 	return nil
+}
+
+// sendBallot delivers this validator's ballot for a job: straight to the
+// job's gateway when DirectBallots is set (to itself without the network),
+// falling back to gossip when that fails; on the ballots topic otherwise.
+// waitPeers publishes only once the node has topic peers (a resend after a
+// restart).
+func (n *Node) sendBallot(m *JobMessage, msg *BallotMessage, waitPeers bool) {
+	if n.opts.DirectBallots {
+		if m.Gateway == n.Address() {
+			n.onBallot(&msg.Ballot)
+			return
+		}
+		if gw := m.GatewayPeer(); gw != "" {
+			data, err := encode(msg)
+			if err == nil {
+				if err = n.net.SendDirect(n.ctx, gw, p2p.KindBallots, data); err == nil {
+					return
+				}
+			}
+			if n.ctx.Err() != nil {
+				return
+			}
+			log.Debugw("direct ballot failed; gossiping it", "job", m.JobID.Hex(), "gateway", m.Gateway.Hex(), "err", err)
+		}
+	}
+	if waitPeers {
+		n.publishWhenReady(p2p.KindBallots, msg)
+		return
+	}
+	n.publish(p2p.KindBallots, msg)
+}
+
+// directBallot takes a ballot sent straight to this node as gateway: the
+// same checks as the ballots topic, then the same handling.
+func (n *Node) directBallot(ctx context.Context, from peer.ID, data []byte) p2p.Verdict {
+	// libp2p runs this in a goroutine of its own: count it among the
+	// node's, so that Stop waits for it and nothing it starts is missed.
+	n.mu.Lock()
+	if n.stopped {
+		n.mu.Unlock()
+		return p2p.Ignore
+	}
+	n.wg.Add(1)
+	n.mu.Unlock()
+	defer n.wg.Done()
+	v, b := n.validateBallot(ctx, from, data)
+	if v == p2p.Accept {
+		n.onBallot(b)
+	}
+	return v
 }

@@ -9,6 +9,8 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/common/hexutil"
+	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/verity-network/verity/claims"
 	"github.com/verity-network/verity/consensus"
@@ -52,6 +54,8 @@ type JobMessage struct {
 	Deadline    uint64           `json:"deadline"` // unix milliseconds
 	Gateway     common.Address   `json:"gateway"`
 	Signature   hexutil.Bytes    `json:"signature"`
+	gatewayPeer peer.ID          // from the signature; not encoded
+
 	// Resend numbers a re-announcement of the job by its gateway (0 for
 	// the first). It is not signed and not part of the job id: it only
 	// makes the message new to gossip, so that validators that missed the
@@ -162,14 +166,30 @@ func decodeJob(data []byte, set *consensus.ValidatorSet, checkSig bool) (*JobMes
 	if !checkSig {
 		return &m, nil
 	}
-	signer, err := sigs.Recover(m.Digest(), m.Signature)
+	pub, err := sigs.RecoverPublicKey(m.Digest(), m.Signature)
 	if err != nil {
 		return nil, fmt.Errorf("%w: job: %w", consensus.ErrBadSignature, err)
 	}
-	if signer != m.Gateway {
+	if signer := crypto.PubkeyToAddress(*pub); signer != m.Gateway {
 		return nil, fmt.Errorf("%w: job signed by %s, gateway is %s", consensus.ErrBadSignature, signer.Hex(), m.Gateway.Hex())
 	}
+	// The gateway's key is also its libp2p identity: its peer id, for
+	// sending it ballots directly.
+	if id, err := p2p.PeerIDFromPublicKey(pub); err == nil {
+		m.gatewayPeer = id
+	}
 	return &m, nil
+}
+
+// GatewayPeer is the libp2p peer id of the job's gateway, recovered from
+// the job's signature ("" if it cannot be).
+func (m *JobMessage) GatewayPeer() peer.ID {
+	if m.gatewayPeer == "" {
+		if pub, err := sigs.RecoverPublicKey(m.Digest(), m.Signature); err == nil {
+			m.gatewayPeer, _ = p2p.PeerIDFromPublicKey(pub)
+		}
+	}
+	return m.gatewayPeer
 }
 
 // DecodeBallot decodes a ballot and checks what can be checked without the

@@ -96,6 +96,22 @@ func inScalarRange(x []byte) bool {
 
 var zero32 [32]byte
 
+// RecoverPublicKey returns the public key that signed digest, with the
+// checks of Recover.
+func RecoverPublicKey(digest common.Hash, sig []byte) (*ecdsa.PublicKey, error) {
+	if err := CheckSignature(sig); err != nil {
+		return nil, err
+	}
+	var raw [SignatureLength]byte
+	copy(raw[:], sig)
+	raw[64] -= 27
+	pub, err := crypto.SigToPub(digest[:], raw[:])
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrRecover, err)
+	}
+	return pub, nil
+}
+
 // Recover returns the address that signed digest. It rejects malformed and
 // high-s signatures with an error before any curve arithmetic.
 func Recover(digest common.Hash, sig []byte) (common.Address, error) {

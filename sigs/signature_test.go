@@ -362,3 +362,22 @@ func BenchmarkRecover(b *testing.B) {
 		}
 	}
 }
+
+func TestRecoverPublicKey(t *testing.T) {
+	key, err := crypto.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	digest := crypto.Keccak256Hash([]byte("x"))
+	sig, err := SignDigest(key, digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := RecoverPublicKey(digest, sig)
+	if err != nil || crypto.PubkeyToAddress(*pub) != crypto.PubkeyToAddress(key.PublicKey) {
+		t.Fatalf("recovered %v, %v", pub, err)
+	}
+	if _, err := RecoverPublicKey(digest, sig[:64]); !errors.Is(err, ErrSignatureLength) {
+		t.Fatalf("short signature: %v", err)
+	}
+}

@@ -1010,3 +1010,44 @@ func TestSetOffline(t *testing.T) {
 		t.Fatalf("back online: %v", err)
 	}
 }
+
+func TestSendDirect(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	a := startNode(t, testConfig(t))
+	cfg := testConfig(t)
+	cfg.Bootstrap = addrStrings(a)
+	b := startNode(t, cfg)
+	if err := b.WaitForPeers(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan string, 4)
+	if err := a.HandleDirect(KindBallots, 16, func(_ context.Context, from peer.ID, data []byte) Verdict {
+		if from != b.PeerID() {
+			return Reject
+		}
+		got <- string(data)
+		if string(data) == "bad" {
+			return Reject
+		}
+		return Accept
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.SendDirect(ctx, a.PeerID(), KindBallots, []byte("hello")); err != nil {
+		t.Fatalf("send: %v", err)
+	}
+	if s := <-got; s != "hello" {
+		t.Fatalf("handler got %q", s)
+	}
+	if err := b.SendDirect(ctx, a.PeerID(), KindBallots, []byte("bad")); !errors.Is(err, ErrRejected) {
+		t.Fatalf("rejected message: %v", err)
+	}
+	<-got
+	if err := b.SendDirect(ctx, a.PeerID(), KindBallots, make([]byte, 17)); err == nil {
+		t.Fatal("an oversized message was accepted")
+	}
+	if err := b.SendDirect(ctx, a.PeerID(), "nonsense", []byte("x")); !errors.Is(err, ErrUnknownKind) {
+		t.Fatalf("unknown kind: %v", err)
+	}
+}
