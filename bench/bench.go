@@ -71,10 +71,10 @@ type Config struct {
 	// durable write costs no fsync.
 	StoreDir string
 
-	// DirectBallots has validators send ballots straight to each job's
-	// gateway instead of gossiping them (node.Options.DirectBallots;
-	// in-process only).
-	DirectBallots bool
+	// GossipBallots has validators gossip ballots to every node instead of
+	// sending them straight to each job's gateway
+	// (node.Options.GossipBallots; in-process only).
+	GossipBallots bool
 
 	// Subprocess runs every node as its own `verity node` process, from a
 	// temporary testnet directory, and submits over HTTP.

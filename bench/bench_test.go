@@ -204,7 +204,8 @@ func TestRunInProcessClosedLoop(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
 	var progress bytes.Buffer
-	r, err := Run(ctx, Config{Nodes: 3, Claims: 2, Concurrency: 4, Warmup: 200 * time.Millisecond, Duration: 1500 * time.Millisecond, Progress: &progress})
+	r, err := Run(ctx, Config{Nodes: 3, Claims: 2, Concurrency: 4, Warmup: 200 * time.Millisecond, Duration: 1500 * time.Millisecond, Progress: &progress,
+		GossipBallots: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -213,9 +214,10 @@ func TestRunInProcessClosedLoop(t *testing.T) {
 		t.Errorf("report describes %s %s with %d in flight", r.Mode, r.Load, r.Concurrency)
 	}
 	g := r.Gossip
-	// Each job has 3 ballots, a job and a certificate message, each received
-	// by the 2 other nodes: 10 messages, less a margin for the jobs that
-	// straddle the ends of the measured time.
+	// With ballots gossiped, each job has 3 ballots, a job and a
+	// certificate message, each received by the 2 other nodes: 10
+	// messages, less a margin for the jobs that straddle the ends of the
+	// measured time.
 	if g == nil || g.MessagesPerCertificate < 8 || g.BytesPerCertificate <= 0 {
 		t.Errorf("gossip %+v: want about 10 messages per certificate", g)
 	}

@@ -69,7 +69,7 @@ func startInProcess(ctx context.Context, cfg *Config) (*inProcess, error) {
 		Nodes:    cfg.Nodes,
 		Verifier: func(int) node.Verifier { return claims.Arithmetic{} },
 		Dir:      dir,
-		Options:  func(_ int, o *node.Options) { o.DirectBallots = cfg.DirectBallots },
+		Options:  func(_ int, o *node.Options) { o.GossipBallots = cfg.GossipBallots },
 	})
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("start in-process network: %w", err), os.RemoveAll(dir))

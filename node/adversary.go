@@ -18,7 +18,7 @@ const (
 	BehaviourHonest      = "honest"
 	BehaviourLiar        = "liar"        // inverts every true/false verdict
 	BehaviourRandom      = "random"      // guesses true or false, seeded per claim
-	BehaviourCopycat     = "copycat"     // waits for others' ballots and copies the leading verdict
+	BehaviourCopycat     = "copycat"     // waits for others' ballots and copies the leading verdict (it sees them only with gossiped ballots)
 	BehaviourSilent      = "silent"      // never casts a ballot
 	BehaviourEquivocator = "equivocator" // signs two different ballots for each job
 	BehaviourSlow        = "slow"        // casts honestly after Delay plus up to Jitter

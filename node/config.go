@@ -47,9 +47,10 @@ type P2PConfig struct {
 	Listen []string `toml:"listen"`
 	// Bootstrap peers as full multiaddrs ending in /p2p/<peer id>.
 	Bootstrap []string `toml:"bootstrap"`
-	// DirectBallots sends ballots straight to each job's gateway instead of
-	// gossiping them (see node.Options.DirectBallots).
-	DirectBallots bool `toml:"direct_ballots,omitempty"`
+	// GossipBallots publishes ballots on the ballots topic instead of
+	// sending them straight to each job's gateway (see
+	// node.Options.GossipBallots).
+	GossipBallots bool `toml:"gossip_ballots,omitempty"`
 }
 
 // APIConfig holds the HTTP API settings.

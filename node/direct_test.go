@@ -11,16 +11,24 @@ import (
 	"github.com/verity-network/verity/testnet"
 )
 
+// TestGossipBallots: with ballots gossiped to every node (GossipBallots),
+// outputs of known truth are certified correctly and an equivocator is
+// caught; the default, ballots sent straight to each gateway, runs in every
+// other test.
+func TestGossipBallots(t *testing.T) { testBallotRoute(t, true) }
+
 // TestDirectBallots: with ballots sent straight to each gateway, outputs of
 // known truth are certified correctly, every node stores the same
 // certificates, and an equivocator is still caught (by the gateway, which
 // gossips the evidence to every node).
-func TestDirectBallots(t *testing.T) {
+func TestDirectBallots(t *testing.T) { testBallotRoute(t, false) }
+
+func testBallotRoute(t *testing.T, gossip bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	net, err := testnet.NewEphemeral(ctx, testnet.EphemeralOptions{Nodes: 5, Dir: t.TempDir(),
 		Options: func(i int, o *node.Options) {
-			o.DirectBallots = true
+			o.GossipBallots = gossip
 			if i == 4 {
 				o.Behaviour = node.Behaviour{Kind: node.BehaviourEquivocator}
 			}

@@ -624,12 +624,12 @@ func (n *Node) resume() error {
 }
 
 // sendBallot delivers this validator's ballot for a job: straight to the
-// job's gateway when DirectBallots is set (to itself without the network),
-// falling back to gossip when that fails; on the ballots topic otherwise.
+// job's gateway (to itself without the network), falling back to gossip
+// when that fails; on the ballots topic with GossipBallots.
 // waitPeers publishes only once the node has topic peers (a resend after a
 // restart).
 func (n *Node) sendBallot(m *JobMessage, msg *BallotMessage, waitPeers bool) {
-	if n.opts.DirectBallots {
+	if !n.opts.GossipBallots {
 		if m.Gateway == n.Address() {
 			n.onBallot(&msg.Ballot)
 			return

@@ -84,14 +84,14 @@ type Options struct {
 	EventBuffer      int
 	EventBufferBytes int
 
-	// DirectBallots sends this validator's ballots straight to each job's
-	// gateway over a libp2p stream instead of gossiping them to every node
-	// (falling back to gossip when the gateway cannot be reached). It cuts
-	// ballot traffic from n² to n messages per job; other nodes then learn
-	// a job's ballots from its certificate only, so copycats see nothing to
-	// copy and equivocation is detected by the gateway (which gossips the
-	// evidence).
-	DirectBallots bool
+	// GossipBallots publishes this validator's ballots on the ballots
+	// topic, for every node to see. By default (false) a ballot goes
+	// straight to the job's gateway over a libp2p stream, falling back to
+	// the topic when the gateway cannot be reached: ballot traffic is then
+	// n messages per job instead of n², other nodes learn a job's ballots
+	// from its certificate, copycats see nothing to copy, and equivocation
+	// is detected by the gateway, which gossips the evidence.
+	GossipBallots bool
 
 	// Behaviour makes this validator misbehave, for fault tests only.
 	Behaviour Behaviour
@@ -216,7 +216,7 @@ func FromConfig(cfg *Config) (Options, error) {
 		RateLimit:      cfg.API.RateLimit,
 		RateBurst:      cfg.API.RateBurst,
 		MaxPendingJobs: cfg.Consensus.MaxPendingJobs,
-		DirectBallots:  cfg.P2P.DirectBallots,
+		GossipBallots:  cfg.P2P.GossipBallots,
 		Behaviour: Behaviour{Kind: cfg.Behaviour.Kind, Delay: cfg.Behaviour.Delay.Duration,
 			Jitter: cfg.Behaviour.Jitter.Duration, Seed: cfg.Behaviour.Seed},
 		Quorum:         q,
@@ -441,8 +441,8 @@ func (n *Node) Start(ctx context.Context) (err error) {
 			}
 		}()
 	}
-	// Ballots sent straight to this node as gateway (DirectBallots on the
-	// sender's side) are taken whatever this node's own setting.
+	// Ballots sent straight to this node as gateway are taken whatever
+	// this node's own GossipBallots.
 	if err := n.net.HandleDirect(p2p.KindBallots, MaxBallotMessageSize, n.directBallot); err != nil {
 		return fmt.Errorf("node: direct ballots: %w", err)
 	}
