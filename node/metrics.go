@@ -43,7 +43,7 @@ func newMetrics() *metrics {
 			Name: "verity_jobs_provisional", Help: "Jobs this node is gateway of that are still provisional.",
 		}),
 		ballots: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "verity_ballots_total", Help: "Ballots seen on the ballots topic, by result and reason.",
+			Name: "verity_ballots_total", Help: "Ballots checked by this node (gossiped, or sent straight to it as gateway), by result and reason.",
 		}, []string{"result", "reason"}),
 		validation: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "verity_gossip_validation_seconds", Help: "Time the topic validator took per message.",
