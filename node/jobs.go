@@ -502,24 +502,25 @@ func (n *Node) validateCert(_ context.Context, from peer.ID, data []byte) (p2p.V
 		return p2p.Reject, nil
 	}
 	// A certificate verifies on its ballots alone, so anyone could build
-	// one from a subset of them, even none. Accept it only for a job this
-	// node knows (a job a validator signed), never for a job this node is
-	// still aggregating (it issues that one), and only when it is settled
-	// or the job's deadline has passed: an early certificate with claims
-	// left open is premature, not final.
-	deadline, known := n.jobDeadline(c.JobID)
-	if !known {
-		log.Debugw("certificate of an unknown job ignored", "from", from, "job", c.JobID.Hex())
-		return p2p.Ignore, nil
-	}
+	// one from a subset of them, even none. Never take one for a job this
+	// node is still aggregating (it issues that one). Take a settled one
+	// (every claim decided, or undecidable whatever the missing ballots
+	// say): only real ballots of the job can settle a claim, and any two
+	// settled certificates of a job agree. Take an unsettled one only once
+	// the job's deadline has passed, for a job this node saw announced: an
+	// earlier one with claims left open is premature, not final.
 	n.mu.Lock()
 	_, mine := n.agg[c.JobID]
 	n.mu.Unlock()
 	if mine {
 		return p2p.Ignore, nil
 	}
-	if n.opts.Now().Before(deadline.Add(-certClockSkew)) && !consensus.Settled(c, n.set) {
-		log.Debugw("premature certificate ignored", "from", from, "job", c.JobID.Hex())
+	if consensus.Settled(c, n.set) {
+		return p2p.Accept, c
+	}
+	deadline, known := n.jobDeadline(c.JobID)
+	if !known || n.opts.Now().Before(deadline.Add(-certClockSkew)) {
+		log.Debugw("premature certificate ignored", "from", from, "job", c.JobID.Hex(), "job_known", known)
 		return p2p.Ignore, nil
 	}
 	return p2p.Accept, c
