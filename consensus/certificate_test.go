@@ -240,8 +240,8 @@ func TestSignatureCache(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if len(cache.seen) != len(cert.Ballots) {
-		t.Fatalf("cache holds %d signatures, want %d", len(cache.seen), len(cert.Ballots))
+	if cache.seen.Len() != len(cert.Ballots) {
+		t.Fatalf("cache holds %d signatures, want %d", cache.seen.Len(), len(cert.Ballots))
 	}
 	// A forged signature misses the cache and fails.
 	forged := *cert

@@ -5,6 +5,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 
+	"github.com/verity-network/verity/internal/fifo"
 	"github.com/verity-network/verity/sigs"
 )
 
@@ -14,10 +15,8 @@ import (
 // certificate. It holds at most its capacity, forgetting the oldest. Safe
 // for concurrent use.
 type SignatureCache struct {
-	mu    sync.Mutex
-	seen  map[sigKey]common.Address
-	order []sigKey
-	next  int
+	mu   sync.Mutex
+	seen *fifo.Map[sigKey, common.Address]
 }
 
 type sigKey struct {
@@ -27,7 +26,7 @@ type sigKey struct {
 
 // NewSignatureCache returns a cache of the given capacity.
 func NewSignatureCache(capacity int) *SignatureCache {
-	return &SignatureCache{seen: make(map[sigKey]common.Address, capacity), order: make([]sigKey, 0, capacity)}
+	return &SignatureCache{seen: fifo.New[sigKey, common.Address](capacity)}
 }
 
 func keyOf(digest common.Hash, sig []byte) (sigKey, bool) {
@@ -48,7 +47,7 @@ func (c *SignatureCache) verified(digest common.Hash, sig []byte, signer common.
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	got, ok := c.seen[k]
+	got, ok := c.seen.Get(k)
 	return ok && got == signer
 }
 
@@ -61,17 +60,7 @@ func (c *SignatureCache) Add(digest common.Hash, sig []byte, signer common.Addre
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if _, ok := c.seen[k]; ok {
-		return
-	}
-	if len(c.order) < cap(c.order) {
-		c.order = append(c.order, k)
-	} else {
-		delete(c.seen, c.order[c.next])
-		c.order[c.next] = k
-		c.next = (c.next + 1) % len(c.order)
-	}
-	c.seen[k] = signer
+	c.seen.Put(k, signer)
 }
 
 // VerifyOption adjusts signature checks.

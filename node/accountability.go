@@ -14,6 +14,7 @@ import (
 	"github.com/verity-network/verity/api"
 	"github.com/verity-network/verity/claims"
 	"github.com/verity-network/verity/consensus"
+	"github.com/verity-network/verity/internal/fifo"
 	"github.com/verity-network/verity/node/p2p"
 	"github.com/verity-network/verity/node/store"
 )
@@ -23,10 +24,8 @@ import (
 // so that every node detects equivocation and copycats can see what others
 // voted. It holds at most maxJobs jobs, forgetting the oldest.
 type ballotBook struct {
-	mu      sync.Mutex
-	jobs    map[common.Hash]*bookJob
-	order   []common.Hash
-	maxJobs int
+	mu   sync.Mutex
+	jobs *fifo.Map[common.Hash, *bookJob]
 }
 
 type bookJob struct {
@@ -35,19 +34,14 @@ type bookJob struct {
 }
 
 func newBallotBook(maxJobs int) *ballotBook {
-	return &ballotBook{jobs: make(map[common.Hash]*bookJob), maxJobs: maxJobs}
+	return &ballotBook{jobs: fifo.New[common.Hash, *bookJob](maxJobs)}
 }
 
 func (bk *ballotBook) jobLocked(id common.Hash) *bookJob {
-	j, ok := bk.jobs[id]
+	j, ok := bk.jobs.Get(id)
 	if !ok {
-		if len(bk.order) >= bk.maxJobs {
-			delete(bk.jobs, bk.order[0])
-			bk.order = bk.order[1:]
-		}
 		j = &bookJob{first: make(map[common.Address]*consensus.Ballot), changed: make(chan struct{})}
-		bk.jobs[id] = j
-		bk.order = append(bk.order, id)
+		bk.jobs.Put(id, j)
 	}
 	return j
 }
@@ -274,38 +268,25 @@ func (n *Node) onEvidence(v any) {
 }
 
 // knownJobs remembers the deadlines of the most recent jobs announced, so
-// that certificates are accepted only for jobs a validator announced. It
-// holds at most its capacity, forgetting the oldest.
+// that an unsettled certificate is taken only for a job a validator
+// announced. It holds at most its capacity, forgetting the oldest.
 type knownJobs struct {
-	mu    sync.Mutex
-	jobs  map[common.Hash]time.Time
-	order []common.Hash
-	next  int
+	mu   sync.Mutex
+	jobs *fifo.Map[common.Hash, time.Time]
 }
 
 func newKnownJobs(capacity int) *knownJobs {
-	return &knownJobs{jobs: make(map[common.Hash]time.Time, capacity), order: make([]common.Hash, 0, capacity)}
+	return &knownJobs{jobs: fifo.New[common.Hash, time.Time](capacity)}
 }
 
 func (k *knownJobs) add(id common.Hash, deadline time.Time) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if _, ok := k.jobs[id]; ok {
-		return
-	}
-	if len(k.order) < cap(k.order) {
-		k.order = append(k.order, id)
-	} else {
-		delete(k.jobs, k.order[k.next])
-		k.order[k.next] = id
-		k.next = (k.next + 1) % len(k.order)
-	}
-	k.jobs[id] = deadline
+	k.jobs.Put(id, deadline)
 }
 
 func (k *knownJobs) get(id common.Hash) (time.Time, bool) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	d, ok := k.jobs[id]
-	return d, ok
+	return k.jobs.Get(id)
 }
