@@ -111,6 +111,11 @@ when one does not (with a report), 2 when the stores cannot be checked.`,
 					&cli.DurationFlag{Name: "grace", Usage: "how long past its deadline a gateway job may stay provisional", Value: testnet.DefaultDeadlineGrace},
 				},
 				Action: runTestnetCheck,
+				// A mistyped command line is "cannot check" (2), not a
+				// failed invariant (1).
+				OnUsageError: func(c *cli.Context, err error, _ bool) error {
+					return exitCode(2, fmt.Errorf("testnet check: %w", err))
+				},
 			},
 		},
 	})
