@@ -65,6 +65,12 @@ type PerturbOptions struct {
 	// Client makes the admin and health requests (default: a client with a
 	// 5s timeout).
 	Client *http.Client
+	// Attached starts a restarted node like the runner's own nodes (ended
+	// with the runner where the platform allows), for restarts that
+	// `testnet up` makes from its schedule. Without it a restarted node
+	// runs in a session of its own and outlives the command that started
+	// it, as `verity testnet perturb` needs.
+	Attached bool
 }
 
 // Node returns the node named name.
@@ -283,6 +289,9 @@ func restartNode(ctx context.Context, info NodeInfo, opts PerturbOptions) error 
 	cmd := exec.Command(opts.Command, args...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.SysProcAttr = detachedProcAttr()
+	if opts.Attached {
+		cmd.SysProcAttr = sysProcAttr()
+	}
 	fmt.Fprintf(logFile, "--- %s: restarting (perturbation) %s %s\n", time.Now().UTC().Format(time.RFC3339), opts.Command, strings.Join(args, " "))
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("restart %s: %w", info.Name, err)

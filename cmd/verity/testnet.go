@@ -273,7 +273,8 @@ func testnetUpProcesses(ctx context.Context, c *cli.Context, layout *testnet.Lay
 	var schedC <-chan struct{} // nil unless a schedule runs
 	if len(schedule) > 0 {
 		fmt.Fprintf(logw, "running %d perturbations from %s\n", len(schedule), filepath.Join(layout.Dir, testnet.ScheduleFile))
-		popts := testnet.PerturbOptions{GlobalArgs: global}
+		// Nodes the schedule restarts end with this runner, like the others.
+		popts := testnet.PerturbOptions{GlobalArgs: global, Attached: true}
 		apply := func(ctx context.Context, p testnet.Perturbation) error {
 			return testnet.Perturb(ctx, layout, p.Node, p.Action, popts)
 		}
