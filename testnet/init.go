@@ -247,7 +247,13 @@ func Init(opts InitOptions) (*Layout, error) {
 	for i := range members {
 		name := specs[i].name
 		home := filepath.Join(dir, name)
-		if err := os.MkdirAll(home, 0o700); err != nil {
+		// A new directory: a node named like a directory already there
+		// (one init does not own) must not adopt it, since a later
+		// init --force removes the homes it lists.
+		if err := os.Mkdir(home, 0o700); err != nil {
+			if errors.Is(err, os.ErrExist) {
+				return nil, fmt.Errorf("%w: node home %s is a directory this testnet does not own; rename the node or move the directory", ErrExists, home)
+			}
 			return nil, fmt.Errorf("node home: %w", err)
 		}
 		if err := os.WriteFile(filepath.Join(home, PasswordFile), []byte(opts.Password+"\n"), 0o600); err != nil {

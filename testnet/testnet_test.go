@@ -486,3 +486,27 @@ func awaitCertificate(ctx context.Context, t *testing.T, api, id string) []byte 
 		}
 	}
 }
+
+// TestInitKeepsForeignDirectories: a node named like a directory the
+// testnet does not own is refused, so that a later init --force can never
+// remove that directory.
+func TestInitKeepsForeignDirectories(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "backup"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "backup", "precious.txt"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m, err := ParseManifest([]byte("[[node]]\nname = \"backup\"\n[[node]]\nname = \"other\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Init(InitOptions{Dir: dir, Manifest: m, Force: true, BasePort: 23700})
+	if !errors.Is(err, ErrExists) {
+		t.Fatalf("init over a foreign directory: %v, want ErrExists", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "backup", "precious.txt")); err != nil {
+		t.Fatalf("the foreign directory was touched: %v", err)
+	}
+}
