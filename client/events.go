@@ -17,16 +17,6 @@ import (
 	"github.com/verity-network/verity/api"
 )
 
-// Event types (see api).
-const (
-	EventJobAccepted       = api.EventJobAccepted
-	EventClaimsExtracted   = api.EventClaimsExtracted
-	EventBallotAttached    = api.EventBallotAttached
-	EventClaimDecided      = api.EventClaimDecided
-	EventJobExpired        = api.EventJobExpired
-	EventCertificateIssued = api.EventCertificateIssued
-)
-
 // Watch streams a job's events until its certificate is issued, ctx ends,
 // or an error occurs. It reconnects after a dropped connection with
 // Last-Event-ID, so no event is missed or repeated. The channel is closed
@@ -131,7 +121,7 @@ func (c *Client) streamOnce(ctx context.Context, path string, lastID *uint64, ou
 			case <-ctx.Done():
 				return false, ctx.Err()
 			}
-			if e.Type == EventCertificateIssued && strings.HasPrefix(path, "/v1/jobs/") {
+			if e.Type == api.EventCertificateIssued && strings.HasPrefix(path, "/v1/jobs/") {
 				sawFinal = true
 			}
 		case strings.HasPrefix(line, "data:"):

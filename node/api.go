@@ -360,7 +360,7 @@ func (n *Node) handleEvents(w http.ResponseWriter, r *http.Request) {
 		data, _ := json.Marshal(e)
 		fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", e.ID, e.Type, data)
 		flusher.Flush()
-		return job != (common.Hash{}) && e.Type == EventCertificateIssued
+		return job != (common.Hash{}) && e.Type == api.EventCertificateIssued
 	}
 	for _, e := range backlog {
 		if write(e) {
@@ -372,7 +372,7 @@ func (n *Node) handleEvents(w http.ResponseWriter, r *http.Request) {
 		// issued before a restart): replay it from the store with id 0.
 		if c, err := n.store.Certificate(job); err == nil {
 			data, _ := json.Marshal(map[string]any{"status": c.Status, "certificate": c})
-			write(Event{Type: EventCertificateIssued, JobID: job, Time: c.IssuedAt, Data: data})
+			write(Event{Type: api.EventCertificateIssued, JobID: job, Time: c.IssuedAt, Data: data})
 			return
 		}
 	}

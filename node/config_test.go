@@ -30,7 +30,7 @@ func TestConfigBackends(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	write(`
+	sections := `
 [generator]
 backend = "simulated"
 hallucination_rate = 0.25
@@ -44,30 +44,13 @@ model = "m"
 [behaviour]
 kind = "slow"
 delay = "150ms"
-
-[api]
-listen = "127.0.0.1:0"
-rate_limit = 5.5
-`)
+`
 	// [api] appears twice: TOML rejects that, and the error says where.
+	write(sections + "\n[api]\nlisten = \"127.0.0.1:0\"\n")
 	if _, err := node.LoadConfig(home); err == nil || !strings.Contains(err.Error(), "api") {
 		t.Fatalf("duplicate [api] table: %v", err)
 	}
-	write(`
-[generator]
-backend = "simulated"
-hallucination_rate = 0.25
-seed = 9
-
-[decomposer]
-backend = "model"
-base_url = "http://127.0.0.1:1/v1"
-model = "m"
-
-[behaviour]
-kind = "slow"
-delay = "150ms"
-`)
+	write(sections)
 	cfg, err := node.LoadConfig(home)
 	if err != nil {
 		t.Fatal(err)

@@ -10,16 +10,6 @@ import (
 	"github.com/verity-network/verity/api"
 )
 
-// Event types (see api).
-const (
-	EventJobAccepted       = api.EventJobAccepted
-	EventClaimsExtracted   = api.EventClaimsExtracted
-	EventBallotAttached    = api.EventBallotAttached
-	EventClaimDecided      = api.EventClaimDecided
-	EventJobExpired        = api.EventJobExpired
-	EventCertificateIssued = api.EventCertificateIssued
-)
-
 // Event is api.Event: IDs increase by one per event on a node, so a client
 // that reconnects with Last-Event-ID gets exactly what it missed.
 type Event = api.Event

@@ -137,7 +137,7 @@ func (n *Node) Submit(ctx context.Context, req api.VerifyRequest) (*api.Job, err
 	if err := n.startAggregation(msg, nil, now); err != nil {
 		return nil, err
 	}
-	n.events.publish(EventJobAccepted, msg.JobID, now, map[string]any{
+	n.events.publish(api.EventJobAccepted, msg.JobID, now, map[string]any{
 		"gateway": msg.Gateway, "output_hash": msg.OutputHash, "claims": len(cs),
 		"quorum": msg.Quorum, "replication": msg.Replication, "deadline": rec.Deadline,
 	})
@@ -145,7 +145,7 @@ func (n *Node) Submit(ctx context.Context, req api.VerifyRequest) (*api.Job, err
 	for i, c := range cs {
 		refs[i] = claimRef{Index: c.Index, Hash: c.Hash}
 	}
-	n.events.publish(EventClaimsExtracted, msg.JobID, now, map[string]any{"claims": refs, "claims_root": msg.ClaimsRoot})
+	n.events.publish(api.EventClaimsExtracted, msg.JobID, now, map[string]any{"claims": refs, "claims_root": msg.ClaimsRoot})
 	if err := n.net.Publish(n.ctx, p2p.KindJobs, raw); err != nil {
 		// The job is stored: resume() republishes it after a restart, and
 		// the deadline still ends it. Tell the client what happened.
@@ -295,9 +295,9 @@ func (n *Node) issue(cert *consensus.Certificate, accepted, now time.Time, expir
 				undecided = append(undecided, c.Index)
 			}
 		}
-		n.events.publish(EventJobExpired, cert.JobID, now, map[string]any{"undecided": undecided, "ballots": len(cert.Ballots)})
+		n.events.publish(api.EventJobExpired, cert.JobID, now, map[string]any{"undecided": undecided, "ballots": len(cert.Ballots)})
 	}
-	n.events.publish(EventCertificateIssued, cert.JobID, now, map[string]any{"status": cert.Status, "certificate": cert})
+	n.events.publish(api.EventCertificateIssued, cert.JobID, now, map[string]any{"status": cert.Status, "certificate": cert})
 	n.publish(p2p.KindCerts, cert)
 }
 
@@ -473,14 +473,14 @@ func (n *Node) onBallot(v any) {
 	})
 	_, val, _ := n.set.Lookup(b.Validator)
 	progress := j.tally.Progress()
-	n.events.publish(EventBallotAttached, b.JobID, now, map[string]any{
+	n.events.publish(api.EventBallotAttached, b.JobID, now, map[string]any{
 		"validator": b.Validator, "name": val.Name, "stake": val.Stake,
 		"claim_indexes": b.ClaimIndexes, "verdicts": b.Verdicts, "progress": progress,
 	})
 	for _, c := range b.ClaimIndexes {
 		if p := progress[c]; p.Outcome.Final() && !j.announced[c] {
 			j.announced[c] = true
-			n.events.publish(EventClaimDecided, b.JobID, now, p)
+			n.events.publish(api.EventClaimDecided, b.JobID, now, p)
 		}
 	}
 	if j.tally.Done() {
@@ -565,7 +565,7 @@ func (n *Node) storeCert(c *consensus.Certificate) {
 		n.mu.Lock()
 		n.notifyFinalLocked(c.JobID)
 		n.mu.Unlock()
-		n.events.publish(EventCertificateIssued, c.JobID, n.opts.Now(), map[string]any{"status": c.Status, "certificate": c})
+		n.events.publish(api.EventCertificateIssued, c.JobID, n.opts.Now(), map[string]any{"status": c.Status, "certificate": c})
 	}
 }
 

@@ -181,7 +181,7 @@ func TestWatchResumesWithLastEventID(t *testing.T) {
 	var seen []api.Event
 	for e := range events {
 		seen = append(seen, e)
-		if e.Type == client.EventClaimsExtracted {
+		if e.Type == api.EventClaimsExtracted {
 			break
 		}
 	}
@@ -203,7 +203,7 @@ func TestWatchResumesWithLastEventID(t *testing.T) {
 			continue
 		}
 		ids = append(ids, e.ID)
-		if e.Type == client.EventCertificateIssued {
+		if e.Type == api.EventCertificateIssued {
 			break
 		}
 	}

@@ -162,11 +162,11 @@ func demoOne(ctx context.Context, w io.Writer, cl *client.Client, set *consensus
 		at := "+" + roundDuration(max(e.Time.Sub(start), 0)).String()
 		d := decodeEventData(e)
 		switch e.Type {
-		case client.EventBallotAttached:
+		case api.EventBallotAttached:
 			fmt.Fprintf(w, "  %8s  ballot attached from %s: %s\n", at, d.Name, strings.Join(verdictList(d), " "))
-		case client.EventClaimDecided:
+		case api.EventClaimDecided:
 			fmt.Fprintf(w, "  %8s  claim %d decided %s by %d stake (needed %s)\n", at, d.Index, d.Outcome, max(d.StakeTrue, d.StakeFalse), neededText(d.ClaimProgress))
-		case client.EventCertificateIssued:
+		case api.EventCertificateIssued:
 			fmt.Fprintf(w, "  %8s  certificate issued by the gateway\n", at)
 		}
 	}

@@ -82,18 +82,18 @@ func describeEvent(e api.Event) string {
 	d := decodeEventData(e)
 	ts := e.Time.Format("15:04:05.000")
 	switch e.Type {
-	case client.EventJobAccepted:
+	case api.EventJobAccepted:
 		return fmt.Sprintf("%s  job accepted (provisional)", ts)
-	case client.EventClaimsExtracted:
+	case api.EventClaimsExtracted:
 		return fmt.Sprintf("%s  %d claims extracted", ts, len(d.Claims))
-	case client.EventBallotAttached:
+	case api.EventBallotAttached:
 		vs := verdictList(d)
 		return fmt.Sprintf("%s  ballot from %s (%s): %s", ts, d.Name, shortID(d.Validator.Hex()), strings.Join(vs, " "))
-	case client.EventClaimDecided:
+	case api.EventClaimDecided:
 		return fmt.Sprintf("%s  claim %d decided: %s (true %d, false %d, needed %s)", ts, d.Index, d.Outcome, d.StakeTrue, d.StakeFalse, neededText(d.ClaimProgress))
-	case client.EventJobExpired:
+	case api.EventJobExpired:
 		return fmt.Sprintf("%s  deadline passed; undecided claims %v", ts, d.Undecided)
-	case client.EventCertificateIssued:
+	case api.EventCertificateIssued:
 		return fmt.Sprintf("%s  certificate issued: %s", ts, strings.ToUpper(string(d.Status)))
 	}
 	return fmt.Sprintf("%s  %s", ts, e.Type)
@@ -120,7 +120,7 @@ func (p *progressView) event(e api.Event) {
 		return
 	}
 	d := decodeEventData(e)
-	if e.Type == client.EventBallotAttached && d.Progress != nil {
+	if e.Type == api.EventBallotAttached && d.Progress != nil {
 		p.claims = d.Progress
 	}
 	p.redraw()
