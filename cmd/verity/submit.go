@@ -39,14 +39,9 @@ Exit codes as for submit.`,
 			if strings.TrimSpace(prompt) == "" {
 				return errors.New("give a prompt: verity generate --api URL \"question\"")
 			}
-			req := api.GenerateRequest{Prompt: prompt, Model: c.String("model"), Quorum: c.String("quorum")}
-			if r := c.Int("replication"); r >= 0 {
-				rr := uint32(r)
-				req.Replication = &rr
-			}
-			if d := c.Duration("deadline"); d > 0 {
-				req.DeadlineMS = d.Milliseconds()
-			}
+			replication, deadlineMS := jobOptions(c)
+			req := api.GenerateRequest{Prompt: prompt, Model: c.String("model"), Quorum: c.String("quorum"),
+				Replication: replication, DeadlineMS: deadlineMS}
 			return submitAndWait(c, func(ctx context.Context, cl *client.Client) (*api.Job, error) { return cl.Generate(ctx, req) })
 		},
 	})
@@ -118,19 +113,24 @@ func jobFlags() []cli.Flag {
 	}
 }
 
+// jobOptions reads --replication (absent when negative: the node's
+// default) and --deadline (0: the node's default).
+func jobOptions(c *cli.Context) (replication *uint32, deadlineMS int64) {
+	if r := c.Int("replication"); r >= 0 {
+		rr := uint32(r)
+		replication = &rr
+	}
+	return replication, c.Duration("deadline").Milliseconds()
+}
+
 func runSubmit(c *cli.Context) error {
 	output, err := readOutput(c)
 	if err != nil {
 		return err
 	}
-	req := api.VerifyRequest{Output: output, Prompt: c.String("prompt"), Quorum: c.String("quorum")}
-	if r := c.Int("replication"); r >= 0 {
-		rr := uint32(r)
-		req.Replication = &rr
-	}
-	if d := c.Duration("deadline"); d > 0 {
-		req.DeadlineMS = d.Milliseconds()
-	}
+	replication, deadlineMS := jobOptions(c)
+	req := api.VerifyRequest{Output: output, Prompt: c.String("prompt"), Quorum: c.String("quorum"),
+		Replication: replication, DeadlineMS: deadlineMS}
 	return submitAndWait(c, func(ctx context.Context, cl *client.Client) (*api.Job, error) { return cl.Submit(ctx, req) })
 }
 
