@@ -10,6 +10,7 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"testing"
 
@@ -34,6 +35,11 @@ type vectorFile struct {
 	Jobs          []jobVector     `json:"jobs"`
 	BadSignatures []badSigVector  `json:"badSignatures"`
 	Keys          []vectorKeyInfo `json:"keys"`
+	// The certificate vectors came after the others and are appended here,
+	// so that adding them left the earlier part of the file as it was.
+	CertificateType     string              `json:"certificateType"`
+	CertificateTypeHash common.Hash         `json:"certificateTypeHash"`
+	Certificates        []certificateVector `json:"certificates"`
 }
 
 type vectorDomain struct {
@@ -87,6 +93,23 @@ type jobMessage struct {
 	Deadline   string      `json:"deadline"`
 }
 
+type certificateVector struct {
+	vectorSigned
+	Certificate certificateMessage `json:"certificate"`
+}
+
+// certificateMessage is the gateway-signed content of a certificate. Status
+// codes: 1 verified, 2 rejected, 3 unresolved; verdict codes: 0 undecided,
+// 1 true, 2 false; voters in ascending order; issuedAt in unix milliseconds.
+type certificateMessage struct {
+	JobID       common.Hash      `json:"jobId"`
+	GenesisHash common.Hash      `json:"genesisHash"`
+	Status      uint8            `json:"status"`
+	Verdicts    []uint16         `json:"verdicts"` // not []uint8: that would be base64
+	Voters      []common.Address `json:"voters"`
+	IssuedAt    string           `json:"issuedAt"`
+}
+
 // badSigVector is a signature over Digest that every strict checker must
 // refuse; Error names the Go sentinel it must fail with.
 type badSigVector struct {
@@ -126,6 +149,25 @@ func (m jobMessage) data() (JobData, error) {
 	return JobData{JobID: m.JobID, OutputHash: m.OutputHash, ClaimsRoot: m.ClaimsRoot, ClaimCount: m.ClaimCount, Deadline: d}, nil
 }
 
+func (m certificateMessage) data() (CertificateData, error) {
+	c := CertificateData{JobID: m.JobID, GenesisHash: m.GenesisHash, Status: m.Status, Voters: m.Voters}
+	if c.Voters == nil {
+		c.Voters = []common.Address{}
+	}
+	c.Verdicts = make([]uint8, len(m.Verdicts))
+	for i, v := range m.Verdicts {
+		if v > math.MaxUint8 {
+			return CertificateData{}, fmt.Errorf("verdict %d is %d, not a uint8", i, v)
+		}
+		c.Verdicts[i] = uint8(v)
+	}
+	var err error
+	if c.IssuedAt, err = strconv.ParseUint(m.IssuedAt, 10, 64); err != nil {
+		return CertificateData{}, fmt.Errorf("issuedAt: %w", err)
+	}
+	return c, nil
+}
+
 func vecHash(s string) common.Hash { return crypto.Keccak256Hash([]byte(s)) }
 
 // buildVectors computes the vector file from the Go code.
@@ -133,12 +175,15 @@ func buildVectors(t *testing.T) *vectorFile {
 	t.Helper()
 	const maxSafeInteger = 1<<53 - 1
 	f := &vectorFile{
-		Comment: "EIP-712 test vectors for Verity ballots and jobs. The private keys are keccak256(seed) " +
+		Comment: "EIP-712 test vectors for Verity ballots, jobs and certificates. The private keys are keccak256(seed) " +
 			"of public phrases: TEST ONLY, never use them for anything of value. Regenerate with " +
 			"`go test ./sigs -run TestVectors -update`; check independently with `bash scripts/interop/run.sh`.",
 		Domain:     vectorDomain{Type: DomainType, Name: DomainName, Version: DomainVersion},
 		BallotType: BallotType,
 		JobType:    JobType,
+
+		CertificateType:     CertificateType,
+		CertificateTypeHash: vecHash(CertificateType),
 	}
 	for i := range 4 {
 		k := testKey(t, i)
@@ -212,6 +257,52 @@ func buildVectors(t *testing.T) *vectorFile {
 		v := jobVector{Job: msg}
 		v.vectorSigned = signVector(t, j.name, j.chain, j.key, JobStructHash(data))
 		f.Jobs = append(f.Jobs, v)
+	}
+	// Each certificate is signed by its gateway (key), one of its voters or
+	// not; voters are addresses of test keys in ascending order, as in a
+	// certificate.
+	voters := func(keys ...int) []common.Address {
+		a := make([]common.Address, len(keys))
+		for i, k := range keys {
+			a[i] = crypto.PubkeyToAddress(testKey(t, k).PublicKey)
+		}
+		slices.SortFunc(a, func(x, y common.Address) int { return bytes.Compare(x[:], y[:]) })
+		return a
+	}
+	certs := []struct {
+		name     string
+		chain    uint64
+		key      int
+		status   uint8
+		verdicts []uint16
+		voters   []common.Address
+		issuedAt uint64
+	}{
+		{"verified, one voter", 31337, 0, 1, []uint16{1, 1, 1}, voters(0), 1767225600123},
+		{"rejected, several voters", 7, 1, 2, []uint16{1, 2, 1, 2}, voters(0, 1, 2, 3), 1767225600000},
+		{"unresolved, no voters, zero issuedAt", 1, 2, 3, []uint16{0, 0}, []common.Address{}, 0},
+		{"unresolved, undecided among decided", 7, 3, 3, []uint16{1, 0, 1, 0, 1}, voters(1, 3, 2), 1767225659999},
+		{"no claims", 1, 0, 1, []uint16{}, []common.Address{}, 1},
+		{"many claims", 31337, 1, 2, manyV, voters(3, 2, 1, 0), 4102444800000},
+		{"max issuedAt", maxSafeInteger, 2, 2, []uint16{2, 0, 1}, voters(0, 2), math.MaxUint64},
+		{"issuedAt above 2^53", math.MaxUint64, 3, 1, []uint16{1}, voters(3), 1<<53 + 1},
+	}
+	for _, c := range certs {
+		msg := certificateMessage{
+			JobID:       vecHash("verity vector certificate of " + c.name),
+			GenesisHash: vecHash("verity vector genesis of " + c.name),
+			Status:      c.status,
+			Verdicts:    c.verdicts,
+			Voters:      c.voters,
+			IssuedAt:    strconv.FormatUint(c.issuedAt, 10),
+		}
+		data, err := msg.data()
+		if err != nil {
+			t.Fatal(err)
+		}
+		v := certificateVector{Certificate: msg}
+		v.vectorSigned = signVector(t, c.name, c.chain, c.key, CertificateStructHash(data))
+		f.Certificates = append(f.Certificates, v)
 	}
 	f.BadSignatures = buildBadSignatures(f.Ballots[1].Digest, f.Ballots[1].Signature)
 	return f
@@ -296,11 +387,15 @@ func TestVectors(t *testing.T) {
 		t.Fatalf("decode %s: %v", vectorsPath, err)
 	}
 	if f.Domain.Type != DomainType || f.Domain.Name != DomainName || f.Domain.Version != DomainVersion ||
-		f.BallotType != BallotType || f.JobType != JobType {
+		f.BallotType != BallotType || f.JobType != JobType || f.CertificateType != CertificateType {
 		t.Errorf("type strings in %s differ from the Go constants", vectorsPath)
 	}
-	if len(f.Ballots) == 0 || len(f.Jobs) == 0 || len(f.BadSignatures) == 0 {
-		t.Fatalf("%s has %d ballots, %d jobs, %d bad signatures", vectorsPath, len(f.Ballots), len(f.Jobs), len(f.BadSignatures))
+	if f.CertificateTypeHash != certTypeHash {
+		t.Errorf("certificate type hash in %s is %s, Go has %s", vectorsPath, f.CertificateTypeHash.Hex(), certTypeHash.Hex())
+	}
+	if len(f.Ballots) == 0 || len(f.Jobs) == 0 || len(f.Certificates) == 0 || len(f.BadSignatures) == 0 {
+		t.Fatalf("%s has %d ballots, %d jobs, %d certificates, %d bad signatures",
+			vectorsPath, len(f.Ballots), len(f.Jobs), len(f.Certificates), len(f.BadSignatures))
 	}
 	for _, k := range f.Keys {
 		if !bytes.Equal(k.PrivateKey, crypto.Keccak256([]byte(k.Seed))) {
@@ -330,6 +425,22 @@ func TestVectors(t *testing.T) {
 			chain, _ := strconv.ParseUint(v.ChainID, 10, 64)
 			if got := JobDigest(chain, data); got != v.Digest {
 				t.Errorf("JobDigest %s, vector %s", got.Hex(), v.Digest.Hex())
+			}
+		})
+	}
+	for _, v := range f.Certificates {
+		t.Run("certificate/"+v.Name, func(t *testing.T) {
+			data, err := v.Certificate.data()
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkSigned(t, v.vectorSigned, CertificateStructHash(data))
+			chain, _ := strconv.ParseUint(v.ChainID, 10, 64)
+			if got := CertificateDigest(chain, data); got != v.Digest {
+				t.Errorf("CertificateDigest %s, vector %s", got.Hex(), v.Digest.Hex())
+			}
+			if !slices.IsSortedFunc(data.Voters, func(x, y common.Address) int { return bytes.Compare(x[:], y[:]) }) {
+				t.Errorf("voters are not in ascending order")
 			}
 		})
 	}
