@@ -1,13 +1,16 @@
 // Checks Verity's EIP-712 test vectors (testdata/eip712/vectors.json) with an
 // implementation that shares no code with the Go one: ethers v6.
 //
-// For every ballot and job vector it recomputes, with ethers'
+// For every ballot, job and certificate vector it recomputes, with ethers'
 // TypedDataEncoder, the domain separator, the struct hash and the digest;
-// recovers the signer with ethers.recoverAddress; checks the signature shape
+// recovers the signer with ethers.recoverAddress and ethers.verifyTypedData;
+// checks the signature shape
 // with ethers' Signature (65 bytes, v in {27, 28}, low-s); and signs the
 // digest again with a Wallet made from the vector's private key, which must
 // give the same bytes (RFC 6979 deterministic nonces). Every malformed
-// signature listed in the file must be refused for the stated reason.
+// signature listed in the file must be refused for the stated reason. The
+// file's type strings must be what ethers derives from the types written out
+// in eip712.mjs, and the certificate type hash their keccak256.
 //
 // Usage: node verify-vectors.mjs path/to/vectors.json
 // Exits 0 and prints "interop: N vectors ok" when everything matches,
@@ -15,42 +18,16 @@
 
 import { readFileSync } from "node:fs";
 import {
-  Signature,
   TypedDataEncoder,
   Wallet,
   getAddress,
-  getBytes,
   keccak256,
   recoverAddress,
   toUtf8Bytes,
+  verifyTypedData,
 } from "ethers";
 
-// The protocol's types, written out here rather than read from the file, so
-// that a change on the Go side cannot silently change what is checked.
-const DOMAIN_NAME = "Verity";
-const DOMAIN_VERSION = "1";
-const DOMAIN_TYPE = "EIP712Domain(string name,string version,uint256 chainId)";
-const TYPES = {
-  Ballot: {
-    Ballot: [
-      { name: "jobId", type: "bytes32" },
-      { name: "outputHash", type: "bytes32" },
-      { name: "claimsRoot", type: "bytes32" },
-      { name: "claimIndexes", type: "uint32[]" },
-      { name: "verdicts", type: "uint8[]" },
-    ],
-  },
-  Job: {
-    Job: [
-      { name: "jobId", type: "bytes32" },
-      { name: "outputHash", type: "bytes32" },
-      { name: "claimsRoot", type: "bytes32" },
-      { name: "claimCount", type: "uint32" },
-      { name: "deadline", type: "uint64" },
-    ],
-  },
-};
-const SECP256K1_N = BigInt("0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141");
+import { DOMAIN_NAME, DOMAIN_TYPE, DOMAIN_VERSION, TYPES, domainOf, strictSignatureError } from "./eip712.mjs";
 
 let passed = 0;
 let failed = 0;
@@ -66,23 +43,9 @@ function expectEqual(errors, what, got, want) {
   }
 }
 
-// strictSignatureError returns why sig (hex) is not a Verity signature, or
-// null: exactly 65 bytes, v in {27, 28}, r and s in [1, n-1], s <= n/2.
-function strictSignatureError(sigHex) {
-  const bytes = getBytes(sigHex);
-  if (bytes.length !== 65) return "length";
-  if (bytes[64] !== 27 && bytes[64] !== 28) return "v";
-  const sig = Signature.from(sigHex);
-  const r = BigInt(sig.r);
-  const s = BigInt(sig._s);
-  if (r === 0n || r >= SECP256K1_N || s === 0n || s >= SECP256K1_N) return "values";
-  if (!sig.isValid()) return "high-s";
-  return null;
-}
-
 function checkSigned(kind, v, message, errors) {
   const types = TYPES[kind];
-  const domain = { name: DOMAIN_NAME, version: DOMAIN_VERSION, chainId: BigInt(v.chainId) };
+  const domain = domainOf(v.chainId);
 
   expectEqual(errors, "domain separator", TypedDataEncoder.hashDomain(domain), v.domainSeparator);
   expectEqual(errors, "struct hash", TypedDataEncoder.hashStruct(kind, types, message), v.structHash);
@@ -104,6 +67,7 @@ function checkSigned(kind, v, message, errors) {
   } else {
     expectEqual(errors, "recovered signer", recoverAddress(v.digest, v.signature), v.signer);
     expectEqual(errors, "recovered signer (ethers digest)", recoverAddress(digest, v.signature), v.signer);
+    expectEqual(errors, "verifyTypedData signer", verifyTypedData(domain, types, message, v.signature), v.signer);
   }
 
   const again = wallet.signingKey.sign(v.digest).serialized;
@@ -134,6 +98,9 @@ async function main() {
   expectEqual(header, "domain version", file.domain?.version, DOMAIN_VERSION);
   expectEqual(header, "ballot type", TypedDataEncoder.from(TYPES.Ballot).encodeType("Ballot"), file.ballotType);
   expectEqual(header, "job type", TypedDataEncoder.from(TYPES.Job).encodeType("Job"), file.jobType);
+  const certType = TypedDataEncoder.from(TYPES.Certificate).encodeType("Certificate");
+  expectEqual(header, "certificate type", certType, file.certificateType);
+  expectEqual(header, "certificate type hash", keccak256(toUtf8Bytes(certType)), file.certificateTypeHash);
   for (const k of file.keys ?? []) {
     if (keccak256(toUtf8Bytes(k.seed)) !== k.privateKey.toLowerCase()) header.push(`key "${k.seed}" is not keccak256 of its seed`);
     expectEqual(header, `address of key "${k.seed}"`, new Wallet(k.privateKey).address, k.address);
@@ -144,9 +111,13 @@ async function main() {
 
   const ballots = file.ballots ?? [];
   const jobs = file.jobs ?? [];
+  const certs = file.certificates ?? [];
   const bad = file.badSignatures ?? [];
-  if (ballots.length === 0 || jobs.length === 0 || bad.length === 0) {
-    fail("file", `expected ballots, jobs and badSignatures, got ${ballots.length}, ${jobs.length}, ${bad.length}`);
+  if (ballots.length === 0 || jobs.length === 0 || certs.length === 0 || bad.length === 0) {
+    fail(
+      "file",
+      `expected ballots, jobs, certificates and badSignatures, got ${ballots.length}, ${jobs.length}, ${certs.length}, ${bad.length}`,
+    );
   }
 
   for (const v of ballots) {
@@ -168,6 +139,17 @@ async function main() {
       errors.push(`ethers threw: ${err.message}`);
     }
     if (errors.length > 0) fail(`job "${v.name}"`, errors.join("; "));
+    else passed++;
+  }
+  for (const v of certs) {
+    const errors = [];
+    try {
+      const message = { ...v.certificate, issuedAt: BigInt(v.certificate.issuedAt) };
+      await checkSigned("Certificate", v, message, errors);
+    } catch (err) {
+      errors.push(`ethers threw: ${err.message}`);
+    }
+    if (errors.length > 0) fail(`certificate "${v.name}"`, errors.join("; "));
     else passed++;
   }
   for (const v of bad) {
