@@ -53,6 +53,7 @@ type Job struct {
 type Validators struct {
 	NetworkID   uint64                `json:"network_id"`
 	GenesisHash common.Hash           `json:"genesis_hash"`
+	Policy      *consensus.Policy     `json:"policy,omitempty"`
 	TotalStake  uint64                `json:"total_stake"`
 	Validators  []consensus.Validator `json:"validators"`
 	// Stats is what the answering node has observed of each validator.
@@ -62,7 +63,7 @@ type Validators struct {
 // ValidatorSet rebuilds the validator set and checks it against the stated
 // genesis hash.
 func (v *Validators) ValidatorSet() (*consensus.ValidatorSet, error) {
-	g := &consensus.Genesis{NetworkID: v.NetworkID, Validators: v.Validators}
+	g := &consensus.Genesis{NetworkID: v.NetworkID, Policy: v.Policy, Validators: v.Validators}
 	set, err := g.ValidatorSet()
 	if err != nil {
 		return nil, err

@@ -102,6 +102,10 @@ var (
 	ErrCertificateShape    = errors.New("malformed certificate")
 	ErrUnsupportedVersion  = errors.New("unsupported certificate version")
 	ErrCertificateTooLarge = errors.New("certificate too large")
+	// ErrNotFinal: the certificate is valid (every signature and count
+	// holds) but does not prove the job's final outcome: the gateway did
+	// not sign it, or it leaves claims open before the job's deadline.
+	ErrNotFinal = errors.New("certificate is not final")
 )
 
 // EquivocationError is returned when a validator signs two different ballots

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/common/hexutil"
 
 	"github.com/verity-network/verity/claims"
 	"github.com/verity-network/verity/sigs"
@@ -58,10 +59,20 @@ type Certificate struct {
 	ClaimsRoot  common.Hash `json:"claims_root"`
 	Quorum      Quorum      `json:"quorum"`
 	Replication uint32      `json:"replication"`
-	Status      Status      `json:"status"`
-	Claims      []CertClaim `json:"claims"`
-	Ballots     []Vote      `json:"ballots"`
-	IssuedAt    time.Time   `json:"issued_at"`
+	// Gateway is the validator that accepted the job and issued this
+	// certificate; DeadlineMS the job's deadline in unix milliseconds.
+	// The job id commits to both.
+	Gateway    common.Address `json:"gateway"`
+	DeadlineMS uint64         `json:"deadline_ms"`
+	Status     Status         `json:"status"`
+	Claims     []CertClaim    `json:"claims"`
+	Ballots    []Vote         `json:"ballots"`
+	// IssuedAt is when the gateway issued the certificate, in whole
+	// milliseconds.
+	IssuedAt time.Time `json:"issued_at"`
+	// GatewaySignature is the gateway's EIP-712 signature of the outcome
+	// (GatewayDigest). A certificate without it is not final.
+	GatewaySignature hexutil.Bytes `json:"gateway_signature,omitempty"`
 }
 
 // Params are the job parameters the certificate states.
@@ -73,8 +84,72 @@ func (c *Certificate) Params() JobParams {
 		ClaimCount:  uint32(len(c.Claims)),
 		Quorum:      c.Quorum,
 		Replication: c.Replication,
+		Gateway:     c.Gateway,
+		Deadline:    c.DeadlineMS,
 		Nonce:       c.JobNonce,
 	}
+}
+
+// GatewayData is the EIP-712 content the gateway signs.
+func (c *Certificate) GatewayData() sigs.CertificateData {
+	d := sigs.CertificateData{
+		JobID:       c.JobID,
+		GenesisHash: c.GenesisHash,
+		Status:      statusCode(c.Status),
+		Verdicts:    make([]uint8, len(c.Claims)),
+		Voters:      make([]common.Address, len(c.Ballots)),
+		IssuedAt:    uint64(max(c.IssuedAt.UnixMilli(), 0)),
+	}
+	for i, cl := range c.Claims {
+		d.Verdicts[i] = outcomeCode(cl.Verdict)
+	}
+	for i, b := range c.Ballots {
+		d.Voters[i] = b.Validator
+	}
+	return d
+}
+
+// GatewayDigest is the EIP-712 digest the gateway signs.
+func (c *Certificate) GatewayDigest() common.Hash {
+	return sigs.CertificateDigest(c.NetworkID, c.GatewayData())
+}
+
+// Sign sets the gateway signature; s must be the job's gateway.
+func (c *Certificate) Sign(s sigs.Signer) error {
+	if s.Address() != c.Gateway {
+		return fmt.Errorf("%w: %s cannot sign for gateway %s", ErrBadSignature, s.Address().Hex(), c.Gateway.Hex())
+	}
+	sig, err := s.SignDigest(c.GatewayDigest())
+	if err != nil {
+		return err
+	}
+	c.GatewaySignature = sig
+	return nil
+}
+
+// statusCode is a status's code in the gateway's signature.
+func statusCode(s Status) uint8 {
+	switch s {
+	case StatusVerified:
+		return 1
+	case StatusRejected:
+		return 2
+	case StatusUnresolved:
+		return 3
+	}
+	return 0
+}
+
+// outcomeCode is a claim verdict's code in the gateway's signature (the
+// ballot verdict codes, with undecided in place of abstain).
+func outcomeCode(o Outcome) uint8 {
+	switch o {
+	case OutcomeTrue:
+		return uint8(claims.True)
+	case OutcomeFalse:
+		return uint8(claims.False)
+	}
+	return 0
 }
 
 // ParseCertificate decodes a certificate strictly: size-bounded, no unknown
@@ -111,8 +186,10 @@ func (t *Tally) Certificate(cs []claims.Claim, issuedAt time.Time) (*Certificate
 		ClaimsRoot:  t.params.ClaimsRoot,
 		Quorum:      t.params.Quorum,
 		Replication: t.params.Replication,
+		Gateway:     t.params.Gateway,
+		DeadlineMS:  t.params.Deadline,
 		Claims:      make([]CertClaim, len(cs)),
-		IssuedAt:    issuedAt.UTC(),
+		IssuedAt:    issuedAt.UTC().Truncate(time.Millisecond),
 	}
 	for i, cl := range cs {
 		o := t.outcome[i]
@@ -170,20 +247,28 @@ func statusOf(cs []CertClaim) Status {
 }
 
 // VerifyCertificate recomputes cert from its ballots against set and returns
-// nil only if everything holds. When output is not nil, its keccak256 must be
-// the certificate's output hash. The checks, in order:
+// nil only if it is valid and final. When output is not nil, its keccak256
+// must be the certificate's output hash. The checks, in order:
 //
-//  1. shape: version, network id, genesis hash, quorum rule, job id (it
-//     commits to the quorum rule and replication), claims numbered in order
-//     with hashes of their texts, the claims root, the output hash; ballots
-//     sorted by address with no duplicates, each from a validator of the set
-//     covering exactly its assigned claims with valid verdict codes and a
-//     well-formed signature;
-//  2. signatures: each ballot's EIP-712 digest recovers to its validator;
+//  1. shape: version, network id, genesis hash, quorum rule, gateway from
+//     the set, deadline, job id (it commits to the quorum rule,
+//     replication, gateway and deadline), the network's security floor on
+//     every claim (ErrBelowFloor), claims numbered in order with hashes of
+//     their texts, the claims root, the output hash, issue time in whole
+//     milliseconds; ballots sorted by address with no duplicates, each from
+//     a validator of the set covering exactly its assigned claims with
+//     valid verdict codes and a well-formed signature;
+//  2. signatures: each ballot's EIP-712 digest recovers to its validator,
+//     and the gateway signature, when present, to the gateway;
 //  3. state: each claim's verdict, stake_for and stake_total follow from the
-//     ballots under the quorum rule, and the status from the verdicts.
+//     ballots under the quorum rule, and the status from the verdicts;
+//  4. finality: the gateway signed it, and either every claim is settled on
+//     the ballots alone (decided, or undecidable whatever the missing
+//     ballots say) or it was issued at or after the job's deadline.
 //
-// The error names the first thing that is wrong and wraps one of the Err*
+// A certificate that passes 1 to 3 but not 4 is valid but not final: the
+// error wraps ErrNotFinal and no other sentinel of this package. Any other
+// error names the first thing that is wrong and wraps one of the Err*
 // values of this package.
 func VerifyCertificate(cert *Certificate, set *ValidatorSet, output []byte, opts ...VerifyOption) error {
 	o := applyOptions(opts)
@@ -203,11 +288,21 @@ func VerifyCertificate(cert *Certificate, set *ValidatorSet, output []byte, opts
 		return fmt.Errorf("%w: status %q is not final", ErrCertificateShape, cert.Status)
 	}
 	params := cert.Params()
-	if err := params.Validate(set); err != nil {
-		return fmt.Errorf("%w: %w", ErrCertificateShape, err)
-	}
 	if id := params.ID(); id != cert.JobID {
 		return fmt.Errorf("%w: stated %s, parameters give %s", ErrJobID, cert.JobID.Hex(), id.Hex())
+	}
+	assign, err := params.check(set, cert.JobID)
+	if err != nil {
+		if errors.Is(err, ErrBelowFloor) {
+			return err
+		}
+		return fmt.Errorf("%w: %w", ErrCertificateShape, err)
+	}
+	if ms := cert.IssuedAt.UnixMilli(); ms < 0 || !cert.IssuedAt.Equal(time.UnixMilli(ms)) {
+		return fmt.Errorf("%w: issued_at %s is not a time in whole milliseconds", ErrCertificateShape, cert.IssuedAt.Format(time.RFC3339Nano))
+	}
+	if n := len(cert.GatewaySignature); n != 0 && n != sigs.SignatureLength {
+		return fmt.Errorf("%w: gateway signature of %d bytes", ErrCertificateShape, n)
 	}
 	hashes := make([]common.Hash, len(cert.Claims))
 	for i, c := range cert.Claims {
@@ -236,7 +331,7 @@ func VerifyCertificate(cert *Certificate, set *ValidatorSet, output []byte, opts
 		return fmt.Errorf("%w: %d ballots for %d validators", ErrCertificateShape, len(cert.Ballots), set.Len())
 	}
 	// params are validated and cert.JobID is their id.
-	t := newTally(set, params, cert.JobID)
+	t := newTally(set, params, cert.JobID, assign)
 	ballots := make([]Ballot, len(cert.Ballots))
 	for i := range cert.Ballots {
 		v := &cert.Ballots[i]
@@ -258,6 +353,11 @@ func VerifyCertificate(cert *Certificate, set *ValidatorSet, output []byte, opts
 	for i := range ballots {
 		digest := sigs.TypedDataDigest(domain, sigs.BallotStructHash(ballots[i].Data()))
 		if err := verifyDigestSignature(&ballots[i], digest, o.cache); err != nil {
+			return err
+		}
+	}
+	if len(cert.GatewaySignature) != 0 {
+		if err := verifyGatewaySignature(cert); err != nil {
 			return err
 		}
 	}
@@ -286,6 +386,32 @@ func VerifyCertificate(cert *Certificate, set *ValidatorSet, output []byte, opts
 	if want := statusOf(cert.Claims); cert.Status != want {
 		return fmt.Errorf("%w: stated %s, verdicts give %s", ErrStatusMismatch, cert.Status, want)
 	}
+	if len(cert.GatewaySignature) == 0 {
+		return fmt.Errorf("%w: not signed by the job's gateway %s", ErrNotFinal, cert.Gateway.Hex())
+	}
+	if !t.Done() && cert.IssuedAt.UnixMilli() < int64(cert.DeadlineMS) {
+		var open []int
+		for i, o := range t.outcome {
+			if o == OutcomePending {
+				open = append(open, i)
+			}
+		}
+		return fmt.Errorf("%w: claims %v could still be decided by missing ballots, and it was issued %s before the job's deadline",
+			ErrNotFinal, open, time.UnixMilli(int64(cert.DeadlineMS)).Sub(cert.IssuedAt))
+	}
+	return nil
+}
+
+// verifyGatewaySignature checks that the gateway signature recovers to the
+// certificate's gateway.
+func verifyGatewaySignature(cert *Certificate) error {
+	signer, err := sigs.Recover(cert.GatewayDigest(), cert.GatewaySignature)
+	if err != nil {
+		return fmt.Errorf("%w: gateway signature: %w", ErrBadSignature, err)
+	}
+	if signer != cert.Gateway {
+		return fmt.Errorf("%w: gateway signature recovers to %s, gateway is %s", ErrBadSignature, signer.Hex(), cert.Gateway.Hex())
+	}
 	return nil
 }
 
@@ -295,7 +421,7 @@ func IsVerificationError(err error) bool {
 	for _, e := range []error{ErrWrongNetwork, ErrUnknownValidator, ErrNotAssigned, ErrBallotShape, ErrBadSignature,
 		ErrDuplicateValidator, ErrUnsortedBallots, ErrGenesisMismatch, ErrJobID, ErrClaimHash, ErrClaimIndex,
 		ErrClaimsRoot, ErrOutputHash, ErrNoQuorum, ErrVerdictMismatch, ErrStakeMismatch, ErrStatusMismatch,
-		ErrCertificateShape, ErrUnsupportedVersion, ErrCertificateTooLarge} {
+		ErrCertificateShape, ErrUnsupportedVersion, ErrCertificateTooLarge, ErrBelowFloor} {
 		if errors.Is(err, e) {
 			return true
 		}

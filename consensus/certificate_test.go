@@ -130,18 +130,25 @@ func TestVerifyCertificateOutput(t *testing.T) {
 	}
 }
 
-// TestIssuedAtIsNotSigned documents that issued_at is informational: no
-// ballot signs it, so changing it does not invalidate a certificate.
-func TestIssuedAtIsNotSigned(t *testing.T) {
+// TestIssuedAtIsSignedByGateway: the gateway signs issued_at, so changing
+// it breaks the gateway signature; a time that is not whole milliseconds,
+// or before 1970, is malformed.
+func TestIssuedAtIsSignedByGateway(t *testing.T) {
 	f := newFixture(t, 7, equalStakes(4)...)
 	j, c := buildCert(t, f, twoClaims, DefaultQuorum, 0, map[int][]claims.Verdict{0: {1, 2}, 1: {1, 2}, 2: {1, 2}})
-	c.IssuedAt = time.Date(1999, 12, 31, 0, 0, 0, 0, time.UTC)
-	if err := VerifyCertificate(c, f.set, j.output); err != nil {
-		t.Fatalf("changing issued_at broke verification: %v", err)
+	c.IssuedAt = c.IssuedAt.Add(time.Hour)
+	if err := VerifyCertificate(c, f.set, j.output); !errors.Is(err, ErrBadSignature) {
+		t.Fatalf("changed issued_at: %v, want ErrBadSignature", err)
 	}
-	c.IssuedAt = time.Time{}
+	f.signCert(t, c)
 	if err := VerifyCertificate(c, f.set, j.output); err != nil {
-		t.Fatalf("zero issued_at broke verification: %v", err)
+		t.Fatalf("re-signed by the gateway: %v", err)
+	}
+	for _, at := range []time.Time{c.IssuedAt.Add(time.Microsecond), time.Date(1969, 12, 31, 0, 0, 0, 0, time.UTC)} {
+		c.IssuedAt = at
+		if err := VerifyCertificate(c, f.set, j.output); !errors.Is(err, ErrCertificateShape) {
+			t.Fatalf("issued_at %s: %v, want ErrCertificateShape", at, err)
+		}
 	}
 }
 

@@ -40,10 +40,24 @@ type Validator struct {
 	Stake   uint64         `json:"stake"`
 }
 
-// Genesis is the content of genesis.json: the network id and the validators.
+// Genesis is the content of genesis.json: the network id, the network's
+// security policy and the validators. A genesis without a policy has
+// DefaultPolicy.
 type Genesis struct {
 	NetworkID  uint64      `json:"network_id"`
+	Policy     *Policy     `json:"policy,omitempty"`
 	Validators []Validator `json:"validators"`
+}
+
+// EffectivePolicy is the genesis policy, or DefaultPolicy when it states
+// none.
+func (g *Genesis) EffectivePolicy() Policy {
+	if g.Policy == nil {
+		return DefaultPolicy()
+	}
+	p := *g.Policy
+	p.QuorumKinds = slices.Clone(p.QuorumKinds)
+	return p
 }
 
 // ParseGenesis decodes and validates genesis JSON. Unknown fields are errors.
@@ -80,10 +94,16 @@ func LoadGenesis(path string) (*Genesis, error) {
 }
 
 // Validate checks the set: non-empty, at most MaxValidators, distinct non-zero
-// addresses, named validators, positive stakes whose total fits MaxTotalStake.
+// addresses, named validators, positive stakes whose total fits
+// MaxTotalStake; and the policy (Policy.Validate), whose least stake per
+// claim must not exceed the total stake.
 func (g *Genesis) Validate() error {
 	if g.NetworkID == 0 {
 		return ErrZeroNetworkID
+	}
+	p := g.EffectivePolicy()
+	if err := p.Validate(); err != nil {
+		return err
 	}
 	if len(g.Validators) == 0 {
 		return ErrNoValidators
@@ -112,21 +132,31 @@ func (g *Genesis) Validate() error {
 		}
 		total += v.Stake
 	}
+	if p.MinClaimStake > total {
+		return fmt.Errorf("%w: min_claim_stake %d exceeds the total stake %d", ErrBadPolicy, p.MinClaimStake, total)
+	}
 	return nil
 }
 
-// Hash commits to the network id and the validator set (sorted by address,
-// each with name and stake):
+// Hash commits to the network id, the policy in force (DefaultPolicy when
+// the file states none) and the validator set (sorted by address, each with
+// name and stake):
 //
-//	keccak256("verity.genesis.v1" || u64 network_id || u32 count ||
+//	keccak256("verity.genesis.v2" || u64 network_id ||
+//	          u64 f.num || u64 f.den || u8 kinds (1 stake | 2 count) ||
+//	          u64 min_stake_quorum.num || u64 min_stake_quorum.den || u64 min_claim_stake ||
+//	          u32 count ||
 //	          for each validator by address: address || u64 stake || u32 len(name) || name)
 //
-// Integers are big-endian. The order of validators in the file does not matter.
+// Integers are big-endian. The order of validators in the file does not
+// matter, nor the order of quorum kinds.
 func (g *Genesis) Hash() common.Hash {
 	vs := sortedValidators(g.Validators)
 	var buf bytes.Buffer
-	buf.WriteString("verity.genesis.v1")
+	buf.WriteString("verity.genesis.v2")
 	buf.Write(binary.BigEndian.AppendUint64(nil, g.NetworkID))
+	p := g.EffectivePolicy()
+	buf.Write(p.appendHash(nil))
 	buf.Write(binary.BigEndian.AppendUint32(nil, uint32(len(vs))))
 	for _, v := range vs {
 		buf.Write(v.Address[:])
@@ -145,6 +175,7 @@ func (g *Genesis) ValidatorSet() (*ValidatorSet, error) {
 	vs := sortedValidators(g.Validators)
 	set := &ValidatorSet{
 		networkID:  g.NetworkID,
+		policy:     g.EffectivePolicy(),
 		validators: vs,
 		index:      make(map[common.Address]int, len(vs)),
 		hash:       g.Hash(),
@@ -165,6 +196,7 @@ func sortedValidators(in []Validator) []Validator {
 // ValidatorSet is an immutable, validated validator set sorted by address.
 type ValidatorSet struct {
 	networkID  uint64
+	policy     Policy
 	validators []Validator
 	index      map[common.Address]int
 	total      uint64
@@ -176,6 +208,13 @@ func (s *ValidatorSet) NetworkID() uint64 { return s.networkID }
 
 // GenesisHash is the hash of the genesis this set came from.
 func (s *ValidatorSet) GenesisHash() common.Hash { return s.hash }
+
+// Policy is the network's security policy.
+func (s *ValidatorSet) Policy() Policy {
+	p := s.policy
+	p.QuorumKinds = slices.Clone(p.QuorumKinds)
+	return p
+}
 
 // Len is the number of validators.
 func (s *ValidatorSet) Len() int { return len(s.validators) }
@@ -200,5 +239,6 @@ func (s *ValidatorSet) Lookup(addr common.Address) (int, Validator, bool) {
 
 // Genesis returns the genesis document of this set (validators by address).
 func (s *ValidatorSet) Genesis() *Genesis {
-	return &Genesis{NetworkID: s.networkID, Validators: s.Validators()}
+	p := s.Policy()
+	return &Genesis{NetworkID: s.networkID, Policy: &p, Validators: s.Validators()}
 }

@@ -92,7 +92,7 @@ func TestGenesisTooManyValidators(t *testing.T) {
 func TestGenesisHashIndependentOfOrder(t *testing.T) {
 	f := newFixture(t, 7, 10, 20, 30, 40)
 	g := f.genesis
-	rev := &Genesis{NetworkID: g.NetworkID}
+	rev := &Genesis{NetworkID: g.NetworkID, Policy: g.Policy}
 	for i := len(g.Validators) - 1; i >= 0; i-- {
 		rev.Validators = append(rev.Validators, g.Validators[i])
 	}

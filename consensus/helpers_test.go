@@ -29,10 +29,26 @@ type fixture struct {
 	signers map[common.Address]*sigs.KeySigner
 }
 
-// newFixture builds a set whose validator i has key testKey(i) and stakes[i].
+// laxPolicy assumes (almost) no byzantine stake, so that tests of the
+// tally's mechanics may use any replication and quorum; tests of the
+// security floor use DefaultPolicy (newFixturePolicy).
+var laxPolicy = Policy{
+	ByzantineBelow: Fraction{1, MaxTotalStake},
+	QuorumKinds:    []string{QuorumStake, QuorumCount},
+	MinStakeQuorum: Fraction{1, 2},
+}
+
+// newFixture builds a set whose validator i has key testKey(i) and
+// stakes[i], under laxPolicy.
 func newFixture(tb testing.TB, networkID uint64, stakes ...uint64) *fixture {
 	tb.Helper()
-	f := &fixture{genesis: &Genesis{NetworkID: networkID}, signers: map[common.Address]*sigs.KeySigner{}}
+	return newFixturePolicy(tb, networkID, &laxPolicy, stakes...)
+}
+
+// newFixturePolicy is newFixture under policy p (nil: the default).
+func newFixturePolicy(tb testing.TB, networkID uint64, p *Policy, stakes ...uint64) *fixture {
+	tb.Helper()
+	f := &fixture{genesis: &Genesis{NetworkID: networkID, Policy: p}, signers: map[common.Address]*sigs.KeySigner{}}
 	for i, s := range stakes {
 		sg := sigs.NewKeySigner(testKey(i))
 		f.signers[sg.Address()] = sg
@@ -78,6 +94,8 @@ func (f *fixture) newJob(texts []string, q Quorum, replication uint32, nonce byt
 			ClaimCount:  uint32(len(cs)),
 			Quorum:      q,
 			Replication: replication,
+			Gateway:     f.addr(0),
+			Deadline:    uint64(testDeadline.UnixMilli()),
 			Nonce:       common.Hash{nonce},
 		},
 	}
@@ -126,13 +144,50 @@ func mustAdd(tb testing.TB, tl *Tally, b *Ballot) {
 	}
 }
 
-var testIssuedAt = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+// testIssuedAt is when test certificates are issued: at the jobs'
+// deadline, so that a certificate with claims left open is final.
+var (
+	testIssuedAt = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	testDeadline = testIssuedAt
+)
 
+// mustCert builds the tally's certificate at testIssuedAt, signed by the
+// job's gateway.
 func mustCert(tb testing.TB, tl *Tally, cs []claims.Claim) *Certificate {
 	tb.Helper()
-	c, err := tl.Certificate(cs, testIssuedAt)
+	return mustCertAt(tb, tl, cs, testIssuedAt)
+}
+
+// mustCertAt is mustCert issued at a given time.
+func (f *fixture) signCert(tb testing.TB, c *Certificate) {
+	tb.Helper()
+	if err := c.Sign(f.signers[c.Gateway]); err != nil {
+		tb.Fatalf("sign certificate: %v", err)
+	}
+}
+
+func mustCertAt(tb testing.TB, tl *Tally, cs []claims.Claim, at time.Time) *Certificate {
+	tb.Helper()
+	c, err := tl.Certificate(cs, at)
 	if err != nil {
 		tb.Fatalf("certificate: %v", err)
 	}
+	signer, ok := testSigners[c.Gateway]
+	if !ok {
+		tb.Fatalf("no test key for gateway %s", c.Gateway.Hex())
+	}
+	if err := c.Sign(signer); err != nil {
+		tb.Fatalf("sign certificate: %v", err)
+	}
 	return c
 }
+
+// testSigners are the signers of testKey(0..63) by address.
+var testSigners = func() map[common.Address]*sigs.KeySigner {
+	m := map[common.Address]*sigs.KeySigner{}
+	for i := range 64 {
+		s := sigs.NewKeySigner(testKey(i))
+		m[s.Address()] = s
+	}
+	return m
+}()

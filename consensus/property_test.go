@@ -1,12 +1,14 @@
 package consensus
 
 import (
+	"errors"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"reflect"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/ethereum/go-ethereum/common"
 
@@ -255,6 +257,12 @@ func checkBallotRemoval(t *testing.T, it int, rc randomCase) (needed, notNeeded 
 	for k := range rc.cert.Ballots {
 		c := cloneCert(t, rc.cert)
 		c.Ballots = slices.Delete(c.Ballots, k, k+1)
+		// The gateway signed the list of voters: without its signature
+		// anew, any removal breaks the certificate.
+		if err := VerifyCertificate(c, set, rc.job.output); !errors.Is(err, ErrBadSignature) {
+			t.Fatalf("case %d: removing ballot %d under the old gateway signature: %v, want ErrBadSignature", it, k, err)
+		}
+		rc.f.signCert(t, c)
 		err := VerifyCertificate(c, set, rc.job.output)
 
 		tl := rc.f.tally(t, rc.job)
@@ -280,15 +288,40 @@ func checkBallotRemoval(t *testing.T, it int, rc randomCase) (needed, notNeeded 
 	return needed, notNeeded
 }
 
-// TestPropertyIssuedAtIsFree changes only issued_at on random certificates.
-func TestPropertyIssuedAtIsFree(t *testing.T) {
+// TestPropertyIssuedAtIsSigned changes only issued_at on random
+// certificates: the gateway's signature no longer holds; signed anew, the
+// certificate is final again when issued after the deadline, and not final
+// before it unless settled.
+func TestPropertyIssuedAtIsSigned(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
-	for range 20 {
+	early, late := 0, 0
+	for range 40 {
 		rc := newRandomCase(t, rng)
 		c := cloneCert(t, rc.cert)
-		c.IssuedAt = c.IssuedAt.AddDate(0, 0, -1-rng.IntN(1000))
-		if err := VerifyCertificate(c, rc.f.set, rc.job.output); err != nil {
-			t.Fatalf("issued_at change broke verification: %v", err)
+		shift := time.Duration(1+rng.IntN(1000)) * time.Second
+		if rng.IntN(2) == 0 {
+			shift = -shift
 		}
+		c.IssuedAt = c.IssuedAt.Add(shift)
+		if err := VerifyCertificate(c, rc.f.set, rc.job.output); !errors.Is(err, ErrBadSignature) {
+			t.Fatalf("issued_at moved by %s under the old gateway signature: %v, want ErrBadSignature", shift, err)
+		}
+		rc.f.signCert(t, c)
+		err := VerifyCertificate(c, rc.f.set, rc.job.output)
+		switch {
+		case shift > 0 || Settled(c, rc.f.set):
+			late++
+			if err != nil {
+				t.Fatalf("re-signed %s after the deadline (or settled): %v", shift, err)
+			}
+		default:
+			early++
+			if !errors.Is(err, ErrNotFinal) || IsVerificationError(err) {
+				t.Fatalf("unsettled, re-signed %s before the deadline: %v, want only ErrNotFinal", -shift, err)
+			}
+		}
+	}
+	if early == 0 || late == 0 {
+		t.Fatalf("the random cases do not exercise both sides of the deadline (%d early, %d late)", early, late)
 	}
 }

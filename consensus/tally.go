@@ -42,15 +42,17 @@ type Tally struct {
 
 // NewTally starts the tally of the job with params.
 func NewTally(set *ValidatorSet, params JobParams) (*Tally, error) {
-	if err := params.Validate(set); err != nil {
+	id := params.ID()
+	a, err := params.check(set, id)
+	if err != nil {
 		return nil, err
 	}
-	return newTally(set, params, params.ID()), nil
+	return newTally(set, params, id, a), nil
 }
 
-// newTally starts the tally of a job whose params are valid and whose id is
-// id.
-func newTally(set *ValidatorSet, params JobParams, id common.Hash) *Tally {
+// newTally starts the tally of a job whose params are valid, whose id is id
+// and whose assignment is a.
+func newTally(set *ValidatorSet, params JobParams, id common.Hash, a *Assignment) *Tally {
 	n := int(params.ClaimCount)
 	t := &Tally{
 		set:        set,
@@ -63,7 +65,7 @@ func newTally(set *ValidatorSet, params JobParams, id common.Hash) *Tally {
 		votedCount: make([]uint64, n),
 		outcome:    make([]Outcome, n),
 	}
-	t.assign = Assign(set, t.id, n, params.Replication)
+	t.assign = a
 	for i := range t.outcome {
 		t.outcome[i] = OutcomePending
 	}

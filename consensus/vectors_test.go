@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ethereum/go-ethereum/common"
 
@@ -37,7 +38,10 @@ type vectorCase struct {
 	Certificate string `json:"certificate"`      // relative to testdata/certs
 	Output      string `json:"output,omitempty"` // relative to testdata/certs; empty: no output check
 	Sentinel    string `json:"sentinel"`         // name of the consensus Err* value
-	Error       string `json:"error"`            // exact message of VerifyCertificate
+	Error       string `json:"error"`            // exact message of VerifyCertificate (or ParseCertificate)
+	// Stage is "parse" for a file that ParseCertificate must refuse;
+	// empty for one that parses and VerifyCertificate refuses.
+	Stage string `json:"stage,omitempty"`
 }
 
 // sentinels names the errors a vector may expect.
@@ -49,13 +53,15 @@ var sentinels = map[string]error{
 	"ErrOutputHash": ErrOutputHash, "ErrNoQuorum": ErrNoQuorum, "ErrVerdictMismatch": ErrVerdictMismatch,
 	"ErrStakeMismatch": ErrStakeMismatch, "ErrStatusMismatch": ErrStatusMismatch,
 	"ErrCertificateShape": ErrCertificateShape, "ErrUnsupportedVersion": ErrUnsupportedVersion,
+	"ErrBelowFloor": ErrBelowFloor, "ErrNotFinal": ErrNotFinal,
 }
 
 // vectorSet is the validator set of the vectors: validator i has key
 // keccak256("verity test key i").
 func vectorSet(tb testing.TB) (*Genesis, map[common.Address]*sigs.KeySigner) {
 	tb.Helper()
-	g := &Genesis{NetworkID: vectorNetworkID}
+	policy := DefaultPolicy()
+	g := &Genesis{NetworkID: vectorNetworkID, Policy: &policy}
 	signers := map[common.Address]*sigs.KeySigner{}
 	for i, v := range vectorValidators {
 		s := sigs.NewKeySigner(testKey(i))
@@ -63,6 +69,16 @@ func vectorSet(tb testing.TB) (*Genesis, map[common.Address]*sigs.KeySigner) {
 		g.Validators = append(g.Validators, Validator{Name: v.name, Address: s.Address(), Stake: v.stake})
 	}
 	return g, signers
+}
+
+// vectorGateway is the gateway of the vectors' jobs: carol.
+func vectorGateway(set *ValidatorSet) common.Address {
+	for _, v := range set.Validators() {
+		if v.Name == "carol" {
+			return v.Address
+		}
+	}
+	panic("no carol in the vector set")
 }
 
 // vectorCert tallies ballots of the named validators with their verdicts
@@ -74,7 +90,8 @@ func vectorCert(tb testing.TB, set *ValidatorSet, signers map[common.Address]*si
 	cs := claims.FromTexts(sentences)
 	p := JobParams{
 		NetworkID: set.NetworkID(), OutputHash: claims.OutputHash([]byte(output)), ClaimsRoot: claims.RootOf(cs),
-		ClaimCount: uint32(len(cs)), Quorum: q, Replication: replication, Nonce: claims.HashText("verity test vector nonce"),
+		ClaimCount: uint32(len(cs)), Quorum: q, Replication: replication, Gateway: vectorGateway(set),
+		Deadline: uint64(testDeadline.UnixMilli()), Nonce: claims.HashText("verity test vector nonce"),
 	}
 	tl, err := NewTally(set, p)
 	if err != nil {
@@ -101,6 +118,7 @@ func vectorCert(tb testing.TB, set *ValidatorSet, signers map[common.Address]*si
 }
 
 var (
+	liarSentences     = []string{"2 + 2 = 5."}
 	rejectedSentences = []string{
 		"Paris is the capital of France.",
 		"The Seine flows through Paris.",
@@ -136,8 +154,8 @@ func generateVectors(tb testing.TB) []vectorFile {
 		"carol": {T, T, F, T, F},
 		"dave":  {T, T, F, T, F},
 	})
-	verified := vectorCert(tb, set, signers, verifiedSentences, CountQuorum(2, 3), 3, map[string][]claims.Verdict{
-		"alice": {T, T, T}, "bob": {T, T, T}, "carol": {T, F, T}, "dave": {T, T, T},
+	verified := vectorCert(tb, set, signers, verifiedSentences, CountQuorum(4, 4), 0, map[string][]claims.Verdict{
+		"alice": {T, T, T}, "bob": {T, T, T}, "carol": {T, T, T}, "dave": {T, T, T},
 	})
 
 	var files []vectorFile
@@ -153,6 +171,7 @@ func generateVectors(tb testing.TB) []vectorFile {
 		vectorFile{"output.txt", []byte(strings.Join(rejectedSentences, " ") + "\n")},
 		vectorFile{"verified-output.txt", []byte(strings.Join(verifiedSentences, " ") + "\n")},
 		vectorFile{"wrong-output.txt", []byte(strings.Join(rejectedSentences, " ") + "\n\n")},
+		vectorFile{"liar-output.txt", []byte(strings.Join(liarSentences, " ") + "\n")},
 	)
 	addJSON("valid.json", valid)
 	addJSON("verified.json", verified)
@@ -168,9 +187,7 @@ func generateVectors(tb testing.TB) []vectorFile {
 	}
 	stranger := sigs.NewKeySigner(testKey(9))
 	var cases []vectorCase
-	variant := func(name, description, output string, mutate func(c *Certificate)) {
-		c := cloneCert(tb, valid)
-		mutate(c)
+	add := func(name, description, output string, c *Certificate) {
 		addJSON("invalid/"+name+".json", c)
 		err := VerifyCertificate(c, set, readOutput(tb, files, output))
 		if err == nil {
@@ -178,6 +195,32 @@ func generateVectors(tb testing.TB) []vectorFile {
 		}
 		cases = append(cases, vectorCase{Name: name, Description: description, Certificate: "invalid/" + name + ".json",
 			Output: output, Sentinel: sentinelName(tb, err), Error: err.Error()})
+	}
+	variant := func(name, description, output string, mutate func(c *Certificate)) {
+		c := cloneCert(tb, valid)
+		mutate(c)
+		add(name, description, output, c)
+	}
+	resign := func(c *Certificate) {
+		if err := c.Sign(signers[c.Gateway]); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	// raw is a variant that must fail to parse: the same bytes read
+	// differently by a lenient decoder.
+	raw := func(name, description string, mutate func(data []byte) []byte) {
+		data, err := json.MarshalIndent(valid, "", "  ")
+		if err != nil {
+			tb.Fatal(err)
+		}
+		data = append(mutate(data), '\n')
+		files = append(files, vectorFile{"invalid/" + name + ".json", data})
+		_, err = ParseCertificate(data)
+		if err == nil {
+			tb.Fatalf("variant %s parses", name)
+		}
+		cases = append(cases, vectorCase{Name: name, Description: description, Certificate: "invalid/" + name + ".json",
+			Output: "output.txt", Sentinel: sentinelName(tb, err), Error: err.Error(), Stage: "parse"})
 	}
 	variant("flipped-verdict", "claim 2 decided false is stated true", "output.txt", func(c *Certificate) {
 		c.Claims[2].Verdict = OutcomeTrue
@@ -231,6 +274,43 @@ func generateVectors(tb testing.TB) []vectorFile {
 	variant("wrong-status", "a rejected job is stated verified", "output.txt", func(c *Certificate) {
 		c.Status = StatusVerified
 	})
+	variant("forged-gateway-signature", "the gateway signature is made by a key that is not the gateway's", "output.txt", func(c *Certificate) {
+		sig, err := stranger.SignDigest(c.GatewayDigest())
+		if err != nil {
+			tb.Fatal(err)
+		}
+		c.GatewaySignature = sig
+	})
+	variant("restated-issued-at", "issued_at is moved a day later without the gateway signing it", "output.txt", func(c *Certificate) {
+		c.IssuedAt = c.IssuedAt.AddDate(0, 0, 1)
+	})
+	variant("not-final-unsigned", "the certificate carries no gateway signature", "output.txt", func(c *Certificate) {
+		c.GatewaySignature = nil
+	})
+	variant("not-final-zero-ballots", "a peer without a key publishes a certificate with no ballots (every claim undecided) before the deadline", "output.txt", func(c *Certificate) {
+		c.Ballots = []Vote{}
+		c.IssuedAt = c.IssuedAt.Add(-time.Second)
+		c.GatewaySignature = nil
+		for i := range c.Claims {
+			c.Claims[i].Verdict, c.Claims[i].StakeFor = OutcomeUndecided, 0
+		}
+		c.Status = StatusUnresolved
+	})
+	variant("not-final-early-subset", "the gateway signs a certificate from alice's and bob's ballots only, a second before the deadline", "output.txt", func(c *Certificate) {
+		keep := map[common.Address]bool{c.Ballots[pos(c, "alice")].Validator: true, c.Ballots[pos(c, "bob")].Validator: true}
+		c.Ballots = slices.DeleteFunc(c.Ballots, func(b Vote) bool { return !keep[b.Validator] })
+		c.IssuedAt = c.IssuedAt.Add(-time.Second)
+		retally(tb, set, c)
+		resign(c)
+	})
+	add("below-floor-replication-1", "one validator's ballot decides a false claim true: a job with replication 1, which the policy's fault assumption (byzantine stake below 1/3) does not allow", "liar-output.txt",
+		liarCert(tb, g, signers))
+	raw("duplicate-key", "a second \"status\" key says verified, which a decoder that keeps the first key would read", func(data []byte) []byte {
+		return bytes.Replace(data, []byte("{\n"), []byte("{\n  \"status\": \"verified\",\n"), 1)
+	})
+	raw("case-variant-key", "\"Status\" beside \"status\", which a case-insensitive decoder would read", func(data []byte) []byte {
+		return bytes.Replace(data, []byte("\n  \"status\": \"rejected\","), []byte("\n  \"Status\": \"verified\",\n  \"status\": \"rejected\","), 1)
+	})
 	// wrong output: the valid certificate against another output
 	err = VerifyCertificate(valid, set, readOutput(tb, files, "wrong-output.txt"))
 	if err == nil {
@@ -240,6 +320,67 @@ func generateVectors(tb testing.TB) []vectorFile {
 		Certificate: "valid.json", Output: "wrong-output.txt", Sentinel: sentinelName(tb, err), Error: err.Error()})
 	addJSON("invalid/cases.json", cases)
 	return files
+}
+
+// retally recomputes c's verdicts, stakes and status from its ballots.
+func retally(tb testing.TB, set *ValidatorSet, c *Certificate) {
+	tb.Helper()
+	tl, err := NewTally(set, c.Params())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for i := range c.Ballots {
+		b := &Ballot{NetworkID: c.NetworkID, JobID: c.JobID, OutputHash: c.OutputHash, ClaimsRoot: c.ClaimsRoot, Vote: c.Ballots[i]}
+		if _, err := tl.AddVerifiedBallot(b); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	cs := make([]claims.Claim, len(c.Claims))
+	for i, cl := range c.Claims {
+		cs[i] = claims.Claim{Index: cl.Index, Text: cl.Text, Hash: cl.Hash}
+	}
+	re, err := tl.Certificate(cs, c.IssuedAt)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	c.Claims, c.Status = re.Claims, re.Status
+}
+
+// liarCert is the certificate a single validator can mint when a job may
+// ask for replication 1: its own ballot alone decides "2 + 2 = 5." true.
+// It is built under a policy that allows it, then stated for the vectors'
+// genesis (whose default policy does not).
+func liarCert(tb testing.TB, g *Genesis, signers map[common.Address]*sigs.KeySigner) *Certificate {
+	tb.Helper()
+	lax := *g
+	lax.Policy = &Policy{ByzantineBelow: Fraction{1, 1000}, QuorumKinds: []string{QuorumStake}, MinStakeQuorum: Fraction{2, 3}}
+	set, err := lax.ValidatorSet()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	output := strings.Join(liarSentences, " ") + "\n"
+	cs := claims.FromTexts(liarSentences)
+	p := JobParams{
+		NetworkID: set.NetworkID(), OutputHash: claims.OutputHash([]byte(output)), ClaimsRoot: claims.RootOf(cs),
+		ClaimCount: uint32(len(cs)), Quorum: DefaultQuorum, Replication: 1, Gateway: vectorGateway(set),
+		Deadline: uint64(testDeadline.UnixMilli()), Nonce: claims.HashText("verity test vector nonce"),
+	}
+	tl, err := NewTally(set, p)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	liar := set.At(tl.Assignment().ByClaim[0][0])
+	b, err := SignBallot(signers[liar.Address], p.NetworkID, tl.JobID(), p.OutputHash, p.ClaimsRoot, []uint32{0}, []claims.Verdict{claims.True})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	mustAdd(tb, tl, b)
+	c := mustCert(tb, tl, cs)
+	c.GenesisHash = g.Hash()
+	if err := c.Sign(signers[c.Gateway]); err != nil {
+		tb.Fatal(err)
+	}
+	return c
 }
 
 func readOutput(tb testing.TB, files []vectorFile, name string) []byte {
@@ -330,6 +471,12 @@ func TestCertVectors(t *testing.T) {
 				t.Fatalf("unknown sentinel %q", tc.Sentinel)
 			}
 			c, err := ParseCertificate(read(tc.Certificate))
+			if tc.Stage == "parse" {
+				if !errors.Is(err, sentinel) || err.Error() != tc.Error {
+					t.Fatalf("parse: got %v, want %s: %q", err, tc.Sentinel, tc.Error)
+				}
+				return
+			}
 			if err != nil {
 				t.Fatalf("parse: %v", err)
 			}

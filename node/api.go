@@ -425,9 +425,11 @@ func (n *Node) handleValidators(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, "internal", err.Error())
 		return
 	}
+	policy := n.set.Policy()
 	writeJSON(w, http.StatusOK, api.Validators{
 		NetworkID:   n.set.NetworkID(),
 		GenesisHash: n.set.GenesisHash(),
+		Policy:      &policy,
 		TotalStake:  n.set.TotalStake(),
 		Validators:  n.set.Validators(),
 		Stats:       stats,

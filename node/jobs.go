@@ -104,6 +104,9 @@ func (n *Node) Submit(ctx context.Context, req api.VerifyRequest) (*api.Job, err
 	}
 	params := msg.Params()
 	if err := params.Validate(n.set); err != nil {
+		if errors.Is(err, consensus.ErrBelowFloor) {
+			return nil, badRequest("below_security_floor", "%v", err)
+		}
 		return nil, badRequest("invalid_parameters", "%v", err)
 	}
 	msg.JobID = params.ID()
@@ -253,6 +256,12 @@ func (n *Node) finalizeLocked(j *aggJob, expired bool) {
 }
 
 func (n *Node) issue(cert *consensus.Certificate, accepted, now time.Time, expired bool) {
+	// The gateway's signature makes the certificate final: it states the
+	// outcome, the ballots and the time as this gateway issued them.
+	if err := cert.Sign(n.signer); err != nil {
+		log.Errorw("sign certificate", "job", cert.JobID.Hex(), "err", err)
+		return
+	}
 	t0 := time.Now()
 	var stored bool
 	var err error
@@ -501,26 +510,21 @@ func (n *Node) validateCert(_ context.Context, from peer.ID, data []byte) (p2p.V
 		log.Debugw("certificate rejected", "from", from, "err", err)
 		return p2p.Reject, nil
 	}
-	// A certificate verifies on its ballots alone, so anyone could build
-	// one from a subset of them, even none. Never take one for a job this
-	// node is still aggregating (it issues that one). Take a settled one
-	// (every claim decided, or undecidable whatever the missing ballots
-	// say): only real ballots of the job can settle a claim, and any two
-	// settled certificates of a job agree. Take an unsettled one only once
-	// the job's deadline has passed, for a job this node saw announced: an
-	// earlier one with claims left open is premature, not final.
+	// DecodeCertificate took only a valid, final certificate: signed by
+	// the job's gateway (the job id commits to the gateway and the
+	// deadline), and settled on its ballots or issued at or after the
+	// deadline. Never take one for a job this node is still aggregating
+	// (it issues that one). Take an unsettled one only once this node's
+	// clock has reached the deadline too: a gateway may not close its own
+	// job early.
 	n.mu.Lock()
 	_, mine := n.agg[c.JobID]
 	n.mu.Unlock()
 	if mine {
 		return p2p.Ignore, nil
 	}
-	if consensus.Settled(c, n.set) {
-		return p2p.Accept, c
-	}
-	deadline, known := n.jobDeadline(c.JobID)
-	if !known || n.opts.Now().Before(deadline.Add(-certClockSkew)) {
-		log.Debugw("premature certificate ignored", "from", from, "job", c.JobID.Hex(), "job_known", known)
+	if !consensus.Settled(c, n.set) && n.opts.Now().Before(time.UnixMilli(int64(c.DeadlineMS)).Add(-certClockSkew)) {
+		log.Debugw("premature certificate ignored", "from", from, "job", c.JobID.Hex())
 		return p2p.Ignore, nil
 	}
 	return p2p.Accept, c
@@ -529,18 +533,6 @@ func (n *Node) validateCert(_ context.Context, from peer.ID, data []byte) (p2p.V
 // certClockSkew is how far ahead of this node's clock a gateway's may be
 // when it issues a certificate at the deadline.
 const certClockSkew = time.Second
-
-// jobDeadline returns the deadline of a job this node has seen announced
-// (since it started, or in its store).
-func (n *Node) jobDeadline(id common.Hash) (time.Time, bool) {
-	if d, ok := n.known.get(id); ok {
-		return d, true
-	}
-	if rec, err := n.store.Job(id); err == nil {
-		return rec.Deadline, true
-	}
-	return time.Time{}, false
-}
 
 // onCert stores a verified certificate.
 func (n *Node) onCert(v any) {
@@ -560,13 +552,35 @@ func (n *Node) storeCert(c *consensus.Certificate) {
 		}
 		return
 	}
-	if stored {
-		n.countAgreement(c)
-		n.mu.Lock()
-		n.notifyFinalLocked(c.JobID)
-		n.mu.Unlock()
-		n.events.publish(api.EventCertificateIssued, c.JobID, n.opts.Now(), map[string]any{"status": c.Status, "certificate": c})
+	if !stored {
+		// Only the job's gateway signs a final certificate; two that
+		// differ mean the gateway signed twice. The first one stands here
+		// and `verity testnet check` reports the split.
+		if prev, err := n.store.Certificate(c.JobID); err == nil && !sameOutcome(prev, c) {
+			log.Warnw("conflicting certificates signed by the job's gateway; keeping the first", "job", c.JobID.Hex(),
+				"gateway", c.Gateway.Hex(), "kept", prev.Status, "other", c.Status)
+		}
+		return
 	}
+	n.countAgreement(c)
+	n.mu.Lock()
+	n.notifyFinalLocked(c.JobID)
+	n.mu.Unlock()
+	n.events.publish(api.EventCertificateIssued, c.JobID, n.opts.Now(), map[string]any{"status": c.Status, "certificate": c})
+}
+
+// sameOutcome reports whether two certificates of a job state the same
+// status and verdicts.
+func sameOutcome(a, b *consensus.Certificate) bool {
+	if a.Status != b.Status || len(a.Claims) != len(b.Claims) {
+		return false
+	}
+	for i := range a.Claims {
+		if a.Claims[i].Verdict != b.Claims[i].Verdict {
+			return false
+		}
+	}
+	return true
 }
 
 // resume restarts what a crash or stop interrupted: the tallies of jobs this

@@ -41,7 +41,8 @@ var (
 
 // JobMessage announces a job on the jobs topic. The gateway signs its EIP-712
 // digest (sigs.JobDigest); the job id commits to the quorum rule, the
-// replication and the nonce, and the claims root to the claim texts.
+// replication, the gateway, the deadline and the nonce, and the claims root
+// to the claim texts.
 type JobMessage struct {
 	NetworkID   uint64           `json:"network_id"`
 	JobID       common.Hash      `json:"job_id"`
@@ -80,6 +81,8 @@ func (m *JobMessage) Params() consensus.JobParams {
 		ClaimCount:  uint32(len(m.Claims)),
 		Quorum:      m.Quorum,
 		Replication: m.Replication,
+		Gateway:     m.Gateway,
+		Deadline:    m.Deadline,
 		Nonce:       m.Nonce,
 	}
 }
@@ -220,7 +223,7 @@ func DecodeBallot(data []byte, set *consensus.ValidatorSet, opts ...consensus.Ve
 }
 
 // DecodeCertificate decodes a gossiped certificate and verifies it against
-// the validator set.
+// the validator set: it must be valid and final (consensus.VerifyCertificate).
 func DecodeCertificate(data []byte, set *consensus.ValidatorSet, opts ...consensus.VerifyOption) (*consensus.Certificate, error) {
 	if len(data) > MaxCertMessageSize {
 		return nil, fmt.Errorf("%w: certificate of %d bytes", ErrMessageTooLarge, len(data))

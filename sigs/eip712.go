@@ -13,6 +13,10 @@ const (
 	DomainType = "EIP712Domain(string name,string version,uint256 chainId)"
 	BallotType = "Ballot(bytes32 jobId,bytes32 outputHash,bytes32 claimsRoot,uint32[] claimIndexes,uint8[] verdicts)"
 	JobType    = "Job(bytes32 jobId,bytes32 outputHash,bytes32 claimsRoot,uint32 claimCount,uint64 deadline)"
+	// CertificateType is what a job's gateway signs when it issues the
+	// certificate: the decided status and verdicts, whose ballots decided
+	// them, and when.
+	CertificateType = "Certificate(bytes32 jobId,bytes32 genesisHash,uint8 status,uint8[] verdicts,address[] voters,uint64 issuedAt)"
 
 	DomainName    = "Verity"
 	DomainVersion = "1"
@@ -22,6 +26,7 @@ var (
 	domainTypeHash = crypto.Keccak256Hash([]byte(DomainType))
 	ballotTypeHash = crypto.Keccak256Hash([]byte(BallotType))
 	jobTypeHash    = crypto.Keccak256Hash([]byte(JobType))
+	certTypeHash   = crypto.Keccak256Hash([]byte(CertificateType))
 	nameHash       = crypto.Keccak256Hash([]byte(DomainName))
 	versionHash    = crypto.Keccak256Hash([]byte(DomainVersion))
 )
@@ -100,6 +105,48 @@ func JobStructHash(j JobData) common.Hash {
 // JobDigest is the EIP-712 digest a gateway signs for a job.
 func JobDigest(networkID uint64, j JobData) common.Hash {
 	return TypedDataDigest(DomainSeparator(networkID), JobStructHash(j))
+}
+
+// CertificateData is the signed content of a certificate (signed by the
+// job's gateway). Status codes: 1 verified, 2 rejected, 3 unresolved;
+// verdict codes: 0 undecided, 1 true, 2 false; voters are the ballots'
+// validators in the certificate's order (ascending address).
+type CertificateData struct {
+	JobID       common.Hash
+	GenesisHash common.Hash
+	Status      uint8
+	Verdicts    []uint8
+	Voters      []common.Address
+	IssuedAt    uint64 // unix milliseconds
+}
+
+// CertificateStructHash is hashStruct(Certificate).
+func CertificateStructHash(c CertificateData) common.Hash {
+	var buf [7 * 32]byte
+	copy(buf[0:], certTypeHash[:])
+	copy(buf[32:], c.JobID[:])
+	copy(buf[64:], c.GenesisHash[:])
+	putUint(buf[96:128], uint64(c.Status))
+	ver := make([]byte, 32*len(c.Verdicts))
+	for i, v := range c.Verdicts {
+		ver[32*i+31] = v
+	}
+	h := crypto.Keccak256Hash(ver)
+	copy(buf[128:], h[:])
+	voters := make([]byte, 32*len(c.Voters))
+	for i, a := range c.Voters {
+		copy(voters[32*i+12:32*i+32], a[:])
+	}
+	h = crypto.Keccak256Hash(voters)
+	copy(buf[160:], h[:])
+	putUint(buf[192:224], c.IssuedAt)
+	return crypto.Keccak256Hash(buf[:])
+}
+
+// CertificateDigest is the EIP-712 digest a gateway signs for a
+// certificate.
+func CertificateDigest(networkID uint64, c CertificateData) common.Hash {
+	return TypedDataDigest(DomainSeparator(networkID), CertificateStructHash(c))
 }
 
 // TypedDataDigest is keccak256(0x19 0x01 || domainSeparator || structHash).

@@ -149,6 +149,9 @@ type EphemeralOptions struct {
 	NetworkID uint64
 	// Stake is every validator's stake (default 100).
 	Stake uint64
+	// Policy is the genesis security policy (default
+	// consensus.DefaultPolicy).
+	Policy *consensus.Policy
 	// Verifier returns node i's verifier. Default: the "kb+arithmetic"
 	// backend over the shipped sample knowledge base.
 	Verifier func(i int) node.Verifier
@@ -176,7 +179,11 @@ func NewEphemeral(ctx context.Context, opts EphemeralOptions) (*Network, error) 
 		opts.Stake = DefaultStake
 	}
 	keys := make([]*ecdsa.PrivateKey, opts.Nodes)
-	g := &consensus.Genesis{NetworkID: opts.NetworkID}
+	policy := consensus.DefaultPolicy()
+	if opts.Policy != nil {
+		policy = *opts.Policy
+	}
+	g := &consensus.Genesis{NetworkID: opts.NetworkID, Policy: &policy}
 	for i := range keys {
 		k, err := crypto.GenerateKey()
 		if err != nil {
