@@ -165,16 +165,48 @@ func refusal(data []byte, err error) error {
 				Offset: e.ByteOffset, Err: err,
 			}
 		}
-		// The library's own words, without the place, which Error gives.
-		bare := *e
-		bare.JSONPointer, bare.ByteOffset = "", 0
 		return &Error{
 			Reason: "bad value", Path: string(ptr), Offset: e.ByteOffset,
-			Detail: strings.TrimPrefix(bare.Error(), "json: "), Err: err,
+			Detail: semanticDetail(e), Err: err,
 		}
 	default:
 		return &Error{Reason: "undecodable", Offset: -1, Detail: err.Error(), Err: err}
 	}
+}
+
+// semanticDetail says what could not be decoded into what, and why. The
+// library's own message is not used: it words itself differently from one
+// process to the next, on purpose, and gives the place, which Error gives.
+func semanticDetail(e *json.SemanticError) string {
+	var b strings.Builder
+	b.WriteString("cannot decode")
+	switch e.JSONKind {
+	case 'n':
+		b.WriteString(" JSON null")
+	case 'f', 't':
+		b.WriteString(" JSON boolean")
+	case '"':
+		b.WriteString(" JSON string")
+	case '0':
+		b.WriteString(" JSON number")
+	case '{', '}':
+		b.WriteString(" JSON object")
+	case '[', ']':
+		b.WriteString(" JSON array")
+	}
+	if n := len(e.JSONValue); n > 0 && n <= 64 {
+		b.WriteString(" ")
+		b.Write(e.JSONValue)
+	}
+	if e.GoType != nil {
+		b.WriteString(" into ")
+		b.WriteString(e.GoType.String())
+	}
+	if e.Err != nil {
+		b.WriteString(": ")
+		b.WriteString(e.Err.Error())
+	}
+	return b.String()
 }
 
 // tooDeep returns the offset of the first '{' or '[' that opens an object or
