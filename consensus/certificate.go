@@ -2,7 +2,6 @@ package consensus
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -11,6 +10,7 @@ import (
 	"github.com/ethereum/go-ethereum/common/hexutil"
 
 	"github.com/verity-network/verity/claims"
+	"github.com/verity-network/verity/internal/strictjson"
 	"github.com/verity-network/verity/sigs"
 )
 
@@ -159,13 +159,8 @@ func ParseCertificate(data []byte) (*Certificate, error) {
 		return nil, fmt.Errorf("%w: %d bytes > %d", ErrCertificateTooLarge, len(data), MaxCertificateSize)
 	}
 	var c Certificate
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&c); err != nil {
+	if err := strictjson.Decode(data, &c, MaxCertificateSize); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrCertificateShape, err)
-	}
-	if !atEOF(dec) {
-		return nil, fmt.Errorf("%w: trailing data after the certificate", ErrCertificateShape)
 	}
 	return &c, nil
 }
@@ -396,7 +391,7 @@ func VerifyCertificate(cert *Certificate, set *ValidatorSet, output []byte, opts
 				open = append(open, i)
 			}
 		}
-		return fmt.Errorf("%w: claims %v could still be decided by missing ballots, and it was issued %s before the job's deadline",
+		return fmt.Errorf("%w: claims %v still open, issued %s before the deadline",
 			ErrNotFinal, open, time.UnixMilli(int64(cert.DeadlineMS)).Sub(cert.IssuedAt))
 	}
 	return nil

@@ -201,10 +201,10 @@ func TestParseCertificateStrict(t *testing.T) {
 		want error
 		sub  string
 	}{
-		{"unknown top-level field", strings.Replace(s, `{"version":1,`, `{"version":1,"extra":true,`, 1), ErrCertificateShape, `unknown field "extra"`},
-		{"unknown claim field", strings.Replace(s, `"stake_total":`, `"weight":1,"stake_total":`, 1), ErrCertificateShape, `unknown field "weight"`},
-		{"unknown ballot field", strings.Replace(s, `"signature":`, `"pubkey":"0x","signature":`, 1), ErrCertificateShape, `unknown field "pubkey"`},
-		{"unknown quorum field", strings.Replace(s, `"kind":"stake"`, `"kind":"stake","pct":67`, 1), ErrCertificateShape, `unknown field "pct"`},
+		{"unknown top-level field", strings.Replace(s, `{"version":1,`, `{"version":1,"extra":true,`, 1), ErrCertificateShape, `unknown key "extra"`},
+		{"unknown claim field", strings.Replace(s, `"stake_total":`, `"weight":1,"stake_total":`, 1), ErrCertificateShape, `unknown key "weight" in /claims/0`},
+		{"unknown ballot field", strings.Replace(s, `"signature":`, `"pubkey":"0x","signature":`, 1), ErrCertificateShape, `unknown key "pubkey" in /ballots/0`},
+		{"unknown quorum field", strings.Replace(s, `"kind":"stake"`, `"kind":"stake","pct":67`, 1), ErrCertificateShape, `unknown key "pct" in /quorum`},
 		{"trailing object", s + `{}`, ErrCertificateShape, "trailing data"},
 		{"trailing garbage", s + ` garbage`, ErrCertificateShape, "trailing data"},
 		{"trailing bracket", s + `]`, ErrCertificateShape, "trailing data"},
@@ -212,8 +212,8 @@ func TestParseCertificateStrict(t *testing.T) {
 		{"verdict as string", strings.Replace(s, `"verdicts":[1,1]`, `"verdicts":["1",1]`, 1), ErrCertificateShape, "verdict"},
 		{"short hash", strings.Replace(s, `"job_id":"0x`, `"job_id":"0x00`, 1), ErrCertificateShape, "hex string"},
 		{"negative network id", strings.Replace(s, `"network_id":7`, `"network_id":-7`, 1), ErrCertificateShape, "network_id"},
-		{"not an object", `[]`, ErrCertificateShape, "cannot unmarshal array"},
-		{"empty input", ``, ErrCertificateShape, "EOF"},
+		{"not an object", `[]`, ErrCertificateShape, "cannot decode JSON array"},
+		{"empty input", ``, ErrCertificateShape, "empty input"},
 		{"oversize", s + strings.Repeat(" ", MaxCertificateSize-len(s)+1), ErrCertificateTooLarge, "certificate too large"},
 	}
 	for _, tt := range tests {

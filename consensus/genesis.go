@@ -3,15 +3,15 @@ package consensus
 import (
 	"bytes"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"slices"
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/crypto"
+
+	"github.com/verity-network/verity/internal/strictjson"
 )
 
 // MaxTotalStake bounds the sum of all stakes so that every sum of stakes in a
@@ -63,25 +63,15 @@ func (g *Genesis) EffectivePolicy() Policy {
 // ParseGenesis decodes and validates genesis JSON. Unknown fields are errors.
 func ParseGenesis(data []byte) (*Genesis, error) {
 	var g Genesis
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&g); err != nil {
+	// MaxValidators validators with names of a few hundred bytes fit
+	// well within the limit.
+	if err := strictjson.Decode(data, &g, 4<<20); err != nil {
 		return nil, fmt.Errorf("genesis: decode: %w", err)
-	}
-	if !atEOF(dec) {
-		return nil, errors.New("genesis: trailing data after the JSON object")
 	}
 	if err := g.Validate(); err != nil {
 		return nil, err
 	}
 	return &g, nil
-}
-
-// atEOF reports whether nothing but white space follows the value dec has
-// decoded. Any further byte, valid JSON or not, is trailing data.
-func atEOF(dec *json.Decoder) bool {
-	_, err := dec.Token()
-	return err == io.EOF
 }
 
 // LoadGenesis reads and validates a genesis file.
