@@ -221,3 +221,21 @@ func cmp128(a, b u128) int {
 	}
 	return 0
 }
+
+// CertificateTolerance is the most byzantine stake under which no claim of
+// cert could have been decided another way: the least Tolerance over its
+// claims. cert must have passed VerifyCertificate (or at least carry a valid
+// quorum rule and claim count).
+func CertificateTolerance(cert *Certificate, set *ValidatorSet) uint64 {
+	if cert.Quorum.Validate() != nil || len(cert.Claims) == 0 {
+		return 0
+	}
+	a := Assign(set, cert.JobID, len(cert.Claims), cert.Replication)
+	least := uint64(0)
+	for i := range cert.Claims {
+		if t := Tolerance(set, cert.Quorum, a, i); i == 0 || t < least {
+			least = t
+		}
+	}
+	return least
+}

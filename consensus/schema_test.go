@@ -199,8 +199,8 @@ func TestSchemaAcceptsVectors(t *testing.T) {
 	more, _ := filepath.Glob(filepath.Join(certsDir, "invalid", "*.json"))
 	n := 0
 	for _, p := range append(files, more...) {
-		if b := filepath.Base(p); b == "genesis.json" || b == "cases.json" {
-			continue
+		if b := filepath.Base(p); b == "genesis.json" || b == "cases.json" || b == "duplicate-key.json" || b == "case-variant-key.json" {
+			continue // not certificates, or malformed JSON that the decoder refuses (stage "parse")
 		}
 		data, err := os.ReadFile(p)
 		if err != nil {

@@ -222,8 +222,9 @@ func generateVectors(tb testing.TB) []vectorFile {
 		cases = append(cases, vectorCase{Name: name, Description: description, Certificate: "invalid/" + name + ".json",
 			Output: "output.txt", Sentinel: sentinelName(tb, err), Error: err.Error(), Stage: "parse"})
 	}
-	variant("flipped-verdict", "claim 2 decided false is stated true", "output.txt", func(c *Certificate) {
+	variant("flipped-verdict", "claim 2 decided false is stated true, and the gateway signs it", "output.txt", func(c *Certificate) {
 		c.Claims[2].Verdict = OutcomeTrue
+		resign(c)
 	})
 	variant("forged-signature", "bob's ballot carries a signature of the same digest by another key", "output.txt", func(c *Certificate) {
 		k := pos(c, "bob")
@@ -253,10 +254,11 @@ func generateVectors(tb testing.TB) []vectorFile {
 	variant("wrong-network", "the certificate states another network id", "output.txt", func(c *Certificate) {
 		c.NetworkID++
 	})
-	variant("below-quorum", "carol's and dave's ballots are dropped: 30 of 100 stake cannot decide", "output.txt", func(c *Certificate) {
+	variant("below-quorum", "carol's and dave's ballots are dropped, and the gateway signs it: 30 of 100 stake cannot decide", "output.txt", func(c *Certificate) {
 		c.Ballots = slices.DeleteFunc(c.Ballots, func(b Vote) bool {
 			return b.Validator == c.Ballots[pos(c, "carol")].Validator || b.Validator == c.Ballots[pos(c, "dave")].Validator
 		})
+		resign(c)
 	})
 	variant("tampered-claim", "claim 4's text is changed", "output.txt", func(c *Certificate) {
 		c.Claims[4].Text = "The Moon is not made of cheese."
@@ -271,8 +273,9 @@ func generateVectors(tb testing.TB) []vectorFile {
 	variant("tampered-stake", "claim 0 states more stake than its ballots give", "output.txt", func(c *Certificate) {
 		c.Claims[0].StakeFor = 99
 	})
-	variant("wrong-status", "a rejected job is stated verified", "output.txt", func(c *Certificate) {
+	variant("wrong-status", "a rejected job is stated verified, and the gateway signs it", "output.txt", func(c *Certificate) {
 		c.Status = StatusVerified
+		resign(c)
 	})
 	variant("forged-gateway-signature", "the gateway signature is made by a key that is not the gateway's", "output.txt", func(c *Certificate) {
 		sig, err := stranger.SignDigest(c.GatewayDigest())
@@ -587,11 +590,13 @@ func TestCertificateDocInStep(t *testing.T) {
 	}
 	b := Ballot{NetworkID: c.NetworkID, JobID: c.JobID, OutputHash: c.OutputHash, ClaimsRoot: c.ClaimsRoot, Vote: c.Ballots[0]}
 	for name, h := range map[string]common.Hash{
-		"domain separator": sigs.DomainSeparator(c.NetworkID),
-		"struct hash":      sigs.BallotStructHash(b.Data()),
-		"digest":           b.Digest(),
-		"job id":           c.JobID,
-		"genesis hash":     c.GenesisHash,
+		"domain separator":    sigs.DomainSeparator(c.NetworkID),
+		"struct hash":         sigs.BallotStructHash(b.Data()),
+		"digest":              b.Digest(),
+		"job id":              c.JobID,
+		"genesis hash":        c.GenesisHash,
+		"gateway struct hash": sigs.CertificateStructHash(c.GatewayData()),
+		"gateway digest":      c.GatewayDigest(),
 	} {
 		if !bytes.Contains(doc, []byte(h.Hex())) {
 			t.Errorf("docs/certificate.md lacks the %s %s", name, h.Hex())

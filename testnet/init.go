@@ -74,6 +74,9 @@ type InitOptions struct {
 	// Backend is the verifier backend of every node (default
 	// "kb+arithmetic", judged against the shipped sample knowledge base).
 	Backend string
+	// Policy is the genesis security policy (default
+	// consensus.DefaultPolicy, or the manifest's [policy]).
+	Policy *consensus.Policy
 	// Force replaces the testnet files of a non-empty directory: genesis.json,
 	// nodes.json, schedule.json and every node home (node<i> and those the
 	// old nodes.json lists), stores and logs included. Other files are left
@@ -105,6 +108,13 @@ func (o *InitOptions) applyManifest() error {
 	}
 	if o.Stake == 0 {
 		o.Stake = m.Stake
+	}
+	if o.Policy == nil {
+		p, err := m.Policy.ConsensusPolicy()
+		if err != nil {
+			return fmt.Errorf("%w: policy: %w", ErrInvalidManifest, err)
+		}
+		o.Policy = p
 	}
 	if o.Backend == "" {
 		o.Backend = m.Backend
@@ -243,7 +253,11 @@ func Init(opts InitOptions) (*Layout, error) {
 	}
 	specs := opts.specs()
 	members := make([]member, opts.Nodes)
-	g := &consensus.Genesis{NetworkID: opts.NetworkID}
+	policy := consensus.DefaultPolicy()
+	if opts.Policy != nil {
+		policy = *opts.Policy
+	}
+	g := &consensus.Genesis{NetworkID: opts.NetworkID, Policy: &policy}
 	for i := range members {
 		name := specs[i].name
 		home := filepath.Join(dir, name)
@@ -289,6 +303,9 @@ func Init(opts InitOptions) (*Layout, error) {
 		g.Validators = append(g.Validators, consensus.Validator{Name: name, Address: addr, Stake: specs[i].stake})
 	}
 	if err := g.Validate(); err != nil {
+		return nil, err
+	}
+	if err := checkDefaultsAgainstFloor(g, opts.Manifest); err != nil {
 		return nil, err
 	}
 	if err := writeJSON(filepath.Join(dir, GenesisFile), g); err != nil {
@@ -448,4 +465,31 @@ func LoadLayout(dir string) (*Layout, error) {
 		}
 	}
 	return l, nil
+}
+
+// checkDefaultsAgainstFloor refuses a manifest whose quorum and
+// replication, every node's defaults, would put a job below the genesis
+// policy's security floor: every job submitted without parameters would be
+// refused.
+func checkDefaultsAgainstFloor(g *consensus.Genesis, m *Manifest) error {
+	if m == nil || (m.Quorum == "" && m.Replication == 0) {
+		return nil
+	}
+	set, err := g.ValidatorSet()
+	if err != nil {
+		return err
+	}
+	q := consensus.DefaultQuorum
+	if m.Quorum != "" {
+		if q, err = consensus.ParseQuorum(m.Quorum); err != nil {
+			return fmt.Errorf("%w: quorum: %w", ErrInvalidManifest, err)
+		}
+	}
+	p := consensus.JobParams{NetworkID: g.NetworkID, ClaimCount: 1, Quorum: q, Replication: m.Replication,
+		Gateway: set.At(0).Address, Deadline: 1}
+	if err := p.Validate(set); err != nil {
+		return fmt.Errorf("%w: quorum %s with replication %d: %w (raise replication, or state the network's assumption in [policy])",
+			ErrInvalidManifest, q, m.Replication, err)
+	}
+	return nil
 }

@@ -1,6 +1,7 @@
 package testnet
 
 import (
+	"strconv"
 	"bufio"
 	"bytes"
 	"encoding/json"
@@ -44,9 +45,59 @@ type Manifest struct {
 	Quorum      string        `toml:"quorum"`
 	Replication uint32        `toml:"replication"`
 	Deadline    node.Duration `toml:"deadline"`
+	// Policy is the [policy] table: the network's security policy written
+	// into genesis.json (default: consensus.DefaultPolicy).
+	Policy *ManifestPolicy `toml:"policy"`
 
 	Node         []ManifestNode `toml:"node"`
 	Perturbation []Perturbation `toml:"perturbation"`
+}
+
+// ManifestPolicy is the [policy] table; see consensus.Policy. Fractions
+// are written "num/den". Fields left out take the default policy's value.
+type ManifestPolicy struct {
+	ByzantineBelow string   `toml:"byzantine_below"`
+	QuorumKinds    []string `toml:"quorum_kinds"`
+	MinStakeQuorum string   `toml:"min_stake_quorum"`
+	MinClaimStake  uint64   `toml:"min_claim_stake"`
+}
+
+// ConsensusPolicy is the policy the table describes.
+func (p *ManifestPolicy) ConsensusPolicy() (*consensus.Policy, error) {
+	out := consensus.DefaultPolicy()
+	if p == nil {
+		return &out, nil
+	}
+	var err error
+	if p.ByzantineBelow != "" {
+		if out.ByzantineBelow, err = parseFraction(p.ByzantineBelow); err != nil {
+			return nil, fmt.Errorf("byzantine_below: %w", err)
+		}
+	}
+	if len(p.QuorumKinds) > 0 {
+		out.QuorumKinds = p.QuorumKinds
+	}
+	if p.MinStakeQuorum != "" {
+		if out.MinStakeQuorum, err = parseFraction(p.MinStakeQuorum); err != nil {
+			return nil, fmt.Errorf("min_stake_quorum: %w", err)
+		}
+	}
+	out.MinClaimStake = p.MinClaimStake
+	if err := out.Validate(); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// parseFraction reads "num/den".
+func parseFraction(s string) (consensus.Fraction, error) {
+	a, b, ok := strings.Cut(strings.TrimSpace(s), "/")
+	num, err1 := strconv.ParseUint(strings.TrimSpace(a), 10, 64)
+	den, err2 := strconv.ParseUint(strings.TrimSpace(b), 10, 64)
+	if !ok || err1 != nil || err2 != nil || den == 0 {
+		return consensus.Fraction{}, fmt.Errorf("%q is not num/den", s)
+	}
+	return consensus.Fraction{Num: num, Den: den}, nil
 }
 
 // ManifestNode is one [[node]] table.
@@ -201,6 +252,9 @@ func (m *Manifest) validate(src []byte) error {
 	}
 	if m.Deadline.Duration < 0 {
 		return bad("deadline %s is negative", m.Deadline.Duration)
+	}
+	if _, err := m.Policy.ConsensusPolicy(); err != nil {
+		return bad("policy: %w", err)
 	}
 	if m.Backend != "" {
 		if err := checkBackend(ManifestVerifier{Backend: m.Backend}); err != nil {

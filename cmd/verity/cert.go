@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
+	"time"
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/urfave/cli/v2"
@@ -23,12 +25,20 @@ func init() {
 			Usage:     "verify a certificate offline against a validator set",
 			ArgsUsage: "CERT.json",
 			Description: `Recomputes everything in the certificate from its signed ballots: the job id
-(which commits to the quorum rule and replication), claim hashes and claims
-root, the assignment, every ballot signature, each claim's verdict and stake
-and the status. With --output, the output's keccak256 must be the
-certificate's output hash.
+(which commits to the quorum rule, replication, gateway and deadline), the
+network's security floor (the policy in genesis.json), claim hashes and
+claims root, the assignment, every ballot signature, each claim's verdict
+and stake, the status, and the gateway's signature. With --output, the
+output's keccak256 must be the certificate's output hash. Then it says what
+the certificate is worth: how much byzantine stake it survives, against the
+network's assumption.
 
-Exit codes: 0 the certificate is valid, 1 it is not (or cannot be read).
+Exit codes:
+  0  valid and final: the job's outcome is proven
+  1  invalid: something in the certificate is wrong (the message says what)
+  2  cannot check: a file is missing or unreadable, or the genesis is bad
+  3  valid but not final: every signature holds, but the gateway did not
+     sign it, or it leaves claims open before the job's deadline
 Flags may come before or after CERT.json.`,
 			Flags: []cli.Flag{
 				&cli.StringFlag{Name: "genesis", Usage: "the validator set's genesis.json", Required: true},
@@ -70,11 +80,22 @@ func certVerifyArgs(c *cli.Context) (certVerifyOptions, error) {
 	return o, nil
 }
 
-// certVerifyResult is the --json output of cert verify. Status is the
-// proven status and is set only when the certificate is valid; an invalid
-// certificate that parsed reports what it claims as stated_status.
+// Exit codes of cert verify.
+const (
+	certFinal       = 0
+	certInvalid     = 1
+	certCannotCheck = 2
+	certNotFinal    = 3
+)
+
+// certVerifyResult is the --json output of cert verify. Result is "final",
+// "not_final", "invalid" or "cannot_check". Status is the proven status and
+// is set only when the certificate is valid; an invalid certificate that
+// parsed reports what it claims as stated_status.
 type certVerifyResult struct {
+	Result       string           `json:"result"`
 	Valid        bool             `json:"valid"`
+	Final        bool             `json:"final"`
 	Error        string           `json:"error,omitempty"`
 	Status       consensus.Status `json:"status,omitempty"`
 	StatedStatus consensus.Status `json:"stated_status,omitempty"`
@@ -86,50 +107,108 @@ type certVerifyResult struct {
 	Network      uint64           `json:"network_id,omitempty"`
 	Quorum       string           `json:"quorum,omitempty"`
 	Replicas     uint32           `json:"replication,omitempty"`
+	Gateway      *common.Address  `json:"gateway,omitempty"`
+	Worth        *certWorth       `json:"worth,omitempty"`
+}
+
+// certWorth is what a valid certificate is worth: the byzantine stake it
+// survives against the network's assumption.
+type certWorth struct {
+	Summary string `json:"summary"`
+	// ByzantineBelow is the network's fault assumption, a fraction of the
+	// total stake.
+	ByzantineBelow string `json:"byzantine_below"`
+	TotalStake     uint64 `json:"total_stake"`
+	// AssumedByzantine is the most byzantine stake the assumption allows.
+	AssumedByzantine uint64 `json:"assumed_byzantine_stake"`
+	// Tolerates is the most byzantine stake under which no claim of this
+	// certificate could have been decided another way.
+	Tolerates uint64 `json:"tolerates_byzantine_stake"`
+}
+
+func worthOf(cert *consensus.Certificate, set *consensus.ValidatorSet) *certWorth {
+	p := set.Policy()
+	w := &certWorth{
+		ByzantineBelow:   p.ByzantineBelow.String(),
+		TotalStake:       set.TotalStake(),
+		AssumedByzantine: p.Assumed(set.TotalStake()),
+		Tolerates:        consensus.CertificateTolerance(cert, set),
+	}
+	w.Summary = fmt.Sprintf("safe while byzantine stake is below %s of the total (at most %d of %d); this certificate holds up to %d",
+		w.ByzantineBelow, w.AssumedByzantine, w.TotalStake, w.Tolerates)
+	return w
+}
+
+// certOutcome classifies the result of verifyCertFiles.
+func certOutcome(cert *consensus.Certificate, err error) (code int, result string) {
+	switch {
+	case err == nil:
+		return certFinal, "final"
+	case errors.Is(err, consensus.ErrNotFinal) && !consensus.IsVerificationError(err):
+		return certNotFinal, "not_final"
+	case cert != nil || consensus.IsVerificationError(err):
+		return certInvalid, "invalid"
+	}
+	return certCannotCheck, "cannot_check"
 }
 
 func runCertVerify(c *cli.Context) error {
 	o, err := certVerifyArgs(c)
 	if err != nil {
-		return exitCode(1, err)
+		return exitCode(certCannotCheck, err)
 	}
 	cert, set, err := verifyCertFiles(o)
+	code, result := certOutcome(cert, err)
 	w := c.App.Writer
 	if o.json {
-		res := certVerifyResult{Valid: err == nil, Output: o.output != ""}
+		res := certVerifyResult{Result: result, Valid: code == certFinal || code == certNotFinal, Final: code == certFinal, Output: o.output != ""}
 		if err != nil {
 			res.Error = err.Error()
 		}
 		if cert != nil {
-			id := cert.JobID
-			if err == nil {
+			id, gw := cert.JobID, cert.Gateway
+			if res.Valid {
 				res.Status = cert.Status
+				res.Worth = worthOf(cert, set)
 			} else {
 				res.StatedStatus = cert.Status
 			}
-			res.JobID, res.Claims, res.Ballots = &id, len(cert.Claims), len(cert.Ballots)
+			res.JobID, res.Claims, res.Ballots, res.Gateway = &id, len(cert.Claims), len(cert.Ballots), &gw
 			res.Genesis, res.Network, res.Quorum, res.Replicas = cert.GenesisHash.Hex(), cert.NetworkID, cert.Quorum.String(), cert.Replication
 		}
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
 		if encErr := enc.Encode(res); encErr != nil {
-			return exitCode(1, encErr)
+			return exitCode(certCannotCheck, encErr)
 		}
-		if err != nil {
-			return exitCode(1, errors.New(""))
+		if code != certFinal {
+			return exitCode(code, errors.New(""))
 		}
 		return nil
 	}
-	if err != nil {
+	switch code {
+	case certCannotCheck:
+		fmt.Fprintf(w, "cannot check the certificate: %v\n", err)
+		return exitCode(code, errors.New(""))
+	case certInvalid:
 		fmt.Fprintf(w, "certificate invalid: %v\n", err)
-		return exitCode(1, errors.New(""))
+		return exitCode(code, errors.New(""))
+	case certNotFinal:
+		fmt.Fprintf(w, "certificate NOT FINAL: %v\n", strings.TrimPrefix(err.Error(), consensus.ErrNotFinal.Error()+": "))
+		fmt.Fprintf(w, "  every signature holds, but it does not prove the job's outcome (%s as stated)\n", cert.Status)
+		printCertVerification(w, cert, set, o.output != "")
+		return exitCode(code, errors.New(""))
 	}
+	fmt.Fprintf(w, "certificate valid and final: %s\n", cert.Status)
 	printCertVerification(w, cert, set, o.output != "")
 	return nil
 }
 
 // verifyCertFiles loads the genesis, the certificate and the output and
-// verifies. The certificate is returned whenever it parsed.
+// verifies. The certificate is returned whenever it parsed. An error with
+// no certificate and no verification sentinel means the files could not be
+// read; a certificate that does not parse is returned as a verification
+// error (ErrCertificateShape).
 func verifyCertFiles(o certVerifyOptions) (*consensus.Certificate, *consensus.ValidatorSet, error) {
 	g, err := consensus.LoadGenesis(o.genesis)
 	if err != nil {
@@ -143,15 +222,15 @@ func verifyCertFiles(o certVerifyOptions) (*consensus.Certificate, *consensus.Va
 	if err != nil {
 		return nil, set, err
 	}
-	cert, err := consensus.ParseCertificate(data)
-	if err != nil {
-		return nil, set, err
-	}
 	var output []byte
 	if o.output != "" {
 		if output, err = os.ReadFile(o.output); err != nil {
-			return cert, set, fmt.Errorf("output: %w", err)
+			return nil, set, fmt.Errorf("output: %w", err)
 		}
+	}
+	cert, err := consensus.ParseCertificate(data)
+	if err != nil {
+		return nil, set, err
 	}
 	return cert, set, consensus.VerifyCertificate(cert, set, output)
 }
@@ -171,10 +250,12 @@ func readFileLimit(path string, limit int64) ([]byte, error) {
 	return data, nil
 }
 
+// printCertVerification prints what a valid certificate states, each line
+// within 80 columns.
 func printCertVerification(w io.Writer, cert *consensus.Certificate, set *consensus.ValidatorSet, outputChecked bool) {
-	fmt.Fprintf(w, "certificate valid: %s\n", cert.Status)
 	fmt.Fprintf(w, "job:         %s\n", cert.JobID.Hex())
-	fmt.Fprintf(w, "network:     %d (genesis %s)\n", cert.NetworkID, cert.GenesisHash.Hex())
+	fmt.Fprintf(w, "network:     %d\n", cert.NetworkID)
+	fmt.Fprintf(w, "genesis:     %s\n", cert.GenesisHash.Hex())
 	rule := cert.Quorum.String()
 	if cert.Quorum.Kind == consensus.QuorumStake {
 		rule = "more than " + rule + " of assigned stake"
@@ -186,14 +267,39 @@ func printCertVerification(w io.Writer, cert *consensus.Certificate, set *consen
 		repl = fmt.Sprintf("%d validators per claim", r)
 	}
 	fmt.Fprintf(w, "quorum:      %s, %s\n", rule, repl)
+	gw := cert.Gateway.Hex()
+	if _, v, ok := set.Lookup(cert.Gateway); ok {
+		gw += " (" + v.Name + ")"
+	}
+	signed := "signed"
+	if len(cert.GatewaySignature) == 0 {
+		signed = "NOT signed"
+	}
+	fmt.Fprintf(w, "gateway:     %s, %s\n", gw, signed)
+	fmt.Fprintf(w, "issued:      %s\n", cert.IssuedAt.UTC().Format(time.RFC3339Nano))
+	fmt.Fprintf(w, "deadline:    %s\n", time.UnixMilli(int64(cert.DeadlineMS)).UTC().Format(time.RFC3339Nano))
+	worth := worthOf(cert, set)
+	fmt.Fprintf(w, "worth:       safe while byzantine stake is below %s of the total\n", worth.ByzantineBelow)
+	fmt.Fprintf(w, "             (at most %d of %d); this certificate holds up to %d\n", worth.AssumedByzantine, worth.TotalStake, worth.Tolerates)
+	fmt.Fprintf(w, "output:      %s\n", cert.OutputHash.Hex())
 	if outputChecked {
-		fmt.Fprintf(w, "output:      matches %s\n", cert.OutputHash.Hex())
+		fmt.Fprintf(w, "             matches the output given\n")
 	} else {
-		fmt.Fprintf(w, "output:      %s (not checked; give --output)\n", cert.OutputHash.Hex())
+		fmt.Fprintf(w, "             not checked (give --output FILE)\n")
 	}
 	fmt.Fprintf(w, "ballots:     %d from %d validators\n", len(cert.Ballots), set.Len())
 	fmt.Fprintf(w, "claims:      %d\n", len(cert.Claims))
 	for _, cl := range cert.Claims {
-		fmt.Fprintf(w, "  %3d  %-9s  %d/%d  %s\n", cl.Index, cl.Verdict, cl.StakeFor, cl.StakeTotal, cl.Text)
+		head := fmt.Sprintf("  %3d  %-9s  %d/%d  ", cl.Index, cl.Verdict, cl.StakeFor, cl.StakeTotal)
+		fmt.Fprintf(w, "%s%s\n", head, fitText(cl.Text, 80-len(head)))
 	}
+}
+
+// fitText shortens s to at most width characters, ending in "…" when cut.
+func fitText(s string, width int) string {
+	r := []rune(s)
+	if len(r) <= width || width < 2 {
+		return s
+	}
+	return string(r[:width-1]) + "…"
 }
