@@ -15,6 +15,7 @@ import (
 	"github.com/verity-network/verity/claims"
 	"github.com/verity-network/verity/consensus"
 	"github.com/verity-network/verity/internal/fifo"
+	"github.com/verity-network/verity/internal/strictjson"
 	"github.com/verity-network/verity/node/p2p"
 	"github.com/verity-network/verity/node/store"
 )
@@ -241,8 +242,8 @@ func DecodeEvidence(data []byte, set *consensus.ValidatorSet) (*consensus.Eviden
 		return nil, fmt.Errorf("%w: evidence of %d bytes", ErrMessageTooLarge, len(data))
 	}
 	var e consensus.Evidence
-	if err := decodeStrict(data, &e); err != nil {
-		return nil, err
+	if err := strictjson.Decode(data, &e, MaxEvidenceMessageSize); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrDecode, err)
 	}
 	if err := e.Verify(set); err != nil {
 		return nil, err

@@ -19,6 +19,7 @@ import (
 	"github.com/verity-network/verity/api"
 	"github.com/verity-network/verity/claims"
 	"github.com/verity-network/verity/consensus"
+	"github.com/verity-network/verity/internal/strictjson"
 	"github.com/verity-network/verity/node/store"
 )
 
@@ -66,7 +67,7 @@ func (n *Node) Job(id common.Hash) (*api.Job, error) {
 		return nil, err
 	}
 	var m JobMessage
-	if err := decodeStrict(rec.Message, &m); err != nil {
+	if err := strictjson.Decode(rec.Message, &m, MaxJobMessageSize); err != nil {
 		return nil, fmt.Errorf("stored job %s: %w", id.Hex(), err)
 	}
 	v := n.view(rec, &m)
@@ -161,22 +162,17 @@ func (n *Node) decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
 		}
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, n.opts.MaxBodyBytes)
-	dec := json.NewDecoder(r.Body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			writeError(w, http.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf("request body exceeds %d bytes", tooBig.Limit))
-			return false
-		}
+	err := strictjson.DecodeReader(r.Body, v, int(n.opts.MaxBodyBytes))
+	var tooBig *http.MaxBytesError
+	switch {
+	case err == nil:
+		return true
+	case errors.As(err, &tooBig) || errors.Is(err, strictjson.ErrTooLarge):
+		writeError(w, http.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf("request body exceeds %d bytes", n.opts.MaxBodyBytes))
+	default:
 		writeError(w, http.StatusBadRequest, "invalid_json", "request body: "+err.Error())
-		return false
 	}
-	if _, err := dec.Token(); err == nil {
-		writeError(w, http.StatusBadRequest, "invalid_json", "request body: trailing data after the JSON object")
-		return false
-	}
-	return true
+	return false
 }
 
 func (n *Node) handleVerify(w http.ResponseWriter, r *http.Request) {

@@ -15,6 +15,7 @@ import (
 	"github.com/verity-network/verity/api"
 	"github.com/verity-network/verity/claims"
 	"github.com/verity-network/verity/consensus"
+	"github.com/verity-network/verity/internal/strictjson"
 	"github.com/verity-network/verity/node/p2p"
 	"github.com/verity-network/verity/node/store"
 )
@@ -610,7 +611,7 @@ func (n *Node) resume() error {
 	}
 	for _, j := range pending {
 		var m JobMessage
-		if err := decodeStrict(j.Message, &m); err != nil {
+		if err := strictjson.Decode(j.Message, &m, MaxJobMessageSize); err != nil {
 			log.Errorw("stored job undecodable", "job", j.ID.Hex(), "err", err)
 			continue
 		}

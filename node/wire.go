@@ -14,6 +14,7 @@ import (
 
 	"github.com/verity-network/verity/claims"
 	"github.com/verity-network/verity/consensus"
+	"github.com/verity-network/verity/internal/strictjson"
 	"github.com/verity-network/verity/node/p2p"
 	"github.com/verity-network/verity/sigs"
 )
@@ -113,20 +114,6 @@ func encode(v any) ([]byte, error) {
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
-// decodeStrict decodes one JSON value with no unknown fields and no trailing
-// data.
-func decodeStrict(data []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("%w: %w", ErrDecode, err)
-	}
-	if _, err := dec.Token(); err == nil {
-		return fmt.Errorf("%w: trailing data", ErrDecode)
-	}
-	return nil
-}
-
 // DecodeJob decodes and fully checks a job message against the validator set:
 // shape (sizes, network, claims, root, job id, quorum), then the gateway's
 // signature. Nothing here touches node state.
@@ -141,8 +128,8 @@ func decodeJob(data []byte, set *consensus.ValidatorSet, checkSig bool) (*JobMes
 		return nil, fmt.Errorf("%w: job of %d bytes", ErrMessageTooLarge, len(data))
 	}
 	var m JobMessage
-	if err := decodeStrict(data, &m); err != nil {
-		return nil, err
+	if err := strictjson.Decode(data, &m, MaxJobMessageSize); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrDecode, err)
 	}
 	if m.NetworkID != set.NetworkID() {
 		return nil, fmt.Errorf("%w: job for network %d", consensus.ErrWrongNetwork, m.NetworkID)
@@ -203,8 +190,8 @@ func DecodeBallot(data []byte, set *consensus.ValidatorSet, opts ...consensus.Ve
 		return nil, fmt.Errorf("%w: ballot of %d bytes", ErrMessageTooLarge, len(data))
 	}
 	var msg BallotMessage
-	if err := decodeStrict(data, &msg); err != nil {
-		return nil, err
+	if err := strictjson.Decode(data, &msg, MaxBallotMessageSize); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrDecode, err)
 	}
 	b := msg.Ballot
 	if b.NetworkID != set.NetworkID() {
