@@ -3,7 +3,6 @@ package testnet
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -19,6 +18,7 @@ import (
 	berrors "go.etcd.io/bbolt/errors"
 
 	"github.com/verity-network/verity/consensus"
+	"github.com/verity-network/verity/internal/strictjson"
 	"github.com/verity-network/verity/node"
 	"github.com/verity-network/verity/node/store"
 )
@@ -68,6 +68,10 @@ type Report struct {
 	BadEvidence []BadEvidence `json:"bad_evidence"`
 	// Conflicts are claims decided true on one node and false on another.
 	Conflicts []Conflict `json:"conflicts"`
+	// Splits are jobs whose certificates state different statuses or
+	// verdicts on different nodes (true on one, undecided on another
+	// included): every node must serve one outcome per job.
+	Splits []Split `json:"splits"`
 	// Overdue are jobs a node accepted as gateway that are still
 	// provisional past their deadline (plus the grace).
 	Overdue []JobRef `json:"overdue"`
@@ -93,11 +97,24 @@ type NodeReport struct {
 	Evidence     int                      `json:"evidence"`
 }
 
-// BadCertificate is a stored certificate that does not verify.
+// BadCertificate is a stored certificate that does not verify, or is not
+// final.
 type BadCertificate struct {
 	Node  string      `json:"node"`
 	JobID common.Hash `json:"job_id"`
 	Error string      `json:"error"`
+	// BelowFloor: the certificate is below the genesis policy's security
+	// floor.
+	BelowFloor bool `json:"below_floor,omitempty"`
+	// NotFinal: its signatures hold, but it is not final.
+	NotFinal bool `json:"not_final,omitempty"`
+}
+
+// Split is a job whose stored certificates differ across nodes: each
+// outcome ("rejected: true false true") with the nodes that hold it.
+type Split struct {
+	JobID    common.Hash         `json:"job_id"`
+	Outcomes map[string][]string `json:"outcomes"`
 }
 
 // BadEvidence is stored evidence that does not verify.
@@ -136,7 +153,7 @@ type EvidenceSummary struct {
 // OK reports whether every invariant held.
 func (r *Report) OK() bool {
 	return len(r.BadCertificates) == 0 && len(r.BadEvidence) == 0 && len(r.Conflicts) == 0 &&
-		len(r.Overdue) == 0 && len(r.Missing) == 0
+		len(r.Splits) == 0 && len(r.Overdue) == 0 && len(r.Missing) == 0
 }
 
 // Snapshot lists the certificates each node's store held at a time.
@@ -155,9 +172,8 @@ func LoadSnapshot(path string) (*Snapshot, error) {
 		return nil, fmt.Errorf("snapshot: %w", err)
 	}
 	var s Snapshot
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&s); err != nil {
+	// About 70 bytes per certificate per node.
+	if err := strictjson.Decode(data, &s, 256<<20); err != nil {
 		return nil, fmt.Errorf("snapshot %s: %w", path, err)
 	}
 	return &s, nil
@@ -219,7 +235,7 @@ func CheckStores(ctx context.Context, g *consensus.Genesis, stores []StoreRef, o
 	}
 	// Empty lists, not nulls, in the JSON report.
 	r := &Report{CheckedAt: opts.Now.UTC(), Nodes: []NodeReport{}, BadCertificates: []BadCertificate{}, BadEvidence: []BadEvidence{},
-		Conflicts: []Conflict{}, Overdue: []JobRef{}, Missing: []JobRef{}, Pending: []JobRef{}, Evidence: []EvidenceSummary{}}
+		Conflicts: []Conflict{}, Splits: []Split{}, Overdue: []JobRef{}, Missing: []JobRef{}, Pending: []JobRef{}, Evidence: []EvidenceSummary{}}
 	held := make(map[string][]common.Hash, len(stores))
 	// decisions[job][claim] = verdict -> nodes; texts[job][claim].
 	type claimKey struct {
@@ -227,6 +243,8 @@ func CheckStores(ctx context.Context, g *consensus.Genesis, stores []StoreRef, o
 		claim uint32
 	}
 	decisions := map[claimKey]map[consensus.Outcome][]string{}
+	// outcomes[job][outcome] = nodes.
+	outcomes := map[common.Hash]map[string][]string{}
 	texts := map[claimKey]string{}
 	evidence := map[common.Address]map[common.Hash]map[string]bool{}
 
@@ -252,8 +270,15 @@ func CheckStores(ctx context.Context, g *consensus.Genesis, stores []StoreRef, o
 				nr.Certificates++
 				ids = append(ids, c.JobID)
 				if err := consensus.VerifyCertificate(c, set, nil); err != nil {
-					r.BadCertificates = append(r.BadCertificates, BadCertificate{Node: ref.Name, JobID: c.JobID, Error: err.Error()})
+					r.BadCertificates = append(r.BadCertificates, BadCertificate{Node: ref.Name, JobID: c.JobID, Error: err.Error(),
+						BelowFloor: errors.Is(err, consensus.ErrBelowFloor),
+						NotFinal:   errors.Is(err, consensus.ErrNotFinal) && !consensus.IsVerificationError(err)})
 				}
+				if outcomes[c.JobID] == nil {
+					outcomes[c.JobID] = map[string][]string{}
+				}
+				o := outcomeOf(c)
+				outcomes[c.JobID][o] = append(outcomes[c.JobID][o], ref.Name)
 				for _, cl := range c.Claims {
 					if cl.Verdict != consensus.OutcomeTrue && cl.Verdict != consensus.OutcomeFalse {
 						continue
@@ -329,6 +354,12 @@ func CheckStores(ctx context.Context, g *consensus.Genesis, stores []StoreRef, o
 		}
 		return a.Claim < b.Claim
 	})
+	for id, byOutcome := range outcomes {
+		if len(byOutcome) > 1 {
+			r.Splits = append(r.Splits, Split{JobID: id, Outcomes: byOutcome})
+		}
+	}
+	sort.Slice(r.Splits, func(i, j int) bool { return bytes.Compare(r.Splits[i].JobID[:], r.Splits[j].JobID[:]) < 0 })
 	for v, jobs := range evidence {
 		s := EvidenceSummary{Validator: v, Jobs: len(jobs)}
 		if _, val, ok := set.Lookup(v); ok {
@@ -370,6 +401,18 @@ func CheckStores(ctx context.Context, g *consensus.Genesis, stores []StoreRef, o
 		slices.SortFunc(ids, func(a, b common.Hash) int { return bytes.Compare(a[:], b[:]) })
 	}
 	return r, &Snapshot{TakenAt: r.CheckedAt, Certificates: held}, nil
+}
+
+// outcomeOf is a certificate's status and verdicts in words.
+func outcomeOf(c *consensus.Certificate) string {
+	var b strings.Builder
+	b.WriteString(string(c.Status))
+	b.WriteString(":")
+	for _, cl := range c.Claims {
+		b.WriteString(" ")
+		b.WriteString(string(cl.Verdict))
+	}
+	return b.String()
 }
 
 // openCopy opens the store at ref.Path read-only under a shared lock
@@ -431,7 +474,14 @@ func (r *Report) WriteText(w io.Writer) {
 		fmt.Fprintf(w, "note: %d gateway jobs still provisional before their deadline (not checked)\n", len(r.Pending))
 	}
 	for _, b := range r.BadCertificates {
-		fmt.Fprintf(w, "FAIL certificate %s on %s does not verify: %s\n", b.JobID.Hex(), b.Node, b.Error)
+		switch {
+		case b.BelowFloor:
+			fmt.Fprintf(w, "FAIL certificate %s on %s is below the network's security floor: %s\n", b.JobID.Hex(), b.Node, b.Error)
+		case b.NotFinal:
+			fmt.Fprintf(w, "FAIL certificate %s on %s is not final: %s\n", b.JobID.Hex(), b.Node, b.Error)
+		default:
+			fmt.Fprintf(w, "FAIL certificate %s on %s does not verify: %s\n", b.JobID.Hex(), b.Node, b.Error)
+		}
 	}
 	for _, b := range r.BadEvidence {
 		fmt.Fprintf(w, "FAIL evidence against %s for job %s on %s does not verify: %s\n", b.Validator.Hex(), b.JobID.Hex(), b.Node, b.Error)
@@ -440,6 +490,18 @@ func (r *Report) WriteText(w io.Writer) {
 		fmt.Fprintf(w, "FAIL job %s claim %d %q decided true on %s and false on %s\n",
 			c.JobID.Hex(), c.Claim, c.Text, strings.Join(c.True, ", "), strings.Join(c.False, ", "))
 	}
+	for _, sp := range r.Splits {
+		keys := make([]string, 0, len(sp.Outcomes))
+		for o := range sp.Outcomes {
+			keys = append(keys, o)
+		}
+		slices.Sort(keys)
+		var parts []string
+		for _, o := range keys {
+			parts = append(parts, fmt.Sprintf("%s on %s", o, strings.Join(sp.Outcomes[o], ", ")))
+		}
+		fmt.Fprintf(w, "FAIL job %s has different certificates: %s\n", sp.JobID.Hex(), strings.Join(parts, "; "))
+	}
 	for _, j := range r.Overdue {
 		fmt.Fprintf(w, "FAIL job %s accepted by %s is still %s, deadline was %s\n", j.JobID.Hex(), j.Node, j.Status, j.Deadline.UTC().Format(time.RFC3339))
 	}
@@ -447,9 +509,9 @@ func (r *Report) WriteText(w io.Writer) {
 		fmt.Fprintf(w, "FAIL certificate %s was on %s at the snapshot and is missing now\n", j.JobID.Hex(), j.Node)
 	}
 	if r.OK() {
-		fmt.Fprintln(w, "ok: every certificate verifies, no conflicting decisions, no overdue jobs, no lost certificates")
+		fmt.Fprintln(w, "ok: every certificate verifies and is final, one outcome per job, no overdue jobs, no lost certificates")
 		return
 	}
-	fmt.Fprintf(w, "check failed: %d bad certificates, %d bad evidence, %d conflicting claims, %d overdue jobs, %d lost certificates\n",
-		len(r.BadCertificates), len(r.BadEvidence), len(r.Conflicts), len(r.Overdue), len(r.Missing))
+	fmt.Fprintf(w, "check failed: %d bad certificates, %d bad evidence, %d conflicting claims, %d split jobs, %d overdue jobs, %d lost certificates\n",
+		len(r.BadCertificates), len(r.BadEvidence), len(r.Conflicts), len(r.Splits), len(r.Overdue), len(r.Missing))
 }

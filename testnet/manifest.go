@@ -1,22 +1,22 @@
 package testnet
 
 import (
-	"strconv"
 	"bufio"
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/BurntSushi/toml"
 
 	"github.com/verity-network/verity/claims"
 	"github.com/verity-network/verity/consensus"
+	"github.com/verity-network/verity/internal/strictjson"
 	"github.com/verity-network/verity/models"
 	"github.com/verity-network/verity/node"
 )
@@ -439,9 +439,7 @@ func LoadSchedule(dir string) ([]Perturbation, error) {
 	var s struct {
 		Perturbations []Perturbation `json:"perturbations"`
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&s); err != nil {
+	if err := strictjson.Decode(data, &s, 1<<20); err != nil {
 		return nil, fmt.Errorf("%w: %s: %w", ErrInvalidLayout, ScheduleFile, err)
 	}
 	for _, p := range s.Perturbations {
