@@ -1,7 +1,6 @@
 package testnet
 
 import (
-	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -16,6 +15,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/verity-network/verity/consensus"
+	"github.com/verity-network/verity/internal/strictjson"
 	"github.com/verity-network/verity/node"
 	"github.com/verity-network/verity/node/p2p"
 	"github.com/verity-network/verity/sigs"
@@ -442,9 +442,8 @@ func LoadLayout(dir string) (*Layout, error) {
 	if err != nil {
 		return nil, fmt.Errorf("testnet layout: %w", err)
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&l.Nodes); err != nil {
+	// A line of a few hundred bytes per node.
+	if err := strictjson.Decode(data, &l.Nodes, 1<<20); err != nil {
 		return nil, fmt.Errorf("%w: %s: %w", ErrInvalidLayout, l.NodesPath(), err)
 	}
 	if len(l.Nodes) == 0 {
