@@ -16,7 +16,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/ethereum/go-ethereum/common"
 
 	"github.com/verity-network/verity/api"
 	"github.com/verity-network/verity/consensus"
@@ -613,7 +612,7 @@ func messageSizes(c *consensus.Certificate) (size, n int, err error) {
 	job := node.JobMessage{
 		NetworkID: c.NetworkID, JobID: c.JobID, Nonce: c.JobNonce, OutputHash: c.OutputHash,
 		ClaimsRoot: c.ClaimsRoot, Claims: texts, Quorum: c.Quorum, Replication: c.Replication,
-		Deadline: uint64(c.IssuedAt.UnixMilli()), Gateway: common.Address{}, Signature: make([]byte, 65),
+		Deadline: c.DeadlineMS, Gateway: c.Gateway, Signature: make([]byte, 65),
 	}
 	msgs := []any{&job, c}
 	for _, v := range c.Ballots {
