@@ -110,9 +110,16 @@ func truthOf(k int) claims.Verdict {
 }
 
 // panelSet is a validator set of n validators with stake 1 each. Nothing is
-// signed, so the addresses need no keys.
+// signed, so the addresses need no keys. The panel measures how often a
+// majority of honest but fallible validators is right, so its policy assumes
+// no byzantine stake (the least fraction a policy can state) and allows the
+// simple-majority count quorum; the security floor is not what it measures.
 func panelSet(n int) (*consensus.ValidatorSet, error) {
-	g := &consensus.Genesis{NetworkID: 1}
+	g := &consensus.Genesis{NetworkID: 1, Policy: &consensus.Policy{
+		ByzantineBelow: consensus.Fraction{Num: 1, Den: consensus.MaxTotalStake},
+		QuorumKinds:    []string{consensus.QuorumCount},
+		MinStakeQuorum: consensus.Fraction{Num: 1, Den: 2},
+	}}
 	for i := range n {
 		var b [8]byte
 		binary.BigEndian.PutUint64(b[:], uint64(i))
@@ -149,6 +156,8 @@ func runPanel(ctx context.Context, texts []string, p float64, n int, oracle Judg
 			ClaimsRoot: claims.RootOf(batch),
 			ClaimCount: uint32(len(batch)),
 			Quorum:     q,
+			Gateway:    set.At(0).Address,
+			Deadline:   1,
 			Nonce:      nonce,
 		}
 		tally, err := consensus.NewTally(set, params)
