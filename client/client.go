@@ -22,6 +22,7 @@ import (
 
 	"github.com/verity-network/verity/api"
 	"github.com/verity-network/verity/consensus"
+	"github.com/verity-network/verity/internal/strictjson"
 )
 
 // Client is safe for concurrent use.
@@ -66,6 +67,10 @@ func (e *APIError) Error() string {
 	return fmt.Sprintf("api: %s (HTTP %d): %s", e.Code, e.Status, e.Message)
 }
 
+// maxResponseBytes bounds a node's answer: a job view holds a certificate
+// (at most consensus.MaxCertificateSize) besides its output and claims.
+const maxResponseBytes = consensus.MaxCertificateSize + 1<<20
+
 // ErrNotFinal is returned by Certificate while the job is provisional.
 var ErrNotFinal = errors.New("job is still provisional")
 
@@ -97,12 +102,14 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 		return err
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, consensus.MaxCertificateSize+1<<20))
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes+1))
 	if err != nil {
 		return err
 	}
 	if resp.StatusCode/100 != 2 {
 		ae := &APIError{Status: resp.StatusCode, Message: strings.TrimSpace(string(data))}
+		// Best effort, for the code and message only: the answer is an
+		// error whatever the body says.
 		var e api.Error
 		if json.Unmarshal(data, &e) == nil && e.Code != "" {
 			ae.Code, ae.Message = e.Code, e.Message
@@ -115,7 +122,9 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 	if out == nil {
 		return nil
 	}
-	if err := json.Unmarshal(data, out); err != nil {
+	// What the node answers is decoded strictly, as everything from a
+	// peer: a duplicated or case-variant member is refused, not guessed.
+	if err := strictjson.Decode(data, out, maxResponseBytes); err != nil {
 		return fmt.Errorf("api: decode %s %s: %w", method, path, err)
 	}
 	return nil

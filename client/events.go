@@ -15,7 +15,15 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 
 	"github.com/verity-network/verity/api"
+	"github.com/verity-network/verity/internal/strictjson"
 )
+
+// maxEventBytes bounds one event of a stream, its data lines together.
+const maxEventBytes = 16 << 20
+
+// errBadEvent ends a stream: an event that cannot be read is not a dropped
+// connection, and a reconnection would only read it again.
+var errBadEvent = errors.New("event stream: unreadable event")
 
 // Watch streams a job's events until its certificate is issued, ctx ends,
 // or an error occurs. It reconnects after a dropped connection with
@@ -51,7 +59,7 @@ func (c *Client) stream(ctx context.Context, path string, lastID uint64) (<-chan
 				return
 			}
 			var ae *APIError
-			if errors.As(err, &ae) {
+			if errors.As(err, &ae) || errors.Is(err, errBadEvent) {
 				errc <- err
 				return
 			}
@@ -98,7 +106,7 @@ func (c *Client) streamOnce(ctx context.Context, path string, lastID *uint64, ou
 		return false, &APIError{Status: resp.StatusCode, Message: strings.TrimSpace(string(data))}
 	}
 	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 64<<10), 16<<20)
+	sc.Buffer(make([]byte, 64<<10), maxEventBytes)
 	var data strings.Builder
 	sawFinal := false
 	for sc.Scan() {
@@ -109,8 +117,8 @@ func (c *Client) streamOnce(ctx context.Context, path string, lastID *uint64, ou
 				continue
 			}
 			var e api.Event
-			if err := json.Unmarshal([]byte(data.String()), &e); err != nil {
-				return false, fmt.Errorf("event stream: %w", err)
+			if err := strictjson.Decode([]byte(data.String()), &e, maxEventBytes); err != nil {
+				return false, fmt.Errorf("%w: %w", errBadEvent, err)
 			}
 			data.Reset()
 			if e.ID > 0 {
@@ -126,6 +134,9 @@ func (c *Client) streamOnce(ctx context.Context, path string, lastID *uint64, ou
 			}
 		case strings.HasPrefix(line, "data:"):
 			data.WriteString(strings.TrimPrefix(strings.TrimPrefix(line, "data:"), " "))
+			if data.Len() > maxEventBytes {
+				return false, fmt.Errorf("%w: larger than %d bytes", errBadEvent, maxEventBytes)
+			}
 		}
 	}
 	if sawFinal {
