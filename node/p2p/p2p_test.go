@@ -16,6 +16,7 @@ import (
 	"time"
 
 	ethcrypto "github.com/ethereum/go-ethereum/crypto"
+	logging "github.com/ipfs/go-log/v2"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	pb "github.com/libp2p/go-libp2p-pubsub/pb"
 	"github.com/libp2p/go-libp2p/core/crypto"
@@ -23,6 +24,10 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/goleak"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/verity-network/verity/internal/testtier"
 )
 
 const testNetworkID = 7
@@ -241,7 +246,7 @@ func TestConfigErrors(t *testing.T) {
 // that every node, the publisher included, receives each message exactly
 // once, then that a burst of 2,000 messages arrives complete everywhere.
 func TestGossipLine(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	nodes := startLine(t, ctx, 5)
 
@@ -755,17 +760,32 @@ func BenchmarkPublish(b *testing.B) {
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "msgs/s")
 }
 
-// TestGossip25 bootstraps 25 nodes from one hub. Peer exchange must spread
-// them into a mesh in which each node has several mesh peers, and bursts
-// published by five nodes at once must reach every node complete.
-func TestGossip25(t *testing.T) {
+// TestGossipHub bootstraps 10 nodes from one hub: peer exchange spreads
+// them into a mesh, and bursts from three nodes at once reach every node
+// complete. TestLongGossip25 is the same at 25 nodes and 2000 messages.
+func TestGossipHub(t *testing.T) {
 	if testing.Short() {
-		t.Skip("25 nodes")
+		t.Skip("10 nodes")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	gossipHub(t, 10, 3, 100, 5*time.Minute)
+}
+
+// TestLongGossip25 bootstraps 25 nodes from one hub; five of them publish
+// 400 messages each at once.
+func TestLongGossip25(t *testing.T) {
+	testtier.Long(t, "25 nodes, 2000 messages to each")
+	gossipHub(t, 25, 5, 400, 10*time.Minute)
+}
+
+// gossipHub bootstraps count nodes from one hub. Peer exchange must spread
+// them into a mesh in which each node has several mesh peers, and bursts
+// published by senders nodes at once, perSender messages each, must reach
+// every node complete, each message once. limit bounds the whole test: it is
+// generous, and the waits inside it end as soon as their condition holds.
+func gossipHub(t *testing.T, count, senders, perSender int, limit time.Duration) {
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
 
-	const count = 25
 	nodes := make([]*Network, count)
 	nodes[0] = startNode(t, testConfig(t))
 	hub := addrStrings(nodes[0])
@@ -778,10 +798,10 @@ func TestGossip25(t *testing.T) {
 	for i, n := range nodes {
 		// Dlo: a mesh may settle anywhere between Dlo (3) and Dhi.
 		if err := n.WaitForMesh(ctx, 3); err != nil {
-			t.Fatalf("node %d (%d connections): %v", i, len(n.ConnectedPeers()), err)
+			t.Fatalf("node %d (%d connections) after %v: %v", i, len(n.ConnectedPeers()), time.Since(start), err)
 		}
 	}
-	t.Logf("mesh of 25 formed in %v", time.Since(start))
+	t.Logf("mesh of %d formed in %v", count, time.Since(start))
 
 	subs := make([]<-chan Message, count)
 	for i, n := range nodes {
@@ -791,7 +811,7 @@ func TestGossip25(t *testing.T) {
 		}
 		subs[i] = ch
 	}
-	const senders, perSender = 5, 400
+	total := senders * perSender
 	var wg sync.WaitGroup
 	errs := make([]error, count)
 	results := make([]map[string]int, count)
@@ -799,9 +819,10 @@ func TestGossip25(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			results[i], errs[i] = collect(ctx, subs[i], senders*perSender)
+			results[i], errs[i] = collect(ctx, subs[i], total)
 		}()
 	}
+	published := make([]int, senders)
 	pubErrs := make([]error, senders)
 	var pwg sync.WaitGroup
 	for s := range senders {
@@ -814,6 +835,7 @@ func TestGossip25(t *testing.T) {
 					pubErrs[s] = err
 					return
 				}
+				published[s]++
 			}
 		}()
 	}
@@ -821,15 +843,18 @@ func TestGossip25(t *testing.T) {
 	wg.Wait()
 	for s, err := range pubErrs {
 		if err != nil {
-			t.Errorf("sender %d: %v", s, err)
+			t.Errorf("sender %d (node %d): published %d of %d: %v", s, s*count/senders, published[s], perSender, err)
 		}
 	}
+	complete, fewest := 0, total
 	for i := range nodes {
 		st := nodes[i].Stats()
+		fewest = min(fewest, len(results[i]))
 		if errs[i] != nil {
 			t.Errorf("node %d: %v (stats %+v)", i, errs[i], st)
 			continue
 		}
+		complete++
 		for data, c := range results[i] {
 			if c != 1 {
 				t.Errorf("node %d: %q received %d times", i, data, c)
@@ -839,7 +864,12 @@ func TestGossip25(t *testing.T) {
 			t.Errorf("node %d dropped messages: %+v", i, st)
 		}
 	}
-	t.Logf("delivered %d messages to each of %d nodes in %v", senders*perSender, count, time.Since(start))
+	if t.Failed() {
+		t.Logf("after %v: %d of %d nodes received all %d messages, the fewest any node received was %d",
+			time.Since(start), complete, count, total, fewest)
+		return
+	}
+	t.Logf("delivered %d messages to each of %d nodes in %v", total, count, time.Since(start))
 }
 
 // TestDiscovery has two nodes bootstrap from a hub: each learns of the other
@@ -942,8 +972,10 @@ func TestTopicValidator(t *testing.T) {
 			pubsub.ValidationIgnore, true, nil},
 		{"oversized rejected unseen", "123456789", nil, pubsub.ValidationReject, false, nil},
 	}
+	logs := captureLogs(t)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			before := logs.FilterMessage("topic validator panicked; message ignored").Len()
 			called := false
 			v := func(ctx context.Context, p peer.ID, data []byte) (Verdict, any) {
 				called = true
@@ -962,8 +994,30 @@ func TestTopicValidator(t *testing.T) {
 			if m.ValidatorData != tt.vdata {
 				t.Errorf("ValidatorData = %v, want %v", m.ValidatorData, tt.vdata)
 			}
+			wantLogged := 0
+			if tt.name == "panic is ignore" {
+				wantLogged = 1
+			}
+			if n := logs.FilterMessage("topic validator panicked; message ignored").Len() - before; n != wantLogged {
+				t.Errorf("%d panics logged, want %d", n, wantLogged)
+			}
 		})
 	}
+}
+
+// captureLogs sends every go-log record to the returned observer, and to
+// t.Log (shown with -v or on failure) instead of stderr, until t ends.
+func captureLogs(t *testing.T) *observer.ObservedLogs {
+	t.Helper()
+	core, logs := observer.New(zapcore.DebugLevel)
+	logging.SetPrimaryCore(core)
+	t.Cleanup(func() {
+		logging.SetupLogging(logging.GetConfig())
+		for _, e := range logs.All() {
+			t.Logf("log %s %s: %s %v", e.Level.CapitalString(), e.LoggerName, e.Message, e.ContextMap())
+		}
+	})
+	return logs
 }
 
 func TestPrometheusRegisterer(t *testing.T) {
