@@ -36,12 +36,19 @@ func (g gatedVerifier) Verify(ctx context.Context, c claims.Claim) claims.Verdic
 
 func startGated(t *testing.T, nodes int) (*testnet.Network, func()) {
 	t.Helper()
+	return startGatedWith(t, nodes, nil)
+}
+
+// startGatedWith is startGated with options set on each node.
+func startGatedWith(t *testing.T, nodes int, options func(i int, o *node.Options)) (*testnet.Network, func()) {
+	t.Helper()
 	gate := make(chan struct{})
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	net, err := testnet.NewEphemeral(ctx, testnet.EphemeralOptions{
 		Nodes: nodes, APIs: true, Dir: t.TempDir(),
 		Verifier: func(int) node.Verifier { return gatedVerifier{gate: gate} },
+		Options:  options,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -317,33 +324,36 @@ func TestGenerateThenProve(t *testing.T) {
 
 // TestProvisionalReadsRateLimited: every read of a provisional answer is
 // written to the audit trail, so reads count against the client's rate and
-// cannot flood the store.
+// cannot flood the store. The bucket refills at one request a second, so
+// that however slowly this machine makes the 300 reads, the burst runs out.
 func TestProvisionalReadsRateLimited(t *testing.T) {
-	net, release := startGated(t, 2)
+	const rate, burst, reads = 1, 100, 300
+	net, release := startGatedWith(t, 2, func(_ int, o *node.Options) { o.RateLimit, o.RateBurst = rate, burst })
 	defer release()
 	nd := net.Nodes()[0]
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
+	began := time.Now()
 	job, err := client.New(nd.APIURL()).Submit(ctx, api.VerifyRequest{Output: answer})
 	if err != nil {
 		t.Fatal(err)
 	}
 	limited := 0
-	began := time.Now()
-	for range 300 {
+	for range reads {
 		status, _ := doRequest(t, ctx, "GET", nd.APIURL()+"/v1/jobs/"+job.JobID.Hex(), "", "")
 		if status == http.StatusTooManyRequests {
 			limited++
 		}
 	}
+	elapsed := time.Since(began)
 	a, err := client.New(nd.APIURL()).Audit(ctx, job.JobID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	// At most the burst (100, less the submission) plus what the bucket
-	// refilled (50/s) while the reads ran.
-	allowed := 100 + int(50*time.Since(began).Seconds()) + 1
-	if limited == 0 || a.ReadsBeforeProof+limited != 300 || a.ReadsBeforeProof > allowed {
-		t.Fatalf("%d reads recorded (at most %d allowed), %d refused with 429", a.ReadsBeforeProof, allowed, limited)
+	// At most the burst, less the submission, plus what the bucket refilled
+	// while the reads ran.
+	allowed := burst - 1 + int(rate*elapsed.Seconds()) + 1
+	if limited == 0 || a.ReadsBeforeProof+limited != reads || a.ReadsBeforeProof > allowed {
+		t.Fatalf("in %v: %d reads recorded (at most %d allowed), %d refused with 429", elapsed, a.ReadsBeforeProof, allowed, limited)
 	}
 }
