@@ -166,8 +166,10 @@ func (g falseAfterGate) Verify(ctx context.Context, _ claims.Claim) claims.Verdi
 }
 
 // TestKeylessCertificateAtDeadlineCannotHideRejection: a peer without a key
-// publishes a zero-ballot "unresolved" certificate half a second before the
-// job's deadline, while the ballots that reject the job are on their way.
+// publishes a zero-ballot "unresolved" certificate before the job's
+// deadline, while the ballots that reject the job are on their way (they
+// are held back until every node has rejected the forgery, with half the
+// deadline left for that and for the ballots, however slow the machine).
 // Every node rejects it; every node then serves the gateway's "rejected".
 func TestKeylessCertificateAtDeadlineCannotHideRejection(t *testing.T) {
 	gate := make(chan struct{})
@@ -188,13 +190,13 @@ func TestKeylessCertificateAtDeadlineCannotHideRejection(t *testing.T) {
 	set := nodes[0].ValidatorSet()
 	attacker := newKeylessAttacker(t, ctx, tn)
 
-	const deadline = 3 * time.Second
+	const deadline = 6 * time.Second
 	job, err := client.New(nodes[0].APIURL()).Submit(ctx, api.VerifyRequest{Output: answer, DeadlineMS: deadline.Milliseconds()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	m := attacker.job(t, ctx, job.JobID)
-	at := time.UnixMilli(int64(m.Deadline)).Add(-500 * time.Millisecond)
+	at := time.UnixMilli(int64(m.Deadline)).Add(-deadline / 2)
 	select {
 	case <-time.After(time.Until(at)):
 	case <-ctx.Done():
