@@ -13,6 +13,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 
 	"github.com/verity-network/verity/claims"
+	"github.com/verity-network/verity/internal/testtier"
 	"github.com/verity-network/verity/sigs"
 )
 
@@ -208,11 +209,22 @@ func mutations(rc randomCase, rng *rand.Rand) []mutation {
 // TestPropertyAnyChangeBreaksCertificate builds random certificates, checks
 // that they verify, and that every single change to a signed or derived
 // field makes VerifyCertificate fail with a verification error.
+// TestLongPropertyAnyChangeBreaksCertificate does the same over more
+// certificates.
 func TestPropertyAnyChangeBreaksCertificate(t *testing.T) {
-	iterations := 200
+	iterations := 40
 	if testing.Short() {
 		iterations = 20
 	}
+	propertyAnyChangeBreaksCertificate(t, iterations)
+}
+
+func TestLongPropertyAnyChangeBreaksCertificate(t *testing.T) {
+	testtier.Long(t, "200 random certificates")
+	propertyAnyChangeBreaksCertificate(t, 200)
+}
+
+func propertyAnyChangeBreaksCertificate(t *testing.T, iterations int) {
 	rng := rand.New(rand.NewPCG(20260102, 7))
 	checked, needed, notNeeded := 0, 0, 0
 	for it := range iterations {
