@@ -67,7 +67,7 @@ func (n *Node) Job(id common.Hash) (*api.Job, error) {
 		return nil, err
 	}
 	var m JobMessage
-	if err := strictjson.Decode(rec.Message, &m, MaxJobMessageSize); err != nil {
+	if err := strictjson.Decode(rec.Message, &m, maxStoredJobMessageSize); err != nil {
 		return nil, fmt.Errorf("stored job %s: %w", id.Hex(), err)
 	}
 	v := n.view(rec, &m)

@@ -611,7 +611,7 @@ func (n *Node) resume() error {
 	}
 	for _, j := range pending {
 		var m JobMessage
-		if err := strictjson.Decode(j.Message, &m, MaxJobMessageSize); err != nil {
+		if err := strictjson.Decode(j.Message, &m, maxStoredJobMessageSize); err != nil {
 			log.Errorw("stored job undecodable", "job", j.ID.Hex(), "err", err)
 			continue
 		}

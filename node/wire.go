@@ -33,6 +33,12 @@ const (
 	MaxClaimTextBytes  = 4 << 10
 )
 
+// maxStoredJobMessageSize bounds a job message read back from the store.
+// The store keeps it as a json.RawMessage, which encoding/json writes out
+// again with each of < > & as six bytes (\u003c): a job message within
+// MaxJobMessageSize may take up to six times as much there.
+const maxStoredJobMessageSize = 6 * MaxJobMessageSize
+
 // Errors of message validation.
 var (
 	ErrMessageTooLarge = errors.New("message too large")
