@@ -54,6 +54,11 @@ func TestParseManifestErrors(t *testing.T) {
 		{"unknown action", "nodes = 2\n[[perturbation]]\nat = \"1s\"\nnode = \"node1\"\naction = \"explode\"\n", "unknown perturbation action \"explode\""},
 		{"restart of a running node", "nodes = 2\n[[perturbation]]\nat = \"1s\"\nnode = \"node1\"\naction = \"restart\"\n", "the node was not killed"},
 		{"resume before pause", "nodes = 2\n[[perturbation]]\nat = \"2s\"\nnode = \"node1\"\naction = \"pause\"\n[[perturbation]]\nat = \"1s\"\nnode = \"node1\"\naction = \"resume\"\n", "not paused"},
+		{"byzantine assumption of a half", "nodes = 3\n[policy]\nbyzantine_below = \"1/2\"\n", "byzantine_below 1/2 must be above 0 and below 1/2"},
+		{"fraction that is no fraction", "nodes = 3\n[policy]\nmin_stake_quorum = \"two thirds\"\n", "min_stake_quorum: \"two thirds\" is not num/den"},
+		{"quorum honest stake cannot reach", "nodes = 3\n[policy]\nbyzantine_below = \"1/3\"\nmin_stake_quorum = \"3/4\"\n", "cannot be reached by honest stake alone"},
+		{"unknown quorum kind", "nodes = 3\n[policy]\nquorum_kinds = [\"vibes\"]\n", "unknown quorum kind \"vibes\""},
+		{"unknown key in the policy", "nodes = 3\n[policy]\nbyzantine = \"1/3\"\n", "unknown key \"policy.byzantine\""},
 		{"unknown key in a perturbation", "nodes = 2\n[[perturbation]]\nat = \"1s\"\nnode = \"node1\"\naction = \"kill\"\nwhen = 3\n", "line 6: unknown key \"perturbation.when\""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -185,4 +190,43 @@ action = "kill"
 	if _, err := Init(InitOptions{Dir: t.TempDir(), Manifest: m2, Nodes: 3}); !errors.Is(err, ErrInvalidOptions) {
 		t.Errorf("3 nodes with a 2-node manifest: %v, want ErrInvalidOptions", err)
 	}
+}
+
+// TestInitPolicy: a manifest's [policy] goes into genesis.json (and so into
+// the genesis hash), and Init refuses default parameters below its floor.
+func TestInitPolicy(t *testing.T) {
+	t.Run("below the floor", func(t *testing.T) {
+		m, err := ParseManifest([]byte("nodes = 5\nreplication = 3\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = Init(InitOptions{Dir: t.TempDir(), Manifest: m, Password: "pw"})
+		if !errors.Is(err, ErrInvalidManifest) || !errors.Is(err, consensus.ErrBelowFloor) ||
+			!strings.Contains(err.Error(), "raise replication, or state the network's assumption in [policy]") {
+			t.Fatalf("replication 3 of 5 under the default policy: %v", err)
+		}
+	})
+	t.Run("a weaker assumption allows it", func(t *testing.T) {
+		dir := t.TempDir()
+		m, err := ParseManifest([]byte("nodes = 5\nreplication = 4\n[policy]\nbyzantine_below = \"1/5\"\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Init(InitOptions{Dir: dir, Manifest: m, Password: "pw"}); err != nil {
+			t.Fatal(err)
+		}
+		g, err := consensus.LoadGenesis(filepath.Join(dir, GenesisFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := g.EffectivePolicy()
+		if g.Policy == nil || p.ByzantineBelow != (consensus.Fraction{Num: 1, Den: 5}) || p.MinStakeQuorum != (consensus.Fraction{Num: 2, Den: 3}) {
+			t.Fatalf("genesis policy %+v", g.Policy)
+		}
+		def := *g
+		def.Policy = nil
+		if def.Hash() == g.Hash() {
+			t.Fatal("the genesis hash does not commit to the policy")
+		}
+	})
 }
