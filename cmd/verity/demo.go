@@ -132,18 +132,20 @@ func runDemo(c *cli.Context) error {
 	certs = append(certs, cert)
 	outputs = append(outputs, job.Output)
 
-	fmt.Fprintf(w, "Offline check: verifying %d certificates against the genesis alone...\n", len(certs))
+	p := set.Policy()
+	fmt.Fprintf(w, "Offline check: verifying %d certificates against the genesis alone\n", len(certs))
+	fmt.Fprintf(w, "(its policy: safe while byzantine stake is below %s of the total)...\n", p.ByzantineBelow)
 	for i, cert := range certs {
 		if err := consensus.VerifyCertificate(cert, set, []byte(outputs[i])); err != nil {
 			return fmt.Errorf("certificate %d failed offline verification: %w", i+1, err)
 		}
-		fmt.Fprintf(w, "  %s  %-10s valid (%d ballots, every signature recovered)\n", shortID(cert.JobID.Hex()), cert.Status, len(cert.Ballots))
+		fmt.Fprintf(w, "  %s  %-10s final (%d ballots and the gateway's signature)\n", shortID(cert.JobID.Hex()), cert.Status, len(cert.Ballots))
 	}
 	if len(failures) > 0 {
 		return errors.New("unexpected outcomes:\n  " + strings.Join(failures, "\n  "))
 	}
-	fmt.Fprintln(w, "\nEvery answer was provisional first and proven later; each certificate above can be")
-	fmt.Fprintln(w, "checked by anyone with `verity cert verify --genesis genesis.json cert.json`.")
+	fmt.Fprintln(w, "\nEvery answer was provisional first and proven later; anyone can check each")
+	fmt.Fprintln(w, "certificate with `verity cert verify --genesis genesis.json cert.json`.")
 	return nil
 }
 
