@@ -16,7 +16,6 @@ import (
 	"sync/atomic"
 	"time"
 
-
 	"github.com/verity-network/verity/api"
 	"github.com/verity-network/verity/consensus"
 	"github.com/verity-network/verity/node"
