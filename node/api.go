@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"mime"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -455,38 +454,4 @@ func (n *Node) handleHealth(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, h)
-}
-
-// AdminP2PRequest is the body of POST /v1/admin/p2p.
-type AdminP2PRequest struct {
-	Action string `json:"action"` // "disconnect" or "connect"
-}
-
-// handleAdminP2P cuts the node off the network or reconnects it, for fault
-// tests. Only clients on the node's own machine (loopback) may use it, and
-// with a valid bearer token when the node has tokens.
-func (n *Node) handleAdminP2P(w http.ResponseWriter, r *http.Request) {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
-		writeError(w, http.StatusForbidden, "forbidden", "admin routes answer loopback clients only")
-		return
-	}
-	if !n.admit(w, r, "an admin action") {
-		return
-	}
-	var req AdminP2PRequest
-	if !n.decodeBody(w, r, &req) {
-		return
-	}
-	switch req.Action {
-	case "disconnect":
-		n.net.SetOffline(true)
-	case "connect":
-		n.net.SetOffline(false)
-	default:
-		writeError(w, http.StatusBadRequest, "invalid_action", fmt.Sprintf("action %q: want disconnect or connect", req.Action))
-		return
-	}
-	log.Infow("p2p admin action", "action", req.Action)
-	writeJSON(w, http.StatusOK, map[string]any{"action": req.Action, "offline": n.net.Offline(), "peers": len(n.net.ConnectedPeers())})
 }

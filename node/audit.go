@@ -32,10 +32,22 @@ func (n *Node) clientIdentity(r *http.Request) string {
 	return host
 }
 
-// tokenName returns the name of the bearer token r presents, if valid.
+// bearerToken is the token of r's Authorization header when its scheme is
+// Bearer, which RFC 7235 makes case-insensitive ("bearer x", "BEARER x"),
+// followed by one or more spaces.
+func bearerToken(r *http.Request) (string, bool) {
+	scheme, tok, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	tok = strings.TrimLeft(tok, " ")
+	return tok, tok != ""
+}
+
+// tokenName returns the name of the client token r presents, if valid.
 func (n *Node) tokenName(r *http.Request) (string, bool) {
-	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok || tok == "" {
+	tok, ok := bearerToken(r)
+	if !ok {
 		return "", false
 	}
 	for name, want := range n.opts.Tokens {

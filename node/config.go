@@ -67,6 +67,11 @@ type APIConfig struct {
 	// negative: no limit), with bursts of RateBurst (default 100).
 	RateLimit float64 `toml:"rate_limit,omitempty,omitzero"`
 	RateBurst int     `toml:"rate_burst,omitempty,omitzero"`
+	// AdminTokenFile holds the bearer token of the admin routes (its first
+	// line; keep the file mode 600). Empty: the node draws a token at each
+	// start and writes it to data_dir/admin.token. No client token may
+	// equal it.
+	AdminTokenFile string `toml:"admin_token_file,omitempty"`
 }
 
 // ModelEndpoint is an OpenAI-compatible chat-completions endpoint

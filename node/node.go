@@ -70,6 +70,10 @@ type Options struct {
 	// MaxPendingJobs bounds the jobs this node aggregates at once; beyond
 	// it, submissions get 503 (default 10000).
 	MaxPendingJobs int
+	// AdminToken is the bearer token of the admin routes, which no client
+	// token may equal. Empty: the node draws one at each start and writes
+	// it to DataDir/admin.token (AdminTokenFile), readable by its owner.
+	AdminToken string
 
 	Quorum         consensus.Quorum
 	Replication    uint32
@@ -200,6 +204,12 @@ func FromConfig(cfg *Config) (Options, error) {
 	if apiListen == "off" {
 		apiListen = ""
 	}
+	var adminToken string
+	if f := cfg.API.AdminTokenFile; f != "" {
+		if adminToken, err = readTokenFile(cfg.Path(f)); err != nil {
+			return Options{}, fmt.Errorf("config api.admin_token_file: %w", err)
+		}
+	}
 	return Options{
 		Name:           cfg.Name,
 		Key:            key,
@@ -215,6 +225,7 @@ func FromConfig(cfg *Config) (Options, error) {
 		Tokens:         cfg.API.Tokens,
 		RateLimit:      cfg.API.RateLimit,
 		RateBurst:      cfg.API.RateBurst,
+		AdminToken:     adminToken,
 		MaxPendingJobs: cfg.Consensus.MaxPendingJobs,
 		GossipBallots:  cfg.P2P.GossipBallots,
 		Behaviour: Behaviour{Kind: cfg.Behaviour.Kind, Delay: cfg.Behaviour.Delay.Duration,
@@ -240,6 +251,8 @@ type Node struct {
 	net   *p2p.Network
 	api   *http.Server
 	apiLn net.Listener
+	// adminToken is the bearer token of the admin routes.
+	adminToken string
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -306,6 +319,11 @@ func New(opts Options) (*Node, error) {
 	}
 	if err := opts.Behaviour.Validate(); err != nil {
 		return nil, fmt.Errorf("node: %w", err)
+	}
+	for name, tok := range opts.Tokens {
+		if opts.AdminToken != "" && tok == opts.AdminToken {
+			return nil, fmt.Errorf("node: client token %q is the admin token; give the admin routes a token of their own", name)
+		}
 	}
 	set, err := opts.Genesis.ValidatorSet()
 	if err != nil {
@@ -453,6 +471,9 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		return fmt.Errorf("node: resume: %w", err)
 	}
 	if n.opts.APIListen != "" {
+		if err := n.setupAdminToken(); err != nil {
+			return err
+		}
 		n.apiLn, err = net.Listen("tcp", n.opts.APIListen)
 		if err != nil {
 			return fmt.Errorf("node: api: %w", err)

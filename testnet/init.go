@@ -38,9 +38,12 @@ const (
 	GenesisFile  = "genesis.json"
 	NodesFile    = "nodes.json"
 	PasswordFile = "password.txt"
-	KeystoreDir  = "keystore"
-	LogFile      = "node.log"
-	PIDFile      = "node.pid"
+	// AdminTokenFile holds the node's admin token, which config.toml names
+	// in [api] admin_token_file and `verity testnet perturb` sends.
+	AdminTokenFile = "admin.token"
+	KeystoreDir    = "keystore"
+	LogFile        = "node.log"
+	PIDFile        = "node.pid"
 )
 
 // Errors of Init and LoadLayout.
@@ -273,6 +276,11 @@ func Init(opts InitOptions) (*Layout, error) {
 		if err := os.WriteFile(filepath.Join(home, PasswordFile), []byte(opts.Password+"\n"), 0o600); err != nil {
 			return nil, fmt.Errorf("password file: %w", err)
 		}
+		var tok [32]byte
+		rand.Read(tok[:]) // never fails (crypto/rand, Go 1.24+)
+		if err := os.WriteFile(filepath.Join(home, AdminTokenFile), []byte(hex.EncodeToString(tok[:])+"\n"), 0o600); err != nil {
+			return nil, fmt.Errorf("admin token file: %w", err)
+		}
 		addr, keyFile, err := sigs.NewKey(filepath.Join(home, KeystoreDir), opts.Password, true)
 		if err != nil {
 			return nil, fmt.Errorf("%s key: %w", name, err)
@@ -333,7 +341,7 @@ func Init(opts InitOptions) (*Layout, error) {
 			PasswordFile: PasswordFile,
 			DataDir:      "data",
 			P2P:          node.P2PConfig{Listen: []string{tcp, quic}, Bootstrap: bootstrap},
-			API:          node.APIConfig{Listen: apiAddr(opts.BasePort, i)},
+			API:          node.APIConfig{Listen: apiAddr(opts.BasePort, i), AdminTokenFile: AdminTokenFile},
 			Verifier:     specs[i].verifier,
 			Behaviour:    specs[i].behaviour,
 		}

@@ -298,7 +298,7 @@ func (n *Network) Perturb(ctx context.Context, name string, a Action) error {
 	case ActionPause, ActionResume:
 		return fmt.Errorf("%w: %s in one process: run the testnet as processes (testnet up)", ErrUnsupported, a)
 	case ActionDisconnect, ActionConnect:
-		return AdminP2P(ctx, nil, name, nd.APIURL(), a)
+		return AdminP2P(ctx, nil, name, nd.APIURL(), nd.AdminToken(), a)
 	}
 	_, err := ParseAction(string(a))
 	return err

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/verity-network/verity/api"
+	"github.com/verity-network/verity/node"
 )
 
 // PerturbedFile is the marker a kill leaves in the node's home: the node is
@@ -98,7 +99,7 @@ func (l *Layout) Node(name string) (NodeInfo, error) {
 //     ErrExited);
 //   - pause and resume send SIGSTOP and SIGCONT;
 //   - disconnect and connect POST {"action": ...} to the node's
-//     /v1/admin/p2p.
+//     /v1/admin/p2p with the node's admin token (NodeAdminToken).
 //
 // ctx bounds every wait.
 func Perturb(ctx context.Context, l *Layout, name string, a Action, opts PerturbOptions) error {
@@ -128,7 +129,11 @@ func Perturb(ctx context.Context, l *Layout, name string, a Action, opts Perturb
 		}
 		return nil
 	case ActionDisconnect, ActionConnect:
-		return AdminP2P(ctx, opts.Client, info.Name, info.API, a)
+		token, err := NodeAdminToken(info)
+		if err != nil {
+			return err
+		}
+		return AdminP2P(ctx, opts.Client, info.Name, info.API, token, a)
 	}
 	_, err = ParseAction(string(a))
 	return err
@@ -330,10 +335,27 @@ func restartNode(ctx context.Context, info NodeInfo, opts PerturbOptions) error 
 	}
 }
 
+// NodeAdminToken reads the admin token of a testnet node from its home:
+// the file its config.toml names in [api] admin_token_file (Init writes
+// admin.token), else the admin.token a node writes into its data directory
+// when it starts.
+func NodeAdminToken(info NodeInfo) (string, error) {
+	cfg, err := node.LoadConfig(info.Home)
+	if err != nil {
+		return "", fmt.Errorf("%w: %s: %w", ErrAdmin, info.Name, err)
+	}
+	tok, err := node.ReadAdminToken(cfg)
+	if err != nil {
+		return "", fmt.Errorf("%w: %s: %w", ErrAdmin, info.Name, err)
+	}
+	return tok, nil
+}
+
 // AdminP2P posts {"action": "disconnect"|"connect"} to the node's
-// /v1/admin/p2p. A refusal, or a node without that route, is an error
-// wrapping ErrAdmin that quotes the node's JSON error.
-func AdminP2P(ctx context.Context, client *http.Client, name, apiURL string, a Action) error {
+// /v1/admin/p2p with the node's admin token. A refusal, or a node without
+// that route, is an error wrapping ErrAdmin that quotes the node's JSON
+// error.
+func AdminP2P(ctx context.Context, client *http.Client, name, apiURL, token string, a Action) error {
 	if a != ActionDisconnect && a != ActionConnect {
 		return fmt.Errorf("%w: %s is not a p2p admin action", ErrUnknownAction, a)
 	}
@@ -350,6 +372,7 @@ func AdminP2P(ctx context.Context, client *http.Client, name, apiURL string, a A
 		return fmt.Errorf("%s %s: %w", a, name, err)
 	}
 	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+token)
 	resp, err := client.Do(req)
 	if err != nil {
 		return fmt.Errorf("%w: %s %s: %w", ErrAdmin, a, name, err)
