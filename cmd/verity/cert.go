@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -46,37 +45,31 @@ Flags may come before or after CERT.json.`,
 				&cli.BoolFlag{Name: "json", Usage: "print a JSON result"},
 			},
 			Action: runCertVerify,
+			OnUsageError: func(c *cli.Context, err error, _ bool) error {
+				return exitCode(certCannotCheck, fmt.Errorf("cert verify: %w", err))
+			},
 		}},
 	})
 }
 
-// certVerifyOptions are the options of cert verify after flags that follow
-// the certificate path have been read.
+// certVerifyOptions are the options of cert verify.
 type certVerifyOptions struct {
 	genesis, output, cert string
 	json                  bool
 }
 
-// certVerifyArgs reads the positional certificate path and any flags given
-// after it (urfave/cli stops at the first positional argument).
+// certVerifyArgs reads the certificate path and the flags (which may follow
+// it: see flagsFirst).
 func certVerifyArgs(c *cli.Context) (certVerifyOptions, error) {
 	o := certVerifyOptions{genesis: c.String("genesis"), output: c.String("output"), json: c.Bool("json")}
 	args := c.Args().Slice()
-	if len(args) == 0 {
+	switch {
+	case len(args) == 0:
 		return o, errors.New("give the certificate file: verity cert verify --genesis genesis.json CERT.json")
+	case len(args) > 1:
+		return o, fmt.Errorf("one certificate at a time, got also %q", args[1:])
 	}
 	o.cert = args[0]
-	fs := flag.NewFlagSet("cert verify", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	fs.StringVar(&o.genesis, "genesis", o.genesis, "")
-	fs.StringVar(&o.output, "output", o.output, "")
-	fs.BoolVar(&o.json, "json", o.json, "")
-	if err := fs.Parse(args[1:]); err != nil {
-		return o, fmt.Errorf("after %s: %w", o.cert, err)
-	}
-	if fs.NArg() > 0 {
-		return o, fmt.Errorf("one certificate at a time, got also %q", fs.Args())
-	}
 	return o, nil
 }
 

@@ -19,7 +19,7 @@ func runCertCLI(t *testing.T, args ...string) (string, int) {
 	app := newApp()
 	var out, errOut bytes.Buffer
 	app.Writer, app.ErrWriter = &out, &errOut
-	err := app.Run(append([]string{"verity"}, args...))
+	err := runCLI(app, append([]string{"verity"}, args...))
 	if err == nil {
 		return out.String(), 0
 	}

@@ -19,7 +19,7 @@ func runApp(t *testing.T, args ...string) (stdout, stderr string, err error) {
 	app := newApp()
 	var out, errOut bytes.Buffer
 	app.Writer, app.ErrWriter = &out, &errOut
-	err = app.Run(append([]string{"verity"}, args...))
+	err = runCLI(app, append([]string{"verity"}, args...))
 	return out.String(), errOut.String(), err
 }
 

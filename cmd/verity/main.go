@@ -58,7 +58,8 @@ func main() {
 	if os.Getenv("GOLOG_LOG_LEVEL") == "" {
 		logging.SetAllLoggers(logging.LevelError)
 	}
-	err := newApp().Run(os.Args)
+	app := newApp()
+	err := runCLI(app, os.Args)
 	if err == nil {
 		return
 	}
