@@ -167,7 +167,11 @@ func demoOne(ctx context.Context, w io.Writer, cl *client.Client, set *consensus
 		case api.EventBallotAttached:
 			fmt.Fprintf(w, "  %8s  ballot attached from %s: %s\n", at, d.Name, strings.Join(verdictList(d), " "))
 		case api.EventClaimDecided:
-			fmt.Fprintf(w, "  %8s  claim %d decided %s by %d stake (needed %s)\n", at, d.Index, d.Outcome, max(d.StakeTrue, d.StakeFalse), neededText(d.ClaimProgress))
+			if d.Outcome == consensus.OutcomeUndecided {
+				fmt.Fprintf(w, "  %8s  claim %d undecided: no verdict can reach quorum (needed %s)\n", at, d.Index, neededText(d.ClaimProgress))
+			} else {
+				fmt.Fprintf(w, "  %8s  claim %d decided %s by %d stake (needed %s)\n", at, d.Index, d.Outcome, max(d.StakeTrue, d.StakeFalse), neededText(d.ClaimProgress))
+			}
 		case api.EventCertificateIssued:
 			fmt.Fprintf(w, "  %8s  certificate issued by the gateway\n", at)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"golang.org/x/sys/unix"
 	"io"
 	"os"
 	"strings"
@@ -109,9 +110,12 @@ type progressView struct {
 	claims []consensus.ClaimProgress
 }
 
+// isTerminal reports whether f is a terminal: a character device that
+// answers the terminal ioctl (/dev/null is a character device too, but no
+// terminal).
 func isTerminal(f *os.File) bool {
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
 }
 
 func (p *progressView) event(e api.Event) {
