@@ -152,8 +152,9 @@ func outcomeCode(o Outcome) uint8 {
 	return 0
 }
 
-// ParseCertificate decodes a certificate strictly: size-bounded, no unknown
-// fields, no trailing data. It does not verify it.
+// ParseCertificate decodes a certificate strictly (internal/strictjson):
+// size-bounded, no unknown fields, no key given twice or in another letter
+// case, no trailing data. It does not verify it.
 func ParseCertificate(data []byte) (*Certificate, error) {
 	if len(data) > MaxCertificateSize {
 		return nil, fmt.Errorf("%w: %d bytes > %d", ErrCertificateTooLarge, len(data), MaxCertificateSize)
