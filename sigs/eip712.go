@@ -12,7 +12,11 @@ import (
 const (
 	DomainType = "EIP712Domain(string name,string version,uint256 chainId)"
 	BallotType = "Ballot(bytes32 jobId,bytes32 outputHash,bytes32 claimsRoot,uint32[] claimIndexes,uint8[] verdicts)"
-	JobType    = "Job(bytes32 jobId,bytes32 outputHash,bytes32 claimsRoot,uint32 claimCount,uint64 deadline)"
+	// JobType is what a job's gateway signs when it announces the job and
+	// each time it re-announces it: resend is 0 for the first announcement
+	// and grows with each re-announcement, so that only the gateway can
+	// make a job's announcement new again.
+	JobType = "Job(bytes32 jobId,bytes32 outputHash,bytes32 claimsRoot,uint32 claimCount,uint64 deadline,uint64 resend)"
 	// CertificateType is what a job's gateway signs when it issues the
 	// certificate: the decided status and verdicts, whose ballots decided
 	// them, and when.
@@ -88,17 +92,21 @@ type JobData struct {
 	ClaimsRoot common.Hash
 	ClaimCount uint32
 	Deadline   uint64 // unix milliseconds
+	// Resend numbers the announcement: 0 for the first, then increasing
+	// with each re-announcement.
+	Resend uint64
 }
 
 // JobStructHash is hashStruct(Job).
 func JobStructHash(j JobData) common.Hash {
-	var buf [6 * 32]byte
+	var buf [7 * 32]byte
 	copy(buf[0:], jobTypeHash[:])
 	copy(buf[32:], j.JobID[:])
 	copy(buf[64:], j.OutputHash[:])
 	copy(buf[96:], j.ClaimsRoot[:])
 	putUint(buf[128:160], uint64(j.ClaimCount))
 	putUint(buf[160:192], j.Deadline)
+	putUint(buf[192:224], j.Resend)
 	return crypto.Keccak256Hash(buf[:])
 }
 

@@ -265,11 +265,12 @@ func TestJobDigestCoversEveryField(t *testing.T) {
 		j     JobData
 	}{
 		"chain":       {8, base},
-		"job id":      {7, JobData{flip(base.JobID), base.OutputHash, base.ClaimsRoot, base.ClaimCount, base.Deadline}},
-		"output hash": {7, JobData{base.JobID, flip(base.OutputHash), base.ClaimsRoot, base.ClaimCount, base.Deadline}},
-		"claims root": {7, JobData{base.JobID, base.OutputHash, flip(base.ClaimsRoot), base.ClaimCount, base.Deadline}},
-		"claim count": {7, JobData{base.JobID, base.OutputHash, base.ClaimsRoot, 4, base.Deadline}},
-		"deadline":    {7, JobData{base.JobID, base.OutputHash, base.ClaimsRoot, base.ClaimCount, base.Deadline + 1}},
+		"job id":      {7, JobData{flip(base.JobID), base.OutputHash, base.ClaimsRoot, base.ClaimCount, base.Deadline, base.Resend}},
+		"output hash": {7, JobData{base.JobID, flip(base.OutputHash), base.ClaimsRoot, base.ClaimCount, base.Deadline, base.Resend}},
+		"claims root": {7, JobData{base.JobID, base.OutputHash, flip(base.ClaimsRoot), base.ClaimCount, base.Deadline, base.Resend}},
+		"claim count": {7, JobData{base.JobID, base.OutputHash, base.ClaimsRoot, 4, base.Deadline, base.Resend}},
+		"deadline":    {7, JobData{base.JobID, base.OutputHash, base.ClaimsRoot, base.ClaimCount, base.Deadline + 1, base.Resend}},
+		"resend":      {7, JobData{base.JobID, base.OutputHash, base.ClaimsRoot, base.ClaimCount, base.Deadline, base.Resend + 1}},
 	}
 	seen := map[common.Hash]string{JobDigest(7, base): "base"}
 	for name, v := range variants {

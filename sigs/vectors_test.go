@@ -91,6 +91,7 @@ type jobMessage struct {
 	ClaimsRoot common.Hash `json:"claimsRoot"`
 	ClaimCount uint32      `json:"claimCount"`
 	Deadline   string      `json:"deadline"`
+	Resend     string      `json:"resend"`
 }
 
 type certificateVector struct {
@@ -146,7 +147,11 @@ func (m jobMessage) data() (JobData, error) {
 	if err != nil {
 		return JobData{}, fmt.Errorf("deadline: %w", err)
 	}
-	return JobData{JobID: m.JobID, OutputHash: m.OutputHash, ClaimsRoot: m.ClaimsRoot, ClaimCount: m.ClaimCount, Deadline: d}, nil
+	r, err := strconv.ParseUint(m.Resend, 10, 64)
+	if err != nil {
+		return JobData{}, fmt.Errorf("resend: %w", err)
+	}
+	return JobData{JobID: m.JobID, OutputHash: m.OutputHash, ClaimsRoot: m.ClaimsRoot, ClaimCount: m.ClaimCount, Deadline: d, Resend: r}, nil
 }
 
 func (m certificateMessage) data() (CertificateData, error) {
@@ -237,10 +242,12 @@ func buildVectors(t *testing.T) *vectorFile {
 		key      int
 		count    uint32
 		deadline uint64
+		resend   uint64
 	}{
-		{"no claims, zero deadline", 1, 0, 0, 0},
-		{"three claims", 7, 1, 3, 1767225600000},
-		{"max claim count and deadline", maxSafeInteger, 2, math.MaxUint32, math.MaxUint64},
+		{"no claims, zero deadline", 1, 0, 0, 0, 0},
+		{"three claims", 7, 1, 3, 1767225600000, 0},
+		{"three claims, re-announced", 7, 1, 3, 1767225600000, 1767225597500},
+		{"max claim count, deadline and resend", maxSafeInteger, 2, math.MaxUint32, math.MaxUint64, math.MaxUint64},
 	}
 	for _, j := range jobs {
 		msg := jobMessage{
@@ -249,6 +256,7 @@ func buildVectors(t *testing.T) *vectorFile {
 			ClaimsRoot: vecHash("verity vector claims root of " + j.name),
 			ClaimCount: j.count,
 			Deadline:   strconv.FormatUint(j.deadline, 10),
+			Resend:     strconv.FormatUint(j.resend, 10),
 		}
 		data, err := msg.data()
 		if err != nil {

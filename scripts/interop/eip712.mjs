@@ -26,6 +26,9 @@ export const TYPES = {
       { name: "claimsRoot", type: "bytes32" },
       { name: "claimCount", type: "uint32" },
       { name: "deadline", type: "uint64" },
+      // 0 for the first announcement, then increasing with each
+      // re-announcement by the gateway.
+      { name: "resend", type: "uint64" },
     ],
   },
   // Signed by a job's gateway when it issues the certificate.

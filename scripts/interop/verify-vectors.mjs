@@ -133,7 +133,7 @@ async function main() {
   for (const v of jobs) {
     const errors = [];
     try {
-      const message = { ...v.job, deadline: BigInt(v.job.deadline) };
+      const message = { ...v.job, deadline: BigInt(v.job.deadline), resend: BigInt(v.job.resend) };
       await checkSigned("Job", v, message, errors);
     } catch (err) {
       errors.push(`ethers threw: ${err.message}`);
