@@ -26,6 +26,10 @@ const (
 	DefaultTargetPeers = 8
 	// DefaultValidatorTimeout bounds one call of a topic validator.
 	DefaultValidatorTimeout = 5 * time.Second
+	// DefaultBanDuration is how long a peer whose score fell below
+	// GraylistThreshold is refused: the time its count of rejected
+	// messages takes to decay to a hundredth.
+	DefaultBanDuration = 10 * time.Minute
 )
 
 // rpcOverhead is what an RPC around one message adds to the message's data:
@@ -130,6 +134,10 @@ type Config struct {
 	// ScoreInspectPeriod is how often peer scores are snapshotted for
 	// PeerScore. Default one second.
 	ScoreInspectPeriod time.Duration
+	// BanDuration is how long a peer whose score fell below
+	// GraylistThreshold stays disconnected: dials to it and connections
+	// from it are refused. Default DefaultBanDuration.
+	BanDuration time.Duration
 	// PrometheusRegisterer receives libp2p's metrics. Nil disables them.
 	PrometheusRegisterer prometheus.Registerer
 }
@@ -140,7 +148,7 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("%w: %w", ErrInvalidConfig, ErrNoKey)
 	}
 	if c.MaxMessageSize < 0 || c.QueueSize < 0 || c.TargetPeers < 0 || c.HeartbeatInterval < 0 ||
-		c.ValidatorTimeout < 0 || c.ScoreInspectPeriod < 0 {
+		c.ValidatorTimeout < 0 || c.ScoreInspectPeriod < 0 || c.BanDuration < 0 {
 		return c, fmt.Errorf("%w: negative size or duration", ErrInvalidConfig)
 	}
 	if c.MaxMessageSize == 0 {
@@ -160,6 +168,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.ScoreInspectPeriod == 0 {
 		c.ScoreInspectPeriod = time.Second
+	}
+	if c.BanDuration == 0 {
+		c.BanDuration = DefaultBanDuration
 	}
 	if len(c.ListenAddrs) == 0 {
 		c.ListenAddrs = defaultListenAddrs

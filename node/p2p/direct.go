@@ -28,20 +28,29 @@ type DirectHandler func(ctx context.Context, from peer.ID, data []byte) Verdict
 // HandleDirect serves messages of kind sent with SendDirect, at most
 // maxSize bytes each (a longer one resets the stream). One message per
 // stream: the sender writes it and closes its side, the handler answers
-// with its verdict in one byte.
+// with its verdict in one byte. A message the handler rejects, or one over
+// maxSize, costs its sender a penalty (Penalise), as a rejected gossip
+// message does.
 func (n *Network) HandleDirect(kind string, maxSize int, h DirectHandler) error {
 	if err := checkKind(kind); err != nil {
 		return err
 	}
 	n.host.SetStreamHandler(DirectProtocol(n.cfg.NetworkID, kind), func(s network.Stream) {
 		defer s.Close()
+		from := s.Conn().RemotePeer()
 		_ = s.SetDeadline(time.Now().Add(directTimeout))
 		data, err := io.ReadAll(io.LimitReader(s, int64(maxSize)+1))
 		if err != nil || len(data) > maxSize {
 			_ = s.Reset()
+			if len(data) > maxSize {
+				n.Penalise(from, "direct "+kind+" too large")
+			}
 			return
 		}
-		v := h(n.ctx, s.Conn().RemotePeer(), data)
+		v := h(n.ctx, from, data)
+		if v == Reject {
+			n.Penalise(from, "direct "+kind+" rejected")
+		}
 		_, _ = s.Write([]byte{byte(v)})
 	})
 	return nil

@@ -13,8 +13,12 @@
 //     twice, by one node or by two, are one message.
 //   - The outbound, validation and subscription queues are raised so that a
 //     burst of messages is not silently dropped.
-//   - Peer scoring penalises every message a validator rejects; a peer that
-//     keeps sending such messages is graylisted and its traffic ignored.
+//   - Peer scoring penalises every message a validator rejects, and, through
+//     Penalise, what gossip does not see (a direct message the handler
+//     rejects, a bad catch-up answer); a peer that keeps sending such
+//     messages is graylisted, its traffic ignored, and it is disconnected
+//     and banned by the connection gater (Config.BanDuration, and as long
+//     as its score stays below the graylist threshold).
 //   - A node publishes its own messages to every connected topic peer (flood
 //     publishing), not only to its mesh; peers forward them along their mesh.
 //   - Heartbeats are fast so that a fresh mesh forms within a fraction of a

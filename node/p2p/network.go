@@ -8,6 +8,7 @@ import (
 	"maps"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	logging "github.com/ipfs/go-log/v2"
@@ -75,7 +76,11 @@ type Network struct {
 	topics map[string]*pubsub.Topic
 	stats  *statsTracer
 	scores scoreSnapshot
-	gate   *offlineGate
+	gate   *connGate
+	// penalties count misbehaviour gossipsub does not see; bans counts
+	// the peers banned since New.
+	penalties *penaltyBook
+	bans      atomic.Uint64
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -109,7 +114,8 @@ func New(ctx context.Context, cfg Config) (*Network, error) {
 		return nil, err
 	}
 
-	gate := newOfflineGate()
+	var n *Network
+	gate := newConnGate(func(p peer.ID) bool { return n.scoreBelowGraylist(p) })
 	opts := []libp2p.Option{
 		libp2p.ConnectionGater(gate),
 		libp2p.Identity(priv),
@@ -128,13 +134,14 @@ func New(ctx context.Context, cfg Config) (*Network, error) {
 		return nil, fmt.Errorf("start libp2p host: %w", err)
 	}
 
-	n := &Network{
-		cfg:    cfg,
-		host:   h,
-		topics: make(map[string]*pubsub.Topic, len(Kinds)),
-		stats:  newStatsTracer(),
-		gate:   gate,
-		scores: scoreSnapshot{scores: map[peer.ID]float64{}},
+	n = &Network{
+		cfg:       cfg,
+		host:      h,
+		topics:    make(map[string]*pubsub.Topic, len(Kinds)),
+		stats:     newStatsTracer(),
+		gate:      gate,
+		penalties: newPenaltyBook(),
+		scores:    scoreSnapshot{scores: map[peer.ID]float64{}},
 	}
 	n.ctx, n.cancel = context.WithCancel(ctx)
 	if err := n.startPubSub(); err != nil {
@@ -189,7 +196,7 @@ func (n *Network) startPubSub() error {
 		pubsub.WithPeerExchange(true),
 		pubsub.WithFloodPublish(true),
 		pubsub.WithRawTracer(n.stats),
-		pubsub.WithPeerScore(scoreParams(cfg.NetworkID), scoreThresholds()),
+		pubsub.WithPeerScore(scoreParams(cfg.NetworkID, n.penalties.score), scoreThresholds()),
 		pubsub.WithPeerScoreInspect(pubsub.PeerScoreInspectFn(n.recordScores), cfg.ScoreInspectPeriod),
 	)
 	if err != nil {
@@ -261,6 +268,7 @@ func (n *Network) recordScores(scores map[peer.ID]float64) {
 	n.scores.mu.Lock()
 	n.scores.scores = scores
 	n.scores.mu.Unlock()
+	n.banGraylisted(scores)
 }
 
 // parseBootstrap parses full peer multiaddrs, merging addresses of one peer
@@ -429,8 +437,13 @@ func (n *Network) PeerScores() map[peer.ID]float64 {
 	return maps.Clone(n.scores.scores)
 }
 
-// Stats returns counters of what pubsub did with messages.
-func (n *Network) Stats() Stats { return n.stats.snapshot() }
+// Stats returns counters of what pubsub did with messages, and of the
+// peers banned.
+func (n *Network) Stats() Stats {
+	s := n.stats.snapshot()
+	s.Banned = n.bans.Load()
+	return s
+}
 
 // MeshPeers returns how many peers are in this node's gossipsub mesh of the
 // kind's topic: the peers it forwards every message to. It is 0 for an

@@ -11,7 +11,10 @@ import (
 // invalidMessageWeight times the square of its count of rejected messages, so
 // a peer stops receiving gossip after 7 rejected messages, is no longer
 // published to after 9 and is graylisted (everything it sends is ignored)
-// after 13. The count decays to a hundredth in ten minutes.
+// after 13; a graylisted peer is also disconnected and banned (see
+// Network.Penalise). The count decays to a hundredth in ten minutes.
+// Penalties outside gossip (direct messages, catch-up responses) count the
+// same way, as the application-specific score.
 const (
 	GossipThreshold   = -4000.0
 	PublishThreshold  = -8000.0
@@ -24,8 +27,9 @@ const (
 // each of its topics. The positive terms (time in mesh, first
 // deliveries) are small and capped so that good behaviour never offsets a
 // handful of rejected messages; mesh delivery rate penalties are off because
-// a quiet topic is normal here.
-func scoreParams(networkID uint64) *pubsub.PeerScoreParams {
+// a quiet topic is normal here. app is the application-specific score: the
+// penalties outside gossip.
+func scoreParams(networkID uint64, app func(peer.ID) float64) *pubsub.PeerScoreParams {
 	topics := make(map[string]*pubsub.TopicScoreParams, len(Kinds))
 	for _, kind := range Kinds {
 		topics[TopicName(networkID, kind)] = &pubsub.TopicScoreParams{
@@ -47,8 +51,8 @@ func scoreParams(networkID uint64) *pubsub.PeerScoreParams {
 		Topics:        topics,
 		TopicScoreCap: 30,
 
-		AppSpecificScore:  func(peer.ID) float64 { return 0 },
-		AppSpecificWeight: 0,
+		AppSpecificScore:  app,
+		AppSpecificWeight: 1,
 
 		// Testnets run many validators behind one address: no IP
 		// colocation penalty.

@@ -38,6 +38,9 @@ type Stats struct {
 	// SubscriberDropped counts messages not delivered to a subscription
 	// because its buffer was full.
 	SubscriberDropped uint64
+	// Banned counts the peers this node banned (disconnected and refused
+	// for Config.BanDuration) for a score below GraylistThreshold.
+	Banned uint64
 }
 
 // statsTracer is a pubsub.RawTracer that counts into a Stats and follows the
