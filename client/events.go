@@ -26,30 +26,37 @@ const maxEventBytes = 16 << 20
 var errBadEvent = errors.New("event stream: unreadable event")
 
 // Watch streams a job's events until its certificate is issued, ctx ends,
-// or an error occurs. It reconnects after a dropped connection with
-// Last-Event-ID, so no event is missed or repeated. The channel is closed
-// at the end; the error channel then holds nil or the reason.
+// or an error occurs: first those the node still buffers (it asks for
+// replay=all, so a job submitted just before is watched from its start),
+// then the new ones. It reconnects after a dropped connection, or a replay
+// the node sent a page at a time, with Last-Event-ID, so no event is
+// missed or repeated. The channel is closed at the end; the error channel
+// then holds nil or the reason.
 //
 // Events show the proof forming (claim hashes, stake per verdict, ballots)
 // but never the answer text, so watching is not recorded as a read before
 // proof.
 func (c *Client) Watch(ctx context.Context, id common.Hash) (<-chan api.Event, <-chan error) {
-	return c.stream(ctx, "/v1/jobs/"+id.Hex()+"/events", 0)
+	return c.stream(ctx, "/v1/jobs/"+id.Hex()+"/events", 0, true)
 }
 
-// WatchAll streams every event of the node, resuming after lastID.
+// WatchAll streams every event of the node: those after lastID (as many as
+// the node still buffers), or with lastID 0 those from now on.
 func (c *Client) WatchAll(ctx context.Context, lastID uint64) (<-chan api.Event, <-chan error) {
-	return c.stream(ctx, "/v1/events", lastID)
+	return c.stream(ctx, "/v1/events", lastID, false)
 }
 
-func (c *Client) stream(ctx context.Context, path string, lastID uint64) (<-chan api.Event, <-chan error) {
+// stream reads an event stream, reconnecting with Last-Event-ID; until it
+// has an id, replay asks the node for every buffered event of the stream.
+func (c *Client) stream(ctx context.Context, path string, lastID uint64, replay bool) (<-chan api.Event, <-chan error) {
 	out := make(chan api.Event, 64)
 	errc := make(chan error, 1)
 	go func() {
 		defer close(out)
 		backoff := 50 * time.Millisecond
 		for {
-			done, err := c.streamOnce(ctx, path, &lastID, out)
+			before := lastID
+			done, err := c.streamOnce(ctx, path, &lastID, replay, out)
 			if done {
 				errc <- nil
 				return
@@ -58,12 +65,19 @@ func (c *Client) stream(ctx context.Context, path string, lastID uint64) (<-chan
 				errc <- ctx.Err()
 				return
 			}
+			// An API error ends the watch, but a node that serves its
+			// maximum of streams (503) is asked again after the pause.
 			var ae *APIError
-			if errors.As(err, &ae) || errors.Is(err, errBadEvent) {
+			if (errors.As(err, &ae) && ae.Status != http.StatusServiceUnavailable) || errors.Is(err, errBadEvent) {
 				errc <- err
 				return
 			}
-			// Dropped: reconnect with Last-Event-ID after a short pause.
+			// Dropped: reconnect with Last-Event-ID after a short pause,
+			// short again when the stream made progress (a node ends a
+			// long replay after each page).
+			if lastID != before {
+				backoff = 50 * time.Millisecond
+			}
 			t := time.NewTimer(backoff)
 			select {
 			case <-ctx.Done():
@@ -80,7 +94,10 @@ func (c *Client) stream(ctx context.Context, path string, lastID uint64) (<-chan
 
 // streamOnce reads one SSE connection. done is true when the server ended
 // the stream after a job's final event.
-func (c *Client) streamOnce(ctx context.Context, path string, lastID *uint64, out chan<- api.Event) (done bool, err error) {
+func (c *Client) streamOnce(ctx context.Context, path string, lastID *uint64, replay bool, out chan<- api.Event) (done bool, err error) {
+	if replay && *lastID == 0 {
+		path += "?replay=all"
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+path, nil)
 	if err != nil {
 		return false, err

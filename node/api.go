@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"mime"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -168,6 +169,8 @@ func (n *Node) decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
 		return true
 	case errors.As(err, &tooBig) || errors.Is(err, strictjson.ErrTooLarge):
 		writeError(w, http.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf("request body exceeds %d bytes", n.opts.MaxBodyBytes))
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		writeError(w, http.StatusRequestTimeout, "body_timeout", fmt.Sprintf("request body not received within %s", n.opts.APILimits.ReadTimeout))
 	default:
 		writeError(w, http.StatusBadRequest, "invalid_json", "request body: "+err.Error())
 	}
@@ -182,7 +185,9 @@ func (n *Node) handleVerify(w http.ResponseWriter, r *http.Request) {
 	if !n.decodeBody(w, r, &req) {
 		return
 	}
+	answer := n.awaitWork(w) // decomposing may ask a model
 	v, err := n.Submit(r.Context(), req)
+	answer()
 	if err != nil {
 		n.writeRequestError(w, err)
 		return
@@ -242,7 +247,9 @@ func (n *Node) handleJob(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if _, err := n.Job(id); err == nil {
-			ctx, cancel := context.WithTimeout(r.Context(), min(d, MaxWait))
+			d = min(d, MaxWait)
+			n.extendDeadlines(w, d)
+			ctx, cancel := context.WithTimeout(r.Context(), d)
 			n.WaitFinal(ctx, id) // on timeout, answer with the current state
 			cancel()
 		}
@@ -269,6 +276,28 @@ func (n *Node) handleJob(w http.ResponseWriter, r *http.Request) {
 
 // MaxWait bounds the ?wait= of a long poll.
 const MaxWait = 5 * time.Minute
+
+// awaitWork lifts the server's read and write deadlines off a request
+// whose body is read, for work that may outlast them (a model's answer,
+// bounded by the model's own timeouts); the function it returns gives the
+// answer WriteTimeout from when it is called.
+func (n *Node) awaitWork(w http.ResponseWriter) (answer func()) {
+	rc := http.NewResponseController(w)
+	rc.SetReadDeadline(time.Time{})
+	rc.SetWriteDeadline(time.Time{})
+	return func() { rc.SetWriteDeadline(time.Now().Add(n.opts.APILimits.WriteTimeout)) }
+}
+
+// extendDeadlines gives a request that waits on something other than its
+// client (a long poll, a model) d more than the server's read and write
+// timeouts: its context would otherwise end at the read timeout, and its
+// answer could not be written after the write timeout.
+func (n *Node) extendDeadlines(w http.ResponseWriter, d time.Duration) {
+	rc := http.NewResponseController(w)
+	now := time.Now()
+	rc.SetReadDeadline(now.Add(d + n.opts.APILimits.ReadTimeout))
+	rc.SetWriteDeadline(now.Add(d + n.opts.APILimits.WriteTimeout))
+}
 
 func (n *Node) handleAudit(w http.ResponseWriter, r *http.Request) {
 	id, ok := parseJobID(w, r)
@@ -312,10 +341,15 @@ func (n *Node) handleAction(w http.ResponseWriter, r *http.Request) {
 
 // handleEvents streams events as Server-Sent Events: every event of the
 // node (GET /v1/events) or of one job (GET /v1/jobs/{id}/events, which
-// ends after the job's certificate). Last-Event-ID (header, or the query
-// parameter last_event_id) resumes after the given event. Events show the
-// proof forming (claim hashes, stake per verdict, ballots) but never the
-// answer text before it is final, so watching is not a read before proof.
+// ends after the job's certificate). A stream starts at the next event
+// unless the client asks for more (parseStreamStart): Last-Event-ID
+// resumes after an event, replay=N or replay=all sends buffered events
+// first, at most one page of them (APILimits.ReplayEvents and
+// ReplayBytes); a stream with more to replay ends after its page, and the
+// client resumes with Last-Event-ID. A stream ends on the first failed
+// write and as soon as its client leaves. Events show the proof forming
+// (claim hashes, stake per verdict, ballots) but never the answer text
+// before it is final, so watching is not a read before proof.
 func (n *Node) handleEvents(w http.ResponseWriter, r *http.Request) {
 	var job common.Hash
 	if r.PathValue("id") != "" {
@@ -328,68 +362,139 @@ func (n *Node) handleEvents(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	last := r.Header.Get("Last-Event-ID")
-	if last == "" {
-		last = r.URL.Query().Get("last_event_id")
-	}
-	var lastID uint64
-	if last != "" {
-		var err error
-		if lastID, err = strconv.ParseUint(last, 10, 64); err != nil {
-			writeError(w, http.StatusBadRequest, "invalid_last_event_id", fmt.Sprintf("Last-Event-ID %q is not an event id", last))
-			return
-		}
-	}
-	flusher, ok := w.(http.Flusher)
+	from, ok := parseStreamStart(w, r)
 	if !ok {
-		writeError(w, http.StatusInternalServerError, "internal", "streaming unsupported")
 		return
 	}
-	backlog, sub := n.events.subscribe(job, lastID)
+	if !n.streams.acquire() {
+		w.Header().Set("Retry-After", "5")
+		writeError(w, http.StatusServiceUnavailable, "too_many_streams",
+			fmt.Sprintf("this node serves its maximum of %d event streams; retry later or use another node", n.opts.APILimits.MaxEventStreams))
+		return
+	}
+	defer n.streams.release()
+	limits := n.opts.APILimits
+	rc := http.NewResponseController(w)
+	// A stream outlives the server's read timeout: the server keeps
+	// reading the connection only to learn when the client leaves, which
+	// ends the request's context. Each write has its own deadline below.
+	rc.SetReadDeadline(time.Time{})
+	backlog, more, sub := n.events.subscribe(job, from, replayPage{events: limits.ReplayEvents, bytes: limits.ReplayBytes})
 	defer n.events.unsubscribe(sub)
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-cache")
 	w.Header().Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
-	write := func(e Event) bool {
-		data, _ := json.Marshal(e)
-		fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", e.ID, e.Type, data)
-		flusher.Flush()
-		return job != (common.Hash{}) && e.Type == api.EventCertificateIssued
-	}
-	for _, e := range backlog {
-		if write(e) {
-			return
+	// send writes frames and flushes them within WriteTimeout; false ends
+	// the stream (the client left or stopped reading).
+	send := func(frames ...[]byte) bool {
+		rc.SetWriteDeadline(time.Now().Add(limits.WriteTimeout))
+		for _, f := range frames {
+			if _, err := w.Write(f); err != nil {
+				return false
+			}
 		}
+		return rc.Flush() == nil
+	}
+	last := func(e *hubEvent) bool { return job != (common.Hash{}) && e.typ == api.EventCertificateIssued }
+	frames := make([][]byte, 0, len(backlog))
+	done := more
+	for _, e := range backlog {
+		frames = append(frames, e.frame)
+		if last(e) {
+			done = true
+			break
+		}
+	}
+	if !send(frames...) || done {
+		return
 	}
 	if job != (common.Hash{}) {
-		// Final, and its certificate event no longer buffered (evicted, or
-		// issued before a restart): replay it from the store with id 0.
+		// Final, and its certificate event not replayed (not asked for,
+		// evicted, or issued before a restart): send it from the store
+		// with id 0.
 		if c, err := n.store.Certificate(job); err == nil {
 			data, _ := json.Marshal(map[string]any{"status": c.Status, "certificate": c})
-			write(Event{Type: api.EventCertificateIssued, JobID: job, Time: c.IssuedAt, Data: data})
+			send(encodeFrame(&Event{Type: api.EventCertificateIssued, JobID: job, Time: c.IssuedAt, Data: data}))
 			return
 		}
 	}
-	keepalive := time.NewTicker(15 * time.Second)
+	keepalive := time.NewTicker(keepaliveInterval)
 	defer keepalive.Stop()
+	batch := make([][]byte, 0, maxBatch)
 	for {
 		select {
 		case e, ok := <-sub.ch:
 			if !ok {
 				return
 			}
-			if write(e) {
+			// Events come in bursts (a ballot, the claims it decides,
+			// the certificate): what is queued goes in one write.
+			batch, done = append(batch[:0], e.frame), last(e)
+			for open := true; open && !done && len(batch) < maxBatch; {
+				select {
+				case e, open = <-sub.ch:
+					if open {
+						batch, done = append(batch, e.frame), last(e)
+					} else {
+						done = true
+					}
+				default:
+					open = false
+				}
+			}
+			if !send(batch...) || done {
 				return
 			}
 		case <-keepalive.C:
-			fmt.Fprint(w, ": keepalive\n\n")
-			flusher.Flush()
+			if !send(keepaliveFrame) {
+				return
+			}
 		case <-r.Context().Done():
 			return
 		case <-n.ctx.Done():
 			return
 		}
+	}
+}
+
+// maxBatch bounds the queued events a stream writes at once.
+const maxBatch = 64
+
+// keepaliveInterval is how often an idle stream gets a comment line.
+const keepaliveInterval = 15 * time.Second
+
+var keepaliveFrame = []byte(": keepalive\n\n")
+
+// parseStreamStart reads where a stream starts: after the id in the
+// Last-Event-ID header (else the query parameter last_event_id); else with
+// the newest N buffered events of the stream for replay=N, every one for
+// replay=all; else at the next event. It answers 400 itself when it cannot.
+func parseStreamStart(w http.ResponseWriter, r *http.Request) (streamStart, bool) {
+	last := r.Header.Get("Last-Event-ID")
+	if last == "" {
+		last = r.URL.Query().Get("last_event_id")
+	}
+	if last != "" {
+		id, err := strconv.ParseUint(last, 10, 64)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, "invalid_last_event_id", fmt.Sprintf("Last-Event-ID %q is not an event id", last))
+			return streamStart{}, false
+		}
+		return streamStart{resume: true, afterID: id}, true
+	}
+	switch rs := r.URL.Query().Get("replay"); rs {
+	case "", "0":
+		return streamStart{}, true
+	case "all":
+		return streamStart{replay: replayAll}, true
+	default:
+		k, err := strconv.Atoi(rs)
+		if err != nil || k < 0 {
+			writeError(w, http.StatusBadRequest, "invalid_replay", fmt.Sprintf("replay %q: want a number of events or all", rs))
+			return streamStart{}, false
+		}
+		return streamStart{replay: k}, true
 	}
 }
 

@@ -72,6 +72,33 @@ type APIConfig struct {
 	// start and writes it to data_dir/admin.token. No client token may
 	// equal it.
 	AdminTokenFile string `toml:"admin_token_file,omitempty"`
+	// ReadHeaderTimeout, ReadTimeout (header and body), WriteTimeout (a
+	// response; each write of an event stream) and IdleTimeout (a
+	// keep-alive connection between requests) bound the time a client
+	// holds a connection (defaults 10s, 30s, 30s, 60s).
+	ReadHeaderTimeout Duration `toml:"read_header_timeout"`
+	ReadTimeout       Duration `toml:"read_timeout"`
+	WriteTimeout      Duration `toml:"write_timeout"`
+	IdleTimeout       Duration `toml:"idle_timeout"`
+	// MaxConnections bounds the open connections (default 2048, at most
+	// 3/4 of the file descriptor limit); MaxEventStreams the event
+	// streams (default 512).
+	MaxConnections  int `toml:"max_connections"`
+	MaxEventStreams int `toml:"max_event_streams"`
+	// ReplayEvents and ReplayBytes bound what one event stream replays
+	// (default 1024 events, 4 MiB).
+	ReplayEvents int `toml:"replay_events"`
+	ReplayBytes  int `toml:"replay_bytes"`
+}
+
+// limits are the APILimits the config sets.
+func (a *APIConfig) limits() APILimits {
+	return APILimits{
+		ReadHeaderTimeout: a.ReadHeaderTimeout.Duration, ReadTimeout: a.ReadTimeout.Duration,
+		WriteTimeout: a.WriteTimeout.Duration, IdleTimeout: a.IdleTimeout.Duration,
+		MaxConnections: a.MaxConnections, MaxEventStreams: a.MaxEventStreams,
+		ReplayEvents: a.ReplayEvents, ReplayBytes: a.ReplayBytes,
+	}
 }
 
 // ModelEndpoint is an OpenAI-compatible chat-completions endpoint
@@ -229,6 +256,12 @@ func (c *Config) setDefaults() {
 	if c.API.MaxBodyBytes == 0 {
 		c.API.MaxBodyBytes = 1 << 20
 	}
+	l := c.API.limits()
+	l.setDefaults()
+	c.API.ReadHeaderTimeout.Duration, c.API.ReadTimeout.Duration = l.ReadHeaderTimeout, l.ReadTimeout
+	c.API.WriteTimeout.Duration, c.API.IdleTimeout.Duration = l.WriteTimeout, l.IdleTimeout
+	c.API.MaxConnections, c.API.MaxEventStreams = l.MaxConnections, l.MaxEventStreams
+	c.API.ReplayEvents, c.API.ReplayBytes = l.ReplayEvents, l.ReplayBytes
 	if c.Verifier.Backend == "" {
 		c.Verifier.Backend = "kb+arithmetic"
 	}
@@ -255,6 +288,10 @@ func (c *Config) validate() error {
 	}
 	if c.Consensus.Deadline.Duration <= 0 || c.Consensus.Deadline.Duration > c.Consensus.MaxDeadline.Duration {
 		return fmt.Errorf("config: consensus.deadline %s must be positive and at most max_deadline %s", c.Consensus.Deadline, c.Consensus.MaxDeadline)
+	}
+	l := c.API.limits()
+	if err := l.validate(); err != nil {
+		return fmt.Errorf("config: %w", err)
 	}
 	return nil
 }

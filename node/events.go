@@ -2,6 +2,7 @@ package node
 
 import (
 	"encoding/json"
+	"fmt"
 	"sync"
 	"time"
 
@@ -14,13 +15,30 @@ import (
 // that reconnects with Last-Event-ID gets exactly what it missed.
 type Event = api.Event
 
+// hubEvent is an event as the hub keeps it: what a stream filters on, and
+// its Server-Sent Events frame, encoded once for every stream.
+type hubEvent struct {
+	id    uint64
+	typ   string
+	job   common.Hash
+	frame []byte
+}
+
+// encodeFrame is the Server-Sent Events frame of e: an id: line, an event:
+// line with its type and a data: line with the event as JSON.
+func encodeFrame(e *Event) []byte {
+	data, _ := json.Marshal(e) // an Event always encodes: its data is raw JSON
+	return fmt.Appendf(nil, "id: %d\nevent: %s\ndata: %s\n\n", e.ID, e.Type, data)
+}
+
 // eventHub keeps the most recent events in a ring for replay and fans new
-// ones out to subscribers. A subscriber that falls a full buffer behind is
-// dropped; it reconnects with Last-Event-ID and replays from the ring.
+// ones out to subscribers. A subscriber that falls subscriberQueue events
+// behind is dropped; it reconnects with Last-Event-ID and replays from the
+// ring.
 type eventHub struct {
 	mu   sync.Mutex
 	next uint64
-	ring []Event // circular; ring[(head+i)%len] is the i-th oldest
+	ring []*hubEvent // circular; ring[(head+i)%len] is the i-th oldest
 	head int
 	size int
 	// bytes is the data held in the ring, at most maxBytes: the oldest
@@ -29,9 +47,13 @@ type eventHub struct {
 	subs            map[*eventSub]struct{}
 }
 
+// subscriberQueue is how many events a stream may fall behind before it is
+// dropped.
+const subscriberQueue = 1024
+
 type eventSub struct {
 	job    common.Hash // zero: every job
-	ch     chan Event
+	ch     chan *hubEvent
 	closed bool
 }
 
@@ -39,11 +61,11 @@ type eventSub struct {
 // that ids keep increasing across restarts: a client that resumes with an
 // id from before a restart gets every event since, never an old id reused.
 func newEventHub(capacity, maxBytes int, now time.Time) *eventHub {
-	return &eventHub{next: uint64(now.UnixMicro()), ring: make([]Event, capacity), maxBytes: maxBytes, subs: make(map[*eventSub]struct{})}
+	return &eventHub{next: uint64(now.UnixMicro()), ring: make([]*hubEvent, capacity), maxBytes: maxBytes, subs: make(map[*eventSub]struct{})}
 }
 
 // eventBytes is what an event costs the buffer.
-func eventBytes(e *Event) int { return len(e.Data) + len(e.Type) + 64 }
+func eventBytes(e *hubEvent) int { return len(e.frame) + len(e.typ) + 96 }
 
 func (h *eventHub) publish(typ string, job common.Hash, at time.Time, data any) {
 	raw, err := json.Marshal(data)
@@ -55,21 +77,22 @@ func (h *eventHub) publish(typ string, job common.Hash, at time.Time, data any) 
 	defer h.mu.Unlock()
 	e := Event{ID: h.next, Type: typ, JobID: job, Time: at.UTC(), Data: raw}
 	h.next++
-	for h.size > 0 && (h.size == len(h.ring) || h.bytes+eventBytes(&e) > h.maxBytes) {
-		h.bytes -= eventBytes(&h.ring[h.head])
-		h.ring[h.head] = Event{}
+	he := &hubEvent{id: e.ID, typ: typ, job: job, frame: encodeFrame(&e)}
+	for h.size > 0 && (h.size == len(h.ring) || h.bytes+eventBytes(he) > h.maxBytes) {
+		h.bytes -= eventBytes(h.ring[h.head])
+		h.ring[h.head] = nil
 		h.head = (h.head + 1) % len(h.ring)
 		h.size--
 	}
-	h.ring[(h.head+h.size)%len(h.ring)] = e
+	h.ring[(h.head+h.size)%len(h.ring)] = he
 	h.size++
-	h.bytes += eventBytes(&e)
+	h.bytes += eventBytes(he)
 	for s := range h.subs {
 		if s.job != (common.Hash{}) && s.job != job {
 			continue
 		}
 		select {
-		case s.ch <- e:
+		case s.ch <- he:
 		default:
 			h.dropLocked(s)
 		}
@@ -84,28 +107,90 @@ func (h *eventHub) dropLocked(s *eventSub) {
 	}
 }
 
-// subscribe returns the buffered events after lastID (for job, or all when
-// job is zero) and a subscription for what comes next, atomically: nothing
-// falls between the two.
-func (h *eventHub) subscribe(job common.Hash, lastID uint64) ([]Event, *eventSub) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	var backlog []Event
-	for i := range h.size {
-		e := h.ring[(h.head+i)%len(h.ring)]
-		if e.ID > lastID && (job == (common.Hash{}) || e.JobID == job) {
-			backlog = append(backlog, e)
-		}
-	}
-	s := &eventSub{job: job, ch: make(chan Event, 1024)}
-	h.subs[s] = struct{}{}
-	return backlog, s
+// streamStart is where a stream begins: after an event id (resume), with
+// the newest buffered events (replay), or at the next event.
+type streamStart struct {
+	// resume: the events after afterID.
+	resume  bool
+	afterID uint64
+	// Without resume, replay is how many of the newest buffered events to
+	// send first: 0 none, replayAll all of them.
+	replay int
 }
 
+// replayAll asks for every buffered event of a stream.
+const replayAll = -1
+
+// replayPage bounds what one stream replays: at most events events and
+// bytes bytes of frames, but always one event when there is one.
+type replayPage struct {
+	events, bytes int
+}
+
+// subscribe returns what a stream of job (every job when zero) replays
+// from the buffer, at most one page of it, oldest first, and whether more
+// remained after the page. When nothing remained it also returns a
+// subscription for the events to come, taken atomically with the replay so
+// that nothing falls between; with more to replay there is none: the
+// stream ends after its page and the client resumes after the last id it
+// got.
+func (h *eventHub) subscribe(job common.Hash, from streamStart, page replayPage) (backlog []*hubEvent, more bool, sub *eventSub) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	at := func(i int) *hubEvent { return h.ring[(h.head+i)%len(h.ring)] }
+	match := func(e *hubEvent) bool { return job == (common.Hash{}) || e.job == job }
+	start := h.size // the ring offset replay starts at
+	switch {
+	case from.resume && h.size > 0:
+		// Ids are consecutive in the ring: the offset follows from the id.
+		first := at(0).id
+		switch {
+		case from.afterID < first:
+			start = 0
+		case from.afterID-first < uint64(h.size-1):
+			start = int(from.afterID-first) + 1
+		}
+	case !from.resume && from.replay != 0:
+		found := 0
+		for i := h.size - 1; i >= 0 && (from.replay == replayAll || found < from.replay); i-- {
+			if match(at(i)) {
+				start = i
+				found++
+			}
+		}
+	}
+	bytes := 0
+	for i := start; i < h.size; i++ {
+		e := at(i)
+		if !match(e) {
+			continue
+		}
+		if len(backlog) >= page.events || (len(backlog) > 0 && bytes+len(e.frame) > page.bytes) {
+			return backlog, true, nil
+		}
+		backlog = append(backlog, e)
+		bytes += len(e.frame)
+	}
+	sub = &eventSub{job: job, ch: make(chan *hubEvent, subscriberQueue)}
+	h.subs[sub] = struct{}{}
+	return backlog, false, sub
+}
+
+// unsubscribe ends a subscription; nil is none.
 func (h *eventHub) unsubscribe(s *eventSub) {
+	if s == nil {
+		return
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.dropLocked(s)
+}
+
+// subscribers is the number of live subscriptions.
+func (h *eventHub) subscribers() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.subs)
 }
 
 // closeAll ends every subscription (node stopping).

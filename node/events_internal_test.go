@@ -1,12 +1,16 @@
 package node
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
 )
+
+// everything is a page no replay in these tests fills.
+var everything = replayPage{events: 1 << 20, bytes: 1 << 30}
 
 // TestEventBufferBounds: the replay buffer holds at most its count and its
 // bytes, drops the oldest first, and ids stay consecutive.
@@ -16,7 +20,7 @@ func TestEventBufferBounds(t *testing.T) {
 	for i := range 20 {
 		h.publish("test", common.Hash{byte(i)}, time.Unix(0, 0), big)
 	}
-	backlog, sub := h.subscribe(common.Hash{}, 0)
+	backlog, _, sub := h.subscribe(common.Hash{}, streamStart{replay: replayAll}, everything)
 	h.unsubscribe(sub)
 	if h.bytes > h.maxBytes {
 		t.Fatalf("buffer holds %d bytes, bound %d", h.bytes, h.maxBytes)
@@ -25,12 +29,12 @@ func TestEventBufferBounds(t *testing.T) {
 		t.Fatalf("%d events kept, want 1 to 4 of about 1 KiB under a 4 KiB bound", len(backlog))
 	}
 	last := backlog[len(backlog)-1]
-	if last.JobID != (common.Hash{19}) || last.ID != 5+19 {
-		t.Fatalf("newest event kept is %+v, want the 20th with id %d", last.JobID, 5+19)
+	if last.job != (common.Hash{19}) || last.id != 5+19 {
+		t.Fatalf("newest event kept is %x, want the 20th with id %d", last.job, 5+19)
 	}
 	for i := 1; i < len(backlog); i++ {
-		if backlog[i].ID != backlog[i-1].ID+1 {
-			t.Fatalf("ids %d then %d", backlog[i-1].ID, backlog[i].ID)
+		if backlog[i].id != backlog[i-1].id+1 {
+			t.Fatalf("ids %d then %d", backlog[i-1].id, backlog[i].id)
 		}
 	}
 	small := newEventHub(4, 1<<20, time.Unix(0, 0))
@@ -39,5 +43,65 @@ func TestEventBufferBounds(t *testing.T) {
 	}
 	if small.size != 4 {
 		t.Fatalf("count bound: %d events kept, want 4", small.size)
+	}
+}
+
+func ids(es []*hubEvent) []uint64 {
+	out := make([]uint64, len(es))
+	for i, e := range es {
+		out[i] = e.id
+	}
+	return out
+}
+
+// TestStreamStart: a stream starts at the next event unless it resumes
+// after an id or asks for a replay, and replays at most one page.
+func TestStreamStart(t *testing.T) {
+	a, b := common.Hash{0xa}, common.Hash{0xb}
+	h := newEventHub(64, 1<<20, time.Unix(0, 100_000)) // ids from 100
+	for i := range 20 {
+		job := a
+		if i%2 == 1 {
+			job = b
+		}
+		h.publish("test", job, time.Unix(0, 0), strings.Repeat("x", 100))
+	}
+	frame := len(h.ring[0].frame)
+	for _, tc := range []struct {
+		name string
+		job  common.Hash
+		from streamStart
+		page replayPage
+		want []uint64
+		more bool
+	}{
+		{"no replay asked: the next event", common.Hash{}, streamStart{}, everything, nil, false},
+		{"no replay asked on a job stream", a, streamStart{}, everything, nil, false},
+		{"resume after an id", common.Hash{}, streamStart{resume: true, afterID: 116}, everything, []uint64{117, 118, 119}, false},
+		{"resume after the newest id", common.Hash{}, streamStart{resume: true, afterID: 119}, everything, nil, false},
+		{"resume after an id from the future", common.Hash{}, streamStart{resume: true, afterID: 1 << 63}, everything, nil, false},
+		{"resume after an evicted id: from the oldest", common.Hash{}, streamStart{resume: true, afterID: 3}, replayPage{events: 2, bytes: 1 << 20}, []uint64{100, 101}, true},
+		{"resume on a job stream", b, streamStart{resume: true, afterID: 114}, everything, []uint64{115, 117, 119}, false},
+		{"replay the newest 3", common.Hash{}, streamStart{replay: 3}, everything, []uint64{117, 118, 119}, false},
+		{"replay the newest 2 of a job", a, streamStart{replay: 2}, everything, []uint64{116, 118}, false},
+		{"replay all of a job", b, streamStart{replay: replayAll}, everything, []uint64{101, 103, 105, 107, 109, 111, 113, 115, 117, 119}, false},
+		{"replay all, a page of 4 events", common.Hash{}, streamStart{replay: replayAll}, replayPage{events: 4, bytes: 1 << 20}, []uint64{100, 101, 102, 103}, true},
+		{"replay all, a page of 3 frames' bytes", a, streamStart{replay: replayAll}, replayPage{events: 100, bytes: 3 * frame}, []uint64{100, 102, 104}, true},
+		{"a page smaller than one event still holds one", a, streamStart{replay: replayAll}, replayPage{events: 100, bytes: 1}, []uint64{100}, true},
+		{"a page that just holds the rest", b, streamStart{replay: 2}, replayPage{events: 2, bytes: 2 * frame}, []uint64{117, 119}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			backlog, more, sub := h.subscribe(tc.job, tc.from, tc.page)
+			defer h.unsubscribe(sub)
+			if got := ids(backlog); !slices.Equal(got, tc.want) || more != tc.more {
+				t.Fatalf("replay %v more %v, want %v more %v", got, more, tc.want, tc.more)
+			}
+			if more != (sub == nil) {
+				t.Fatalf("more %v with subscription %v: a stream with more to replay ends after its page", more, sub != nil)
+			}
+		})
+	}
+	if n := h.subscribers(); n != 0 {
+		t.Fatalf("%d subscriptions left", n)
 	}
 }

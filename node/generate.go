@@ -48,7 +48,9 @@ func (n *Node) handleGenerate(w http.ResponseWriter, r *http.Request) {
 	if !n.decodeBody(w, r, &req) {
 		return
 	}
+	answer := n.awaitWork(w) // the model may take longer than the server's timeouts
 	v, err := n.Generate(r.Context(), req)
+	answer()
 	if err != nil {
 		n.writeRequestError(w, err)
 		return

@@ -74,6 +74,9 @@ type Options struct {
 	// token may equal. Empty: the node draws one at each start and writes
 	// it to DataDir/admin.token (AdminTokenFile), readable by its owner.
 	AdminToken string
+	// APILimits bound the time, connections and event streams HTTP
+	// clients can hold.
+	APILimits APILimits
 
 	Quorum         consensus.Quorum
 	Replication    uint32
@@ -144,6 +147,7 @@ func (o *Options) setDefaults() {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	o.APILimits.setDefaults()
 }
 
 // FromConfig loads the key, genesis and verifier a config names. The
@@ -226,6 +230,7 @@ func FromConfig(cfg *Config) (Options, error) {
 		RateLimit:      cfg.API.RateLimit,
 		RateBurst:      cfg.API.RateBurst,
 		AdminToken:     adminToken,
+		APILimits:      cfg.API.limits(),
 		MaxPendingJobs: cfg.Consensus.MaxPendingJobs,
 		GossipBallots:  cfg.P2P.GossipBallots,
 		Behaviour: Behaviour{Kind: cfg.Behaviour.Kind, Delay: cfg.Behaviour.Delay.Duration,
@@ -253,6 +258,9 @@ type Node struct {
 	apiLn net.Listener
 	// adminToken is the bearer token of the admin routes.
 	adminToken string
+	// conns holds the API's connections; streams counts its event streams.
+	conns   *connLimiter
+	streams *streamGate
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -320,6 +328,9 @@ func New(opts Options) (*Node, error) {
 	if err := opts.Behaviour.Validate(); err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
+	if err := opts.APILimits.validate(); err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
 	for name, tok := range opts.Tokens {
 		if opts.AdminToken != "" && tok == opts.AdminToken {
 			return nil, fmt.Errorf("node: client token %q is the admin token; give the admin routes a token of their own", name)
@@ -351,6 +362,7 @@ func New(opts Options) (*Node, error) {
 		known:    newKnownJobs(1 << 16),
 		sigCache: consensus.NewSignatureCache(1 << 16),
 		limiter:  newRateLimiter(opts.RateLimit, opts.RateBurst, 10000),
+		streams:  &streamGate{max: int64(opts.APILimits.MaxEventStreams)},
 		stats:    make(map[common.Address]*agreement),
 	}, nil
 }
@@ -478,11 +490,13 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		if err != nil {
 			return fmt.Errorf("node: api: %w", err)
 		}
-		n.api = &http.Server{Handler: n.Handler(), ReadHeaderTimeout: 10 * time.Second}
+		n.conns = newConnLimiter(n.apiLn, connectionCap(n.opts.APILimits.MaxConnections), time.Now)
+		n.registerAPIMetrics(n.conns)
+		n.api = newAPIServer(n.Handler(), n.opts.APILimits, n.conns)
 		n.wg.Add(1)
 		go func() {
 			defer n.wg.Done()
-			if err := n.api.Serve(n.apiLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			if err := n.api.Serve(n.conns); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				log.Errorw("api server stopped", "err", err)
 			}
 		}()
