@@ -83,7 +83,8 @@ node a perturbation restarted is watched and stopped like the others.`,
               node.pid), remove the marker, wait until /healthz answers 200
   pause       SIGSTOP the node's process
   resume      SIGCONT it
-  disconnect  POST {"action":"disconnect"} to the node's /v1/admin/p2p
+  disconnect  POST {"action":"disconnect"} to the node's /v1/admin/p2p, with
+              the admin token its config names (DIR/NODE/admin.token)
   connect     POST {"action":"connect"} to it`,
 				Flags: []cli.Flag{
 					&cli.StringFlag{Name: "dir", Usage: "testnet `DIR`", Value: "verity-testnet"},
