@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -147,11 +146,7 @@ func TestBenchCommandSubprocess(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary and starts node processes")
 	}
-	bin := filepath.Join(t.TempDir(), "verity")
-	build := exec.CommandContext(t.Context(), "go", "build", "-o", bin, ".")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildVerity(t)
 	out, err := runBenchCLI(t, "--subprocess", "--command", bin, "--base-port", "37600", "--nodes", "2", "--claims", "2",
 		"--rate", "10", "--duration", "1s", "--warmup", "500ms", "--json", "-q")
 	if err != nil {

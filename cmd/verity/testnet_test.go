@@ -19,17 +19,6 @@ import (
 	"github.com/verity-network/verity/testnet"
 )
 
-// buildVerity builds the verity binary into a temporary directory.
-func buildVerity(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "verity")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
-
 // freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
 func freePort(t *testing.T) int {
 	t.Helper()

@@ -1,0 +1,47 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+)
+
+// verityBinary is the verity binary the tests of this package build once
+// and share; TestMain removes its directory.
+var verityBinary struct {
+	once sync.Once
+	dir  string
+	path string
+	err  error
+}
+
+// buildVerity builds the verity binary, once per test run, and returns
+// its path.
+func buildVerity(t *testing.T) string {
+	t.Helper()
+	b := &verityBinary
+	b.once.Do(func() {
+		if b.dir, b.err = os.MkdirTemp("", "verity-test-bin-"); b.err != nil {
+			return
+		}
+		b.path = filepath.Join(b.dir, "verity")
+		if out, err := exec.Command("go", "build", "-o", b.path, ".").CombinedOutput(); err != nil {
+			b.err = fmt.Errorf("go build: %w\n%s", err, out)
+		}
+	})
+	if b.err != nil {
+		t.Fatal(b.err)
+	}
+	return b.path
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if verityBinary.dir != "" {
+		os.RemoveAll(verityBinary.dir)
+	}
+	os.Exit(code)
+}
