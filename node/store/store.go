@@ -1,5 +1,6 @@
 // Package store is a validator node's durable state in one bbolt file: jobs,
-// ballots, certificates and the node's own ballots. Every write is committed
+// ballots, certificates (with an index by issue time, for catch-up) and the
+// node's own ballots. Every write is committed
 // (fsync) before the call returns, so what the node acknowledged or
 // published survives a crash.
 package store
@@ -26,6 +27,9 @@ var (
 	bucketOwn     = []byte("own_ballots")
 	bucketAudit   = []byte("audit")    // job id || u64 sequence
 	bucketEvid    = []byte("evidence") // validator || job id
+	// bucketCertIndex orders certificates by issue time, for catch-up:
+	// u64 issued_at (unix ms) || job id, with no value.
+	bucketCertIndex = []byte("cert_index")
 )
 
 // ErrNotFound is returned when a record does not exist.
@@ -132,12 +136,23 @@ func Open(path string) (*Store, error) {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketJobs, bucketBallots, bucketCerts, bucketOwn, bucketAudit, bucketEvid} {
+		indexed := tx.Bucket(bucketCertIndex) != nil
+		for _, b := range [][]byte{bucketJobs, bucketBallots, bucketCerts, bucketOwn, bucketAudit, bucketEvid, bucketCertIndex} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
 		}
-		return nil
+		if indexed {
+			return nil
+		}
+		// A store written before the index: index what it holds.
+		return tx.Bucket(bucketCerts).ForEach(func(k, v []byte) error {
+			var c certSummary
+			if err := json.Unmarshal(v, &c); err != nil {
+				return fmt.Errorf("certificate %x: %w", k, err)
+			}
+			return tx.Bucket(bucketCertIndex).Put(certIndexKey(c.IssuedAt, common.BytesToHash(k)), nil)
+		})
 	})
 	if err != nil {
 		db.Close()
@@ -195,15 +210,47 @@ func get(tx *bolt.Tx, bucket, key []byte, v any) error {
 }
 
 // PutJob writes a job record, replacing any earlier one. A final status is
-// never replaced by a non-final one.
+// never replaced by a non-final one, and a job whose certificate is stored
+// is written with the certificate's status.
 func (s *Store) PutJob(j *Job) error {
 	return s.update(func(tx *bolt.Tx) error {
 		var old Job
 		if err := get(tx, bucketJobs, j.ID[:], &old); err == nil && old.Status.Final() && !j.Status.Final() {
 			return nil
 		}
-		return put(tx, bucketJobs, j.ID[:], j)
+		return putJob(tx, j)
 	})
+}
+
+// putJob writes a job record; if the record is not final but the job's
+// certificate is stored (it came first), the record written takes the
+// certificate's status, and its issue time as FinalAt, so that a job's
+// record always follows its certificate. j itself is not changed.
+func putJob(tx *bolt.Tx, j *Job) error {
+	if !j.Status.Final() {
+		if data := tx.Bucket(bucketCerts).Get(j.ID[:]); data != nil {
+			var c certSummary
+			if err := json.Unmarshal(data, &c); err != nil {
+				return fmt.Errorf("certificate %x: %w", j.ID, err)
+			}
+			final := *j
+			final.Status, final.FinalAt = c.Status, c.IssuedAt
+			return put(tx, bucketJobs, j.ID[:], &final)
+		}
+	}
+	return put(tx, bucketJobs, j.ID[:], j)
+}
+
+// certSummary is what the store reads of a stored certificate for its own
+// bookkeeping.
+type certSummary struct {
+	Status   consensus.Status `json:"status"`
+	IssuedAt time.Time        `json:"issued_at"`
+}
+
+// certIndexKey is a certificate's key in bucketCertIndex.
+func certIndexKey(issuedAt time.Time, job common.Hash) []byte {
+	return append(binary.BigEndian.AppendUint64(make([]byte, 0, 8+common.HashLength), uint64(max(issuedAt.UnixMilli(), 0))), job[:]...)
 }
 
 // AddJob writes a job record only if none exists yet; it reports whether it
@@ -226,7 +273,7 @@ func (s *Store) AddJob(j *Job) (bool, error) {
 			return nil
 		}
 		added = true
-		return put(tx, bucketJobs, j.ID[:], j)
+		return putJob(tx, j)
 	})
 	return added, err
 }
@@ -351,7 +398,7 @@ func (s *Store) PutOwnBallotWithJob(b *consensus.Ballot, j *Job) (*consensus.Bal
 		if j == nil || tx.Bucket(bucketJobs).Get(j.ID[:]) != nil {
 			return nil
 		}
-		return put(tx, bucketJobs, j.ID[:], j)
+		return putJob(tx, j)
 	})
 	return existing, err
 }
@@ -375,6 +422,9 @@ func (s *Store) PutCertificate(c *consensus.Certificate, finalAt time.Time) (sto
 			return nil
 		}
 		if err := put(tx, bucketCerts, c.JobID[:], c); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bucketCertIndex).Put(certIndexKey(c.IssuedAt, c.JobID), nil); err != nil {
 			return err
 		}
 		var j Job
@@ -406,6 +456,58 @@ func (s *Store) Certificate(job common.Hash) (*consensus.Certificate, error) {
 // Certificates calls fn for every stored certificate until fn returns false.
 func (s *Store) Certificates(fn func(*consensus.Certificate) bool) error {
 	return scan(s, bucketCerts, nil, "certificate", fn)
+}
+
+// LastIssued returns the issue time of the newest certificate stored, and
+// false if there is none.
+func (s *Store) LastIssued() (time.Time, bool, error) {
+	var at time.Time
+	var ok bool
+	err := s.db.View(func(tx *bolt.Tx) error {
+		k, _ := tx.Bucket(bucketCertIndex).Cursor().Last()
+		if len(k) == 8+common.HashLength {
+			at, ok = time.UnixMilli(int64(binary.BigEndian.Uint64(k[:8]))), true
+		}
+		return nil
+	})
+	return at, ok, err
+}
+
+// HasCertificate reports whether a certificate of the job is stored.
+func (s *Store) HasCertificate(job common.Hash) (bool, error) {
+	var ok bool
+	err := s.db.View(func(tx *bolt.Tx) error { ok = tx.Bucket(bucketCerts).Get(job[:]) != nil; return nil })
+	return ok, err
+}
+
+// CertificatesIssuedFrom calls fn, in order of issue time then job id, for
+// every stored certificate issued at or after from (in whole milliseconds),
+// until fn returns false. A non-zero after resumes a scan: the certificate
+// of job after issued at from, and any before it, are skipped.
+func (s *Store) CertificatesIssuedFrom(from time.Time, after common.Hash, fn func(*consensus.Certificate) bool) error {
+	seek := certIndexKey(from, after)
+	return s.db.View(func(tx *bolt.Tx) error {
+		certs := tx.Bucket(bucketCerts)
+		c := tx.Bucket(bucketCertIndex).Cursor()
+		for k, _ := c.Seek(seek); k != nil; k, _ = c.Next() {
+			if after != (common.Hash{}) && bytes.Equal(k, seek) {
+				continue
+			}
+			id := k[8:]
+			data := certs.Get(id)
+			if data == nil {
+				continue
+			}
+			var cert consensus.Certificate
+			if err := json.Unmarshal(data, &cert); err != nil {
+				return fmt.Errorf("certificate %x: %w", id, err)
+			}
+			if !fn(&cert) {
+				return nil
+			}
+		}
+		return nil
+	})
 }
 
 // Evidence is a proof of equivocation and when this node learned it.
