@@ -6,7 +6,6 @@ import (
 	"math"
 	"slices"
 	"sync"
-	"time"
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -266,28 +265,4 @@ func (n *Node) onEvidence(v any) {
 	if e, ok := v.(*consensus.Evidence); ok {
 		n.addEvidence(e, false)
 	}
-}
-
-// knownJobs remembers the deadlines of the most recent jobs announced, so
-// that an unsettled certificate is taken only for a job a validator
-// announced. It holds at most its capacity, forgetting the oldest.
-type knownJobs struct {
-	mu   sync.Mutex
-	jobs *fifo.Map[common.Hash, time.Time]
-}
-
-func newKnownJobs(capacity int) *knownJobs {
-	return &knownJobs{jobs: fifo.New[common.Hash, time.Time](capacity)}
-}
-
-func (k *knownJobs) add(id common.Hash, deadline time.Time) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	k.jobs.Put(id, deadline)
-}
-
-func (k *knownJobs) get(id common.Hash) (time.Time, bool) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	return k.jobs.Get(id)
 }

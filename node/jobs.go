@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/verity-network/verity/api"
@@ -111,7 +112,7 @@ func (n *Node) Submit(ctx context.Context, req api.VerifyRequest) (*api.Job, err
 		return nil, badRequest("invalid_parameters", "%v", err)
 	}
 	msg.JobID = params.ID()
-	if msg.Signature, err = n.signer.SignDigest(msg.Digest()); err != nil {
+	if err := msg.Sign(n.signer); err != nil {
 		return nil, fmt.Errorf("sign job: %w", err)
 	}
 	raw, err := encode(msg)
@@ -137,7 +138,6 @@ func (n *Node) Submit(ctx context.Context, req api.VerifyRequest) (*api.Job, err
 		return nil, fmt.Errorf("store job: %w", err)
 	}
 	n.metrics.observeStore("job", t0)
-	n.known.add(msg.JobID, rec.Deadline)
 	if err := n.startAggregation(msg, nil, now); err != nil {
 		return nil, err
 	}
@@ -224,11 +224,30 @@ func (n *Node) reannounce(id common.Hash, every time.Duration) {
 	if !ok || n.stopped {
 		return
 	}
-	j.resends++
+	n.resendLocked(j, false)
+	j.reannounce = time.AfterFunc(every, func() { n.reannounce(id, every) })
+}
+
+// resendLocked re-announces a job this node aggregates, signed with the
+// next resend number: this node's clock in unix milliseconds, or one more
+// than the last if the clock is not past it, so that resend numbers grow
+// across restarts too. waitPeers publishes once the node has topic peers
+// (after a restart). n.mu must be held and n.stopped false.
+func (n *Node) resendLocked(j *aggJob, waitPeers bool) {
+	j.resends = max(j.resends+1, uint64(max(n.opts.Now().UnixMilli(), 0)))
 	m := *j.msg
 	m.Resend = j.resends
-	n.goTracked(func() { n.publish(p2p.KindJobs, &m) })
-	j.reannounce = time.AfterFunc(every, func() { n.reannounce(id, every) })
+	n.goTracked(func() {
+		if err := m.Sign(n.signer); err != nil {
+			log.Errorw("sign re-announcement", "job", m.JobID.Hex(), "err", err)
+			return
+		}
+		if waitPeers {
+			n.publishWhenReady(p2p.KindJobs, &m)
+			return
+		}
+		n.publish(p2p.KindJobs, &m)
+	})
 }
 
 // expire ends a job at its deadline with the ballots it has.
@@ -311,20 +330,40 @@ func (n *Node) issue(cert *consensus.Certificate, accepted, now time.Time, expir
 	n.publish(p2p.KindCerts, cert)
 }
 
-// validateJob is the jobs topic validator.
+// validateJob is the jobs topic validator: shape (with the canonical
+// encoding), then whether the announcement is new (a job not seen, or a
+// resend number above the highest taken), then the gateway's signature of
+// the job and its resend number. An announcement that is not new is
+// ignored before its signature is checked: replaying one, in any bytes,
+// makes no validator answer again.
 func (n *Node) validateJob(_ context.Context, from peer.ID, data []byte) (p2p.Verdict, any) {
 	start := time.Now()
-	// A job this node published itself was signed here: shape only.
-	m, err := decodeJob(data, n.set, from != n.net.PeerID())
+	m, err := decodeJobShape(data, n.set)
+	if err == nil {
+		switch {
+		case time.UnixMilli(int64(m.Deadline)).Before(n.opts.Now()):
+			n.metrics.announcements.WithLabelValues("expired").Inc()
+			return p2p.Ignore, nil
+		case n.announce.stale(m.JobID, m.Resend):
+			n.metrics.announcements.WithLabelValues("stale").Inc()
+			return p2p.Ignore, nil
+		}
+		// A job this node published itself was signed here.
+		if from != n.net.PeerID() {
+			err = m.verifySignature()
+		}
+	}
 	n.metrics.observeValidation(p2p.KindJobs, verdictLabel(err), start)
 	if err != nil {
+		n.metrics.announcements.WithLabelValues("rejected").Inc()
 		log.Debugw("job rejected", "from", from, "err", err)
 		return p2p.Reject, nil
 	}
-	if time.UnixMilli(int64(m.Deadline)).Before(n.opts.Now()) {
+	if !n.announce.take(m.JobID, m.Resend) {
+		n.metrics.announcements.WithLabelValues("stale").Inc()
 		return p2p.Ignore, nil
 	}
-	n.known.add(m.JobID, time.UnixMilli(int64(m.Deadline)))
+	n.metrics.announcements.WithLabelValues("accepted").Inc()
 	return p2p.Accept, &validJob{msg: m, raw: data}
 }
 
@@ -341,6 +380,11 @@ func (n *Node) onJob(v any) {
 		return
 	}
 	m := vj.msg
+	if !n.announce.answer(m.JobID, n.opts.Now()) {
+		// Answered this job within answerInterval: a burst of
+		// re-announcements gets one answer.
+		return
+	}
 	rec := &store.Job{
 		ID:          m.JobID,
 		Message:     vj.raw,
@@ -376,12 +420,17 @@ func (n *Node) castBallot(m *JobMessage, rec *store.Job) bool {
 		n.goTracked(func() { n.sendBallot(m, &BallotMessage{Ballot: *own, Resend: m.Resend}, true) })
 		return true
 	}
+	if !n.announce.startJudging(m.JobID) {
+		return true // a judgment of this job is under way
+	}
 	select {
 	case n.judge <- struct{}{}:
 	case <-n.ctx.Done():
+		n.announce.doneJudging(m.JobID)
 		return true
 	}
 	n.goTracked(func() {
+		defer n.announce.doneJudging(m.JobID)
 		defer func() { <-n.judge }()
 		deadline := time.UnixMilli(int64(m.Deadline))
 		ctx, cancel := context.WithDeadline(n.ctx, deadline)
@@ -427,8 +476,26 @@ func (n *Node) castBallot(m *JobMessage, rec *store.Job) bool {
 	return true
 }
 
-// validateBallot is the ballots topic validator: decode, shape, signature.
-func (n *Node) validateBallot(_ context.Context, from peer.ID, data []byte) (p2p.Verdict, any) {
+// validateBallot is the ballots topic validator: decode, shape, signature,
+// then whether the ballot is new: a copy of a ballot already taken is
+// ignored unless ballotRepeatInterval has passed (it answers a
+// re-announcement), whatever its unsigned resend number.
+func (n *Node) validateBallot(ctx context.Context, from peer.ID, data []byte) (p2p.Verdict, any) {
+	v, b := n.checkBallot(ctx, from, data)
+	if v != p2p.Accept || from == n.net.PeerID() {
+		return v, b
+	}
+	ballot := b.(*consensus.Ballot)
+	if !n.announce.takeBallot(crypto.Keccak256Hash(ballot.Digest().Bytes(), ballot.Signature), n.opts.Now()) {
+		n.metrics.ballots.WithLabelValues("repeat", "").Inc()
+		return p2p.Ignore, nil
+	}
+	return v, b
+}
+
+// checkBallot decodes a ballot and checks its shape and signature, for the
+// topic and for ballots sent straight to this node.
+func (n *Node) checkBallot(_ context.Context, from peer.ID, data []byte) (p2p.Verdict, any) {
 	start := time.Now()
 	// Each signature is recovered once per node; ballots this node signed
 	// are in the cache from the start.
@@ -625,9 +692,11 @@ func (n *Node) resume() error {
 			}
 			// Announce again, as new to gossip, so that ballots cast
 			// while this node was down are sent again.
-			again := m
-			again.Resend = uint64(n.opts.Now().UnixNano())
-			n.goTracked(func() { n.publishWhenReady(p2p.KindJobs, &again) })
+			n.mu.Lock()
+			if a, ok := n.agg[m.JobID]; ok && !n.stopped {
+				n.resendLocked(a, true)
+			}
+			n.mu.Unlock()
 		}
 		if time.UnixMilli(int64(m.Deadline)).After(n.opts.Now()) {
 			n.castBallot(&m, nil)
@@ -683,7 +752,9 @@ func (n *Node) directBallot(ctx context.Context, from peer.ID, data []byte) p2p.
 	n.wg.Add(1)
 	n.mu.Unlock()
 	defer n.wg.Done()
-	v, b := n.validateBallot(ctx, from, data)
+	// A rejected ballot costs the sender a penalty (p2p.HandleDirect), as
+	// a rejected gossip message does.
+	v, b := n.checkBallot(ctx, from, data)
 	if v == p2p.Accept {
 		n.onBallot(b)
 	}

@@ -21,6 +21,7 @@ type metrics struct {
 	ballots           *prometheus.CounterVec
 	validation        *prometheus.HistogramVec
 	storeWrite        *prometheus.HistogramVec
+	announcements     *prometheus.CounterVec
 }
 
 var latencyBuckets = []float64{.0005, .001, .002, .005, .01, .02, .05, .1, .2, .5, 1, 2, 5, 10, 30}
@@ -53,8 +54,12 @@ func newMetrics() *metrics {
 			Name: "verity_store_write_seconds", Help: "Time of one durable store write.",
 			Buckets: []float64{.00005, .0001, .0002, .0005, .001, .002, .005, .01, .02, .05, .1},
 		}, []string{"op"}),
+		announcements: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "verity_job_announcements_total", Help: "Job announcements checked by this node, by result: accepted, stale (a resend number already taken; no answer), expired, rejected.",
+		}, []string{"result"}),
 	}
 	m.reg.MustRegister(m.timeToQuorum, m.timeToCertificate, m.jobs, m.jobsPending, m.ballots, m.validation, m.storeWrite,
+		m.announcements,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
 }

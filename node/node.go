@@ -275,7 +275,9 @@ type Node struct {
 	events  *eventHub
 	metrics *metrics
 	book    *ballotBook
-	known   *knownJobs
+	// announce is what the node saw of recent job announcements and
+	// ballots, so that a replay gets no second answer.
+	announce *announceBook
 	// sigCache holds every ballot signature this node recovered or made,
 	// so that none is recovered twice.
 	sigCache *consensus.SignatureCache
@@ -359,7 +361,7 @@ func New(opts Options) (*Node, error) {
 		events:   newEventHub(opts.EventBuffer, opts.EventBufferBytes, opts.Now()),
 		metrics:  newMetrics(),
 		book:     newBallotBook(4096),
-		known:    newKnownJobs(1 << 16),
+		announce: newAnnounceBook(1 << 16),
 		sigCache: consensus.NewSignatureCache(1 << 16),
 		limiter:  newRateLimiter(opts.RateLimit, opts.RateBurst, 10000),
 		streams:  &streamGate{max: int64(opts.APILimits.MaxEventStreams)},

@@ -44,6 +44,11 @@ var (
 	ErrMessageTooLarge = errors.New("message too large")
 	ErrDecode          = errors.New("undecodable message")
 	ErrBadJobMessage   = errors.New("invalid job message")
+	// ErrNotCanonical is a job or ballot message whose bytes are not the
+	// encoding this node would write for it (compact JSON, fields in
+	// order, no HTML escaping): the same message in other bytes would be
+	// new to gossip, so it is refused. It wraps ErrDecode.
+	ErrNotCanonical = fmt.Errorf("%w: not in canonical encoding", ErrDecode)
 )
 
 // JobMessage announces a job on the jobs topic. The gateway signs its EIP-712
@@ -64,16 +69,20 @@ type JobMessage struct {
 	Signature   hexutil.Bytes    `json:"signature"`
 	gatewayPeer peer.ID          // from the signature; not encoded
 
-	// Resend numbers a re-announcement of the job by its gateway (0 for
-	// the first). It is not signed and not part of the job id: it only
-	// makes the message new to gossip, so that validators that missed the
-	// job, or whose ballot the gateway missed, answer again.
+	// Resend numbers a re-announcement of the job by its gateway: 0 for
+	// the first announcement, then increasing (the gateway's clock in unix
+	// milliseconds, or more). The gateway signs it with the job; it is not
+	// part of the job id. A new resend makes the message new to gossip, so
+	// that validators that missed the job, or whose ballot the gateway
+	// missed, answer again; only the gateway can make one.
 	Resend uint64 `json:"resend,omitempty"`
 }
 
 // BallotMessage is a ballot as gossiped. Resend, when set, is the job's
 // re-announcement it answers: it makes the message new to gossip while the
-// ballot stays the same (a repeat is a no-op in the tally).
+// ballot stays the same (a repeat is a no-op in the tally). It is not
+// signed: a node takes a repeat of a ballot it already has at most once per
+// answerInterval, whatever its resend.
 type BallotMessage struct {
 	consensus.Ballot
 	Resend uint64 `json:"resend,omitempty"`
@@ -97,7 +106,7 @@ func (m *JobMessage) Params() consensus.JobParams {
 // ClaimList returns the claims with indexes and hashes.
 func (m *JobMessage) ClaimList() []claims.Claim { return claims.FromTexts(m.Claims) }
 
-// Digest is what the gateway signs.
+// Digest is what the gateway signs: the job and the resend number.
 func (m *JobMessage) Digest() common.Hash {
 	return sigs.JobDigest(m.NetworkID, sigs.JobData{
 		JobID:      m.JobID,
@@ -105,7 +114,22 @@ func (m *JobMessage) Digest() common.Hash {
 		ClaimsRoot: m.ClaimsRoot,
 		ClaimCount: uint32(len(m.Claims)),
 		Deadline:   m.Deadline,
+		Resend:     m.Resend,
 	})
+}
+
+// Sign sets the signature of the job message with its resend number; s
+// must be the job's gateway.
+func (m *JobMessage) Sign(s sigs.Signer) error {
+	if s.Address() != m.Gateway {
+		return fmt.Errorf("%w: %s cannot sign for gateway %s", consensus.ErrBadSignature, s.Address().Hex(), m.Gateway.Hex())
+	}
+	sig, err := s.SignDigest(m.Digest())
+	if err != nil {
+		return err
+	}
+	m.Signature = sig
+	return nil
 }
 
 // encode is the wire encoding of a gossiped message: compact JSON without
@@ -121,21 +145,32 @@ func encode(v any) ([]byte, error) {
 }
 
 // DecodeJob decodes and fully checks a job message against the validator set:
-// shape (sizes, network, claims, root, job id, quorum), then the gateway's
-// signature. Nothing here touches node state.
+// shape (sizes, canonical encoding, network, claims, root, job id, quorum),
+// then the gateway's signature of the job and its resend number. Nothing
+// here touches node state.
 func DecodeJob(data []byte, set *consensus.ValidatorSet) (*JobMessage, error) {
-	return decodeJob(data, set, true)
+	m, err := decodeJobShape(data, set)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.verifySignature(); err != nil {
+		return nil, err
+	}
+	return m, nil
 }
 
-// decodeJob is DecodeJob; checkSig false skips the signature, for a
-// message this node signed itself.
-func decodeJob(data []byte, set *consensus.ValidatorSet, checkSig bool) (*JobMessage, error) {
+// decodeJobShape is DecodeJob without the signature: everything that can be
+// refused before any curve arithmetic.
+func decodeJobShape(data []byte, set *consensus.ValidatorSet) (*JobMessage, error) {
 	if len(data) > MaxJobMessageSize {
 		return nil, fmt.Errorf("%w: job of %d bytes", ErrMessageTooLarge, len(data))
 	}
 	var m JobMessage
 	if err := strictjson.Decode(data, &m, MaxJobMessageSize); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrDecode, err)
+	}
+	if err := checkCanonical(&m, data); err != nil {
+		return nil, fmt.Errorf("job: %w", err)
 	}
 	if m.NetworkID != set.NetworkID() {
 		return nil, fmt.Errorf("%w: job for network %d", consensus.ErrWrongNetwork, m.NetworkID)
@@ -159,22 +194,41 @@ func decodeJob(data []byte, set *consensus.ValidatorSet, checkSig bool) (*JobMes
 	if m.Params().ID() != m.JobID {
 		return nil, fmt.Errorf("%w: %w", ErrBadJobMessage, consensus.ErrJobID)
 	}
-	if !checkSig {
-		return &m, nil
-	}
+	return &m, nil
+}
+
+// verifySignature checks that the job's gateway signed the job with its
+// resend number, and keeps the gateway's peer id.
+func (m *JobMessage) verifySignature() error {
 	pub, err := sigs.RecoverPublicKey(m.Digest(), m.Signature)
 	if err != nil {
-		return nil, fmt.Errorf("%w: job: %w", consensus.ErrBadSignature, err)
+		return fmt.Errorf("%w: job: %w", consensus.ErrBadSignature, err)
 	}
 	if signer := crypto.PubkeyToAddress(*pub); signer != m.Gateway {
-		return nil, fmt.Errorf("%w: job signed by %s, gateway is %s", consensus.ErrBadSignature, signer.Hex(), m.Gateway.Hex())
+		return fmt.Errorf("%w: job signed by %s, gateway is %s", consensus.ErrBadSignature, signer.Hex(), m.Gateway.Hex())
 	}
 	// The gateway's key is also its libp2p identity: its peer id, for
 	// sending it ballots directly.
 	if id, err := p2p.PeerIDFromPublicKey(pub); err == nil {
 		m.gatewayPeer = id
 	}
-	return &m, nil
+	return nil
+}
+
+// checkCanonical refuses data that is not exactly encode(v): a message has
+// one encoding, so that gossip, which tells messages apart by the hash of
+// their bytes, cannot be handed the same message as new in other bytes.
+// Every node writes messages with encode, so an honest peer never forwards
+// anything else.
+func checkCanonical(v any, data []byte) error {
+	enc, err := encode(v)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrDecode, err)
+	}
+	if !bytes.Equal(enc, data) {
+		return ErrNotCanonical
+	}
+	return nil
 }
 
 // GatewayPeer is the libp2p peer id of the job's gateway, recovered from
@@ -198,6 +252,9 @@ func DecodeBallot(data []byte, set *consensus.ValidatorSet, opts ...consensus.Ve
 	var msg BallotMessage
 	if err := strictjson.Decode(data, &msg, MaxBallotMessageSize); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrDecode, err)
+	}
+	if err := checkCanonical(&msg, data); err != nil {
+		return nil, fmt.Errorf("ballot: %w", err)
 	}
 	b := msg.Ballot
 	if b.NetworkID != set.NetworkID() {

@@ -1,0 +1,487 @@
+package node_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+
+	"github.com/verity-network/verity/api"
+	"github.com/verity-network/verity/claims"
+	"github.com/verity-network/verity/internal/testtier"
+	"github.com/verity-network/verity/node"
+	"github.com/verity-network/verity/node/p2p"
+	"github.com/verity-network/verity/sigs"
+	"github.com/verity-network/verity/testnet"
+)
+
+// metric reads the value of one sample (name with its labels, exactly as
+// the node writes it) from a node's /metrics; 0 if absent.
+func metric(t *testing.T, nd *node.Node, sample string) float64 {
+	t.Helper()
+	resp, err := http.Get(nd.APIURL() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), sample+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return f
+		}
+	}
+	return 0
+}
+
+const (
+	acceptedBallots       = `verity_ballots_total{reason="",result="accepted"}`
+	acceptedAnnouncements = `verity_job_announcements_total{result="accepted"}`
+)
+
+// heldBack starts a network of n validators in which the last one judges
+// nothing until release: its jobs stay pending (every validator is needed
+// for quorum with three of equal stake) while the others have voted. It
+// returns each node's key, for tests that sign as a gateway.
+func heldBack(t *testing.T, ctx context.Context, n int) (*testnet.Network, []*ecdsa.PrivateKey, func()) {
+	t.Helper()
+	gate := make(chan struct{})
+	var once sync.Once
+	release := func() { once.Do(func() { close(gate) }) }
+	t.Cleanup(release)
+	keys := make([]*ecdsa.PrivateKey, n)
+	var mu sync.Mutex
+	tn, err := testnet.NewEphemeral(ctx, testnet.EphemeralOptions{
+		Nodes: n, APIs: true, Dir: t.TempDir(),
+		Verifier: func(i int) node.Verifier {
+			if i == n-1 {
+				return gatedVerifier{gate: gate}
+			}
+			v, err := claims.NewVerifier(claims.VerifierSpec{Backend: testnet.DefaultBackend, Validator: fmt.Sprintf("node%d", i)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return v
+		},
+		Options: func(i int, o *node.Options) { mu.Lock(); keys[i] = o.Key; mu.Unlock() },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tn.Stop() })
+	return tn, keys, release
+}
+
+// announcement waits for the raw announcement of job id on the attacker's
+// subscription.
+func (a *keylessAttacker) announcement(t *testing.T, ctx context.Context, id common.Hash) []byte {
+	t.Helper()
+	for {
+		select {
+		case msg, ok := <-a.jobs:
+			if !ok {
+				t.Fatal("jobs subscription closed")
+			}
+			var m node.JobMessage
+			if err := json.Unmarshal(msg.Data, &m); err == nil && m.JobID == id && m.Resend == 0 {
+				return msg.Data
+			}
+		case <-ctx.Done():
+			t.Fatal("the attacker never saw the job announced")
+		}
+	}
+}
+
+// replays builds count replays of a real announcement that only the
+// gateway's key could make new: the same bytes (one message to gossip),
+// the same message in other bytes (not the canonical encoding), and the
+// message with ever new resend numbers it did not sign.
+func replays(t *testing.T, real []byte, count int) [][]byte {
+	t.Helper()
+	if !bytes.HasSuffix(real, []byte("}")) || bytes.Contains(real, []byte(`"resend"`)) {
+		t.Fatalf("unexpected announcement %s", real)
+	}
+	out := make([][]byte, 0, count)
+	for i := range count {
+		switch i % 4 {
+		case 0:
+			out = append(out, real)
+		case 1:
+			out = append(out, append([]byte("{ "), real[1:]...))
+		default:
+			forged := bytes.Clone(real[:len(real)-1])
+			out = append(out, fmt.Appendf(forged, `,"resend":%d}`, i+1))
+		}
+	}
+	return out
+}
+
+// eventually polls cond every 20ms until it holds or ctx ends.
+func eventually(t *testing.T, ctx context.Context, what string, cond func() bool) {
+	t.Helper()
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%s: %v", what, ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// TestReplayedAnnouncementsIgnored: a peer without a key replays a real
+// job's announcement 400 times (the same bytes, other bytes, and resend
+// numbers the gateway did not sign) while the job is pending. No node takes
+// any of them, no validator answers again (the gateway receives no second
+// ballot), every node penalises the peer until it is graylisted, then
+// disconnects and bans it, and the job is certified as usual.
+func TestReplayedAnnouncementsIgnored(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	tn, _, release := heldBack(t, ctx, 3)
+	nodes := tn.Nodes()
+	gw := nodes[0]
+	attacker := newKeylessAttacker(t, ctx, tn)
+	attackerID := attacker.net.PeerID()
+
+	job, err := gw.Submit(ctx, api.VerifyRequest{Output: answer, DeadlineMS: (2 * time.Minute).Milliseconds()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	real := attacker.announcement(t, ctx, job.JobID)
+	// node1's ballot came straight to the gateway (its own does not pass
+	// the topic checks); node2 holds back.
+	eventually(t, ctx, "node1's ballot at the gateway", func() bool { return metric(t, gw, acceptedBallots) == 1 })
+	before := make([]p2p.Stats, len(nodes))
+	for i, nd := range nodes {
+		before[i] = nd.Network().Stats()
+	}
+
+	msgs := replays(t, real, 400)
+	start := time.Now()
+	for _, m := range msgs {
+		if err := attacker.net.Publish(ctx, p2p.KindJobs, m); err != nil {
+			t.Fatalf("attacker publish: %v", err)
+		}
+	}
+	sent := time.Since(start)
+	for _, nd := range nodes {
+		eventually(t, ctx, nd.Name()+" bans the replaying peer", func() bool { return nd.Network().Banned(attackerID) })
+	}
+	banned := time.Since(start)
+	eventually(t, ctx, "the replaying peer disconnected", func() bool { return len(attacker.net.ConnectedPeers()) == 0 })
+
+	for i, nd := range nodes {
+		if got := metric(t, nd, acceptedAnnouncements); got != 1 {
+			t.Errorf("%s took %v announcements of the job, want the first only", nd.Name(), got)
+		}
+		st := nd.Network().Stats()
+		rejected := st.Rejected - before[i].Rejected
+		if rejected < 13 {
+			t.Errorf("%s rejected %d replays; the peer should be graylisted after 13", nd.Name(), rejected)
+		}
+		if s, _ := nd.Network().PeerScore(attackerID); s >= p2p.GraylistThreshold {
+			t.Errorf("%s scores the replaying peer %.0f, above the graylist threshold", nd.Name(), s)
+		}
+		t.Logf("%s: %d replays rejected, %d duplicates, peer banned", nd.Name(), rejected, st.Duplicates-before[i].Duplicates)
+	}
+	if got := metric(t, gw, acceptedBallots); got != 1 {
+		t.Errorf("the gateway checked %v ballots; the replays made validators answer again", got)
+	}
+	// Banned, the peer cannot come back.
+	time.Sleep(500 * time.Millisecond)
+	if n := len(attacker.net.ConnectedPeers()); n != 0 {
+		t.Errorf("the banned peer is connected to %d nodes again", n)
+	}
+	t.Logf("%d replays sent in %v; every node banned the peer within %v", len(msgs), sent.Round(time.Millisecond), banned.Round(time.Millisecond))
+
+	release()
+	for _, nd := range nodes {
+		c, err := nd.WaitFinal(ctx, job.JobID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(c.Ballots) != 3 {
+			t.Fatalf("%s holds a certificate of %d ballots, want 3", nd.Name(), len(c.Ballots))
+		}
+	}
+}
+
+// TestSignedResendsAnsweredOncePerInterval: re-announcements that the
+// gateway did sign, 60 of them in 1.5 s, are taken if they come in order
+// (a resend number below one already taken is stale), but each
+// validator answers a job at most once a second: the gateway receives at
+// most one repeated ballot per validator per second, and nobody is
+// penalised.
+func TestSignedResendsAnsweredOncePerInterval(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	tn, keys, release := heldBack(t, ctx, 3)
+	nodes := tn.Nodes()
+	gw := nodes[0]
+	relay := newKeylessAttacker(t, ctx, tn)
+
+	job, err := gw.Submit(ctx, api.VerifyRequest{Output: answer, DeadlineMS: (2 * time.Minute).Milliseconds()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m node.JobMessage
+	if err := json.Unmarshal(relay.announcement(t, ctx, job.JobID), &m); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, ctx, "node1's ballot at the gateway", func() bool { return metric(t, gw, acceptedBallots) == 1 })
+	// Wait out node1's answer interval after its first ballot.
+	time.Sleep(time.Second)
+
+	signer := sigs.NewKeySigner(keys[0])
+	const resends = 60
+	start := time.Now()
+	base := uint64(time.Now().UnixMilli())
+	for i := range resends {
+		again := m
+		again.Resend = base + uint64(i)
+		if err := again.Sign(signer); err != nil {
+			t.Fatal(err)
+		}
+		data, err := json.Marshal(&again)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := relay.net.Publish(ctx, p2p.KindJobs, data); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	// They are checked in parallel: one that arrives after a higher one is
+	// stale and ignored, as a replay would be.
+	stale := `verity_job_announcements_total{result="stale"}`
+	eventually(t, ctx, "node1 checks every signed re-announcement", func() bool {
+		return metric(t, nodes[1], acceptedAnnouncements)+metric(t, nodes[1], stale) == 1+resends
+	})
+	burst := time.Since(start)
+	// Let any answer still under way arrive.
+	time.Sleep(500 * time.Millisecond)
+	answers := metric(t, gw, acceptedBallots) - 1
+	allowed := float64(int(burst/time.Second) + 1)
+	t.Logf("%d signed re-announcements over %v: node1 took %v (the rest came after a higher one), answered %v times",
+		resends, burst.Round(time.Millisecond), metric(t, nodes[1], acceptedAnnouncements)-1, answers)
+	if answers < 1 || answers > allowed {
+		t.Errorf("node1 answered %v times in %v; want 1 to %v (once per second)", answers, burst, allowed)
+	}
+	for _, nd := range nodes {
+		if nd.Network().Banned(relay.net.PeerID()) {
+			t.Errorf("%s banned the peer that relayed signed re-announcements", nd.Name())
+		}
+	}
+	release()
+	if _, err := gw.WaitFinal(ctx, job.JobID); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// rss is this process's resident set size in bytes (0 where /proc is
+// missing).
+func rss(t *testing.T) uint64 {
+	t.Helper()
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for line := range strings.Lines(string(data)) {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, err := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+// timesToCertificate submits count jobs at rate per second, round robin
+// over the first gateways nodes, and returns each one's time from
+// submission to the certificate on its gateway, sorted.
+func timesToCertificate(t *testing.T, ctx context.Context, nodes []*node.Node, gateways, count int, rate float64) []time.Duration {
+	t.Helper()
+	outputs, _ := knownOutputs(count)
+	out := make([]time.Duration, count)
+	errs := make(chan error, count)
+	var wg sync.WaitGroup
+	tick := time.NewTicker(time.Duration(float64(time.Second) / rate))
+	defer tick.Stop()
+	for i := range count {
+		<-tick.C
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			gw := nodes[i%gateways]
+			start := time.Now()
+			j, err := gw.Submit(ctx, api.VerifyRequest{Output: outputs[i]})
+			if err != nil {
+				errs <- err
+				return
+			}
+			if _, err := gw.WaitFinal(ctx, j.JobID); err != nil {
+				errs <- err
+				return
+			}
+			out[i] = time.Since(start)
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func percentile(d []time.Duration, p float64) time.Duration {
+	return d[min(len(d)-1, int(float64(len(d))*p))]
+}
+
+// peakRSS samples the process's RSS every 50ms until stop is closed, and
+// returns the peak through the returned channel.
+func peakRSS(t *testing.T, stop <-chan struct{}) <-chan uint64 {
+	out := make(chan uint64, 1)
+	go func() {
+		peak := rss(t)
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				out <- max(peak, rss(t))
+				return
+			case <-tick.C:
+				peak = max(peak, rss(t))
+			}
+		}
+	}()
+	return out
+}
+
+// TestLongReplayFlood: 10,000 replays of a real job in 10 s from a peer
+// without a key, while the network certifies 200 other jobs at 20 per
+// second. The other jobs' p99 time to certificate stays within twice its
+// value without the flood, every node bans the peer, no node takes a
+// replay and the gateway gets no repeated ballot. Then a second peer, a
+// fresh identity, floods the same way with no other load: the process's
+// RSS (five nodes in it) stays within 32 MiB of what it was before. (RSS
+// during the jobs grows with them, mostly the nodes' event buffers, whether
+// or not a flood runs, so memory is measured on the flood alone.)
+func TestLongReplayFlood(t *testing.T) {
+	testtier.Long(t, "5 nodes, 10,000 replays in 10 s, 400 jobs")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	tn := startNetwork(t, 5)
+	nodes := tn.Nodes()
+	const (
+		warmUp   = 40
+		jobs     = 200
+		rate     = 20
+		replayed = 10000
+		flood    = 10 * time.Second
+		rssBound = 32 << 20
+	)
+	// Warm up first (meshes forming, caches filling), so that the baseline
+	// is not the slower of the two by construction.
+	timesToCertificate(t, ctx, nodes, len(nodes), warmUp, rate)
+	baseline := timesToCertificate(t, ctx, nodes, len(nodes), jobs, rate)
+
+	// The replayed job is certified: before, each replay still made every
+	// validator send its ballot again.
+	attacker := newKeylessAttacker(t, ctx, tn)
+	attackerID := attacker.net.PeerID()
+	target, err := nodes[0].Submit(ctx, api.VerifyRequest{Output: answer})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs := replays(t, attacker.announcement(t, ctx, target.JobID), replayed)
+	if _, err := nodes[0].WaitFinal(ctx, target.JobID); err != nil {
+		t.Fatal(err)
+	}
+	ballotsBefore := metric(t, nodes[0], acceptedBallots)
+	floodDone := make(chan time.Duration)
+	go func() { floodDone <- replayFlood(ctx, attacker, msgs, flood) }()
+	during := timesToCertificate(t, ctx, nodes, len(nodes), jobs, rate)
+	took := <-floodDone
+
+	p99, p99Flood := percentile(baseline, 0.99), percentile(during, 0.99)
+	t.Logf("%d replays in %v; p50/p99 time to certificate: %v/%v without the flood, %v/%v during it",
+		replayed, took.Round(time.Millisecond),
+		percentile(baseline, 0.5).Round(time.Millisecond), p99.Round(time.Millisecond),
+		percentile(during, 0.5).Round(time.Millisecond), p99Flood.Round(time.Millisecond))
+	if p99Flood > 2*p99 {
+		t.Errorf("p99 time to certificate %v during the flood, more than twice %v", p99Flood, p99)
+	}
+	// The gateway's ballots: those of the jobs it had during the flood (a
+	// fifth of them, four ballots each from the others), none repeated.
+	if extra := metric(t, nodes[0], acceptedBallots) - ballotsBefore; extra > 4*jobs/5 {
+		t.Errorf("the gateway checked %v ballots during the flood, more than its own jobs' %d", extra, 4*jobs/5)
+	}
+	for _, nd := range nodes {
+		if !nd.Network().Banned(attackerID) {
+			t.Errorf("%s did not ban the replaying peer", nd.Name())
+		}
+		// Each job's first announcement, and none of the replays.
+		if got, want := metric(t, nd, acceptedAnnouncements), float64(warmUp+2*jobs+1); got != want {
+			t.Errorf("%s took %v announcements for %v jobs", nd.Name(), got, want)
+		}
+		t.Logf("%s: %+v", nd.Name(), nd.Network().Stats())
+	}
+
+	// Memory: a fresh identity floods with nothing else going on.
+	second := newKeylessAttacker(t, ctx, tn)
+	before := rss(t)
+	stop := make(chan struct{})
+	peak := peakRSS(t, stop)
+	took = replayFlood(ctx, second, msgs, flood)
+	close(stop)
+	top := <-peak
+	t.Logf("a second flood of %d replays in %v, alone: RSS %d MiB before, peak %d MiB", replayed, took.Round(time.Millisecond), before>>20, top>>20)
+	if top > before+rssBound {
+		t.Errorf("RSS rose from %d to %d MiB during the flood, more than %d MiB", before>>20, top>>20, rssBound>>20)
+	}
+	for _, nd := range nodes {
+		if !nd.Network().Banned(second.net.PeerID()) {
+			t.Errorf("%s did not ban the second replaying peer", nd.Name())
+		}
+	}
+}
+
+// replayFlood publishes msgs evenly over d from the attacker, whether or
+// not anyone listens, and returns how long it took.
+func replayFlood(ctx context.Context, a *keylessAttacker, msgs [][]byte, d time.Duration) time.Duration {
+	start := time.Now()
+	every := d / time.Duration(len(msgs))
+	next := start
+	for _, m := range msgs {
+		if ctx.Err() != nil {
+			break
+		}
+		_ = a.net.Publish(ctx, p2p.KindJobs, m)
+		next = next.Add(every)
+		if w := time.Until(next); w > 0 {
+			time.Sleep(w)
+		}
+	}
+	return time.Since(start)
+}
