@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -364,6 +365,9 @@ func (n *Node) validateJob(_ context.Context, from peer.ID, data []byte) (p2p.Ve
 		return p2p.Ignore, nil
 	}
 	n.metrics.announcements.WithLabelValues("accepted").Inc()
+	if m.Gateway != n.Address() {
+		n.catchUp.want(m.JobID, time.UnixMilli(int64(m.Deadline)))
+	}
 	return p2p.Accept, &validJob{msg: m, raw: data}
 }
 
@@ -567,18 +571,42 @@ func (n *Node) onBallot(v any) {
 }
 
 // validateCert is the certs topic validator: a certificate spreads only if
-// it verifies against the validator set.
+// it verifies against the validator set and this node takes it
+// (checkCert).
 func (n *Node) validateCert(_ context.Context, from peer.ID, data []byte) (p2p.Verdict, any) {
 	start := time.Now()
-	// Ballots this node already verified on the ballots topic are not
-	// recovered again.
-	c, err := DecodeCertificate(data, n.set, consensus.WithSignatureCache(n.sigCache))
+	c, v, err := n.checkCert(data, from == n.net.PeerID())
 	n.metrics.observeValidation(p2p.KindCerts, verdictLabel(err), start)
-	if err != nil {
+	switch {
+	case err != nil:
 		log.Debugw("certificate rejected", "from", from, "err", err)
 		return p2p.Reject, nil
+	case v != p2p.Accept:
+		return v, nil
 	}
-	// DecodeCertificate took only a valid, final certificate: signed by
+	return p2p.Accept, c
+}
+
+// checkCert decodes and verifies a certificate from a peer, from gossip or
+// from catch-up alike, and decides whether this node takes it. It returns
+// Reject with the error for a certificate that is not valid and final, and
+// Ignore for one this node already holds (unless own: this node is
+// publishing it), for one of a job this node is still aggregating, and for
+// an unsettled one before this node's clock reaches its deadline.
+func (n *Node) checkCert(data []byte, own bool) (*consensus.Certificate, p2p.Verdict, error) {
+	c, err := parseCertificate(data)
+	if err != nil {
+		return nil, p2p.Reject, err
+	}
+	if !own && n.holdsCertificate(c) {
+		return nil, p2p.Ignore, nil
+	}
+	// Ballots this node already verified on the ballots topic are not
+	// recovered again.
+	if err := consensus.VerifyCertificate(c, n.set, nil, consensus.WithSignatureCache(n.sigCache)); err != nil {
+		return nil, p2p.Reject, err
+	}
+	// VerifyCertificate took only a valid, final certificate: signed by
 	// the job's gateway (the job id commits to the gateway and the
 	// deadline), and settled on its ballots or issued at or after the
 	// deadline. Never take one for a job this node is still aggregating
@@ -589,13 +617,24 @@ func (n *Node) validateCert(_ context.Context, from peer.ID, data []byte) (p2p.V
 	_, mine := n.agg[c.JobID]
 	n.mu.Unlock()
 	if mine {
-		return p2p.Ignore, nil
+		return nil, p2p.Ignore, nil
 	}
 	if !consensus.Settled(c, n.set) && n.opts.Now().Before(time.UnixMilli(int64(c.DeadlineMS)).Add(-certClockSkew)) {
-		log.Debugw("premature certificate ignored", "from", from, "job", c.JobID.Hex())
-		return p2p.Ignore, nil
+		log.Debugw("premature certificate ignored", "job", c.JobID.Hex())
+		return nil, p2p.Ignore, nil
 	}
-	return p2p.Accept, c
+	return c, p2p.Accept, nil
+}
+
+// holdsCertificate reports whether this node stores c already, with the
+// same gateway signature: a copy brings nothing (a different one signed by
+// the same gateway goes on, to be logged as a conflict).
+func (n *Node) holdsCertificate(c *consensus.Certificate) bool {
+	if ok, err := n.store.HasCertificate(c.JobID); err != nil || !ok {
+		return false
+	}
+	held, err := n.store.Certificate(c.JobID)
+	return err == nil && bytes.Equal(held.GatewaySignature, c.GatewaySignature)
 }
 
 // certClockSkew is how far ahead of this node's clock a gateway's may be
@@ -612,6 +651,8 @@ func (n *Node) onCert(v any) {
 	n.goTracked(func() { n.storeCert(c) })
 }
 
+// storeCert stores a certificate this node took (checkCert), from gossip or
+// catch-up. The job's record, if any, becomes final with it.
 func (n *Node) storeCert(c *consensus.Certificate) {
 	stored, err := n.store.PutCertificate(c, n.opts.Now())
 	if err != nil {
@@ -620,6 +661,7 @@ func (n *Node) storeCert(c *consensus.Certificate) {
 		}
 		return
 	}
+	n.catchUp.got(c.JobID)
 	if !stored {
 		// Only the job's gateway signs a final certificate; two that
 		// differ mean the gateway signed twice. The first one stands here
@@ -697,6 +739,10 @@ func (n *Node) resume() error {
 				n.resendLocked(a, true)
 			}
 			n.mu.Unlock()
+		} else {
+			// Its certificate may have come while this node was down:
+			// catch-up asks peers for it once its deadline has passed.
+			n.catchUp.want(m.JobID, time.UnixMilli(int64(m.Deadline)))
 		}
 		if time.UnixMilli(int64(m.Deadline)).After(n.opts.Now()) {
 			n.castBallot(&m, nil)

@@ -22,6 +22,7 @@ type metrics struct {
 	validation        *prometheus.HistogramVec
 	storeWrite        *prometheus.HistogramVec
 	announcements     *prometheus.CounterVec
+	catchUp           *prometheus.CounterVec
 }
 
 var latencyBuckets = []float64{.0005, .001, .002, .005, .01, .02, .05, .1, .2, .5, 1, 2, 5, 10, 30}
@@ -57,9 +58,12 @@ func newMetrics() *metrics {
 		announcements: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "verity_job_announcements_total", Help: "Job announcements checked by this node, by result: accepted, stale (a resend number already taken; no answer), expired, rejected.",
 		}, []string{"result"}),
+		catchUp: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "verity_catchup_certificates_total", Help: "Certificates received by catch-up, by result: stored, ignored (held already, or not yet taken), invalid (the peer is penalised).",
+		}, []string{"result"}),
 	}
 	m.reg.MustRegister(m.timeToQuorum, m.timeToCertificate, m.jobs, m.jobsPending, m.ballots, m.validation, m.storeWrite,
-		m.announcements,
+		m.announcements, m.catchUp,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
 }

@@ -276,8 +276,10 @@ type Node struct {
 	metrics *metrics
 	book    *ballotBook
 	// announce is what the node saw of recent job announcements and
-	// ballots, so that a replay gets no second answer.
+	// ballots, so that a replay gets no second answer; catchUp the jobs
+	// whose certificates it waits for.
 	announce *announceBook
+	catchUp  *catchUp
 	// sigCache holds every ballot signature this node recovered or made,
 	// so that none is recovered twice.
 	sigCache *consensus.SignatureCache
@@ -362,6 +364,7 @@ func New(opts Options) (*Node, error) {
 		metrics:  newMetrics(),
 		book:     newBallotBook(4096),
 		announce: newAnnounceBook(1 << 16),
+		catchUp:  newCatchUp(),
 		sigCache: consensus.NewSignatureCache(1 << 16),
 		limiter:  newRateLimiter(opts.RateLimit, opts.RateBurst, 10000),
 		streams:  &streamGate{max: int64(opts.APILimits.MaxEventStreams)},
@@ -478,12 +481,19 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	if err := n.net.HandleDirect(p2p.KindBallots, MaxBallotMessageSize, n.directBallot); err != nil {
 		return fmt.Errorf("node: direct ballots: %w", err)
 	}
+	n.net.HandleCertSync(syncLimits, n.serveCertSync)
 	if err := n.store.Certificates(func(c *consensus.Certificate) bool { n.countAgreement(c); return true }); err != nil {
 		return fmt.Errorf("node: read certificates: %w", err)
 	}
 	if err := n.resume(); err != nil {
 		return fmt.Errorf("node: resume: %w", err)
 	}
+	// Certificates missed while down come from peers once one connects.
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		n.catchUpLoop()
+	}()
 	if n.opts.APIListen != "" {
 		if err := n.setupAdminToken(); err != nil {
 			return err

@@ -275,10 +275,7 @@ func DecodeBallot(data []byte, set *consensus.ValidatorSet, opts ...consensus.Ve
 // DecodeCertificate decodes a gossiped certificate and verifies it against
 // the validator set: it must be valid and final (consensus.VerifyCertificate).
 func DecodeCertificate(data []byte, set *consensus.ValidatorSet, opts ...consensus.VerifyOption) (*consensus.Certificate, error) {
-	if len(data) > MaxCertMessageSize {
-		return nil, fmt.Errorf("%w: certificate of %d bytes", ErrMessageTooLarge, len(data))
-	}
-	c, err := consensus.ParseCertificate(data)
+	c, err := parseCertificate(data)
 	if err != nil {
 		return nil, err
 	}
@@ -286,4 +283,13 @@ func DecodeCertificate(data []byte, set *consensus.ValidatorSet, opts ...consens
 		return nil, err
 	}
 	return c, nil
+}
+
+// parseCertificate is DecodeCertificate without the verification: the size
+// limit and the strict parse.
+func parseCertificate(data []byte) (*consensus.Certificate, error) {
+	if len(data) > MaxCertMessageSize {
+		return nil, fmt.Errorf("%w: certificate of %d bytes", ErrMessageTooLarge, len(data))
+	}
+	return consensus.ParseCertificate(data)
 }

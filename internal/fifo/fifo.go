@@ -39,5 +39,15 @@ func (f *Map[K, V]) Put(k K, v V) {
 	f.m[k] = v
 }
 
+// Range calls fn with each entry, in no particular order, until fn returns
+// false. fn must not change the map.
+func (f *Map[K, V]) Range(fn func(K, V) bool) {
+	for k, v := range f.m {
+		if !fn(k, v) {
+			return
+		}
+	}
+}
+
 // Len is the number of entries.
 func (f *Map[K, V]) Len() int { return len(f.m) }

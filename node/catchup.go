@@ -1,0 +1,396 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/verity-network/verity/consensus"
+	"github.com/verity-network/verity/internal/fifo"
+	"github.com/verity-network/verity/internal/strictjson"
+	"github.com/verity-network/verity/node/p2p"
+)
+
+// Catch-up: a node that was down, or cut off, asks a peer for the
+// certificates it missed over /verity/<network>/certs/sync/1 (p2p), and
+// takes each exactly as it would from gossip (checkCert, then storeCert).
+//
+//   - When it has a peer on the certificates topic again (at start-up, or
+//     after it had none), it asks for every certificate issued since its
+//     newest one, less catchUpOverlap, a page at a time, until a page comes
+//     back empty; and once more catchUpSettle later.
+//   - Every catchUpInterval it asks for the certificates of the jobs it saw
+//     announced (or stored unfinished before a restart) whose deadline has
+//     passed, less certClockSkew, without a certificate arriving.
+//
+// Each request goes to one connected peer at random; a peer that fails or
+// answers with a certificate that does not verify is dropped for the next
+// (and penalised for the latter), up to catchUpPeers peers.
+const (
+	// maxSyncRequest bounds a request's bytes; maxSyncJobIDs its job ids.
+	maxSyncRequest = 64 << 10
+	maxSyncJobIDs  = 256
+	// maxSyncCerts and maxSyncResponse bound one answer: certificates, and
+	// bytes (each certificate at most MaxCertMessageSize, as on gossip).
+	maxSyncCerts    = 256
+	maxSyncResponse = 8 << 20
+	// catchUpOverlap is how far before its newest certificate a node asks
+	// from: certificates issued just before it went down may not have
+	// reached it.
+	catchUpOverlap = time.Minute
+	// catchUpInterval is how often a node asks for the certificates of
+	// overdue jobs; catchUpGiveUp how long after a job's deadline it stops.
+	catchUpInterval = 5 * time.Second
+	catchUpGiveUp   = 10 * time.Minute
+	// catchUpSettle is when a node syncs a second time after it has a peer
+	// again: certificates gossiped before its peers knew it subscribed may
+	// have passed it by.
+	catchUpSettle = 5 * time.Second
+	// catchUpPeers is how many peers one catch-up round tries.
+	catchUpPeers = 3
+	// maxWanted bounds the overdue jobs remembered (the oldest forgotten).
+	maxWanted = 1 << 16
+	// syncRate and syncBurst bound the requests a node serves to one peer.
+	syncRate  = 10
+	syncBurst = 40
+)
+
+// syncLimits are the limits of the catch-up protocol, both sides.
+var syncLimits = p2p.SyncLimits{
+	MaxRequest:  maxSyncRequest,
+	MaxItems:    maxSyncCerts,
+	MaxItemSize: MaxCertMessageSize,
+	MaxResponse: maxSyncResponse,
+}
+
+// CertSyncRequest asks a peer for certificates it stores: those of the jobs
+// JobIDs (at most 256), or, without JobIDs, those issued at or after
+// IssuedFromMS in order of issue time then job id, resuming after the job
+// After (issued at IssuedFromMS) when it is not zero. Limit (1 to 256) bounds
+// the answer, which the responder may cut shorter (at 8 MiB).
+type CertSyncRequest struct {
+	NetworkID    uint64        `json:"network_id"`
+	JobIDs       []common.Hash `json:"job_ids,omitempty"`
+	IssuedFromMS uint64        `json:"issued_from_ms"`
+	After        common.Hash   `json:"after"`
+	Limit        uint32        `json:"limit"`
+}
+
+// Errors of catch-up.
+var (
+	ErrBadSyncRequest = errors.New("invalid certificate sync request")
+	// ErrBadSyncAnswer is an answer a correct peer never gives: a
+	// certificate that does not verify, or one not asked for.
+	ErrBadSyncAnswer = errors.New("invalid certificate sync answer")
+)
+
+// validate checks the request's shape.
+func (r *CertSyncRequest) validate(set *consensus.ValidatorSet) error {
+	switch {
+	case r.NetworkID != set.NetworkID():
+		return fmt.Errorf("%w: network %d", ErrBadSyncRequest, r.NetworkID)
+	case len(r.JobIDs) > maxSyncJobIDs:
+		return fmt.Errorf("%w: %d job ids, at most %d", ErrBadSyncRequest, len(r.JobIDs), maxSyncJobIDs)
+	case len(r.JobIDs) > 0 && (r.IssuedFromMS != 0 || r.After != common.Hash{}):
+		return fmt.Errorf("%w: job ids and a time", ErrBadSyncRequest)
+	case r.Limit == 0 || r.Limit > maxSyncCerts:
+		return fmt.Errorf("%w: limit %d not in 1..%d", ErrBadSyncRequest, r.Limit, maxSyncCerts)
+	case r.IssuedFromMS > uint64(maxTimeMS):
+		return fmt.Errorf("%w: issued_from_ms %d", ErrBadSyncRequest, r.IssuedFromMS)
+	}
+	return nil
+}
+
+// maxTimeMS bounds times in requests so that they convert to time.Time.
+const maxTimeMS = 1 << 53
+
+// catchUp is the state of a node's catch-up: the jobs whose certificate it
+// waits for, and the rate limit of the requests it serves.
+type catchUp struct {
+	mu     sync.Mutex
+	wanted *fifo.Map[common.Hash, time.Time] // job -> deadline; deleted when the certificate is stored
+	served *rateLimiter
+}
+
+func newCatchUp() *catchUp {
+	return &catchUp{
+		wanted: fifo.New[common.Hash, time.Time](maxWanted),
+		served: newRateLimiter(syncRate, syncBurst, 1024),
+	}
+}
+
+// want records a job whose certificate this node waits for.
+func (c *catchUp) want(id common.Hash, deadline time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.wanted.Put(id, deadline)
+}
+
+// got records that a job's certificate is stored.
+func (c *catchUp) got(id common.Hash) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.wanted.Get(id); ok {
+		c.wanted.Put(id, time.Time{}) // a zero deadline: done
+	}
+}
+
+// overdue returns up to maxSyncJobIDs jobs whose deadline (less skew) has
+// passed at now, within catchUpGiveUp, without their certificate.
+func (c *catchUp) overdue(now time.Time) []common.Hash {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var ids []common.Hash
+	c.wanted.Range(func(id common.Hash, deadline time.Time) bool {
+		if !deadline.IsZero() && now.After(deadline.Add(certClockSkew)) && now.Sub(deadline) < catchUpGiveUp {
+			ids = append(ids, id)
+		}
+		return len(ids) < maxSyncJobIDs
+	})
+	return ids
+}
+
+// serveCertSync answers a catch-up request from a peer with the
+// certificates this node stores, each encoded as on gossip.
+func (n *Node) serveCertSync(_ context.Context, from peer.ID, data []byte, send func([]byte) error) error {
+	// libp2p runs this in a goroutine of its own: count it among the
+	// node's, as directBallot does.
+	n.mu.Lock()
+	if n.stopped {
+		n.mu.Unlock()
+		return p2p.ErrClosed
+	}
+	n.wg.Add(1)
+	n.mu.Unlock()
+	defer n.wg.Done()
+	if ok, _ := n.catchUp.served.allow(from.String(), time.Now()); !ok {
+		return fmt.Errorf("sync requests from %s over %d/s", from, syncRate)
+	}
+	var req CertSyncRequest
+	err := strictjson.Decode(data, &req, maxSyncRequest)
+	if err == nil {
+		err = req.validate(n.set)
+	}
+	if err != nil {
+		n.net.Penalise(from, "invalid sync request")
+		return err
+	}
+	count := 0
+	emit := func(c *consensus.Certificate) bool {
+		data, err := encode(c)
+		if err != nil || len(data) > MaxCertMessageSize {
+			return true // kept by its gateway, not gossiped: not synced either
+		}
+		if err := send(data); err != nil {
+			return false
+		}
+		count++
+		return count < int(req.Limit) && n.ctx.Err() == nil
+	}
+	if len(req.JobIDs) > 0 {
+		for _, id := range req.JobIDs {
+			c, err := n.store.Certificate(id)
+			if err != nil {
+				continue
+			}
+			if !emit(c) {
+				break
+			}
+		}
+		return nil
+	}
+	return n.store.CertificatesIssuedFrom(time.UnixMilli(int64(req.IssuedFromMS)), req.After, emit)
+}
+
+// catchUpLoop runs catch-up until the node stops: a sync of everything
+// issued since the newest certificate whenever the node has a peer on the
+// certificates topic after having none (at start-up first), again
+// catchUpSettle later (what was gossiped while the mesh formed), and a sync
+// of overdue jobs every catchUpInterval.
+func (n *Node) catchUpLoop() {
+	if n.set.Len() == 1 {
+		return
+	}
+	tick := time.NewTicker(catchUpInterval)
+	defer tick.Stop()
+	poll := time.NewTicker(100 * time.Millisecond)
+	defer poll.Stop()
+	connected := false
+	var again time.Time // when to sync once more; zero: not due
+	for {
+		if has := n.net.TopicPeers(p2p.KindCerts) > 0; has != connected {
+			connected = has
+			if has {
+				n.catchUpSince()
+				again = time.Now().Add(catchUpSettle)
+			}
+		}
+		if connected && !again.IsZero() && time.Now().After(again) {
+			again = time.Time{}
+			n.catchUpSince()
+		}
+		select {
+		case <-n.ctx.Done():
+			return
+		case <-poll.C:
+		case <-tick.C:
+			if connected {
+				n.catchUpOverdue()
+			}
+		}
+	}
+}
+
+// catchUpSince asks peers for every certificate issued since this node's
+// newest one, less catchUpOverlap (everything, for an empty store).
+func (n *Node) catchUpSince() {
+	start := time.Now()
+	newest, ok, err := n.store.LastIssued()
+	if err != nil {
+		log.Errorw("catch-up: read the newest certificate", "err", err)
+		return
+	}
+	var from time.Time
+	if ok {
+		// A gateway's clock may run ahead: never start after this node's.
+		if now := n.opts.Now(); newest.After(now) {
+			newest = now
+		}
+		from = newest.Add(-catchUpOverlap)
+	}
+	req := CertSyncRequest{NetworkID: n.set.NetworkID(), IssuedFromMS: uint64(max(from.UnixMilli(), 0)), Limit: maxSyncCerts}
+	stored := 0
+	n.withPeers("since", func(p peer.ID) error {
+		for {
+			page, err := n.syncPage(p, &req)
+			stored += page.stored
+			if err != nil {
+				return err
+			}
+			if page.received == 0 {
+				return nil
+			}
+			req.IssuedFromMS, req.After = uint64(max(page.last.IssuedAt.UnixMilli(), 0)), page.last.JobID
+		}
+	})
+	log.Infow("catch-up done", "from", from, "stored", stored, "took", time.Since(start))
+}
+
+// catchUpOverdue asks peers for the certificates of overdue jobs.
+func (n *Node) catchUpOverdue() {
+	ids := n.catchUp.overdue(n.opts.Now())
+	if len(ids) == 0 {
+		return
+	}
+	req := CertSyncRequest{NetworkID: n.set.NetworkID(), JobIDs: ids, Limit: maxSyncCerts}
+	n.withPeers("overdue", func(p peer.ID) error {
+		page, err := n.syncPage(p, &req)
+		if err == nil && page.stored > 0 {
+			log.Infow("catch-up of overdue jobs", "asked", len(ids), "stored", page.stored)
+		}
+		return err
+	})
+}
+
+// withPeers runs f with connected peers in random order until it succeeds,
+// up to catchUpPeers of them.
+func (n *Node) withPeers(what string, f func(peer.ID) error) {
+	peers := n.net.ConnectedPeers()
+	rand.Shuffle(len(peers), func(i, j int) { peers[i], peers[j] = peers[j], peers[i] })
+	for i, p := range peers {
+		if i == catchUpPeers || n.ctx.Err() != nil {
+			return
+		}
+		err := f(p)
+		if err == nil {
+			return
+		}
+		log.Debugw("catch-up from a peer failed", "what", what, "peer", p, "err", err)
+	}
+}
+
+// syncPageResult is what one answer brought.
+type syncPageResult struct {
+	received, stored int
+	last             *consensus.Certificate // the last certificate received
+}
+
+// syncPage sends one request to p and takes what it answers, as from
+// gossip: each certificate must verify (a peer that sends one that does not
+// is penalised and the answer dropped) and is stored if this node takes it
+// (checkCert). The certificates are stored together, before syncPage
+// returns.
+func (n *Node) syncPage(p peer.ID, req *CertSyncRequest) (syncPageResult, error) {
+	var res syncPageResult
+	data, err := encode(req)
+	if err != nil {
+		return res, err
+	}
+	asked := make(map[common.Hash]bool, len(req.JobIDs))
+	for _, id := range req.JobIDs {
+		asked[id] = true
+	}
+	from := time.UnixMilli(int64(req.IssuedFromMS))
+	var take []*consensus.Certificate
+	err = n.net.RequestCertSync(n.ctx, p, data, syncLimits, func(item []byte) error {
+		c, v, err := n.checkCert(item, false)
+		if err == nil {
+			// What was asked for, in order: a correct peer sends nothing else.
+			if c == nil {
+				if c, err = parseCertificate(item); err != nil {
+					return err // checkCert parsed it already
+				}
+			}
+			switch {
+			case len(asked) > 0 && !asked[c.JobID]:
+				err = fmt.Errorf("%w: job %s not asked for", ErrBadSyncAnswer, c.JobID.Hex())
+			case len(asked) == 0 && (c.IssuedAt.UnixMilli() < from.UnixMilli() ||
+				res.last != nil && !issuedAfter(c, res.last)):
+				err = fmt.Errorf("%w: job %s out of order", ErrBadSyncAnswer, c.JobID.Hex())
+			}
+		}
+		if err != nil {
+			n.metrics.catchUp.WithLabelValues("invalid").Inc()
+			n.net.Penalise(p, "invalid certificate in a sync answer")
+			return fmt.Errorf("%w: %w", ErrBadSyncAnswer, err)
+		}
+		res.received++
+		res.last = c
+		if v == p2p.Accept {
+			take = append(take, c)
+		} else {
+			n.metrics.catchUp.WithLabelValues("ignored").Inc()
+		}
+		return nil
+	})
+	// Store what verified, even if the answer broke off: group commit
+	// shares the writes.
+	var wg sync.WaitGroup
+	for _, c := range take {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			n.storeCert(c)
+		}()
+	}
+	wg.Wait()
+	res.stored = len(take)
+	n.metrics.catchUp.WithLabelValues("stored").Add(float64(len(take)))
+	return res, err
+}
+
+// issuedAfter reports whether a comes after b in the order of a sync
+// answer: issue time in milliseconds, then job id.
+func issuedAfter(a, b *consensus.Certificate) bool {
+	am, bm := a.IssuedAt.UnixMilli(), b.IssuedAt.UnixMilli()
+	if am != bm {
+		return am > bm
+	}
+	return a.JobID.Cmp(b.JobID) > 0
+}
