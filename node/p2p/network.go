@@ -151,6 +151,13 @@ func New(ctx context.Context, cfg Config) (*Network, error) {
 	}
 
 	h.SetStreamHandler(peersProtocol(cfg.NetworkID), n.handlePeers)
+	// A connection that passed the gater just before its peer was banned
+	// is closed as soon as it is up.
+	h.Network().Notify(&network.NotifyBundle{ConnectedF: func(_ network.Network, c network.Conn) {
+		if gate.isBanned(c.RemotePeer()) {
+			go c.Close()
+		}
+	}})
 	for _, ai := range bootstrap {
 		h.ConnManager().Protect(ai.ID, "verity-bootstrap")
 	}
