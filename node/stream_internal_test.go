@@ -4,14 +4,20 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
+
+	"github.com/verity-network/verity/internal/testtier"
 )
 
 // streamNode is a node with what GET /v1/events needs and nothing else.
@@ -147,6 +153,65 @@ func TestEventStreamDropsStalledReader(t *testing.T) {
 		t.Fatal("a stalled reader still held its stream after 10s")
 	}
 	t.Logf("stalled reader dropped after %s", time.Since(start).Round(time.Millisecond))
+	if s, a := n.events.subscribers(), n.streams.active.Load(); s != 0 || a != 0 {
+		t.Fatalf("%d subscriptions and %d streams left", s, a)
+	}
+}
+
+// TestReplayCappedPerStream: 20 clients (100 in the long tier) ask a node
+// whose buffer holds 16 MiB to replay all of it; each gets at most one page
+// (ReplayBytes, 1 MiB here) and the end of its stream, and the node copies
+// no event per client.
+func TestReplayCappedPerStream(t *testing.T) {
+	const page = 1 << 20
+	n := streamNode(t, APILimits{ReplayBytes: page})
+	big := strings.Repeat("x", 256<<10)
+	for range 64 {
+		n.events.publish("test", common.Hash{1}, time.Now(), big)
+	}
+	frame := len(n.events.ring[n.events.head].frame)
+	srv := httptest.NewServer(http.HandlerFunc(n.handleEvents))
+	defer srv.Close()
+	var before runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	clients := 20
+	if testtier.IsLong() {
+		clients = 100
+	}
+	got := make([]int64, clients)
+	var wg sync.WaitGroup
+	for i := range clients {
+		wg.Go(func() {
+			resp, err := http.Get(srv.URL + "/v1/events?replay=all")
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer resp.Body.Close()
+			got[i], err = io.Copy(io.Discard, resp.Body) // ends after its page
+			if err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	var after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	var total int64
+	for i, b := range got {
+		total += b
+		if b == 0 || b > int64(page+frame) {
+			t.Fatalf("client %d got %d bytes, want one page of at most %d", i, b, page+frame)
+		}
+	}
+	grew := int64(after.HeapInuse) - int64(before.HeapInuse)
+	t.Logf("buffer %d MiB; %d clients asking for all of it got %d MiB in all (%d KiB each at most); heap in use grew %d KiB",
+		n.events.bytes>>20, clients, total>>20, slices.Max(got)>>10, grew>>10)
+	if grew > 4<<20 {
+		t.Fatalf("heap grew %d MiB serving the replays", grew>>20)
+	}
 	if s, a := n.events.subscribers(), n.streams.active.Load(); s != 0 || a != 0 {
 		t.Fatalf("%d subscriptions and %d streams left", s, a)
 	}
