@@ -334,22 +334,22 @@ func (n *Node) issue(cert *consensus.Certificate, accepted, now time.Time, expir
 // validateJob is the jobs topic validator: shape (with the canonical
 // encoding), then whether the announcement is new (a job not seen, or a
 // resend number above the highest taken), then the gateway's signature of
-// the job and its resend number. An announcement that is not new is
-// ignored before its signature is checked: replaying one, in any bytes,
-// makes no validator answer again.
+// the job and its resend number, then the deadline. An announcement that is
+// not new is ignored before its signature is checked: replaying one, in
+// any bytes, makes no validator answer again. One past its deadline is
+// ignored once its signature holds, and rejected otherwise.
 func (n *Node) validateJob(_ context.Context, from peer.ID, data []byte) (p2p.Verdict, any) {
 	start := time.Now()
 	m, err := decodeJobShape(data, n.set)
 	if err == nil {
-		switch {
-		case time.UnixMilli(int64(m.Deadline)).Before(n.opts.Now()):
-			n.metrics.announcements.WithLabelValues("expired").Inc()
-			return p2p.Ignore, nil
-		case n.announce.stale(m.JobID, m.Resend):
+		if n.announce.stale(m.JobID, m.Resend) {
 			n.metrics.announcements.WithLabelValues("stale").Inc()
 			return p2p.Ignore, nil
 		}
-		// A job this node published itself was signed here.
+		// A job this node published itself was signed here. The signature
+		// is checked even for a job whose deadline has passed: an honest
+		// peer may forward one that expired on the way, never one with a
+		// resend its gateway did not sign.
 		if from != n.net.PeerID() {
 			err = m.verifySignature()
 		}
@@ -359,6 +359,10 @@ func (n *Node) validateJob(_ context.Context, from peer.ID, data []byte) (p2p.Ve
 		n.metrics.announcements.WithLabelValues("rejected").Inc()
 		log.Debugw("job rejected", "from", from, "err", err)
 		return p2p.Reject, nil
+	}
+	if time.UnixMilli(int64(m.Deadline)).Before(n.opts.Now()) {
+		n.metrics.announcements.WithLabelValues("expired").Inc()
+		return p2p.Ignore, nil
 	}
 	if !n.announce.take(m.JobID, m.Resend) {
 		n.metrics.announcements.WithLabelValues("stale").Inc()

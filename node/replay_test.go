@@ -233,6 +233,39 @@ func TestReplayedAnnouncementsIgnored(t *testing.T) {
 	}
 }
 
+// TestExpiredReplaysRejected: replays of a job whose deadline has passed
+// with resend numbers its gateway did not sign are rejected, not merely
+// ignored as late: the peer is banned as for a pending job.
+func TestExpiredReplaysRejected(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	tn := startNetwork(t, 3)
+	nodes := tn.Nodes()
+	attacker := newKeylessAttacker(t, ctx, tn)
+	job, err := nodes[0].Submit(ctx, api.VerifyRequest{Output: answer, DeadlineMS: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	real := attacker.announcement(t, ctx, job.JobID)
+	var m node.JobMessage
+	if err := json.Unmarshal(real, &m); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Until(time.UnixMilli(int64(m.Deadline)).Add(100 * time.Millisecond)))
+	for i := range 200 {
+		forged := bytes.Clone(real[:len(real)-1])
+		if err := attacker.net.Publish(ctx, p2p.KindJobs, fmt.Appendf(forged, `,"resend":%d}`, i+1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, nd := range nodes {
+		eventually(t, ctx, nd.Name()+" bans the peer replaying an expired job", func() bool { return nd.Network().Banned(attacker.net.PeerID()) })
+		if got := metric(t, nd, acceptedAnnouncements); got != 1 {
+			t.Errorf("%s took %v announcements, want the first only", nd.Name(), got)
+		}
+	}
+}
+
 // TestSignedResendsAnsweredOncePerInterval: re-announcements that the
 // gateway did sign, 60 of them in 1.5 s, are taken if they come in order
 // (a resend number below one already taken is stale), but each
@@ -289,7 +322,7 @@ func TestSignedResendsAnsweredOncePerInterval(t *testing.T) {
 	time.Sleep(500 * time.Millisecond)
 	answers := metric(t, gw, acceptedBallots) - 1
 	allowed := float64(int(burst/time.Second) + 1)
-	t.Logf("%d signed re-announcements over %v: node1 took %v (the rest came after a higher one), answered %v times",
+	t.Logf("%d signed re-announcements over %v: node1 took %v (any other came after a higher one), answered %v times",
 		resends, burst.Round(time.Millisecond), metric(t, nodes[1], acceptedAnnouncements)-1, answers)
 	if answers < 1 || answers > allowed {
 		t.Errorf("node1 answered %v times in %v; want 1 to %v (once per second)", answers, burst, allowed)
@@ -390,90 +423,125 @@ func peakRSS(t *testing.T, stop <-chan struct{}) <-chan uint64 {
 }
 
 // TestLongReplayFlood: 10,000 replays of a real job in 10 s from a peer
-// without a key, while the network certifies 200 other jobs at 20 per
-// second. The other jobs' p99 time to certificate stays within twice its
-// value without the flood, every node bans the peer, no node takes a
-// replay and the gateway gets no repeated ballot. Then a second peer, a
-// fresh identity, floods the same way with no other load: the process's
-// RSS (five nodes in it) stays within 32 MiB of what it was before. (RSS
-// during the jobs grows with them, mostly the nodes' event buffers, whether
-// or not a flood runs, so memory is measured on the flood alone.)
+// without a key, while the network certifies other jobs at 20 per second.
+// Phases of 10 s (200 jobs) without and with a flood alternate, five of
+// each (a fresh identity floods in each "on" phase), so that what else runs
+// on the machine weighs on both sides alike. On a shared 2-core machine a
+// phase's p99 is decided by a few stalls (garbage collection of five nodes
+// in one process, other processes) that fall in either kind of phase, so
+// the value compared is the median over the five phases of each kind: the
+// p99 time to certificate with a flood is at most twice that without.
+// Every node bans each flooding peer, no node takes a replay, and the
+// gateway gets no repeated ballot. Then a sixth identity floods with no
+// other load: the process's RSS (five nodes in it) stays within 32 MiB of
+// what it was before. (RSS during the jobs grows with them, mostly the
+// nodes' event buffers, whether or not a flood runs, so memory is measured
+// on the flood alone.)
 func TestLongReplayFlood(t *testing.T) {
-	testtier.Long(t, "5 nodes, 10,000 replays in 10 s, 400 jobs")
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	testtier.Long(t, "5 nodes, six floods of 10,000 replays in 10 s, 2,040 jobs")
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 	tn := startNetwork(t, 5)
 	nodes := tn.Nodes()
 	const (
 		warmUp   = 40
-		jobs     = 200
+		jobs     = 200 // per phase
 		rate     = 20
 		replayed = 10000
 		flood    = 10 * time.Second
 		rssBound = 32 << 20
 	)
-	// Warm up first (meshes forming, caches filling), so that the baseline
-	// is not the slower of the two by construction.
+	// Warm up first (meshes forming, caches filling).
 	timesToCertificate(t, ctx, nodes, len(nodes), warmUp, rate)
-	baseline := timesToCertificate(t, ctx, nodes, len(nodes), jobs, rate)
 
 	// The replayed job is certified: before, each replay still made every
 	// validator send its ballot again.
-	attacker := newKeylessAttacker(t, ctx, tn)
-	attackerID := attacker.net.PeerID()
+	first := newKeylessAttacker(t, ctx, tn)
 	target, err := nodes[0].Submit(ctx, api.VerifyRequest{Output: answer})
 	if err != nil {
 		t.Fatal(err)
 	}
-	msgs := replays(t, attacker.announcement(t, ctx, target.JobID), replayed)
+	msgs := replays(t, first.announcement(t, ctx, target.JobID), replayed)
 	if _, err := nodes[0].WaitFinal(ctx, target.JobID); err != nil {
 		t.Fatal(err)
 	}
-	ballotsBefore := metric(t, nodes[0], acceptedBallots)
-	floodDone := make(chan time.Duration)
-	go func() { floodDone <- replayFlood(ctx, attacker, msgs, flood) }()
-	during := timesToCertificate(t, ctx, nodes, len(nodes), jobs, rate)
-	took := <-floodDone
-
-	p99, p99Flood := percentile(baseline, 0.99), percentile(during, 0.99)
-	t.Logf("%d replays in %v; p50/p99 time to certificate: %v/%v without the flood, %v/%v during it",
-		replayed, took.Round(time.Millisecond),
-		percentile(baseline, 0.5).Round(time.Millisecond), p99.Round(time.Millisecond),
-		percentile(during, 0.5).Round(time.Millisecond), p99Flood.Round(time.Millisecond))
-	if p99Flood > 2*p99 {
-		t.Errorf("p99 time to certificate %v during the flood, more than twice %v", p99Flood, p99)
+	var (
+		without, with       []time.Duration // every job of each kind of phase
+		p99Without, p99With []time.Duration // each phase's p99
+		attackers           []*keylessAttacker
+		gatewayExtra        float64
+	)
+	const pairs = 5
+	for phase := range 2 * pairs {
+		floodOn := phase%2 == 1
+		if !floodOn {
+			d := timesToCertificate(t, ctx, nodes, len(nodes), jobs, rate)
+			without = append(without, d...)
+			p99Without = append(p99Without, percentile(d, 0.99))
+			t.Logf("phase %d, no flood: p50/p99 %v/%v", phase, percentile(d, 0.5).Round(time.Millisecond), percentile(d, 0.99).Round(time.Millisecond))
+			continue
+		}
+		a := first
+		if len(attackers) > 0 {
+			a = newKeylessAttacker(t, ctx, tn)
+		}
+		attackers = append(attackers, a)
+		ballots := metric(t, nodes[0], acceptedBallots)
+		floodDone := make(chan time.Duration)
+		go func() { floodDone <- replayFlood(ctx, a, msgs, flood) }()
+		d := timesToCertificate(t, ctx, nodes, len(nodes), jobs, rate)
+		took := <-floodDone
+		with = append(with, d...)
+		p99With = append(p99With, percentile(d, 0.99))
+		gatewayExtra += metric(t, nodes[0], acceptedBallots) - ballots
+		t.Logf("phase %d, %d replays in %v: p50/p99 %v/%v", phase, replayed, took.Round(time.Millisecond),
+			percentile(d, 0.5).Round(time.Millisecond), percentile(d, 0.99).Round(time.Millisecond))
 	}
-	// The gateway's ballots: those of the jobs it had during the flood (a
+	slices.Sort(without)
+	slices.Sort(with)
+	slices.Sort(p99Without)
+	slices.Sort(p99With)
+	p99, p99Flood := p99Without[pairs/2], p99With[pairs/2]
+	t.Logf("median p99 time to certificate: %v without a flood, %v with one; all %d jobs of each: p50/p99 %v/%v without, %v/%v with",
+		p99.Round(time.Millisecond), p99Flood.Round(time.Millisecond), len(with),
+		percentile(without, 0.5).Round(time.Millisecond), percentile(without, 0.99).Round(time.Millisecond),
+		percentile(with, 0.5).Round(time.Millisecond), percentile(with, 0.99).Round(time.Millisecond))
+	if p99Flood > 2*p99 {
+		t.Errorf("median p99 time to certificate %v with a flood, more than twice %v without", p99Flood, p99)
+	}
+	// The gateway's ballots during the floods: those of its own jobs (a
 	// fifth of them, four ballots each from the others), none repeated.
-	if extra := metric(t, nodes[0], acceptedBallots) - ballotsBefore; extra > 4*jobs/5 {
-		t.Errorf("the gateway checked %v ballots during the flood, more than its own jobs' %d", extra, 4*jobs/5)
+	if own := float64(4 * len(with) / 5); gatewayExtra > own {
+		t.Errorf("the gateway checked %v ballots during the floods, more than its own jobs' %v", gatewayExtra, own)
 	}
 	for _, nd := range nodes {
-		if !nd.Network().Banned(attackerID) {
-			t.Errorf("%s did not ban the replaying peer", nd.Name())
+		for i, a := range attackers {
+			if !nd.Network().Banned(a.net.PeerID()) {
+				t.Errorf("%s did not ban flooding peer %d", nd.Name(), i)
+			}
 		}
 		// Each job's first announcement, and none of the replays.
-		if got, want := metric(t, nd, acceptedAnnouncements), float64(warmUp+2*jobs+1); got != want {
+		if got, want := metric(t, nd, acceptedAnnouncements), float64(warmUp+len(without)+len(with)+1); got != want {
 			t.Errorf("%s took %v announcements for %v jobs", nd.Name(), got, want)
 		}
 		t.Logf("%s: %+v", nd.Name(), nd.Network().Stats())
 	}
 
 	// Memory: a fresh identity floods with nothing else going on.
-	second := newKeylessAttacker(t, ctx, tn)
+	last := newKeylessAttacker(t, ctx, tn)
 	before := rss(t)
 	stop := make(chan struct{})
 	peak := peakRSS(t, stop)
-	took = replayFlood(ctx, second, msgs, flood)
+	took := replayFlood(ctx, last, msgs, flood)
 	close(stop)
 	top := <-peak
-	t.Logf("a second flood of %d replays in %v, alone: RSS %d MiB before, peak %d MiB", replayed, took.Round(time.Millisecond), before>>20, top>>20)
+	t.Logf("a flood of %d replays in %v, alone: RSS %d MiB before, peak %d MiB", replayed, took.Round(time.Millisecond), before>>20, top>>20)
 	if top > before+rssBound {
 		t.Errorf("RSS rose from %d to %d MiB during the flood, more than %d MiB", before>>20, top>>20, rssBound>>20)
 	}
 	for _, nd := range nodes {
-		if !nd.Network().Banned(second.net.PeerID()) {
-			t.Errorf("%s did not ban the second replaying peer", nd.Name())
+		if !nd.Network().Banned(last.net.PeerID()) {
+			t.Errorf("%s did not ban the last flooding peer", nd.Name())
 		}
 	}
 }
