@@ -84,7 +84,7 @@ func TestCatchUpAfterRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, ctx, "node1's and node3's ballots at the gateway", func() bool { return metric(t, nodes[0], acceptedBallots) == 2 })
+	eventually(t, ctx, "node1's and node3's ballots at the gateway", func() bool { return counted(t, nodes[0], voted.JobID, nodes[1], nodes[3]) })
 	phase := time.Now()
 	if err := tn.Perturb(ctx, down, testnet.ActionKill); err != nil {
 		t.Fatal(err)
