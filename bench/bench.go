@@ -242,7 +242,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	startCtx, cancel := context.WithTimeout(ctx, 30*time.Second+time.Duration(cfg.Nodes)*2*time.Second)
+	// Starting is not measured: allow a machine whose cores are busy with
+	// other work a generous minute and more for the nodes to be ready.
+	startCtx, cancel := context.WithTimeout(ctx, 90*time.Second+time.Duration(cfg.Nodes)*2*time.Second)
 	defer cancel()
 	var (
 		t   target
