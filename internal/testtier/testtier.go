@@ -3,7 +3,7 @@
 // The default tier is what `go test -race ./...` runs: every package in a
 // few minutes on a two-core machine, with network tests sized so that a
 // busy machine slows them down without failing them. The long tier adds the
-// scale and soak tests (25 gossip nodes, hundreds of jobs, thousands of
+// scale and soak tests (25 gossip nodes, hundreds of jobs, hundreds of
 // random certificates); their names start with TestLong and they run only
 // when the environment says so:
 //
