@@ -4,6 +4,7 @@ package testnet
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"os"
@@ -16,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/verity-network/verity/api"
 	"github.com/verity-network/verity/node"
 )
 
@@ -25,8 +27,13 @@ import (
 const fakeNodeEnv = "VERITY_TESTNET_FAKE_NODE"
 
 func TestMain(m *testing.M) {
-	if os.Getenv(fakeNodeEnv) == "1" {
+	switch os.Getenv(fakeNodeEnv) {
+	case "1":
 		os.Exit(fakeNode(os.Args[1:]))
+	case "fail":
+		// A node that cannot start: it says why and exits 1.
+		os.Stderr.WriteString("listen: bind: address already in use\n")
+		os.Exit(1)
 	}
 	os.Exit(m.Run())
 }
@@ -41,10 +48,23 @@ func fakeNode(args []string) int {
 		os.Stderr.WriteString(err.Error() + "\n")
 		return 1
 	}
+	// It answers as the node of its home, as a real node does.
+	l, err := LoadLayout(filepath.Dir(args[2]))
+	if err != nil {
+		os.Stderr.WriteString(err.Error() + "\n")
+		return 1
+	}
+	var health api.Health
+	for _, n := range l.Nodes {
+		if filepath.Clean(n.Home) == filepath.Clean(args[2]) {
+			health = api.Health{Status: "ready", Name: n.Name, Address: n.Address, PeerID: n.PeerID}
+		}
+	}
 	term := make(chan os.Signal, 1)
 	signal.Notify(term, syscall.SIGTERM)
 	srv := &http.Server{Addr: cfg.API.Listen, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.WriteHeader(http.StatusOK)
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(health)
 	})}
 	go srv.ListenAndServe()
 	<-term

@@ -3,6 +3,7 @@ package testnet
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +16,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/verity-network/verity/api"
 )
 
 // Defaults of ProcessOptions.
@@ -176,7 +179,7 @@ func (ps *Processes) WaitHealthy(ctx context.Context, progress func(healthy, tot
 				return fmt.Errorf("%w: %s: %v", ErrExited, p.Info.Name, exitDescription(p.err))
 			default:
 			}
-			if !healthy[i] && Healthy(ctx, client, p.Info.API) {
+			if !healthy[i] && HealthyNode(ctx, client, p.Info) {
 				healthy[i] = true
 				count++
 			}
@@ -221,6 +224,29 @@ func Healthy(ctx context.Context, client *http.Client, api string) bool {
 	return resp.StatusCode == http.StatusOK
 }
 
+// HealthyNode reports whether GET <api>/healthz answers 200 for this very
+// node: the address it answers with is info's. Another process on the same
+// port (another testnet's node, say) is not this node, however healthy.
+func HealthyNode(ctx context.Context, client *http.Client, info NodeInfo) bool {
+	if client == nil {
+		client = &http.Client{Timeout: healthTimeout}
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(info.API, "/")+"/healthz", nil)
+	if err != nil {
+		return false
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return false
+	}
+	defer resp.Body.Close()
+	var h api.Health
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&h); err != nil {
+		return false
+	}
+	return resp.StatusCode == http.StatusOK && h.Address == info.Address
+}
+
 // Stop sends SIGTERM to every running node, waits for them, and kills those
 // still running after the grace period. It returns an error wrapping ErrStop
 // for each node that failed or had to be killed. Stop is idempotent.
@@ -230,9 +256,13 @@ func (ps *Processes) Stop() error {
 }
 
 func (ps *Processes) stop() error {
+	// A node that had ended before Stop was reported when it ended (by
+	// WaitHealthy or Watch); it did not fail to stop.
+	endedBefore := make(map[*Process]bool)
 	for _, p := range ps.procs {
 		select {
 		case <-p.done:
+			endedBefore[p] = true
 		default:
 			// A paused node handles SIGTERM only once it runs again.
 			signalPID(p.PID(), sigCont)
@@ -262,7 +292,7 @@ func (ps *Processes) stop() error {
 		switch {
 		case p.killed:
 			errs = append(errs, fmt.Errorf("%w: %s killed after %s", ErrStop, p.Info.Name, ps.grace))
-		case p.err != nil && !terminatedBySIGTERM(p.err) && !p.perturbed:
+		case p.err != nil && !terminatedBySIGTERM(p.err) && !p.perturbed && !endedBefore[p]:
 			errs = append(errs, fmt.Errorf("%w: %s: %v", ErrStop, p.Info.Name, exitDescription(p.err)))
 		}
 	}

@@ -51,9 +51,11 @@ keys are throwaway keys: their password is stored next to them.`,
 			{
 				Name:  "up",
 				Usage: "run every node of a testnet until Ctrl-C",
-				Description: `Starts every node of the testnet in DIR as its own process (verity node
---home DIR/node<i>), appending each one's output to DIR/node<i>/node.log, and
-waits until every node's /healthz answers 200. On SIGINT or SIGTERM it stops
+				Description: `First checks that every node's p2p and API port is free, and refuses to
+start anything when one is taken (naming the port and, when it can tell,
+the process holding it). Then starts every node of the testnet in DIR as
+its own process (verity node --home DIR/node<i>), appending each one's output to DIR/node<i>/node.log, and
+waits until every node's /healthz answers 200 with that node's address. On SIGINT or SIGTERM it stops
 the nodes (SIGTERM, then SIGKILL after --grace) and exits 0. If a node exits
 on its own, it prints the end of that node's log, stops the others and exits
 1. With --inproc all nodes run inside this process instead.
@@ -201,6 +203,11 @@ func runTestnetUp(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	// Another process on a node's port (another testnet's node, most
+	// often) would answer in its place: refuse before starting anything.
+	if err := testnet.CheckPorts(layout); err != nil {
+		return fmt.Errorf("cannot start the testnet in %s: %w", layout.Dir, err)
+	}
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if c.Bool("inproc") {
@@ -239,7 +246,7 @@ func testnetUpProcesses(ctx context.Context, c *cli.Context, layout *testnet.Lay
 		return exitCode(1, errors.Join(err, procs.Stop()))
 	case err != nil:
 		for _, p := range procs.List() {
-			if !testnet.Healthy(ctx, nil, p.Info.API) {
+			if !testnet.HealthyNode(ctx, nil, p.Info) {
 				printLogTail(ew, p.Info)
 			}
 		}

@@ -214,6 +214,7 @@ func TestRealProcesses(t *testing.T) {
 	}{
 		{"testnet up certifies an output and stops on SIGTERM", testTestnetUpProcesses},
 		{"testnet up reports a node that exits early", testTestnetUpReportsEarlyExit},
+		{"testnet up refuses a port another process holds", testTestnetUpPortTaken},
 		{"testnet up inproc stops on SIGINT", testTestnetUpInProcess},
 		{"testnet up inproc runs the schedule", testTestnetUpInProcessSchedule},
 		{"node flags override the config", testNodeCommandOverrides},
@@ -310,6 +311,47 @@ func testTestnetUpProcesses(t *testing.T, bin string) {
 		}
 		if !strings.Contains(string(log), n.Name+": stopping") {
 			t.Errorf("%s log does not show a clean stop:\n%s", n.Name, log)
+		}
+	}
+}
+
+// testTestnetUpPortTaken: a port of the testnet that another process holds
+// (another testnet's node, say) stops testnet up before any node starts,
+// naming the port and its holder; nothing is counted healthy and nothing
+// is said to have failed to stop.
+func testTestnetUpPortTaken(t *testing.T, bin string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	dir := filepath.Join(t.TempDir(), "net")
+	layout, err := testnet.Init(testnet.InitOptions{Dir: dir, Nodes: 2, BasePort: freeTestnetBase(t, 2)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	apiAddr := strings.TrimPrefix(layout.Nodes[1].API, "http://")
+	ln, err := net.Listen("tcp", apiAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	_, port, _ := net.SplitHostPort(apiAddr)
+	for _, args := range [][]string{{"testnet", "up", "--dir", dir}, {"testnet", "up", "--inproc", "--dir", dir}} {
+		code, out := runVerity(ctx, t, bin, args...)
+		if code != 1 {
+			t.Fatalf("%s with a port taken: exit %d, want 1\n%s", strings.Join(args, " "), code, out)
+		}
+		want := "node1's API port tcp/" + port + " is already in use by pid " + strconv.Itoa(os.Getpid())
+		if !strings.Contains(out, want) {
+			t.Errorf("%s does not say %q:\n%s", strings.Join(args, " "), want, out)
+		}
+		for _, bad := range []string{"healthy", "did not stop cleanly", "started"} {
+			if strings.Contains(out, bad) {
+				t.Errorf("%s says %q although nothing started:\n%s", strings.Join(args, " "), bad, out)
+			}
+		}
+	}
+	for _, n := range layout.Nodes {
+		if _, err := os.Stat(n.LogPath()); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s was started (its log exists: %v)", n.Name, err)
 		}
 	}
 }
