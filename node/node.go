@@ -14,6 +14,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 	logging "github.com/ipfs/go-log/v2"
+	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/verity-network/verity/claims"
@@ -105,6 +106,11 @@ type Options struct {
 
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+
+	// HostOptions are extra libp2p options for the node's host (see
+	// p2p.Config.HostOptions): they run the node over a simulated network.
+	// Nil for a real one.
+	HostOptions []libp2p.Option
 }
 
 func (o *Options) setDefaults() {
@@ -438,6 +444,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		ListenAddrs: n.opts.ListenAddrs,
 		Bootstrap:   n.opts.Bootstrap,
 		NetworkID:   n.set.NetworkID(),
+		HostOptions: n.opts.HostOptions,
 		DataValidators: map[string]p2p.DataValidatorFunc{
 			p2p.KindJobs:     n.validateJob,
 			p2p.KindBallots:  n.validateBallot,

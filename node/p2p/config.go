@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -140,6 +141,12 @@ type Config struct {
 	BanDuration time.Duration
 	// PrometheusRegisterer receives libp2p's metrics. Nil disables them.
 	PrometheusRegisterer prometheus.Registerer
+	// HostOptions are libp2p options applied after the network's own when
+	// its host is built. They run the node over another transport, such
+	// as a simulated network (go-libp2p's x/simlibp2p.QUICSimnet with
+	// ListenAddrs on that network). The identity, connection gater and
+	// topics stay the network's own. Nil for a real network.
+	HostOptions []libp2p.Option
 }
 
 // withDefaults checks c and returns a copy with defaults filled in.

@@ -129,7 +129,7 @@ func New(ctx context.Context, cfg Config) (*Network, error) {
 	} else {
 		opts = append(opts, libp2p.DisableMetrics())
 	}
-	h, err := libp2p.New(opts...)
+	h, err := libp2p.New(append(opts, cfg.HostOptions...)...)
 	if err != nil {
 		return nil, fmt.Errorf("start libp2p host: %w", err)
 	}
