@@ -86,17 +86,26 @@ func Prove(hashes []common.Hash, index int) (Proof, error) {
 // VerifyProof reports whether claimHash sits at p.Index in a list of p.Count
 // claims whose root is root.
 func VerifyProof(root, claimHash common.Hash, p Proof) bool {
+	got, ok := ProofRoot(claimHash, p)
+	return ok && got == root
+}
+
+// ProofRoot folds the proof of hash at p.Index of p.Count up to the root it
+// implies. It reports false when the proof's shape does not fit p.Count (an
+// index out of range, too few or too many siblings): such a proof shows
+// nothing.
+func ProofRoot(hash common.Hash, p Proof) (common.Hash, bool) {
 	if p.Count == 0 || p.Index >= p.Count {
-		return false
+		return common.Hash{}, false
 	}
-	node := Leaf(claimHash)
+	node := Leaf(hash)
 	pos, width := uint64(p.Index), uint64(p.Count)
 	used := 0
 	for width > 1 {
 		sib := pos ^ 1
 		if sib < width {
 			if used >= len(p.Siblings) {
-				return false
+				return common.Hash{}, false
 			}
 			if pos%2 == 0 {
 				node = inner(node, p.Siblings[used])
@@ -108,7 +117,7 @@ func VerifyProof(root, claimHash common.Hash, p Proof) bool {
 		pos /= 2
 		width = (width + 1) / 2
 	}
-	return used == len(p.Siblings) && node == root
+	return node, used == len(p.Siblings)
 }
 
 func leaves(hashes []common.Hash) []common.Hash {

@@ -19,6 +19,9 @@ type Vote struct {
 	ClaimIndexes []uint32         `json:"claim_indexes"`
 	Verdicts     []claims.Verdict `json:"verdicts"`
 	Signature    hexutil.Bytes    `json:"signature"`
+	// Batch, when present, says Signature signs a batch of ballots that
+	// holds this one (see BatchProof); absent, it signs this ballot alone.
+	Batch *BatchProof `json:"batch,omitempty"`
 }
 
 // Ballot is a Vote together with the job it is for, as gossiped.
@@ -146,11 +149,23 @@ func checkVoteShape(set *ValidatorSet, a *Assignment, v *Vote) (int, error) {
 	if err := sigs.CheckSignature(v.Signature); err != nil {
 		return pos, fmt.Errorf("%w: %s: %w", ErrBadSignature, v.Validator.Hex(), err)
 	}
+	if err := checkBatchShape(v.Batch); err != nil {
+		return pos, fmt.Errorf("%s: %w", v.Validator.Hex(), err)
+	}
 	return pos, nil
 }
 
 // verifyVoteSignature recovers the signer of b and checks it is b.Validator.
-func verifyVoteSignature(b *Ballot) error { return verifyDigestSignature(b, b.Digest(), nil) }
+func verifyVoteSignature(b *Ballot) error { return verifyBallotSignature(b, nil) }
+
+// verifyBallotSignature checks b's signature, alone or over its batch.
+func verifyBallotSignature(b *Ballot, cache *SignatureCache) error {
+	digest, ok := b.signedDigest()
+	if !ok {
+		return fmt.Errorf("%w: %s: %w: the proof does not fit its count", ErrBadSignature, b.Validator.Hex(), ErrBatchProof)
+	}
+	return verifyDigestSignature(b, digest, cache)
+}
 
 // verifyDigestSignature checks that b's signature over digest, which must be
 // b's EIP-712 digest, recovers to b.Validator. A cache, when given, saves

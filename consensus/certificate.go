@@ -347,6 +347,12 @@ func VerifyCertificate(cert *Certificate, set *ValidatorSet, output []byte, opts
 	// Every ballot shares the network's EIP-712 domain: hash it once.
 	domain := sigs.DomainSeparator(cert.NetworkID)
 	for i := range ballots {
+		if ballots[i].Batch != nil {
+			if err := verifyBallotSignature(&ballots[i], o.cache); err != nil {
+				return err
+			}
+			continue
+		}
 		digest := sigs.TypedDataDigest(domain, sigs.BallotStructHash(ballots[i].Data()))
 		if err := verifyDigestSignature(&ballots[i], digest, o.cache); err != nil {
 			return err

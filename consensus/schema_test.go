@@ -104,7 +104,7 @@ func TestSchemaAcceptsVectors(t *testing.T) {
 		}
 		return data
 	}
-	for _, name := range []string{"valid.json", "verified.json"} {
+	for _, name := range []string{"valid.json", "verified.json", "batched.json"} {
 		if err := sch.Validate(decodeInstance(t, read(name))); err != nil {
 			t.Errorf("%s: %v", name, err)
 		}

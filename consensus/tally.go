@@ -108,7 +108,7 @@ func (t *Tally) AddVerifiedBallot(b *Ballot) (bool, error) { return t.add(b, fal
 
 // VerifyBallotSignature checks that b's signature recovers to b.Validator.
 func VerifyBallotSignature(b *Ballot, opts ...VerifyOption) error {
-	return verifyDigestSignature(b, b.Digest(), applyOptions(opts).cache)
+	return verifyBallotSignature(b, applyOptions(opts).cache)
 }
 
 func (t *Tally) add(b *Ballot, checkSig bool) (bool, error) {

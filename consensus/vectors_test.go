@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/crypto"
 
 	"github.com/verity-network/verity/claims"
 	"github.com/verity-network/verity/sigs"
@@ -84,7 +85,7 @@ func vectorGateway(set *ValidatorSet) common.Address {
 // vectorCert tallies ballots of the named validators with their verdicts
 // per claim over the sentences of output.
 func vectorCert(tb testing.TB, set *ValidatorSet, signers map[common.Address]*sigs.KeySigner, sentences []string,
-	q Quorum, replication uint32, votes map[string][]claims.Verdict) *Certificate {
+	q Quorum, replication uint32, votes map[string][]claims.Verdict, batched bool) *Certificate {
 	tb.Helper()
 	output := strings.Join(sentences, " ") + "\n"
 	cs := claims.FromTexts(sentences)
@@ -112,9 +113,29 @@ func vectorCert(tb testing.TB, set *ValidatorSet, signers map[common.Address]*si
 		if err != nil {
 			tb.Fatal(err)
 		}
+		if batched {
+			batchBallot(tb, signers[v.Address], b, pos)
+		}
 		mustAdd(tb, tl, b)
 	}
 	return mustCert(tb, tl, cs)
+}
+
+// batchBallot re-signs b in a batch of five of its validator's ballots, the
+// other four for other jobs, with b at leaf pos%5: a certificate's ballots
+// then sit at different places of their batches.
+func batchBallot(tb testing.TB, s *sigs.KeySigner, b *Ballot, pos int) {
+	tb.Helper()
+	batch := make([]*Ballot, 5)
+	for i := range batch {
+		other := *b
+		other.JobID = claims.HashText(fmt.Sprintf("another job in %s's batch, %d", s.Address().Hex(), i))
+		batch[i] = &other
+	}
+	batch[pos%5] = b
+	if err := SignBallotBatch(s, batch); err != nil {
+		tb.Fatal(err)
+	}
 }
 
 var (
@@ -153,10 +174,17 @@ func generateVectors(tb testing.TB) []vectorFile {
 		"bob":   {T, T, F, A, F},
 		"carol": {T, T, F, T, F},
 		"dave":  {T, T, F, T, F},
-	})
+	}, false)
 	verified := vectorCert(tb, set, signers, verifiedSentences, CountQuorum(4, 4), 0, map[string][]claims.Verdict{
 		"alice": {T, T, T}, "bob": {T, T, T}, "carol": {T, T, T}, "dave": {T, T, T},
-	})
+	}, false)
+	// batched: the rejected job again, each ballot signed in a batch of five.
+	batched := vectorCert(tb, set, signers, rejectedSentences, DefaultQuorum, 0, map[string][]claims.Verdict{
+		"alice": {T, T, F, T, T},
+		"bob":   {T, T, F, A, F},
+		"carol": {T, T, F, T, F},
+		"dave":  {T, T, F, T, F},
+	}, true)
 
 	var files []vectorFile
 	addJSON := func(path string, v any) {
@@ -175,6 +203,7 @@ func generateVectors(tb testing.TB) []vectorFile {
 	)
 	addJSON("valid.json", valid)
 	addJSON("verified.json", verified)
+	addJSON("batched.json", batched)
 
 	pos := func(c *Certificate, name string) int {
 		for _, v := range g.Validators {
@@ -306,6 +335,29 @@ func generateVectors(tb testing.TB) []vectorFile {
 		retally(tb, set, c)
 		resign(c)
 	})
+	batchVariant := func(name, description string, mutate func(c *Certificate)) {
+		c := cloneCert(tb, batched)
+		mutate(c)
+		add(name, description, "output.txt", c)
+	}
+	batchVariant("batch-wrong-proof", "bob's batch proof has one sibling hash changed", func(c *Certificate) {
+		c.Ballots[pos(c, "bob")].Batch.Siblings[0][0] ^= 1
+	})
+	batchVariant("batch-proof-of-another-job", "bob's ballot carries the proof of another leaf of his batch (a ballot for another job)", func(c *Certificate) {
+		p := c.Ballots[pos(c, "bob")].Batch
+		other, err := claims.Prove(batchLeaves(tb, c, signers, pos(c, "bob")), int(p.Index+1)%int(p.Count))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		c.Ballots[pos(c, "bob")].Batch = &other
+	})
+	batchVariant("batch-reordered-leaves", "bob's ballot claims another position in his batch with its own siblings (the leaves reordered)", func(c *Certificate) {
+		p := c.Ballots[pos(c, "bob")].Batch
+		p.Index ^= 1
+	})
+	batchVariant("batch-wrong-count", "bob's batch proof states one more leaf than he signed", func(c *Certificate) {
+		c.Ballots[pos(c, "bob")].Batch.Count++
+	})
 	add("below-floor-replication-1", "one validator's ballot decides a false claim true: a job with replication 1, which the policy's fault assumption (byzantine stake below 1/3) does not allow", "liar-output.txt",
 		liarCert(tb, g, signers))
 	raw("duplicate-key", "a second \"status\" key says verified, which a decoder that keeps the first key would read", func(data []byte) []byte {
@@ -323,6 +375,22 @@ func generateVectors(tb testing.TB) []vectorFile {
 		Certificate: "valid.json", Output: "wrong-output.txt", Sentinel: sentinelName(tb, err), Error: err.Error()})
 	addJSON("invalid/cases.json", cases)
 	return files
+}
+
+// batchLeaves rebuilds the struct hashes of the batch that holds ballot k
+// of c, as batchBallot made it.
+func batchLeaves(tb testing.TB, c *Certificate, signers map[common.Address]*sigs.KeySigner, k int) []common.Hash {
+	tb.Helper()
+	v := c.Ballots[k]
+	b := &Ballot{NetworkID: c.NetworkID, JobID: c.JobID, OutputHash: c.OutputHash, ClaimsRoot: c.ClaimsRoot, Vote: v}
+	leaves := make([]common.Hash, v.Batch.Count)
+	for i := range leaves {
+		other := *b
+		other.JobID = claims.HashText(fmt.Sprintf("another job in %s's batch, %d", signers[v.Validator].Address().Hex(), i))
+		leaves[i] = sigs.BallotStructHash(other.Data())
+	}
+	leaves[v.Batch.Index] = sigs.BallotStructHash(b.Data())
+	return leaves
 }
 
 // retally recomputes c's verdicts, stakes and status from its ballots.
@@ -451,7 +519,9 @@ func TestCertVectors(t *testing.T) {
 		}
 		return data
 	}
-	for _, v := range []struct{ cert, output string }{{"valid.json", "output.txt"}, {"verified.json", "verified-output.txt"}} {
+	for _, v := range []struct{ cert, output string }{
+		{"valid.json", "output.txt"}, {"verified.json", "verified-output.txt"}, {"batched.json", "output.txt"},
+	} {
 		c, err := ParseCertificate(read(v.cert))
 		if err != nil {
 			t.Fatalf("%s: %v", v.cert, err)
@@ -574,21 +644,31 @@ func writeFuzzSeeds(t *testing.T) {
 }
 
 // TestCertificateDocInStep checks that docs/certificate.md shows the digest
-// values of the first ballot of valid.json and names every error sentinel.
+// values of the first ballot of valid.json and of batched.json and names
+// every error sentinel.
 func TestCertificateDocInStep(t *testing.T) {
 	doc, err := os.ReadFile("../docs/certificate.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	data, err := os.ReadFile(filepath.Join(certsDir, "valid.json"))
-	if err != nil {
-		t.Fatal(err)
+	firstBallot := func(name string) (*Certificate, *Ballot) {
+		data, err := os.ReadFile(filepath.Join(certsDir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := ParseCertificate(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c, &Ballot{NetworkID: c.NetworkID, JobID: c.JobID, OutputHash: c.OutputHash, ClaimsRoot: c.ClaimsRoot, Vote: c.Ballots[0]}
 	}
-	c, err := ParseCertificate(data)
-	if err != nil {
-		t.Fatal(err)
+	c, b := firstBallot("valid.json")
+	// The batch values: the first ballot of batched.json.
+	bc, bb := firstBallot("batched.json")
+	root, ok := claims.ProofRoot(sigs.BallotStructHash(bb.Data()), *bb.Batch)
+	if !ok {
+		t.Fatal("batched.json: the first proof does not fold")
 	}
-	b := Ballot{NetworkID: c.NetworkID, JobID: c.JobID, OutputHash: c.OutputHash, ClaimsRoot: c.ClaimsRoot, Vote: c.Ballots[0]}
 	for name, h := range map[string]common.Hash{
 		"domain separator":    sigs.DomainSeparator(c.NetworkID),
 		"struct hash":         sigs.BallotStructHash(b.Data()),
@@ -597,6 +677,10 @@ func TestCertificateDocInStep(t *testing.T) {
 		"genesis hash":        c.GenesisHash,
 		"gateway struct hash": sigs.CertificateStructHash(c.GatewayData()),
 		"gateway digest":      c.GatewayDigest(),
+		"batch type hash":     crypto.Keccak256Hash([]byte(sigs.BatchType)),
+		"batch root":          root,
+		"batch struct hash":   sigs.BatchStructHash(root, bb.Batch.Count),
+		"batch digest":        sigs.BatchDigest(bc.NetworkID, root, bb.Batch.Count),
 	} {
 		if !bytes.Contains(doc, []byte(h.Hex())) {
 			t.Errorf("docs/certificate.md lacks the %s %s", name, h.Hex())

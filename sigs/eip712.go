@@ -21,6 +21,12 @@ const (
 	// certificate: the decided status and verdicts, whose ballots decided
 	// them, and when.
 	CertificateType = "Certificate(bytes32 jobId,bytes32 genesisHash,uint8 status,uint8[] verdicts,address[] voters,uint64 issuedAt)"
+	// BatchType is what a signer signs to sign many messages at once: root
+	// is the Merkle root (the tree of the claims root) over the messages'
+	// EIP-712 struct hashes, count their number. One Batch signature
+	// stands for each message as if it had been signed alone; a message
+	// shows it is in the batch with its Merkle proof.
+	BatchType = "Batch(bytes32 root,uint32 count)"
 
 	DomainName    = "Verity"
 	DomainVersion = "1"
@@ -31,6 +37,7 @@ var (
 	ballotTypeHash = crypto.Keccak256Hash([]byte(BallotType))
 	jobTypeHash    = crypto.Keccak256Hash([]byte(JobType))
 	certTypeHash   = crypto.Keccak256Hash([]byte(CertificateType))
+	batchTypeHash  = crypto.Keccak256Hash([]byte(BatchType))
 	nameHash       = crypto.Keccak256Hash([]byte(DomainName))
 	versionHash    = crypto.Keccak256Hash([]byte(DomainVersion))
 )
@@ -155,6 +162,20 @@ func CertificateStructHash(c CertificateData) common.Hash {
 // certificate.
 func CertificateDigest(networkID uint64, c CertificateData) common.Hash {
 	return TypedDataDigest(DomainSeparator(networkID), CertificateStructHash(c))
+}
+
+// BatchStructHash is hashStruct(Batch).
+func BatchStructHash(root common.Hash, count uint32) common.Hash {
+	var buf [3 * 32]byte
+	copy(buf[0:], batchTypeHash[:])
+	copy(buf[32:], root[:])
+	putUint(buf[64:96], uint64(count))
+	return crypto.Keccak256Hash(buf[:])
+}
+
+// BatchDigest is the EIP-712 digest a signer signs for a batch of messages.
+func BatchDigest(networkID uint64, root common.Hash, count uint32) common.Hash {
+	return TypedDataDigest(DomainSeparator(networkID), BatchStructHash(root, count))
 }
 
 // TypedDataDigest is keccak256(0x19 0x01 || domainSeparator || structHash).

@@ -3,7 +3,7 @@
 // from the Go code or the files under test, so that a change on the Go side
 // cannot silently change what is checked.
 
-import { Signature, getBytes } from "ethers";
+import { Signature, concat, getBytes, keccak256 } from "ethers";
 
 export const DOMAIN_NAME = "Verity";
 export const DOMAIN_VERSION = "1";
@@ -42,7 +42,40 @@ export const TYPES = {
       { name: "issuedAt", type: "uint64" },
     ],
   },
+  // Signed to sign many messages at once: root is the Merkle root over the
+  // messages' EIP-712 struct hashes (see batchRoot), count their number.
+  Batch: {
+    Batch: [
+      { name: "root", type: "bytes32" },
+      { name: "count", type: "uint32" },
+    ],
+  },
 };
+
+// batchRoot folds a Merkle proof {index, count, siblings} of the struct
+// hash leaf up to the root it implies, or returns null when the proof does
+// not fit its count. The tree is the claims root's: a leaf is
+// keccak256(0x00 || hash), an inner node keccak256(0x01 || left || right),
+// and an odd last node of a level is promoted unchanged.
+export function batchRoot(leaf, proof) {
+  const { index, count, siblings } = proof;
+  if (!Number.isSafeInteger(index) || !Number.isSafeInteger(count) || count < 1 || index < 0 || index >= count) return null;
+  if (!Array.isArray(siblings)) return null;
+  let node = keccak256(concat(["0x00", leaf]));
+  let pos = index;
+  let width = count;
+  let used = 0;
+  while (width > 1) {
+    if ((pos ^ 1) < width) {
+      if (used >= siblings.length) return null;
+      const sib = siblings[used++];
+      node = keccak256(pos % 2 === 0 ? concat(["0x01", node, sib]) : concat(["0x01", sib, node]));
+    }
+    pos = Math.floor(pos / 2);
+    width = Math.ceil(width / 2);
+  }
+  return used === siblings.length ? node : null;
+}
 
 // Codes of a certificate's status and claim verdicts in the gateway's
 // signature.

@@ -26,7 +26,7 @@ import { readFileSync } from "node:fs";
 import { basename } from "node:path";
 import { TypedDataEncoder, getAddress, isHexString, recoverAddress, verifyTypedData } from "ethers";
 
-import { STATUS_CODES, TYPES, VERDICT_CODES, domainOf, strictSignatureError } from "./eip712.mjs";
+import { STATUS_CODES, TYPES, VERDICT_CODES, batchRoot, domainOf, strictSignatureError } from "./eip712.mjs";
 
 // RFC 3339 with at most millisecond precision, as Verity writes issued_at.
 const RFC3339_MS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,3})?(Z|[+-]\d{2}:\d{2})$/;
@@ -122,15 +122,22 @@ function checkCertificate(genesis, cert) {
       claimIndexes: b.claim_indexes,
       verdicts: b.verdicts,
     };
+    const signed = ["network_id", "job_id", "output_hash", "claims_root", `${field}.claim_indexes`, `${field}.verdicts`];
     try {
-      checkSignature(errors, `${field}.signature`, b.signature, domain, TYPES.Ballot, value, validator, [
-        "network_id",
-        "job_id",
-        "output_hash",
-        "claims_root",
-        `${field}.claim_indexes`,
-        `${field}.verdicts`,
-      ]);
+      if (b.batch === undefined) {
+        checkSignature(errors, `${field}.signature`, b.signature, domain, TYPES.Ballot, value, validator, signed);
+      } else {
+        // Signed in a batch: the ballot's struct hash, folded up its proof,
+        // is the root of the Batch the signature signs.
+        const leaf = TypedDataEncoder.hashStruct("Ballot", TYPES.Ballot, value);
+        const root = batchRoot(leaf, b.batch);
+        if (root === null) {
+          errors.push(`${field}.batch: the proof does not fit its count (${JSON.stringify(b.batch)})`);
+        } else {
+          checkSignature(errors, `${field}.signature`, b.signature, domain, TYPES.Batch, { root, count: b.batch.count },
+            validator, [...signed, `${field}.batch`]);
+        }
+      }
     } catch (err) {
       errors.push(`${field}: ethers threw: ${err.message}`);
     }

@@ -1,0 +1,147 @@
+package consensus
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/verity-network/verity/claims"
+	"github.com/verity-network/verity/sigs"
+)
+
+// batchOf signs, for the validator at pos, one ballot on each of n jobs in
+// one batch, and returns the jobs' tallies and the ballots.
+func batchOf(t testing.TB, f *fixture, pos, n int) ([]*Tally, []*Ballot) {
+	t.Helper()
+	tallies := make([]*Tally, n)
+	ballots := make([]*Ballot, n)
+	for i := range n {
+		j := f.newJob([]string{"2 + 2 = 4.", fmt.Sprintf("%d + 1 = %d.", i, i+1)}, DefaultQuorum, 0, byte(i))
+		tallies[i] = f.tally(t, j)
+		ballots[i] = f.ballot(t, tallies[i], pos, all(claims.True))
+	}
+	if err := SignBallotBatch(f.signers[f.addr(pos)], ballots); err != nil {
+		t.Fatal(err)
+	}
+	return tallies, ballots
+}
+
+func TestBallotBatchVerifies(t *testing.T) {
+	f := newFixture(t, 7, equalStakes(4)...)
+	for _, n := range []int{1, 2, 3, 5, 8, 13} {
+		tallies, ballots := batchOf(t, f, 1, n)
+		for i, b := range ballots {
+			if b.Batch == nil || int(b.Batch.Index) != i || int(b.Batch.Count) != n {
+				t.Fatalf("n=%d: ballot %d has proof %+v", n, i, b.Batch)
+			}
+			if i > 0 && string(b.Signature) != string(ballots[0].Signature) {
+				t.Fatalf("n=%d: ballot %d has its own signature, want the batch's", n, i)
+			}
+			if err := VerifyBallotSignature(b); err != nil {
+				t.Fatalf("n=%d: ballot %d: %v", n, i, err)
+			}
+			if _, err := tallies[i].AddBallot(b); err != nil {
+				t.Fatalf("n=%d: tally %d: %v", n, i, err)
+			}
+		}
+	}
+}
+
+// TestBallotBatchTampers: a batched ballot is worth nothing once its proof,
+// its position, its count or its content is changed, or when it carries
+// the proof of another ballot of the batch.
+func TestBallotBatchTampers(t *testing.T) {
+	f := newFixture(t, 7, equalStakes(4)...)
+	_, ballots := batchOf(t, f, 2, 6)
+	cases := []struct {
+		name   string
+		mutate func(b *Ballot)
+	}{
+		{"sibling changed", func(b *Ballot) { b.Batch.Siblings[1][5] ^= 0x80 }},
+		{"sibling dropped", func(b *Ballot) { b.Batch.Siblings = b.Batch.Siblings[:len(b.Batch.Siblings)-1] }},
+		{"sibling added", func(b *Ballot) { b.Batch.Siblings = append(b.Batch.Siblings, b.Batch.Siblings[0]) }},
+		{"position moved", func(b *Ballot) { b.Batch.Index ^= 1 }},
+		{"count changed", func(b *Ballot) { b.Batch.Count-- }},
+		{"proof of another ballot", func(b *Ballot) { p := *ballots[4].Batch; b.Batch = &p }},
+		{"verdict changed", func(b *Ballot) { b.Verdicts = []claims.Verdict{claims.False, claims.True} }},
+		{"job changed", func(b *Ballot) { b.JobID = ballots[4].JobID }},
+		{"batch dropped", func(b *Ballot) { b.Batch = nil }},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			b := cloneBallot(t, ballots[3])
+			tc.mutate(b)
+			if err := VerifyBallotSignature(b); !errors.Is(err, ErrBadSignature) {
+				t.Fatalf("got %v, want ErrBadSignature", err)
+			}
+		})
+	}
+}
+
+func TestBallotBatchShape(t *testing.T) {
+	f := newFixture(t, 7, equalStakes(4)...)
+	tallies, ballots := batchOf(t, f, 0, 3)
+	for _, p := range []BatchProof{{Index: 3, Count: 3}, {Index: 0, Count: 0}, {Index: 0, Count: MaxBatch + 1}} {
+		b := cloneBallot(t, ballots[0])
+		b.Batch = &p
+		if err := tallies[0].CheckShape(b); !errors.Is(err, ErrBallotShape) || !errors.Is(err, ErrBatchProof) {
+			t.Errorf("proof %+v: got %v, want ErrBallotShape and ErrBatchProof", p, err)
+		}
+	}
+	s := f.signers[f.addr(0)]
+	other := cloneBallot(t, ballots[1])
+	other.NetworkID++
+	if err := SignBallotBatch(s, []*Ballot{cloneBallot(t, ballots[0]), other}); err == nil {
+		t.Error("a batch over two networks was signed")
+	}
+	if err := SignBallotBatch(f.signers[f.addr(1)], []*Ballot{cloneBallot(t, ballots[0])}); err == nil {
+		t.Error("a validator signed another's ballot in its batch")
+	}
+	if err := SignBallotBatch(s, nil); err == nil {
+		t.Error("an empty batch was signed")
+	}
+}
+
+// TestBallotBatchOneRecovery: with a signature cache, the ballots of one
+// batch cost one public-key recovery in all, which is what batches save
+// the nodes that check certificates.
+func TestBallotBatchOneRecovery(t *testing.T) {
+	f := newFixture(t, 7, equalStakes(4)...)
+	_, ballots := batchOf(t, f, 3, 16)
+	cache := NewSignatureCache(64)
+	if err := VerifyBallotSignature(ballots[0], WithSignatureCache(cache)); err != nil {
+		t.Fatal(err)
+	}
+	for i, b := range ballots[1:] {
+		d, ok := b.signedDigest()
+		if !ok || !cache.verified(d, b.Signature, b.Validator) {
+			t.Fatalf("ballot %d of the batch is not in the cache after the first was verified", i+1)
+		}
+	}
+	if d, _ := ballots[0].signedDigest(); d != sigs.BatchDigest(7, mustRoot(t, ballots[0]), 16) {
+		t.Fatal("the batch digest is not the EIP-712 Batch digest of the root")
+	}
+}
+
+func mustRoot(t testing.TB, b *Ballot) [32]byte {
+	t.Helper()
+	root, ok := claims.ProofRoot(sigs.BallotStructHash(b.Data()), *b.Batch)
+	if !ok {
+		t.Fatal("proof does not fold")
+	}
+	return root
+}
+
+func cloneBallot(t testing.TB, b *Ballot) *Ballot {
+	t.Helper()
+	data, err := json.Marshal(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c Ballot
+	if err := json.Unmarshal(data, &c); err != nil {
+		t.Fatal(err)
+	}
+	return &c
+}
