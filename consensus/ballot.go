@@ -150,7 +150,7 @@ func checkVoteShape(set *ValidatorSet, a *Assignment, v *Vote) (int, error) {
 		return pos, fmt.Errorf("%w: %s: %w", ErrBadSignature, v.Validator.Hex(), err)
 	}
 	if err := checkBatchShape(v.Batch); err != nil {
-		return pos, fmt.Errorf("%s: %w", v.Validator.Hex(), err)
+		return pos, fmt.Errorf("%w: %s: %w", ErrBallotShape, v.Validator.Hex(), err)
 	}
 	return pos, nil
 }

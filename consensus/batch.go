@@ -22,9 +22,9 @@ type BatchProof = claims.Proof
 // siblings of a proof (at most ceil(log2 MaxBatch)).
 const MaxBatch = 1 << 16
 
-// ErrBatchProof: a ballot's batch proof does not fit its batch. Errors
-// that wrap it also wrap ErrBallotShape (found without crypto) or
-// ErrBadSignature (the proof does not fold to a root).
+// ErrBatchProof: a batch proof does not fit its batch. Errors that wrap
+// it also wrap ErrBallotShape or ErrCertificateShape (found without
+// crypto) or ErrBadSignature (the proof does not fold to a root).
 var ErrBatchProof = errors.New("malformed batch proof")
 
 // checkBatchShape checks a batch proof without crypto: a count within
@@ -34,13 +34,13 @@ func checkBatchShape(p *BatchProof) error {
 		return nil
 	}
 	if p.Count == 0 || p.Count > MaxBatch {
-		return fmt.Errorf("%w: %w: count %d outside 1..%d", ErrBallotShape, ErrBatchProof, p.Count, MaxBatch)
+		return fmt.Errorf("%w: count %d outside 1..%d", ErrBatchProof, p.Count, MaxBatch)
 	}
 	if p.Index >= p.Count {
-		return fmt.Errorf("%w: %w: index %d of %d", ErrBallotShape, ErrBatchProof, p.Index, p.Count)
+		return fmt.Errorf("%w: index %d of %d", ErrBatchProof, p.Index, p.Count)
 	}
 	if len(p.Siblings) > 17 {
-		return fmt.Errorf("%w: %w: %d siblings", ErrBallotShape, ErrBatchProof, len(p.Siblings))
+		return fmt.Errorf("%w: %d siblings", ErrBatchProof, len(p.Siblings))
 	}
 	return nil
 }
@@ -52,19 +52,49 @@ func (b *Ballot) signedDigest() (common.Hash, bool) {
 	if b.Batch == nil {
 		return b.Digest(), true
 	}
-	root, ok := claims.ProofRoot(sigs.BallotStructHash(b.Data()), *b.Batch)
+	return batchDigest(b.NetworkID, sigs.BallotStructHash(b.Data()), b.Batch)
+}
+
+// batchDigest is the Batch digest that the proof p of leaf implies, or
+// false when p does not fit its count.
+func batchDigest(networkID uint64, leaf common.Hash, p *BatchProof) (common.Hash, bool) {
+	root, ok := claims.ProofRoot(leaf, *p)
 	if !ok {
 		return common.Hash{}, false
 	}
-	return sigs.BatchDigest(b.NetworkID, root, b.Batch.Count), true
+	return sigs.BatchDigest(networkID, root, p.Count), true
+}
+
+// signBatch signs the Batch of leaves and returns the signature and each
+// leaf's proof.
+func signBatch(s sigs.Signer, networkID uint64, leaves []common.Hash) ([]byte, []*BatchProof, error) {
+	if len(leaves) == 0 || len(leaves) > MaxBatch {
+		return nil, nil, fmt.Errorf("consensus: a batch of %d (want 1..%d)", len(leaves), MaxBatch)
+	}
+	sig, err := s.SignDigest(sigs.BatchDigest(networkID, claims.Root(leaves), uint32(len(leaves))))
+	if err != nil {
+		return nil, nil, err
+	}
+	proofs := make([]*BatchProof, len(leaves))
+	for i := range leaves {
+		p, err := claims.Prove(leaves, i)
+		if err != nil {
+			return nil, nil, err
+		}
+		if p.Siblings == nil {
+			p.Siblings = []common.Hash{} // JSON [], as the schema wants
+		}
+		proofs[i] = &p
+	}
+	return sig, proofs, nil
 }
 
 // SignBallotBatch signs ballots, all of one network, with one signature:
 // each gets the batch signature and its Merkle proof. The ballots may be
 // for different jobs; their order is the order of the leaves.
 func SignBallotBatch(s sigs.Signer, ballots []*Ballot) error {
-	if len(ballots) == 0 || len(ballots) > MaxBatch {
-		return fmt.Errorf("consensus: a batch of %d ballots (want 1..%d)", len(ballots), MaxBatch)
+	if len(ballots) == 0 {
+		return fmt.Errorf("consensus: an empty batch of ballots")
 	}
 	leaves := make([]common.Hash, len(ballots))
 	for i, b := range ballots {
@@ -76,21 +106,48 @@ func SignBallotBatch(s sigs.Signer, ballots []*Ballot) error {
 		}
 		leaves[i] = sigs.BallotStructHash(b.Data())
 	}
-	root := claims.Root(leaves)
-	sig, err := s.SignDigest(sigs.BatchDigest(ballots[0].NetworkID, root, uint32(len(ballots))))
+	sig, proofs, err := signBatch(s, ballots[0].NetworkID, leaves)
 	if err != nil {
 		return err
 	}
 	for i, b := range ballots {
-		p, err := claims.Prove(leaves, i)
-		if err != nil {
-			return err
-		}
-		if p.Siblings == nil {
-			p.Siblings = []common.Hash{} // JSON [], as the schema wants
-		}
-		b.Batch = &p
-		b.Signature = sig
+		b.Batch, b.Signature = proofs[i], sig
 	}
 	return nil
+}
+
+// SignCertificateBatch signs, as their gateway, the outcomes of
+// certificates of one network with one signature: each gets the batch
+// signature as its gateway signature and its proof in GatewayBatch.
+func SignCertificateBatch(s sigs.Signer, certs []*Certificate) error {
+	if len(certs) == 0 {
+		return fmt.Errorf("consensus: an empty batch of certificates")
+	}
+	leaves := make([]common.Hash, len(certs))
+	for i, c := range certs {
+		if c.NetworkID != certs[0].NetworkID {
+			return fmt.Errorf("consensus: batch mixes networks %d and %d", certs[0].NetworkID, c.NetworkID)
+		}
+		if c.Gateway != s.Address() {
+			return fmt.Errorf("%w: %s cannot sign for gateway %s", ErrBadSignature, s.Address().Hex(), c.Gateway.Hex())
+		}
+		leaves[i] = sigs.CertificateStructHash(c.GatewayData())
+	}
+	sig, proofs, err := signBatch(s, certs[0].NetworkID, leaves)
+	if err != nil {
+		return err
+	}
+	for i, c := range certs {
+		c.GatewayBatch, c.GatewaySignature = proofs[i], sig
+	}
+	return nil
+}
+
+// gatewaySignedDigest is the digest the gateway signature must recover
+// over: the certificate's own, or the Batch its GatewayBatch proof leads to.
+func (c *Certificate) gatewaySignedDigest() (common.Hash, bool) {
+	if c.GatewayBatch == nil {
+		return c.GatewayDigest(), true
+	}
+	return batchDigest(c.NetworkID, sigs.CertificateStructHash(c.GatewayData()), c.GatewayBatch)
 }

@@ -145,3 +145,59 @@ func cloneBallot(t testing.TB, b *Ballot) *Ballot {
 	}
 	return &c
 }
+
+// TestCertificateBatch: a gateway signs the outcomes of many certificates
+// at once; each verifies alone, and a moved or stripped proof fails.
+func TestCertificateBatch(t *testing.T) {
+	f := newFixture(t, 7, equalStakes(4)...)
+	T := claims.True
+	var certs []*Certificate
+	var outputs [][]byte
+	for i := range 5 {
+		j, c := buildCert(t, f, []string{fmt.Sprintf("%d is a number.", i)}, DefaultQuorum, 0,
+			map[int][]claims.Verdict{0: {T}, 1: {T}, 2: {T}, 3: {T}})
+		certs, outputs = append(certs, c), append(outputs, j.output)
+	}
+	if err := SignCertificateBatch(f.signers[f.addr(1)], certs); err == nil {
+		t.Fatal("a validator that is not the gateway signed the batch")
+	}
+	if err := SignCertificateBatch(f.signers[certs[0].Gateway], certs); err != nil {
+		t.Fatal(err)
+	}
+	cache := NewSignatureCache(64)
+	for i, c := range certs {
+		if c.GatewayBatch == nil || int(c.GatewayBatch.Index) != i {
+			t.Fatalf("certificate %d has gateway proof %+v", i, c.GatewayBatch)
+		}
+		if err := VerifyCertificate(c, f.set, outputs[i], WithSignatureCache(cache)); err != nil {
+			t.Fatalf("certificate %d: %v", i, err)
+		}
+	}
+	// 4 ballots each, all signed alone, and one gateway signature.
+	if want := 5*4 + 1; cache.seen.Len() != want {
+		t.Fatalf("cache holds %d signatures, want %d", cache.seen.Len(), want)
+	}
+
+	moved := cloneCert(t, certs[2])
+	moved.GatewayBatch.Index = 3
+	if err := VerifyCertificate(moved, f.set, outputs[2]); !errors.Is(err, ErrBadSignature) {
+		t.Fatalf("proof moved to another leaf: got %v, want ErrBadSignature", err)
+	}
+	stripped := cloneCert(t, certs[2])
+	stripped.GatewayBatch = nil
+	if err := VerifyCertificate(stripped, f.set, outputs[2]); !errors.Is(err, ErrBadSignature) {
+		t.Fatalf("proof stripped: got %v, want ErrBadSignature", err)
+	}
+	unsigned := cloneCert(t, certs[2])
+	unsigned.GatewaySignature = nil
+	if err := VerifyCertificate(unsigned, f.set, outputs[2]); !errors.Is(err, ErrCertificateShape) {
+		t.Fatalf("proof without a signature: got %v, want ErrCertificateShape", err)
+	}
+	// Signing alone again drops the batch proof.
+	if err := certs[2].Sign(f.signers[certs[2].Gateway]); err != nil || certs[2].GatewayBatch != nil {
+		t.Fatalf("Sign after a batch: err %v, proof %+v", err, certs[2].GatewayBatch)
+	}
+	if err := VerifyCertificate(certs[2], f.set, outputs[2]); err != nil {
+		t.Fatal(err)
+	}
+}

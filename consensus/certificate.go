@@ -73,6 +73,9 @@ type Certificate struct {
 	// GatewaySignature is the gateway's EIP-712 signature of the outcome
 	// (GatewayDigest). A certificate without it is not final.
 	GatewaySignature hexutil.Bytes `json:"gateway_signature,omitempty"`
+	// GatewayBatch, when present, says GatewaySignature signs a batch of
+	// certificates that holds this one (see BatchProof).
+	GatewayBatch *BatchProof `json:"gateway_batch,omitempty"`
 }
 
 // Params are the job parameters the certificate states.
@@ -123,7 +126,7 @@ func (c *Certificate) Sign(s sigs.Signer) error {
 	if err != nil {
 		return err
 	}
-	c.GatewaySignature = sig
+	c.GatewaySignature, c.GatewayBatch = sig, nil
 	return nil
 }
 
@@ -300,6 +303,12 @@ func VerifyCertificate(cert *Certificate, set *ValidatorSet, output []byte, opts
 	if n := len(cert.GatewaySignature); n != 0 && n != sigs.SignatureLength {
 		return fmt.Errorf("%w: gateway signature of %d bytes", ErrCertificateShape, n)
 	}
+	if err := checkBatchShape(cert.GatewayBatch); err != nil {
+		return fmt.Errorf("%w: gateway batch: %w", ErrCertificateShape, err)
+	}
+	if cert.GatewayBatch != nil && len(cert.GatewaySignature) == 0 {
+		return fmt.Errorf("%w: a gateway batch proof without a gateway signature", ErrCertificateShape)
+	}
 	hashes := make([]common.Hash, len(cert.Claims))
 	for i, c := range cert.Claims {
 		if c.Index != uint32(i) {
@@ -359,7 +368,7 @@ func VerifyCertificate(cert *Certificate, set *ValidatorSet, output []byte, opts
 		}
 	}
 	if len(cert.GatewaySignature) != 0 {
-		if err := verifyGatewaySignature(cert); err != nil {
+		if err := verifyGatewaySignature(cert, o.cache); err != nil {
 			return err
 		}
 	}
@@ -405,14 +414,24 @@ func VerifyCertificate(cert *Certificate, set *ValidatorSet, output []byte, opts
 }
 
 // verifyGatewaySignature checks that the gateway signature recovers to the
-// certificate's gateway.
-func verifyGatewaySignature(cert *Certificate) error {
-	signer, err := sigs.Recover(cert.GatewayDigest(), cert.GatewaySignature)
+// certificate's gateway, over its own digest or its batch's.
+func verifyGatewaySignature(cert *Certificate, cache *SignatureCache) error {
+	digest, ok := cert.gatewaySignedDigest()
+	if !ok {
+		return fmt.Errorf("%w: gateway signature: %w: the proof does not fit its count", ErrBadSignature, ErrBatchProof)
+	}
+	if cache != nil && cache.verified(digest, cert.GatewaySignature, cert.Gateway) {
+		return nil
+	}
+	signer, err := sigs.Recover(digest, cert.GatewaySignature)
 	if err != nil {
 		return fmt.Errorf("%w: gateway signature: %w", ErrBadSignature, err)
 	}
 	if signer != cert.Gateway {
 		return fmt.Errorf("%w: gateway signature recovers to %s, gateway is %s", ErrBadSignature, signer.Hex(), cert.Gateway.Hex())
+	}
+	if cache != nil {
+		cache.Add(digest, cert.GatewaySignature, signer)
 	}
 	return nil
 }

@@ -185,6 +185,7 @@ func generateVectors(tb testing.TB) []vectorFile {
 		"carol": {T, T, F, T, F},
 		"dave":  {T, T, F, T, F},
 	}, true)
+	batchGateway(tb, signers, batched)
 
 	var files []vectorFile
 	addJSON := func(path string, v any) {
@@ -358,6 +359,12 @@ func generateVectors(tb testing.TB) []vectorFile {
 	batchVariant("batch-wrong-count", "bob's batch proof states one more leaf than he signed", func(c *Certificate) {
 		c.Ballots[pos(c, "bob")].Batch.Count++
 	})
+	batchVariant("gateway-batch-wrong-proof", "the gateway's batch proof has one sibling hash changed", func(c *Certificate) {
+		c.GatewayBatch.Siblings[0][0] ^= 1
+	})
+	batchVariant("gateway-batch-restated-status", "the status is restated verified under the gateway's batch signature", func(c *Certificate) {
+		c.Status = StatusVerified
+	})
 	add("below-floor-replication-1", "one validator's ballot decides a false claim true: a job with replication 1, which the policy's fault assumption (byzantine stake below 1/3) does not allow", "liar-output.txt",
 		liarCert(tb, g, signers))
 	raw("duplicate-key", "a second \"status\" key says verified, which a decoder that keeps the first key would read", func(data []byte) []byte {
@@ -375,6 +382,18 @@ func generateVectors(tb testing.TB) []vectorFile {
 		Certificate: "valid.json", Output: "wrong-output.txt", Sentinel: sentinelName(tb, err), Error: err.Error()})
 	addJSON("invalid/cases.json", cases)
 	return files
+}
+
+// batchGateway re-signs c's outcome in a batch of three certificates of its
+// gateway, c in the middle.
+func batchGateway(tb testing.TB, signers map[common.Address]*sigs.KeySigner, c *Certificate) {
+	tb.Helper()
+	batch := []*Certificate{cloneCert(tb, c), c, cloneCert(tb, c)}
+	batch[0].JobID = claims.HashText("another certificate in the gateway's batch, 0")
+	batch[2].JobID = claims.HashText("another certificate in the gateway's batch, 2")
+	if err := SignCertificateBatch(signers[c.Gateway], batch); err != nil {
+		tb.Fatal(err)
+	}
 }
 
 // batchLeaves rebuilds the struct hashes of the batch that holds ballot k

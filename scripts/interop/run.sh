@@ -3,7 +3,7 @@
 # code with Verity's Go signer):
 #   1. the EIP-712 test vectors, testdata/eip712/vectors.json (or $1);
 #   2. whole certificates, valid.json, verified.json and batched.json (each
-#      ballot signed in a batch) of testdata/certs
+#      ballot and the gateway's outcome signed in a batch) of testdata/certs
 #      (or of the directory $2) against its genesis.json: every ballot
 #      signature and the gateway signature, recomputed from the
 #      certificate's fields.
@@ -34,11 +34,11 @@ status=0
 node "$here/verify-vectors.mjs" "$vectors" || status=1
 node "$here/verify-certs.mjs" "$certs/genesis.json" "$certs/valid.json" "$certs/verified.json" "$certs/batched.json" || status=1
 # The batch tampers must fail in ethers too.
-for bad in "$certs"/invalid/batch-*.json; do
+for bad in "$certs"/invalid/batch-*.json "$certs"/invalid/gateway-batch-*.json; do
 	if node "$here/verify-certs.mjs" "$certs/genesis.json" "$bad" >/dev/null 2>&1; then
 		echo "interop: FAIL $(basename "$bad") verifies in ethers" >&2
 		status=1
 	fi
 done
-echo "interop: the $(ls "$certs"/invalid/batch-*.json | wc -l) batch tampers fail in ethers"
+echo "interop: the $(ls "$certs"/invalid/batch-*.json "$certs"/invalid/gateway-batch-*.json | wc -l) batch tampers fail in ethers"
 exit "$status"

@@ -11,7 +11,8 @@
 //     jobId = job_id, genesisHash = genesis_hash, the status and verdict
 //     codes, voters = the ballots' validators in order, and
 //     issuedAt = Date.parse(issued_at) in milliseconds), and recovers
-//     gateway_signature to gateway.
+//     gateway_signature to gateway (over the Batch its proof leads to when
+//     the certificate has "gateway_batch").
 // It also checks that network_id is the genesis file's, that the gateway and
 // every voter are validators of the genesis file, that ballots are in
 // ascending order of address, and that every signature is strict (65 bytes,
@@ -173,16 +174,21 @@ function checkCertificate(genesis, cert) {
       voters,
       issuedAt: BigInt(issuedAt),
     };
+    const signed = ["network_id", "job_id", "genesis_hash", "status", "claims[].verdict", "ballots[].validator", "issued_at"];
     try {
-      checkSignature(errors, "gateway_signature", cert.gateway_signature, domain, TYPES.Certificate, value, gateway, [
-        "network_id",
-        "job_id",
-        "genesis_hash",
-        "status",
-        "claims[].verdict",
-        "ballots[].validator",
-        "issued_at",
-      ]);
+      if (cert.gateway_batch === undefined) {
+        checkSignature(errors, "gateway_signature", cert.gateway_signature, domain, TYPES.Certificate, value, gateway, signed);
+      } else {
+        // Signed in a batch of certificates, as batched ballots are.
+        const leaf = TypedDataEncoder.hashStruct("Certificate", TYPES.Certificate, value);
+        const root = batchRoot(leaf, cert.gateway_batch);
+        if (root === null) {
+          errors.push(`gateway_batch: the proof does not fit its count (${JSON.stringify(cert.gateway_batch)})`);
+        } else {
+          checkSignature(errors, "gateway_signature", cert.gateway_signature, domain, TYPES.Batch,
+            { root, count: cert.gateway_batch.count }, gateway, [...signed, "gateway_batch"]);
+        }
+      }
     } catch (err) {
       errors.push(`gateway_signature: ethers threw: ${err.message}`);
     }
