@@ -238,6 +238,7 @@ func (n *Node) resendLocked(j *aggJob, waitPeers bool) {
 	j.resends = max(j.resends+1, uint64(max(n.opts.Now().UnixMilli(), 0)))
 	m := *j.msg
 	m.Resend = j.resends
+	n.metrics.reannouncements.Inc()
 	n.goTracked(func() {
 		if err := m.Sign(n.signer); err != nil {
 			log.Errorw("sign re-announcement", "job", m.JobID.Hex(), "err", err)
@@ -773,6 +774,7 @@ func (n *Node) sendBallot(m *JobMessage, msg *BallotMessage, waitPeers bool) {
 			data, err := encode(msg)
 			if err == nil {
 				if err = n.net.SendDirect(n.ctx, gw, p2p.KindBallots, data); err == nil {
+					n.metrics.ballotsSent.WithLabelValues("direct").Inc()
 					return
 				}
 			}
@@ -782,6 +784,7 @@ func (n *Node) sendBallot(m *JobMessage, msg *BallotMessage, waitPeers bool) {
 			log.Debugw("direct ballot failed; gossiping it", "job", m.JobID.Hex(), "gateway", m.Gateway.Hex(), "err", err)
 		}
 	}
+	n.metrics.ballotsSent.WithLabelValues("gossip").Inc()
 	if waitPeers {
 		n.publishWhenReady(p2p.KindBallots, msg)
 		return

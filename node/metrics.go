@@ -22,6 +22,8 @@ type metrics struct {
 	validation        *prometheus.HistogramVec
 	storeWrite        *prometheus.HistogramVec
 	announcements     *prometheus.CounterVec
+	reannouncements   prometheus.Counter
+	ballotsSent       *prometheus.CounterVec
 	catchUp           *prometheus.CounterVec
 }
 
@@ -58,12 +60,18 @@ func newMetrics() *metrics {
 		announcements: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "verity_job_announcements_total", Help: "Job announcements checked by this node, by result: accepted, stale (a resend number already taken; no answer), expired, rejected.",
 		}, []string{"result"}),
+		reannouncements: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "verity_job_reannouncements_total", Help: "Re-announcements of its pending jobs this node published as gateway, each with a new resend number.",
+		}),
+		ballotsSent: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "verity_ballots_sent_total", Help: "Ballots this validator sent, by how: direct (straight to the job's gateway, another node) or gossip (on the ballots topic).",
+		}, []string{"via"}),
 		catchUp: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "verity_catchup_certificates_total", Help: "Certificates received by catch-up, by result: stored, ignored (held already, or not yet taken), invalid (the peer is penalised).",
 		}, []string{"result"}),
 	}
 	m.reg.MustRegister(m.timeToQuorum, m.timeToCertificate, m.jobs, m.jobsPending, m.ballots, m.validation, m.storeWrite,
-		m.announcements, m.catchUp,
+		m.announcements, m.reannouncements, m.ballotsSent, m.catchUp,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
 }
