@@ -60,11 +60,24 @@ func TestLongScenarioLiarEquivocatorAndRestart(t *testing.T) {
 	scenarioLiarEquivocatorAndRestart(t, 200, 10*time.Minute)
 }
 
+// limitFor is limit, cut short when go test's -timeout would end the test
+// first: a minute before that (half the time left when less than two
+// minutes are), so that the test reports what it counted rather than
+// being killed.
+func limitFor(t *testing.T, limit time.Duration) time.Duration {
+	if d, ok := t.Deadline(); ok {
+		left := time.Until(d)
+		return min(limit, max(left-time.Minute, left/2))
+	}
+	return limit
+}
+
 func scenarioLiarEquivocatorAndRestart(t *testing.T, jobs int, limit time.Duration) {
 	const (
 		validators = 7
 		restarted  = 3
 	)
+	limit = limitFor(t, limit)
 	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
 	dir := t.TempDir()
@@ -123,7 +136,7 @@ func scenarioLiarEquivocatorAndRestart(t *testing.T, jobs int, limit time.Durati
 	for i, id := range ids {
 		c, err := nodes[gateway[i]].WaitFinal(ctx, id)
 		if err != nil {
-			t.Fatalf("job %d (gateway node%d) never final: %v", i, gateway[i], err)
+			t.Fatalf("job %d (gateway node%d) not final within %v: %v; %d of %d jobs final before it (%v)", i, gateway[i], limit, err, i, jobs, statuses)
 		}
 		if err := consensus.VerifyCertificate(c, set, []byte(outputs[i])); err != nil {
 			t.Fatalf("job %d: %v", i, err)
@@ -134,7 +147,7 @@ func scenarioLiarEquivocatorAndRestart(t *testing.T, jobs int, limit time.Durati
 	// Every node holds every job's certificate, node3 those of the jobs
 	// that ended while it was down too (catch-up), and no two nodes
 	// disagree on a decided verdict.
-	conflicts := 0
+	conflicts, held := 0, 0
 	for i, id := range ids {
 		first, err := nodes[gateway[i]].Certificate(id)
 		if err != nil {
@@ -143,8 +156,10 @@ func scenarioLiarEquivocatorAndRestart(t *testing.T, jobs int, limit time.Durati
 		for _, nd := range nodes {
 			c, err := nd.WaitFinal(ctx, id)
 			if err != nil {
-				t.Fatalf("job %d (gateway node%d): %s never held its certificate: %v", i, gateway[i], nd.Name(), err)
+				t.Fatalf("job %d (gateway node%d): %s held no certificate within %v: %v; %d of %d certificates held by the nodes before it",
+					i, gateway[i], nd.Name(), limit, err, held, jobs*len(nodes))
 			}
+			held++
 			for k := range c.Claims {
 				a, b := first.Claims[k].Verdict, c.Claims[k].Verdict
 				if a != b && a != consensus.OutcomeUndecided && b != consensus.OutcomeUndecided {
