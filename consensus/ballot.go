@@ -51,6 +51,51 @@ func (b *Ballot) Data() sigs.BallotData {
 // Digest is the EIP-712 digest the validator signed.
 func (b *Ballot) Digest() common.Hash { return sigs.BallotDigest(b.NetworkID, b.Data()) }
 
+// ValidateBasic checks the ballot's shape without crypto or state: the
+// vote's (Vote.ValidateBasic). Which claims the validator must cover is the
+// job's assignment, checked by the tally.
+func (b *Ballot) ValidateBasic() error { return b.Vote.ValidateBasic() }
+
+// Validate checks the ballot against set: its network, a validator of the
+// set, then ValidateBasic. No signature.
+func (b *Ballot) Validate(set *ValidatorSet) error {
+	if b.NetworkID != set.NetworkID() {
+		return fmt.Errorf("%w: ballot for network %d", ErrWrongNetwork, b.NetworkID)
+	}
+	if _, _, ok := set.Lookup(b.Validator); !ok {
+		return fmt.Errorf("%w %s", ErrUnknownValidator, b.Validator.Hex())
+	}
+	return b.ValidateBasic()
+}
+
+// ValidateBasic checks the vote's shape without crypto or state: one verdict
+// per claim index, at most MaxClaims of them, each a known verdict code.
+// Errors wrap ErrBallotShape.
+func (v *Vote) ValidateBasic() error {
+	if len(v.Verdicts) != len(v.ClaimIndexes) || len(v.ClaimIndexes) > MaxClaims {
+		return fmt.Errorf("%w: %s has %d claim indexes and %d verdicts", ErrBallotShape, v.Validator.Hex(), len(v.ClaimIndexes), len(v.Verdicts))
+	}
+	for i, x := range v.Verdicts {
+		if !x.Valid() {
+			return fmt.Errorf("%w: %s verdict %d has unknown code %d", ErrBallotShape, v.Validator.Hex(), i, uint8(x))
+		}
+	}
+	return nil
+}
+
+// Conflicts reports whether o is a different ballot of the same validator
+// for the same job: equivocation. A ballot that only repeats b (whatever
+// its signature bytes) does not conflict with it.
+func (b *Ballot) Conflicts(o *Ballot) bool {
+	return b.Validator == o.Validator && b.JobID == o.JobID && !b.sameBallot(o)
+}
+
+// sameBallot reports whether b and o state the same verdicts on the same
+// claims of the same output (signatures aside).
+func (b *Ballot) sameBallot(o *Ballot) bool {
+	return b.SameContent(&o.Vote) && b.OutputHash == o.OutputHash && b.ClaimsRoot == o.ClaimsRoot
+}
+
 // SameContent reports whether two votes state the same verdicts on the same
 // claims (signatures aside).
 func (v *Vote) SameContent(o *Vote) bool {
@@ -125,26 +170,21 @@ func (e *EquivocationError) Error() string {
 func (e *EquivocationError) Is(target error) bool { return target == ErrEquivocation }
 
 // checkVoteShape checks one vote against the assignment: known validator,
-// assigned at least one claim, claim indexes exactly the assigned ones, one valid verdict per claim, a
-// well-formed signature. No crypto, no state.
+// Vote.ValidateBasic, assigned at least one claim, claim indexes exactly the
+// assigned ones, a well-formed signature. No crypto, no state.
 func checkVoteShape(set *ValidatorSet, a *Assignment, v *Vote) (int, error) {
 	pos, _, ok := set.Lookup(v.Validator)
 	if !ok {
 		return -1, fmt.Errorf("%w %s", ErrUnknownValidator, v.Validator.Hex())
 	}
-	if len(v.Verdicts) != len(v.ClaimIndexes) {
-		return pos, fmt.Errorf("%w: %s has %d claim indexes and %d verdicts", ErrBallotShape, v.Validator.Hex(), len(v.ClaimIndexes), len(v.Verdicts))
+	if err := v.ValidateBasic(); err != nil {
+		return pos, err
 	}
 	if len(a.ByValidator[pos]) == 0 {
 		return pos, fmt.Errorf("%w: %s judges no claim of this job", ErrNotAssigned, v.Validator.Hex())
 	}
 	if !slices.Equal(v.ClaimIndexes, a.ByValidator[pos]) {
 		return pos, fmt.Errorf("%w: %s covers %v, assigned %v", ErrNotAssigned, v.Validator.Hex(), v.ClaimIndexes, a.ByValidator[pos])
-	}
-	for i, x := range v.Verdicts {
-		if !x.Valid() {
-			return pos, fmt.Errorf("%w: %s verdict %d has unknown code %d", ErrBallotShape, v.Validator.Hex(), i, uint8(x))
-		}
 	}
 	if err := sigs.CheckSignature(v.Signature); err != nil {
 		return pos, fmt.Errorf("%w: %s: %w", ErrBadSignature, v.Validator.Hex(), err)

@@ -287,8 +287,8 @@ func VerifyCertificate(cert *Certificate, set *ValidatorSet, output []byte, opts
 		return fmt.Errorf("%w: status %q is not final", ErrCertificateShape, cert.Status)
 	}
 	params := cert.Params()
-	if id := params.ID(); id != cert.JobID {
-		return fmt.Errorf("%w: stated %s, parameters give %s", ErrJobID, cert.JobID.Hex(), id.Hex())
+	if err := checkJobID(params, cert.JobID); err != nil {
+		return err
 	}
 	assign, err := params.check(set, cert.JobID)
 	if err != nil {
@@ -324,8 +324,8 @@ func VerifyCertificate(cert *Certificate, set *ValidatorSet, output []byte, opts
 		}
 		hashes[i] = c.Hash
 	}
-	if root := claims.Root(hashes); root != cert.ClaimsRoot {
-		return fmt.Errorf("%w: stated %s, claims give %s", ErrClaimsRoot, cert.ClaimsRoot.Hex(), root.Hex())
+	if err := checkClaimsRoot(hashes, cert.ClaimsRoot); err != nil {
+		return err
 	}
 	if output != nil {
 		if h := claims.OutputHash(output); h != cert.OutputHash {

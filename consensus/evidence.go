@@ -28,14 +28,14 @@ func (e *Evidence) Verify(set *ValidatorSet) error {
 		if b.Validator != e.Validator {
 			return fmt.Errorf("%w: evidence ballot by %s, evidence names %s", ErrBallotShape, b.Validator.Hex(), e.Validator.Hex())
 		}
-		if len(b.ClaimIndexes) != len(b.Verdicts) || len(b.ClaimIndexes) > MaxClaims {
-			return fmt.Errorf("%w: evidence ballot has %d indexes and %d verdicts", ErrBallotShape, len(b.ClaimIndexes), len(b.Verdicts))
+		if err := b.ValidateBasic(); err != nil {
+			return fmt.Errorf("evidence ballot: %w", err)
 		}
 	}
 	if e.First.JobID != e.Second.JobID {
 		return fmt.Errorf("%w: evidence ballots are for different jobs", ErrBallotShape)
 	}
-	if e.First.SameContent(&e.Second.Vote) && e.First.OutputHash == e.Second.OutputHash && e.First.ClaimsRoot == e.Second.ClaimsRoot {
+	if !e.First.Conflicts(&e.Second) {
 		return fmt.Errorf("%w: evidence ballots do not differ", ErrBallotShape)
 	}
 	for _, b := range []*Ballot{&e.First, &e.Second} {

@@ -1,12 +1,18 @@
 package consensus
 
 import (
+	"crypto/ecdsa"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"unicode/utf8"
 
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/common/hexutil"
 	"github.com/ethereum/go-ethereum/crypto"
+
+	"github.com/verity-network/verity/claims"
+	"github.com/verity-network/verity/sigs"
 )
 
 // MaxClaims bounds the number of claims in one job.
@@ -120,3 +126,153 @@ func (p JobParams) check(set *ValidatorSet, id common.Hash) (*Assignment, error)
 // maxDeadlineMS bounds a deadline so that it converts to a time.Time
 // without overflow (year 9999).
 const maxDeadlineMS = 253402300799999
+
+// MaxClaimTextBytes bounds the text of one claim of a job.
+const MaxClaimTextBytes = 4 << 10
+
+// Job is a job as its gateway announces it: the parameters its id commits
+// to, the claim texts, and the gateway's EIP-712 signature (sigs.JobDigest)
+// of the job and its resend number. Gossip, direct streams and the store
+// carry it in the same encoding; the checks are the same wherever it comes
+// from: ValidateBasic (no crypto, no validator set), Validate (against the
+// validator set), VerifySignature.
+type Job struct {
+	NetworkID   uint64         `json:"network_id"`
+	JobID       common.Hash    `json:"job_id"`
+	Nonce       common.Hash    `json:"nonce"`
+	OutputHash  common.Hash    `json:"output_hash"`
+	ClaimsRoot  common.Hash    `json:"claims_root"`
+	Claims      []string       `json:"claims"`
+	Quorum      Quorum         `json:"quorum"`
+	Replication uint32         `json:"replication"`
+	Deadline    uint64         `json:"deadline"` // unix milliseconds
+	Gateway     common.Address `json:"gateway"`
+	Signature   hexutil.Bytes  `json:"signature"`
+
+	// Resend numbers a re-announcement of the job by its gateway: 0 for
+	// the first announcement, then increasing (the gateway's clock in unix
+	// milliseconds, or more). The gateway signs it with the job; it is not
+	// part of the job id. A new resend makes the message new to gossip, so
+	// that validators that missed the job, or whose ballot the gateway
+	// missed, answer again; only the gateway can make one.
+	Resend uint64 `json:"resend,omitempty"`
+}
+
+// Params are the consensus parameters of the job.
+func (j *Job) Params() JobParams {
+	return JobParams{
+		NetworkID:   j.NetworkID,
+		OutputHash:  j.OutputHash,
+		ClaimsRoot:  j.ClaimsRoot,
+		ClaimCount:  uint32(len(j.Claims)),
+		Quorum:      j.Quorum,
+		Replication: j.Replication,
+		Gateway:     j.Gateway,
+		Deadline:    j.Deadline,
+		Nonce:       j.Nonce,
+	}
+}
+
+// ClaimList returns the claims with indexes and hashes.
+func (j *Job) ClaimList() []claims.Claim { return claims.FromTexts(j.Claims) }
+
+// Digest is what the gateway signs: the job and the resend number.
+func (j *Job) Digest() common.Hash {
+	return sigs.JobDigest(j.NetworkID, sigs.JobData{
+		JobID:      j.JobID,
+		OutputHash: j.OutputHash,
+		ClaimsRoot: j.ClaimsRoot,
+		ClaimCount: uint32(len(j.Claims)),
+		Deadline:   j.Deadline,
+		Resend:     j.Resend,
+	})
+}
+
+// Sign sets the signature of the job with its resend number; s must be the
+// job's gateway.
+func (j *Job) Sign(s sigs.Signer) error {
+	if s.Address() != j.Gateway {
+		return fmt.Errorf("%w: %s cannot sign for gateway %s", ErrBadSignature, s.Address().Hex(), j.Gateway.Hex())
+	}
+	sig, err := s.SignDigest(j.Digest())
+	if err != nil {
+		return err
+	}
+	j.Signature = sig
+	return nil
+}
+
+// ValidateBasic checks what needs neither crypto nor the validator set: the
+// claim count, each claim text (not empty, at most MaxClaimTextBytes,
+// UTF-8), the claims root against the texts and the job id against the
+// parameters. Errors wrap ErrBadJob and, for the root and the id,
+// ErrClaimsRoot or ErrJobID.
+func (j *Job) ValidateBasic() error {
+	if len(j.Claims) == 0 || len(j.Claims) > MaxClaims {
+		return fmt.Errorf("%w: claim count %d not in 1..%d", ErrBadJob, len(j.Claims), MaxClaims)
+	}
+	hashes := make([]common.Hash, len(j.Claims))
+	for i, t := range j.Claims {
+		if t == "" || len(t) > MaxClaimTextBytes || !utf8.ValidString(t) {
+			return fmt.Errorf("%w: claim %d is empty, too long or not UTF-8", ErrBadJob, i)
+		}
+		hashes[i] = claims.HashText(t)
+	}
+	if err := checkClaimsRoot(hashes, j.ClaimsRoot); err != nil {
+		return fmt.Errorf("%w: %w", ErrBadJob, err)
+	}
+	if err := checkJobID(j.Params(), j.JobID); err != nil {
+		return fmt.Errorf("%w: %w", ErrBadJob, err)
+	}
+	return nil
+}
+
+// Validate checks the job against set: its network, a gateway from the set,
+// ValidateBasic, then the parameters (JobParams.Validate: quorum rule,
+// replication, deadline, the network's security floor). No signature.
+func (j *Job) Validate(set *ValidatorSet) error {
+	if j.NetworkID != set.NetworkID() {
+		return fmt.Errorf("%w: job for network %d", ErrWrongNetwork, j.NetworkID)
+	}
+	if _, _, ok := set.Lookup(j.Gateway); !ok {
+		return fmt.Errorf("%w: gateway %s", ErrUnknownValidator, j.Gateway.Hex())
+	}
+	if err := j.ValidateBasic(); err != nil {
+		return err
+	}
+	if _, err := j.Params().check(set, j.JobID); err != nil {
+		return fmt.Errorf("%w: %w", ErrBadJob, err)
+	}
+	return nil
+}
+
+// VerifySignature checks that the job's gateway signed the job with its
+// resend number and returns the gateway's public key.
+func (j *Job) VerifySignature() (*ecdsa.PublicKey, error) {
+	pub, err := sigs.RecoverPublicKey(j.Digest(), j.Signature)
+	if err != nil {
+		return nil, fmt.Errorf("%w: job: %w", ErrBadSignature, err)
+	}
+	if signer := crypto.PubkeyToAddress(*pub); signer != j.Gateway {
+		return nil, fmt.Errorf("%w: job signed by %s, gateway is %s", ErrBadSignature, signer.Hex(), j.Gateway.Hex())
+	}
+	return pub, nil
+}
+
+// checkClaimsRoot is the rule that the claims root commits to the claim
+// hashes in order, for jobs and certificates alike.
+func checkClaimsRoot(hashes []common.Hash, root common.Hash) error {
+	if got := claims.Root(hashes); got != root {
+		return fmt.Errorf("%w: stated %s, claims give %s", ErrClaimsRoot, root.Hex(), got.Hex())
+	}
+	return nil
+}
+
+// checkJobID is the rule that a job id is the id of the job's parameters,
+// for jobs and certificates alike.
+func checkJobID(p JobParams, id common.Hash) error {
+	if got := p.ID(); got != id {
+		return fmt.Errorf("%w: stated %s, parameters give %s", ErrJobID, id.Hex(), got.Hex())
+	}
+	return nil
+}

@@ -116,7 +116,7 @@ func (t *Tally) add(b *Ballot, checkSig bool) (bool, error) {
 		return false, err
 	}
 	if prev, ok := t.votes[b.Validator]; ok {
-		if prev.SameContent(&b.Vote) {
+		if !prev.Conflicts(b) {
 			return false, nil
 		}
 		if checkSig {

@@ -2,20 +2,20 @@ package models
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 	"sync/atomic"
 	"unicode"
 
 	"github.com/verity-network/verity/claims"
+	"github.com/verity-network/verity/consensus"
+	"github.com/verity-network/verity/internal/strictjson"
 )
 
 // MaxClaimBytes bounds the text of one claim a model may return; it equals
 // the node's limit on a claim's text in a job.
-const MaxClaimBytes = 4 << 10
+const MaxClaimBytes = consensus.MaxClaimTextBytes
 
 // DecomposerSystemPrompt is the system message of every ModelDecomposer
 // request.
@@ -116,13 +116,11 @@ func (d *ModelDecomposer) fromModel(ctx context.Context, output string) ([]strin
 // strings, optionally inside a Markdown code fence, with nothing after it.
 func ParseClaimList(reply string) ([]string, error) {
 	body := stripFence(strings.TrimSpace(reply))
-	dec := json.NewDecoder(strings.NewReader(body))
 	var raw []string
-	if err := dec.Decode(&raw); err != nil {
+	// The reply is already bounded by the model client; strictjson refuses
+	// trailing data as every other decoder of Verity does.
+	if err := strictjson.Decode([]byte(body), &raw, max(len(body), 1)); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadDecomposition, err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, fmt.Errorf("%w: trailing data after the array", ErrBadDecomposition)
 	}
 	switch {
 	case raw == nil:

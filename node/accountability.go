@@ -54,10 +54,10 @@ func (bk *ballotBook) record(b *consensus.Ballot) *consensus.Ballot {
 	j := bk.jobLocked(b.JobID)
 	prev, ok := j.first[b.Validator]
 	if ok {
-		if prev.SameContent(&b.Vote) && prev.OutputHash == b.OutputHash && prev.ClaimsRoot == b.ClaimsRoot {
-			return nil
+		if prev.Conflicts(b) {
+			return prev
 		}
-		return prev
+		return nil
 	}
 	j.first[b.Validator] = b
 	close(j.changed)

@@ -9,6 +9,8 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/verity-network/verity/claims"
+	"github.com/verity-network/verity/consensus"
 	"github.com/verity-network/verity/models"
 )
 
@@ -254,7 +256,7 @@ func (c *Config) setDefaults() {
 		c.API.Listen = "127.0.0.1:8080"
 	}
 	if c.API.MaxBodyBytes == 0 {
-		c.API.MaxBodyBytes = 1 << 20
+		c.API.MaxBodyBytes = DefaultMaxBodyBytes
 	}
 	l := c.API.limits()
 	l.setDefaults()
@@ -263,19 +265,19 @@ func (c *Config) setDefaults() {
 	c.API.MaxConnections, c.API.MaxEventStreams = l.MaxConnections, l.MaxEventStreams
 	c.API.ReplayEvents, c.API.ReplayBytes = l.ReplayEvents, l.ReplayBytes
 	if c.Verifier.Backend == "" {
-		c.Verifier.Backend = "kb+arithmetic"
+		c.Verifier.Backend = claims.DefaultBackend
 	}
 	if c.Consensus.Quorum == "" {
-		c.Consensus.Quorum = "2/3"
+		c.Consensus.Quorum = consensus.DefaultQuorum.String()
 	}
 	if c.Consensus.Deadline.Duration == 0 {
-		c.Consensus.Deadline.Duration = 10 * time.Second
+		c.Consensus.Deadline.Duration = DefaultDeadline
 	}
 	if c.Consensus.MaxDeadline.Duration == 0 {
-		c.Consensus.MaxDeadline.Duration = 10 * time.Minute
+		c.Consensus.MaxDeadline.Duration = DefaultMaxDeadline
 	}
 	if c.Consensus.MaxOutputBytes == 0 {
-		c.Consensus.MaxOutputBytes = 256 << 10
+		c.Consensus.MaxOutputBytes = DefaultMaxOutputBytes
 	}
 }
 

@@ -3,6 +3,7 @@ package node
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
 	"errors"
 	"fmt"
 	"net/http"
@@ -341,6 +342,7 @@ func (n *Node) issue(cert *consensus.Certificate, accepted, now time.Time, expir
 // ignored once its signature holds, and rejected otherwise.
 func (n *Node) validateJob(_ context.Context, from peer.ID, data []byte) (p2p.Verdict, any) {
 	start := time.Now()
+	var pub *ecdsa.PublicKey
 	m, err := decodeJobShape(data, n.set)
 	if err == nil {
 		if n.announce.stale(m.JobID, m.Resend) {
@@ -352,7 +354,7 @@ func (n *Node) validateJob(_ context.Context, from peer.ID, data []byte) (p2p.Ve
 		// peer may forward one that expired on the way, never one with a
 		// resend its gateway did not sign.
 		if from != n.net.PeerID() {
-			err = m.verifySignature()
+			pub, err = m.VerifySignature()
 		}
 	}
 	n.metrics.observeValidation(p2p.KindJobs, verdictLabel(err), start)
@@ -373,13 +375,19 @@ func (n *Node) validateJob(_ context.Context, from peer.ID, data []byte) (p2p.Ve
 	if m.Gateway != n.Address() {
 		n.catchUp.want(m.JobID, time.UnixMilli(int64(m.Deadline)))
 	}
-	return p2p.Accept, &validJob{msg: m, raw: data}
+	vj := &validJob{msg: m, raw: data}
+	if pub != nil {
+		vj.gateway = gatewayPeer(m, pub)
+	}
+	return p2p.Accept, vj
 }
 
-// validJob is a job message that passed the topic validator.
+// validJob is a job message that passed the topic validator, with its
+// gateway's peer id when the validator recovered it.
 type validJob struct {
-	msg *JobMessage
-	raw []byte
+	msg     *JobMessage
+	raw     []byte
+	gateway peer.ID
 }
 
 // onJob judges a validated job if this validator is assigned claims of it.
@@ -404,7 +412,7 @@ func (n *Node) onJob(v any) {
 	// An assigned validator stores the job with its ballot, in one commit;
 	// otherwise the record is only for reads, stored behind. A job lost in
 	// a crash before its ballot is announced again by its gateway.
-	if !n.castBallot(m, rec) {
+	if !n.castBallot(m, vj.gateway, rec) {
 		n.goTracked(func() {
 			if _, err := n.store.AddJob(rec); err != nil && !errors.Is(err, store.ErrClosed) {
 				log.Errorw("store job", "job", m.JobID.Hex(), "err", err)
@@ -416,9 +424,10 @@ func (n *Node) onJob(v any) {
 // castBallot judges the claims assigned to this validator, signs one ballot
 // (or reuses the one already signed for this job) and publishes it.
 //
-// rec, when not nil, is the job record to store with the ballot. It reports
-// whether it took charge of the job (the validator is assigned claims).
-func (n *Node) castBallot(m *JobMessage, rec *store.Job) bool {
+// gw is the gateway's peer id, "" if not known yet. rec, when not nil, is
+// the job record to store with the ballot. It reports whether it took
+// charge of the job (the validator is assigned claims).
+func (n *Node) castBallot(m *JobMessage, gw peer.ID, rec *store.Job) bool {
 	a := consensus.Assign(n.set, m.JobID, len(m.Claims), m.Replication)
 	mine := a.ByValidator[n.pos]
 	if len(mine) == 0 || n.opts.Behaviour.Kind == BehaviourSilent {
@@ -426,7 +435,7 @@ func (n *Node) castBallot(m *JobMessage, rec *store.Job) bool {
 	}
 	if own, err := n.store.OwnBallot(m.JobID); err == nil {
 		// Already voted: answer a re-announcement with the same ballot.
-		n.goTracked(func() { n.sendBallot(m, &BallotMessage{Ballot: *own, Resend: m.Resend}, true) })
+		n.goTracked(func() { n.sendBallot(m, gw, &BallotMessage{Ballot: *own, Resend: m.Resend}, true) })
 		return true
 	}
 	if !n.announce.startJudging(m.JobID) {
@@ -467,7 +476,7 @@ func (n *Node) castBallot(m *JobMessage, rec *store.Job) bool {
 		if prev != nil {
 			b = prev
 		}
-		n.sendBallot(m, &BallotMessage{Ballot: *b}, false)
+		n.sendBallot(m, gw, &BallotMessage{Ballot: *b}, false)
 		if n.opts.Behaviour.Kind == BehaviourEquivocator && prev == nil {
 			// A second, different ballot for the same job.
 			inverted := make([]claims.Verdict, len(verdicts))
@@ -478,7 +487,7 @@ func (n *Node) castBallot(m *JobMessage, rec *store.Job) bool {
 				}
 			}
 			if b2, err := consensus.SignBallot(n.signer, m.NetworkID, m.JobID, m.OutputHash, m.ClaimsRoot, mine, inverted); err == nil {
-				n.sendBallot(m, &BallotMessage{Ballot: *b2}, false)
+				n.sendBallot(m, gw, &BallotMessage{Ballot: *b2}, false)
 			}
 		}
 	})
@@ -750,7 +759,7 @@ func (n *Node) resume() error {
 			n.catchUp.want(m.JobID, time.UnixMilli(int64(m.Deadline)))
 		}
 		if time.UnixMilli(int64(m.Deadline)).After(n.opts.Now()) {
-			n.castBallot(&m, nil)
+			n.castBallot(&m, "", nil)
 		}
 	}
 	if len(pending) > 0 {
@@ -760,17 +769,20 @@ func (n *Node) resume() error {
 }
 
 // sendBallot delivers this validator's ballot for a job: straight to the
-// job's gateway (to itself without the network), falling back to gossip
+// job's gateway (peer gw, recovered from the job's signature if "") (to itself without the network), falling back to gossip
 // when that fails; on the ballots topic with GossipBallots.
 // waitPeers publishes only once the node has topic peers (a resend after a
 // restart).
-func (n *Node) sendBallot(m *JobMessage, msg *BallotMessage, waitPeers bool) {
+func (n *Node) sendBallot(m *JobMessage, gw peer.ID, msg *BallotMessage, waitPeers bool) {
 	if !n.opts.GossipBallots {
 		if m.Gateway == n.Address() {
 			n.onBallot(&msg.Ballot)
 			return
 		}
-		if gw := m.GatewayPeer(); gw != "" {
+		if gw == "" {
+			gw = gatewayPeer(m, nil)
+		}
+		if gw != "" {
 			data, err := encode(msg)
 			if err == nil {
 				if err = n.net.SendDirect(n.ctx, gw, p2p.KindBallots, data); err == nil {

@@ -113,6 +113,15 @@ type Options struct {
 	HostOptions []libp2p.Option
 }
 
+// Defaults of Options, and of the config.toml settings that set them: the
+// one place each is written.
+const (
+	DefaultDeadline       = 10 * time.Second
+	DefaultMaxDeadline    = 10 * time.Minute
+	DefaultMaxOutputBytes = 256 << 10
+	DefaultMaxBodyBytes   = 1 << 20
+)
+
 func (o *Options) setDefaults() {
 	if o.Decomposer == nil {
 		o.Decomposer = claims.RuleDecomposer{}
@@ -121,16 +130,16 @@ func (o *Options) setDefaults() {
 		o.Quorum = consensus.DefaultQuorum
 	}
 	if o.Deadline == 0 {
-		o.Deadline = 10 * time.Second
+		o.Deadline = DefaultDeadline
 	}
 	if o.MaxDeadline == 0 {
-		o.MaxDeadline = 10 * time.Minute
+		o.MaxDeadline = DefaultMaxDeadline
 	}
 	if o.MaxOutputBytes == 0 {
-		o.MaxOutputBytes = 256 << 10
+		o.MaxOutputBytes = DefaultMaxOutputBytes
 	}
 	if o.MaxBodyBytes == 0 {
-		o.MaxBodyBytes = 1 << 20
+		o.MaxBodyBytes = DefaultMaxBodyBytes
 	}
 	if o.JudgeConcurrency == 0 {
 		o.JudgeConcurrency = 64

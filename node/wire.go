@@ -2,21 +2,16 @@ package node
 
 import (
 	"bytes"
+	"crypto/ecdsa"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"unicode/utf8"
 
-	"github.com/ethereum/go-ethereum/common"
-	"github.com/ethereum/go-ethereum/common/hexutil"
-	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 
-	"github.com/verity-network/verity/claims"
 	"github.com/verity-network/verity/consensus"
 	"github.com/verity-network/verity/internal/strictjson"
 	"github.com/verity-network/verity/node/p2p"
-	"github.com/verity-network/verity/sigs"
 )
 
 // Limits on gossiped messages. A message over a limit is rejected before it
@@ -30,7 +25,7 @@ const (
 	// gossiped; consensus.MaxCertificateSize bounds certificates read
 	// elsewhere.
 	MaxCertMessageSize = p2p.DefaultMaxMessageSize
-	MaxClaimTextBytes  = 4 << 10
+	MaxClaimTextBytes  = consensus.MaxClaimTextBytes
 )
 
 // maxStoredJobMessageSize bounds a job message read back from the store.
@@ -51,32 +46,10 @@ var (
 	ErrNotCanonical = fmt.Errorf("%w: not in canonical encoding", ErrDecode)
 )
 
-// JobMessage announces a job on the jobs topic. The gateway signs its EIP-712
-// digest (sigs.JobDigest); the job id commits to the quorum rule, the
-// replication, the gateway, the deadline and the nonce, and the claims root
-// to the claim texts.
-type JobMessage struct {
-	NetworkID   uint64           `json:"network_id"`
-	JobID       common.Hash      `json:"job_id"`
-	Nonce       common.Hash      `json:"nonce"`
-	OutputHash  common.Hash      `json:"output_hash"`
-	ClaimsRoot  common.Hash      `json:"claims_root"`
-	Claims      []string         `json:"claims"`
-	Quorum      consensus.Quorum `json:"quorum"`
-	Replication uint32           `json:"replication"`
-	Deadline    uint64           `json:"deadline"` // unix milliseconds
-	Gateway     common.Address   `json:"gateway"`
-	Signature   hexutil.Bytes    `json:"signature"`
-	gatewayPeer peer.ID          // from the signature; not encoded
-
-	// Resend numbers a re-announcement of the job by its gateway: 0 for
-	// the first announcement, then increasing (the gateway's clock in unix
-	// milliseconds, or more). The gateway signs it with the job; it is not
-	// part of the job id. A new resend makes the message new to gossip, so
-	// that validators that missed the job, or whose ballot the gateway
-	// missed, answer again; only the gateway can make one.
-	Resend uint64 `json:"resend,omitempty"`
-}
+// JobMessage announces a job on the jobs topic: a consensus.Job, whose
+// rules (Validate, VerifySignature) are the same for gossip, the store and
+// certificates.
+type JobMessage = consensus.Job
 
 // BallotMessage is a ballot as gossiped. Resend, when set, is the job's
 // re-announcement it answers: it makes the message new to gossip while the
@@ -86,50 +59,6 @@ type JobMessage struct {
 type BallotMessage struct {
 	consensus.Ballot
 	Resend uint64 `json:"resend,omitempty"`
-}
-
-// Params are the consensus parameters of the job.
-func (m *JobMessage) Params() consensus.JobParams {
-	return consensus.JobParams{
-		NetworkID:   m.NetworkID,
-		OutputHash:  m.OutputHash,
-		ClaimsRoot:  m.ClaimsRoot,
-		ClaimCount:  uint32(len(m.Claims)),
-		Quorum:      m.Quorum,
-		Replication: m.Replication,
-		Gateway:     m.Gateway,
-		Deadline:    m.Deadline,
-		Nonce:       m.Nonce,
-	}
-}
-
-// ClaimList returns the claims with indexes and hashes.
-func (m *JobMessage) ClaimList() []claims.Claim { return claims.FromTexts(m.Claims) }
-
-// Digest is what the gateway signs: the job and the resend number.
-func (m *JobMessage) Digest() common.Hash {
-	return sigs.JobDigest(m.NetworkID, sigs.JobData{
-		JobID:      m.JobID,
-		OutputHash: m.OutputHash,
-		ClaimsRoot: m.ClaimsRoot,
-		ClaimCount: uint32(len(m.Claims)),
-		Deadline:   m.Deadline,
-		Resend:     m.Resend,
-	})
-}
-
-// Sign sets the signature of the job message with its resend number; s
-// must be the job's gateway.
-func (m *JobMessage) Sign(s sigs.Signer) error {
-	if s.Address() != m.Gateway {
-		return fmt.Errorf("%w: %s cannot sign for gateway %s", consensus.ErrBadSignature, s.Address().Hex(), m.Gateway.Hex())
-	}
-	sig, err := s.SignDigest(m.Digest())
-	if err != nil {
-		return err
-	}
-	m.Signature = sig
-	return nil
 }
 
 // encode is the wire encoding of a gossiped message: compact JSON without
@@ -145,15 +74,15 @@ func encode(v any) ([]byte, error) {
 }
 
 // DecodeJob decodes and fully checks a job message against the validator set:
-// shape (sizes, canonical encoding, network, claims, root, job id, quorum),
-// then the gateway's signature of the job and its resend number. Nothing
-// here touches node state.
+// shape (sizes, canonical encoding, then consensus.Job.Validate), then the
+// gateway's signature of the job and its resend number. Nothing here
+// touches node state.
 func DecodeJob(data []byte, set *consensus.ValidatorSet) (*JobMessage, error) {
 	m, err := decodeJobShape(data, set)
 	if err != nil {
 		return nil, err
 	}
-	if err := m.verifySignature(); err != nil {
+	if _, err := m.VerifySignature(); err != nil {
 		return nil, err
 	}
 	return m, nil
@@ -166,53 +95,25 @@ func decodeJobShape(data []byte, set *consensus.ValidatorSet) (*JobMessage, erro
 		return nil, fmt.Errorf("%w: job of %d bytes", ErrMessageTooLarge, len(data))
 	}
 	var m JobMessage
-	if err := strictjson.Decode(data, &m, MaxJobMessageSize); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrDecode, err)
-	}
-	if err := checkCanonical(&m, data); err != nil {
+	if err := decodeCanonical(data, &m, MaxJobMessageSize); err != nil {
 		return nil, fmt.Errorf("job: %w", err)
 	}
-	if m.NetworkID != set.NetworkID() {
-		return nil, fmt.Errorf("%w: job for network %d", consensus.ErrWrongNetwork, m.NetworkID)
-	}
-	if _, _, ok := set.Lookup(m.Gateway); !ok {
-		return nil, fmt.Errorf("%w: gateway %s", consensus.ErrUnknownValidator, m.Gateway.Hex())
-	}
-	if err := m.Params().Validate(set); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrBadJobMessage, err)
-	}
-	hashes := make([]common.Hash, len(m.Claims))
-	for i, t := range m.Claims {
-		if t == "" || len(t) > MaxClaimTextBytes || !utf8.ValidString(t) {
-			return nil, fmt.Errorf("%w: claim %d is empty, too long or not UTF-8", ErrBadJobMessage, i)
+	if err := m.Validate(set); err != nil {
+		if errors.Is(err, consensus.ErrBadJob) {
+			return nil, fmt.Errorf("%w: %w", ErrBadJobMessage, err)
 		}
-		hashes[i] = claims.HashText(t)
-	}
-	if claims.Root(hashes) != m.ClaimsRoot {
-		return nil, fmt.Errorf("%w: %w", ErrBadJobMessage, consensus.ErrClaimsRoot)
-	}
-	if m.Params().ID() != m.JobID {
-		return nil, fmt.Errorf("%w: %w", ErrBadJobMessage, consensus.ErrJobID)
+		return nil, err
 	}
 	return &m, nil
 }
 
-// verifySignature checks that the job's gateway signed the job with its
-// resend number, and keeps the gateway's peer id.
-func (m *JobMessage) verifySignature() error {
-	pub, err := sigs.RecoverPublicKey(m.Digest(), m.Signature)
-	if err != nil {
-		return fmt.Errorf("%w: job: %w", consensus.ErrBadSignature, err)
+// decodeCanonical decodes a gossiped message strictly into v and refuses it
+// unless its bytes are the message's canonical encoding (checkCanonical).
+func decodeCanonical(data []byte, v any, maxBytes int) error {
+	if err := strictjson.Decode(data, v, maxBytes); err != nil {
+		return fmt.Errorf("%w: %w", ErrDecode, err)
 	}
-	if signer := crypto.PubkeyToAddress(*pub); signer != m.Gateway {
-		return fmt.Errorf("%w: job signed by %s, gateway is %s", consensus.ErrBadSignature, signer.Hex(), m.Gateway.Hex())
-	}
-	// The gateway's key is also its libp2p identity: its peer id, for
-	// sending it ballots directly.
-	if id, err := p2p.PeerIDFromPublicKey(pub); err == nil {
-		m.gatewayPeer = id
-	}
-	return nil
+	return checkCanonical(v, data)
 }
 
 // checkCanonical refuses data that is not exactly encode(v): a message has
@@ -231,40 +132,38 @@ func checkCanonical(v any, data []byte) error {
 	return nil
 }
 
-// GatewayPeer is the libp2p peer id of the job's gateway, recovered from
-// the job's signature ("" if it cannot be).
-func (m *JobMessage) GatewayPeer() peer.ID {
-	if m.gatewayPeer == "" {
-		if pub, err := sigs.RecoverPublicKey(m.Digest(), m.Signature); err == nil {
-			m.gatewayPeer, _ = p2p.PeerIDFromPublicKey(pub)
+// gatewayPeer is the libp2p peer id of the job's gateway: the gateway's key
+// is also its libp2p identity. pub is the key its signature recovered to,
+// or nil to recover it here. It is "" if it cannot be found.
+func gatewayPeer(m *JobMessage, pub *ecdsa.PublicKey) peer.ID {
+	if pub == nil {
+		var err error
+		if pub, err = m.VerifySignature(); err != nil {
+			return ""
 		}
 	}
-	return m.gatewayPeer
+	id, err := p2p.PeerIDFromPublicKey(pub)
+	if err != nil {
+		return ""
+	}
+	return id
 }
 
 // DecodeBallot decodes a ballot and checks what can be checked without the
-// job: size, network, known validator, verdict codes, and the signature.
+// job: size, canonical encoding, consensus.Ballot.Validate (network, known
+// validator, shape), and the signature.
 // The job-specific shape (assignment) is checked by the tally.
 func DecodeBallot(data []byte, set *consensus.ValidatorSet, opts ...consensus.VerifyOption) (*consensus.Ballot, error) {
 	if len(data) > MaxBallotMessageSize {
 		return nil, fmt.Errorf("%w: ballot of %d bytes", ErrMessageTooLarge, len(data))
 	}
 	var msg BallotMessage
-	if err := strictjson.Decode(data, &msg, MaxBallotMessageSize); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrDecode, err)
-	}
-	if err := checkCanonical(&msg, data); err != nil {
+	if err := decodeCanonical(data, &msg, MaxBallotMessageSize); err != nil {
 		return nil, fmt.Errorf("ballot: %w", err)
 	}
 	b := msg.Ballot
-	if b.NetworkID != set.NetworkID() {
-		return nil, fmt.Errorf("%w: ballot for network %d", consensus.ErrWrongNetwork, b.NetworkID)
-	}
-	if _, _, ok := set.Lookup(b.Validator); !ok {
-		return nil, fmt.Errorf("%w %s", consensus.ErrUnknownValidator, b.Validator.Hex())
-	}
-	if len(b.ClaimIndexes) != len(b.Verdicts) || len(b.ClaimIndexes) > consensus.MaxClaims {
-		return nil, fmt.Errorf("%w: %d indexes, %d verdicts", consensus.ErrBallotShape, len(b.ClaimIndexes), len(b.Verdicts))
+	if err := b.Validate(set); err != nil {
+		return nil, err
 	}
 	if err := consensus.VerifyBallotSignature(&b, opts...); err != nil {
 		return nil, err

@@ -14,6 +14,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/verity-network/verity/claims"
 	"github.com/verity-network/verity/consensus"
 	"github.com/verity-network/verity/internal/strictjson"
 	"github.com/verity-network/verity/node"
@@ -26,7 +27,7 @@ const (
 	DefaultBasePort  = 26600
 	DefaultNetworkID = 1337
 	DefaultStake     = 100
-	DefaultBackend   = "kb+arithmetic"
+	DefaultBackend   = claims.DefaultBackend
 )
 
 // apiPortOffset separates the API ports from the p2p ports: node i listens
