@@ -69,8 +69,8 @@ func (b *Ballot) Validate(set *ValidatorSet) error {
 }
 
 // ValidateBasic checks the vote's shape without crypto or state: one verdict
-// per claim index, at most MaxClaims of them, each a known verdict code.
-// Errors wrap ErrBallotShape.
+// per claim index, at most MaxClaims of them, each a known verdict code, and
+// a batch proof, if any, of a possible shape. Errors wrap ErrBallotShape.
 func (v *Vote) ValidateBasic() error {
 	if len(v.Verdicts) != len(v.ClaimIndexes) || len(v.ClaimIndexes) > MaxClaims {
 		return fmt.Errorf("%w: %s has %d claim indexes and %d verdicts", ErrBallotShape, v.Validator.Hex(), len(v.ClaimIndexes), len(v.Verdicts))
@@ -79,6 +79,9 @@ func (v *Vote) ValidateBasic() error {
 		if !x.Valid() {
 			return fmt.Errorf("%w: %s verdict %d has unknown code %d", ErrBallotShape, v.Validator.Hex(), i, uint8(x))
 		}
+	}
+	if err := checkBatchShape(v.Batch); err != nil {
+		return fmt.Errorf("%w: %s: %w", ErrBallotShape, v.Validator.Hex(), err)
 	}
 	return nil
 }
@@ -188,9 +191,6 @@ func checkVoteShape(set *ValidatorSet, a *Assignment, v *Vote) (int, error) {
 	}
 	if err := sigs.CheckSignature(v.Signature); err != nil {
 		return pos, fmt.Errorf("%w: %s: %w", ErrBadSignature, v.Validator.Hex(), err)
-	}
-	if err := checkBatchShape(v.Batch); err != nil {
-		return pos, fmt.Errorf("%w: %s: %w", ErrBallotShape, v.Validator.Hex(), err)
 	}
 	return pos, nil
 }
