@@ -414,7 +414,7 @@ func (n *Node) handleEvents(w http.ResponseWriter, r *http.Request) {
 		// evicted, or issued before a restart): send it from the store
 		// with id 0.
 		if c, err := n.store.Certificate(job); err == nil {
-			data, _ := json.Marshal(map[string]any{"status": c.Status, "certificate": c})
+			data, _ := json.Marshal(&api.CertificateIssuedData{Status: c.Status, Certificate: c})
 			send(encodeFrame(&Event{Type: api.EventCertificateIssued, JobID: job, Time: c.IssuedAt, Data: data}))
 			return
 		}

@@ -143,15 +143,15 @@ func (n *Node) Submit(ctx context.Context, req api.VerifyRequest) (*api.Job, err
 	if err := n.startAggregation(msg, nil, now); err != nil {
 		return nil, err
 	}
-	n.events.publish(api.EventJobAccepted, msg.JobID, now, map[string]any{
-		"gateway": msg.Gateway, "output_hash": msg.OutputHash, "claims": len(cs),
-		"quorum": msg.Quorum, "replication": msg.Replication, "deadline": rec.Deadline,
+	n.events.publish(api.EventJobAccepted, msg.JobID, now, &api.JobAcceptedData{
+		Gateway: msg.Gateway, OutputHash: msg.OutputHash, Claims: len(cs),
+		Quorum: msg.Quorum, Replication: msg.Replication, Deadline: rec.Deadline,
 	})
-	refs := make([]claimRef, len(cs))
+	refs := make([]api.ClaimRef, len(cs))
 	for i, c := range cs {
-		refs[i] = claimRef{Index: c.Index, Hash: c.Hash}
+		refs[i] = api.ClaimRef{Index: c.Index, Hash: c.Hash}
 	}
-	n.events.publish(api.EventClaimsExtracted, msg.JobID, now, map[string]any{"claims": refs, "claims_root": msg.ClaimsRoot})
+	n.events.publish(api.EventClaimsExtracted, msg.JobID, now, &api.ClaimsExtractedData{Claims: refs, ClaimsRoot: msg.ClaimsRoot})
 	if err := n.net.Publish(n.ctx, p2p.KindJobs, raw); err != nil {
 		// The job is stored: resume() republishes it after a restart, and
 		// the deadline still ends it. Tell the client what happened.
@@ -171,13 +171,6 @@ func (n *Node) checkPending() error {
 			Message: fmt.Sprintf("this node is aggregating %d jobs, its limit; retry later or use another node", pending)}
 	}
 	return nil
-}
-
-// claimRef names a claim in events without its text: events show the proof
-// forming, not the answer.
-type claimRef struct {
-	Index uint32      `json:"index"`
-	Hash  common.Hash `json:"hash"`
 }
 
 // startAggregation begins tallying a job this node is gateway of, replaying
@@ -327,9 +320,9 @@ func (n *Node) issue(cert *consensus.Certificate, accepted, now time.Time, expir
 				undecided = append(undecided, c.Index)
 			}
 		}
-		n.events.publish(api.EventJobExpired, cert.JobID, now, map[string]any{"undecided": undecided, "ballots": len(cert.Ballots)})
+		n.events.publish(api.EventJobExpired, cert.JobID, now, &api.JobExpiredData{Undecided: undecided, Ballots: len(cert.Ballots)})
 	}
-	n.events.publish(api.EventCertificateIssued, cert.JobID, now, map[string]any{"status": cert.Status, "certificate": cert})
+	n.events.publish(api.EventCertificateIssued, cert.JobID, now, &api.CertificateIssuedData{Status: cert.Status, Certificate: cert})
 	n.publish(p2p.KindCerts, cert)
 }
 
@@ -568,14 +561,14 @@ func (n *Node) onBallot(v any) {
 	})
 	_, val, _ := n.set.Lookup(b.Validator)
 	progress := j.tally.Progress()
-	n.events.publish(api.EventBallotAttached, b.JobID, now, map[string]any{
-		"validator": b.Validator, "name": val.Name, "stake": val.Stake,
-		"claim_indexes": b.ClaimIndexes, "verdicts": b.Verdicts, "progress": progress,
+	n.events.publish(api.EventBallotAttached, b.JobID, now, &api.BallotAttachedData{
+		Validator: b.Validator, Name: val.Name, Stake: val.Stake,
+		ClaimIndexes: b.ClaimIndexes, Verdicts: b.Verdicts, Progress: progress,
 	})
 	for _, c := range b.ClaimIndexes {
 		if p := progress[c]; p.Outcome.Final() && !j.announced[c] {
 			j.announced[c] = true
-			n.events.publish(api.EventClaimDecided, b.JobID, now, p)
+			n.events.publish(api.EventClaimDecided, b.JobID, now, &p)
 		}
 	}
 	if j.tally.Done() {
@@ -690,7 +683,7 @@ func (n *Node) storeCert(c *consensus.Certificate) {
 	n.mu.Lock()
 	n.notifyFinalLocked(c.JobID)
 	n.mu.Unlock()
-	n.events.publish(api.EventCertificateIssued, c.JobID, n.opts.Now(), map[string]any{"status": c.Status, "certificate": c})
+	n.events.publish(api.EventCertificateIssued, c.JobID, n.opts.Now(), &api.CertificateIssuedData{Status: c.Status, Certificate: c})
 }
 
 // sameOutcome reports whether two certificates of a job state the same

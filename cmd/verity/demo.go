@@ -162,17 +162,21 @@ func demoOne(ctx context.Context, w io.Writer, cl *client.Client, set *consensus
 	events, errc := cl.Watch(ctx, job.JobID)
 	for e := range events {
 		at := "+" + roundDuration(max(e.Time.Sub(start), 0)).String()
-		d := decodeEventData(e)
-		switch e.Type {
-		case api.EventBallotAttached:
+		data, err := e.DecodeData()
+		if err != nil {
+			fmt.Fprintf(w, "  %8s  %s (malformed event: %v)\n", at, e.Type, err)
+			continue
+		}
+		switch d := data.(type) {
+		case *api.BallotAttachedData:
 			fmt.Fprintf(w, "  %8s  ballot attached from %s: %s\n", at, d.Name, strings.Join(verdictList(d), " "))
-		case api.EventClaimDecided:
+		case *api.ClaimDecidedData:
 			if d.Outcome == consensus.OutcomeUndecided {
-				fmt.Fprintf(w, "  %8s  claim %d undecided: no verdict can reach quorum (needed %s)\n", at, d.Index, neededText(d.ClaimProgress))
+				fmt.Fprintf(w, "  %8s  claim %d undecided: no verdict can reach quorum (needed %s)\n", at, d.Index, neededText(*d))
 			} else {
-				fmt.Fprintf(w, "  %8s  claim %d decided %s by %d stake (needed %s)\n", at, d.Index, d.Outcome, max(d.StakeTrue, d.StakeFalse), neededText(d.ClaimProgress))
+				fmt.Fprintf(w, "  %8s  claim %d decided %s by %d stake (needed %s)\n", at, d.Index, d.Outcome, max(d.StakeTrue, d.StakeFalse), neededText(*d))
 			}
-		case api.EventCertificateIssued:
+		case *api.CertificateIssuedData:
 			fmt.Fprintf(w, "  %8s  certificate issued by the gateway\n", at)
 		}
 	}

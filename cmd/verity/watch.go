@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"golang.org/x/sys/unix"
 	"io"
@@ -57,44 +56,27 @@ func parseHashArg(s string) (common.Hash, error) {
 	return h, err
 }
 
-// eventData is the union of the fields events carry.
-type eventData struct {
-	Name         string                    `json:"name"`
-	Validator    common.Address            `json:"validator"`
-	ClaimIndexes []uint32                  `json:"claim_indexes"`
-	Verdicts     []uint8                   `json:"verdicts"`
-	Progress     []consensus.ClaimProgress `json:"progress"`
-	Claims       []json.RawMessage         `json:"claims"`
-	Status       consensus.Status          `json:"status"`
-	Undecided    []uint32                  `json:"undecided"`
-	consensus.ClaimProgress
-}
-
-func decodeEventData(e api.Event) eventData {
-	var d eventData
-	_ = json.Unmarshal(e.Data, &d)
-	return d
-}
-
-var verdictNames = map[uint8]string{0: "abstain", 1: "true", 2: "false"}
-
-// describeEvent is one plain line for a person.
+// describeEvent is one plain line for a person. An event whose data cannot
+// be read (the node's events are input, not trusted) says so.
 func describeEvent(e api.Event) string {
-	d := decodeEventData(e)
 	ts := e.Time.Format("15:04:05.000")
-	switch e.Type {
-	case api.EventJobAccepted:
+	data, err := e.DecodeData()
+	if err != nil {
+		return fmt.Sprintf("%s  %s (malformed event: %v)", ts, e.Type, err)
+	}
+	switch d := data.(type) {
+	case *api.JobAcceptedData:
 		return fmt.Sprintf("%s  job accepted (provisional)", ts)
-	case api.EventClaimsExtracted:
+	case *api.ClaimsExtractedData:
 		return fmt.Sprintf("%s  %d claims extracted", ts, len(d.Claims))
-	case api.EventBallotAttached:
+	case *api.BallotAttachedData:
 		vs := verdictList(d)
 		return fmt.Sprintf("%s  ballot from %s (%s): %s", ts, d.Name, shortID(d.Validator.Hex()), strings.Join(vs, " "))
-	case api.EventClaimDecided:
-		return fmt.Sprintf("%s  claim %d decided: %s (true %d, false %d, needed %s)", ts, d.Index, d.Outcome, d.StakeTrue, d.StakeFalse, neededText(d.ClaimProgress))
-	case api.EventJobExpired:
+	case *api.ClaimDecidedData:
+		return fmt.Sprintf("%s  claim %d decided: %s (true %d, false %d, needed %s)", ts, d.Index, d.Outcome, d.StakeTrue, d.StakeFalse, neededText(*d))
+	case *api.JobExpiredData:
 		return fmt.Sprintf("%s  deadline passed; undecided claims %v", ts, d.Undecided)
-	case api.EventCertificateIssued:
+	case *api.CertificateIssuedData:
 		return fmt.Sprintf("%s  certificate issued: %s", ts, strings.ToUpper(string(d.Status)))
 	}
 	return fmt.Sprintf("%s  %s", ts, e.Type)
@@ -123,9 +105,10 @@ func (p *progressView) event(e api.Event) {
 		fmt.Fprintln(p.w, describeEvent(e))
 		return
 	}
-	d := decodeEventData(e)
-	if e.Type == api.EventBallotAttached && d.Progress != nil {
-		p.claims = d.Progress
+	if d, err := e.DecodeData(); err == nil {
+		if b, ok := d.(*api.BallotAttachedData); ok && b.Progress != nil {
+			p.claims = b.Progress
+		}
 	}
 	p.redraw()
 }
@@ -161,15 +144,11 @@ func neededText(c consensus.ClaimProgress) string {
 
 // verdictList renders a ballot's verdicts as "0=true 1=false"; a malformed
 // event (lengths that differ) shows what pairs up and says so.
-func verdictList(d eventData) []string {
+func verdictList(d *api.BallotAttachedData) []string {
 	n := min(len(d.ClaimIndexes), len(d.Verdicts))
 	vs := make([]string, 0, n+1)
 	for i := range n {
-		name, ok := verdictNames[d.Verdicts[i]]
-		if !ok {
-			name = fmt.Sprintf("code %d", d.Verdicts[i])
-		}
-		vs = append(vs, fmt.Sprintf("%d=%s", d.ClaimIndexes[i], name))
+		vs = append(vs, fmt.Sprintf("%d=%s", d.ClaimIndexes[i], d.Verdicts[i]))
 	}
 	if len(d.ClaimIndexes) != len(d.Verdicts) {
 		vs = append(vs, "(malformed event)")
