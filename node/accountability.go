@@ -78,10 +78,6 @@ func (bk *ballotBook) observed(id common.Hash) ([]*consensus.Ballot, <-chan stru
 	return out, j.changed
 }
 
-func (n *Node) observed(id common.Hash) ([]*consensus.Ballot, <-chan struct{}) {
-	return n.book.observed(id)
-}
-
 // checkEquivocation records b in the ballot book and, when it conflicts
 // with an earlier ballot of the same validator, stores the evidence and
 // gossips it.

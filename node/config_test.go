@@ -65,8 +65,14 @@ delay = "150ms"
 	if opts.Decomposer == nil {
 		t.Fatal("model decomposer not configured")
 	}
-	if opts.Behaviour.Kind != node.BehaviourSlow || opts.Behaviour.Delay.Milliseconds() != 150 {
-		t.Fatalf("behaviour %+v", opts.Behaviour)
+	if b := testnet.BehaviourOf(cfg.Behaviour); b.Kind != testnet.BehaviourSlow || b.Delay.Milliseconds() != 150 {
+		t.Fatalf("behaviour %+v", b)
+	}
+	if err := testnet.ApplyBehaviour(cfg, &opts); err != nil {
+		t.Fatal(err)
+	}
+	if _, honest := opts.Ballots.(node.Honest); opts.Ballots == nil || honest {
+		t.Fatalf("[behaviour] slow gave ballot policy %T", opts.Ballots)
 	}
 
 	for _, tc := range []struct{ extra, want string }{

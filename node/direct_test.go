@@ -30,7 +30,7 @@ func testBallotRoute(t *testing.T, gossip bool) {
 		Options: func(i int, o *node.Options) {
 			o.GossipBallots = gossip
 			if i == 4 {
-				o.Behaviour = node.Behaviour{Kind: node.BehaviourEquivocator}
+				o.Ballots = ballotPolicy(t, testnet.BehaviourEquivocator)
 			}
 		}})
 	if err != nil {

@@ -423,7 +423,7 @@ func (n *Node) onJob(v any) {
 func (n *Node) castBallot(m *JobMessage, gw peer.ID, rec *store.Job) bool {
 	a := consensus.Assign(n.set, m.JobID, len(m.Claims), m.Replication)
 	mine := a.ByValidator[n.pos]
-	if len(mine) == 0 || n.opts.Behaviour.Kind == BehaviourSilent {
+	if len(mine) == 0 {
 		return false
 	}
 	if own, err := n.store.OwnBallot(m.JobID); err == nil {
@@ -446,8 +446,11 @@ func (n *Node) castBallot(m *JobMessage, gw peer.ID, rec *store.Job) bool {
 		deadline := time.UnixMilli(int64(m.Deadline))
 		ctx, cancel := context.WithDeadline(n.ctx, deadline)
 		defer cancel()
-		verdicts := n.verdicts(ctx, m, mine)
-		if ctx.Err() != nil {
+		lists := n.opts.Ballots.Ballots(ctx, &Judgement{
+			Job: m, Mine: mine, Validator: n.Address(), Set: n.set, Verifier: n.opts.Verifier,
+			Observed: func() ([]*consensus.Ballot, <-chan struct{}) { return n.book.observed(m.JobID) },
+		})
+		if ctx.Err() != nil || len(lists) == 0 {
 			if rec != nil { // keep the record for reads; no ballot is due any more
 				if _, err := n.store.AddJob(rec); err != nil && !errors.Is(err, store.ErrClosed) {
 					log.Errorw("store job", "job", m.JobID.Hex(), "err", err)
@@ -455,36 +458,38 @@ func (n *Node) castBallot(m *JobMessage, gw peer.ID, rec *store.Job) bool {
 			}
 			return
 		}
-		b, err := consensus.SignBallot(n.signer, m.NetworkID, m.JobID, m.OutputHash, m.ClaimsRoot, mine, verdicts)
-		if err != nil {
-			log.Errorw("sign ballot", "job", m.JobID.Hex(), "err", err)
-			return
-		}
-		n.sigCache.Add(b.Digest(), b.Signature, n.Address())
-		prev, err := n.store.PutOwnBallotWithJob(b, rec)
-		if err != nil {
-			log.Errorw("store own ballot", "job", m.JobID.Hex(), "err", err)
-			return
-		}
-		if prev != nil {
-			b = prev
-		}
-		n.sendBallot(m, gw, &BallotMessage{Ballot: *b}, false)
-		if n.opts.Behaviour.Kind == BehaviourEquivocator && prev == nil {
-			// A second, different ballot for the same job.
-			inverted := make([]claims.Verdict, len(verdicts))
-			for i, v := range verdicts {
-				inverted[i] = v.Invert()
-				if v == claims.Abstain {
-					inverted[i] = claims.True
-				}
-			}
-			if b2, err := consensus.SignBallot(n.signer, m.NetworkID, m.JobID, m.OutputHash, m.ClaimsRoot, mine, inverted); err == nil {
-				n.sendBallot(m, gw, &BallotMessage{Ballot: *b2}, false)
-			}
-		}
+		n.signAndSend(m, gw, mine, rec, lists)
 	})
 	return true
+}
+
+// signAndSend signs the ballot lists[0], stores it with rec (or keeps the
+// ballot already stored for the job) and sends it; then signs and sends
+// each further list, the first time only.
+func (n *Node) signAndSend(m *JobMessage, gw peer.ID, mine []uint32, rec *store.Job, lists [][]claims.Verdict) {
+	b, err := consensus.SignBallot(n.signer, m.NetworkID, m.JobID, m.OutputHash, m.ClaimsRoot, mine, lists[0])
+	if err != nil {
+		log.Errorw("sign ballot", "job", m.JobID.Hex(), "err", err)
+		return
+	}
+	n.sigCache.Add(b.Digest(), b.Signature, n.Address())
+	prev, err := n.store.PutOwnBallotWithJob(b, rec)
+	if err != nil {
+		log.Errorw("store own ballot", "job", m.JobID.Hex(), "err", err)
+		return
+	}
+	if prev != nil {
+		b = prev
+	}
+	n.sendBallot(m, gw, &BallotMessage{Ballot: *b}, false)
+	if prev != nil {
+		return
+	}
+	for _, verdicts := range lists[1:] {
+		if b2, err := consensus.SignBallot(n.signer, m.NetworkID, m.JobID, m.OutputHash, m.ClaimsRoot, mine, verdicts); err == nil {
+			n.sendBallot(m, gw, &BallotMessage{Ballot: *b2}, false)
+		}
+	}
 }
 
 // validateBallot is the ballots topic validator: decode, shape, signature,

@@ -101,8 +101,10 @@ type Options struct {
 	// is detected by the gateway, which gossips the evidence.
 	GossipBallots bool
 
-	// Behaviour makes this validator misbehave, for fault tests only.
-	Behaviour Behaviour
+	// Ballots decides what this validator's ballots say (default
+	// Honest); the testnet package has policies that misbehave, for
+	// fault tests.
+	Ballots BallotPolicy
 
 	// Now is the clock (default time.Now).
 	Now func() time.Time
@@ -125,6 +127,9 @@ const (
 func (o *Options) setDefaults() {
 	if o.Decomposer == nil {
 		o.Decomposer = claims.RuleDecomposer{}
+	}
+	if o.Ballots == nil {
+		o.Ballots = Honest{}
 	}
 	if o.Quorum.Kind == "" {
 		o.Quorum = consensus.DefaultQuorum
@@ -248,8 +253,6 @@ func FromConfig(cfg *Config) (Options, error) {
 		APILimits:      cfg.API.limits(),
 		MaxPendingJobs: cfg.Consensus.MaxPendingJobs,
 		GossipBallots:  cfg.P2P.GossipBallots,
-		Behaviour: Behaviour{Kind: cfg.Behaviour.Kind, Delay: cfg.Behaviour.Delay.Duration,
-			Jitter: cfg.Behaviour.Jitter.Duration, Seed: cfg.Behaviour.Seed},
 		Quorum:         q,
 		Replication:    cfg.Consensus.Replication,
 		Deadline:       cfg.Consensus.Deadline.Duration,
@@ -343,9 +346,6 @@ func New(opts Options) (*Node, error) {
 	}
 	if err := opts.Quorum.Validate(); err != nil {
 		return nil, fmt.Errorf("node: default quorum: %w", err)
-	}
-	if err := opts.Behaviour.Validate(); err != nil {
-		return nil, fmt.Errorf("node: %w", err)
 	}
 	if err := opts.APILimits.validate(); err != nil {
 		return nil, fmt.Errorf("node: %w", err)

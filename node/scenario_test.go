@@ -87,9 +87,9 @@ func scenarioLiarEquivocatorAndRestart(t *testing.T, jobs int, limit time.Durati
 			o.Deadline = 5 * time.Second
 			switch i {
 			case 5:
-				o.Behaviour = node.Behaviour{Kind: node.BehaviourLiar}
+				o.Ballots = ballotPolicy(t, testnet.BehaviourLiar)
 			case 6:
-				o.Behaviour = node.Behaviour{Kind: node.BehaviourEquivocator}
+				o.Ballots = ballotPolicy(t, testnet.BehaviourEquivocator)
 			}
 			opts[i] = *o
 		}})
@@ -216,7 +216,7 @@ func TestScenarioAdversariesAtTolerance(t *testing.T) {
 		Options: func(i int, o *node.Options) {
 			o.Deadline = 5 * time.Minute
 			if i >= 2 {
-				o.Behaviour = node.Behaviour{Kind: node.BehaviourLiar}
+				o.Ballots = ballotPolicy(t, testnet.BehaviourLiar)
 			}
 		}})
 	if err != nil {
@@ -263,4 +263,14 @@ func waitUntil(ctx context.Context, cond func() bool) error {
 		}
 	}
 	return nil
+}
+
+// ballotPolicy is the ballot policy of a testnet behaviour.
+func ballotPolicy(t testing.TB, kind string) node.BallotPolicy {
+	t.Helper()
+	p, err := testnet.Behaviour{Kind: kind}.Policy()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

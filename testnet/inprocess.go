@@ -108,6 +108,9 @@ func StartInProcess(ctx context.Context, dir string) (*Network, error) {
 			return nil, errors.Join(err, tn.Stop())
 		}
 		opts, err := node.FromConfig(cfg)
+		if err == nil {
+			err = ApplyBehaviour(cfg, &opts)
+		}
 		if err != nil {
 			return nil, errors.Join(fmt.Errorf("%s: %w", info.Name, err), tn.Stop())
 		}

@@ -118,7 +118,7 @@ type ManifestVerifier struct {
 	Inner    string  `toml:"inner"`
 }
 
-// ManifestBehaviour is a node's [node.behaviour] table; see node.Behaviour.
+// ManifestBehaviour is a node's [node.behaviour] table; see Behaviour.
 type ManifestBehaviour struct {
 	Kind   string        `toml:"kind"`
 	Delay  node.Duration `toml:"delay"`
@@ -275,7 +275,7 @@ func (m *Manifest) validate(src []byte) error {
 		if err := checkBackend(n.Verifier); err != nil {
 			return bad("line %d: node %s verifier: %w", line, name, err)
 		}
-		b := node.Behaviour{Kind: n.Behaviour.Kind, Delay: n.Behaviour.Delay.Duration, Jitter: n.Behaviour.Jitter.Duration, Seed: n.Behaviour.Seed}
+		b := Behaviour{Kind: n.Behaviour.Kind, Delay: n.Behaviour.Delay.Duration, Jitter: n.Behaviour.Jitter.Duration, Seed: n.Behaviour.Seed}
 		if err := b.Validate(); err != nil {
 			return bad("line %d: node %s: %w", line, name, err)
 		}

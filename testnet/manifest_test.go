@@ -24,7 +24,7 @@ func TestExampleManifest(t *testing.T) {
 	for i, n := range m.Node {
 		kinds[m.NodeName(i)] = n.Behaviour.Kind
 	}
-	if kinds["node5"] != node.BehaviourLiar || kinds["node6"] != node.BehaviourEquivocator {
+	if kinds["node5"] != BehaviourLiar || kinds["node6"] != BehaviourEquivocator {
 		t.Errorf("behaviours %v: want node5 liar and node6 equivocator", kinds)
 	}
 	s := m.Schedule()

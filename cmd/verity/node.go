@@ -13,6 +13,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/verity-network/verity/node"
+	"github.com/verity-network/verity/testnet"
 )
 
 func init() {
@@ -62,6 +63,11 @@ func runNode(c *cli.Context) error {
 	}
 	opts, err := node.FromConfig(cfg)
 	if err != nil {
+		return err
+	}
+	// A testnet's config.toml may make the node misbehave, for fault
+	// tests; the behaviours live with the testnet.
+	if err := testnet.ApplyBehaviour(cfg, &opts); err != nil {
 		return err
 	}
 	nd, err := node.New(opts)

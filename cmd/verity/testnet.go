@@ -178,7 +178,7 @@ func runTestnetInit(c *cli.Context) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	for i, n := range l.Nodes {
 		extra := ""
-		if cfg, err := node.LoadConfig(n.Home); err == nil && cfg.Behaviour.Kind != "" && cfg.Behaviour.Kind != node.BehaviourHonest {
+		if cfg, err := node.LoadConfig(n.Home); err == nil && cfg.Behaviour.Kind != "" && cfg.Behaviour.Kind != testnet.BehaviourHonest {
 			extra = "\t" + cfg.Behaviour.Kind
 		}
 		fmt.Fprintf(tw, "  %s\t%s\tstake %d\tp2p %s\tapi %s%s\n", n.Name, n.Address.Hex(), g.Validators[i].Stake, trimP2P(n.P2P[0]), n.API, extra)
