@@ -60,24 +60,12 @@ func TestLongScenarioLiarEquivocatorAndRestart(t *testing.T) {
 	scenarioLiarEquivocatorAndRestart(t, 200, 10*time.Minute)
 }
 
-// limitFor is limit, cut short when go test's -timeout would end the test
-// first: a minute before that (half the time left when less than two
-// minutes are), so that the test reports what it counted rather than
-// being killed.
-func limitFor(t *testing.T, limit time.Duration) time.Duration {
-	if d, ok := t.Deadline(); ok {
-		left := time.Until(d)
-		return min(limit, max(left-time.Minute, left/2))
-	}
-	return limit
-}
-
 func scenarioLiarEquivocatorAndRestart(t *testing.T, jobs int, limit time.Duration) {
 	const (
 		validators = 7
 		restarted  = 3
 	)
-	limit = limitFor(t, limit)
+	limit = testtier.Limit(t, limit)
 	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
 	dir := t.TempDir()

@@ -1,6 +1,9 @@
 package testtier
 
-import "testing"
+import (
+	"testing"
+	"time"
+)
 
 func TestTiers(t *testing.T) {
 	t.Setenv(Env, "")
@@ -25,4 +28,21 @@ func TestTiers(t *testing.T) {
 			t.Fatal("Long skipped in the long tier")
 		}
 	})
+}
+
+func TestLimit(t *testing.T) {
+	d, ok := t.Deadline()
+	if !ok {
+		if got := Limit(t, time.Hour); got != time.Hour {
+			t.Fatalf("Limit without a -timeout = %v, want the limit", got)
+		}
+		return
+	}
+	if got := Limit(t, time.Second); got != time.Second {
+		t.Fatalf("Limit(1s) = %v, want 1s well before the -timeout", got)
+	}
+	left := time.Until(d)
+	if got := Limit(t, 1000*time.Hour); got >= left || got <= 0 {
+		t.Fatalf("Limit(1000h) = %v with %v left before the -timeout, want less than that", got, left)
+	}
 }

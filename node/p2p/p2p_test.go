@@ -774,7 +774,7 @@ func TestGossipHub(t *testing.T) {
 // 400 messages each at once.
 func TestLongGossip25(t *testing.T) {
 	testtier.Long(t, "25 nodes, 2000 messages to each")
-	gossipHub(t, 25, 5, 400, 8*time.Minute)
+	gossipHub(t, 25, 5, 400, testtier.Limit(t, 30*time.Minute))
 }
 
 // gossipHub bootstraps count nodes from one hub. Peer exchange must spread
