@@ -201,8 +201,15 @@ type ClaimProgress struct {
 	// NeededUnit says what Needed counts: "stake" or "validators".
 	NeededUnit string `json:"needed_unit"`
 	// ValidatorsAssigned is the number of validators assigned to the claim.
-	ValidatorsAssigned uint64           `json:"validators_assigned"`
-	Voters             []common.Address `json:"voters"`
+	ValidatorsAssigned uint64 `json:"validators_assigned"`
+	// ValidatorsTrue, ValidatorsFalse and ValidatorsAbstain count the
+	// validators whose counted ballots gave each verdict: what a count
+	// quorum ("4of4") weighs, as the stake fields are what a stake quorum
+	// weighs.
+	ValidatorsTrue    uint64           `json:"validators_true"`
+	ValidatorsFalse   uint64           `json:"validators_false"`
+	ValidatorsAbstain uint64           `json:"validators_abstain"`
+	Voters            []common.Address `json:"voters"`
 }
 
 // Progress reports every claim's stake per verdict, what quorum needs, and
@@ -220,6 +227,9 @@ func (t *Tally) Progress() []ClaimProgress {
 			Needed:             t.params.Quorum.Needed(t.assign.Stake[c]),
 			NeededUnit:         neededUnit(t.params.Quorum),
 			ValidatorsAssigned: t.assign.Count[c],
+			ValidatorsTrue:     t.count[c][claims.True],
+			ValidatorsFalse:    t.count[c][claims.False],
+			ValidatorsAbstain:  t.count[c][claims.Abstain],
 			Voters:             []common.Address{},
 		}
 	}

@@ -268,10 +268,10 @@ func TestTallyProgress(t *testing.T) {
 	got := tl.Progress()
 	want := []ClaimProgress{
 		{Index: 0, Outcome: OutcomePending, StakeTrue: stakeAt(2), StakeFalse: stakeAt(0), StakeAssigned: 100, Needed: 67,
-			NeededUnit: "stake", ValidatorsAssigned: 4, Voters: []common.Address{f.addr(0), f.addr(2)}},
+			NeededUnit: "stake", ValidatorsAssigned: 4, ValidatorsTrue: 1, ValidatorsFalse: 1, Voters: []common.Address{f.addr(0), f.addr(2)}},
 		// half the stake abstained: 50 more can never exceed 2/3 of 100
 		{Index: 1, Outcome: OutcomeUndecided, StakeAbstain: stakeAt(0) + stakeAt(2), StakeAssigned: 100, Needed: 67,
-			NeededUnit: "stake", ValidatorsAssigned: 4, Voters: []common.Address{f.addr(0), f.addr(2)}},
+			NeededUnit: "stake", ValidatorsAssigned: 4, ValidatorsAbstain: 2, Voters: []common.Address{f.addr(0), f.addr(2)}},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("progress\n got %+v\nwant %+v", got, want)

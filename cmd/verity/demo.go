@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -89,9 +90,9 @@ func runDemo(c *cli.Context) error {
 	nodes := net.Nodes()
 	set := nodes[0].ValidatorSet()
 	for _, nd := range nodes {
-		fmt.Fprintf(w, "  %-6s %s  peer %s  api %s\n", nd.Name(), nd.Address().Hex(), shortID(nd.PeerID().String()), nd.APIURL())
+		fmt.Fprintf(w, "  %-6s %s  peer %s  api %s\n", nd.Name(), shortID(nd.Address().Hex()), shortID(nd.PeerID().String()), nd.APIURL())
 	}
-	fmt.Fprintf(w, "mesh ready in %s; network %d, genesis %s\n\n", roundDuration(time.Since(t0)), set.NetworkID(), set.GenesisHash().Hex())
+	fmt.Fprintf(w, "mesh ready in %s; network %d, genesis %s\n\n", roundDuration(time.Since(t0)), set.NetworkID(), shortID(set.GenesisHash().Hex()))
 
 	cl := client.New(nodes[0].APIURL())
 	var certs []*consensus.Certificate
@@ -116,14 +117,17 @@ func runDemo(c *cli.Context) error {
 	if err != nil {
 		return fmt.Errorf("generate: %w", err)
 	}
-	fmt.Fprintf(w, "  %8s  provisional answer from %s: %q\n", since(start), gen.Name(), job.Output)
+	fmt.Fprintf(w, "  %9s  provisional answer from %s:\n", since(start), gen.Name())
+	for _, l := range wrapText(strconv.Quote(job.Output), demoWidth-13) {
+		fmt.Fprintf(w, "             %s\n", l)
+	}
 	cert, err := cl.Await(ctx, job.JobID, set, client.AwaitOptions{Output: []byte(job.Output)})
 	if err != nil {
 		return fmt.Errorf("await generated answer: %w", err)
 	}
-	fmt.Fprintf(w, "  %8s  certificate verified: %d ballots\n", since(start), len(cert.Ballots))
+	fmt.Fprintf(w, "  %9s  certificate verified: %d ballots\n", since(start), len(cert.Ballots))
 	for _, c := range cert.Claims {
-		fmt.Fprintf(w, "            %-9s %s\n", c.Verdict, c.Text)
+		fmt.Fprintln(w, fitWidth(fmt.Sprintf("    %-9s %s", c.Verdict, c.Text), demoWidth))
 	}
 	fmt.Fprintf(w, "  => %s: the network caught the hallucinated claim; the rest is verified\n\n", strings.ToUpper(string(cert.Status)))
 	if cert.Status != consensus.StatusRejected {
@@ -150,34 +154,40 @@ func runDemo(c *cli.Context) error {
 }
 
 func demoOne(ctx context.Context, w io.Writer, cl *client.Client, set *consensus.ValidatorSet, i int, s demoSample) (*consensus.Certificate, error) {
-	fmt.Fprintf(w, "[%d/%d] %s\n  %q\n", i+1, len(demoSamples), s.title, s.output)
+	fmt.Fprintf(w, "[%d/%d] %s\n", i+1, len(demoSamples), s.title)
+	for _, l := range wrapText(strconv.Quote(s.output), demoWidth-2) {
+		fmt.Fprintf(w, "  %s\n", l)
+	}
 	start := time.Now()
 	job, err := cl.Submit(ctx, api.VerifyRequest{Output: s.output})
 	if err != nil {
 		return nil, fmt.Errorf("submit sample %d: %w", i+1, err)
 	}
-	answered := time.Since(start)
-	fmt.Fprintf(w, "  %8s  provisional: job %s, %d claims (answer exists, not proven)\n", "+"+roundDuration(answered).String(), shortID(job.JobID.Hex()), len(job.Claims))
-	// The node's event stream shows the proof forming.
+	// The node's event stream shows the proof forming. Every line of the
+	// timeline is timed by the node's event, in the stream's order, so it
+	// never goes backwards: ballots may reach the node before the answer
+	// to the submission reaches this client.
 	events, errc := cl.Watch(ctx, job.JobID)
 	for e := range events {
 		at := "+" + roundDuration(max(e.Time.Sub(start), 0)).String()
 		data, err := e.DecodeData()
 		if err != nil {
-			fmt.Fprintf(w, "  %8s  %s (malformed event: %v)\n", at, e.Type, err)
+			fmt.Fprintf(w, "  %9s  %s (malformed event: %v)\n", at, e.Type, err)
 			continue
 		}
 		switch d := data.(type) {
+		case *api.JobAcceptedData:
+			fmt.Fprintf(w, "  %9s  provisional: job %s, %d claims, not proven yet\n", at, shortID(job.JobID.Hex()), len(job.Claims))
 		case *api.BallotAttachedData:
-			fmt.Fprintf(w, "  %8s  ballot attached from %s: %s\n", at, d.Name, strings.Join(verdictList(d), " "))
+			fmt.Fprintf(w, "  %9s  ballot attached from %s: %s\n", at, d.Name, strings.Join(verdictList(d), " "))
 		case *api.ClaimDecidedData:
 			if d.Outcome == consensus.OutcomeUndecided {
-				fmt.Fprintf(w, "  %8s  claim %d undecided: no verdict can reach quorum (needed %s)\n", at, d.Index, neededText(*d))
+				fmt.Fprintf(w, "  %9s  claim %d undecided: no verdict can reach quorum\n", at, d.Index)
 			} else {
-				fmt.Fprintf(w, "  %8s  claim %d decided %s by %d stake (needed %s)\n", at, d.Index, d.Outcome, max(d.StakeTrue, d.StakeFalse), neededText(*d))
+				fmt.Fprintf(w, "  %9s  claim %d decided %s (%s)\n", at, d.Index, d.Outcome, votesText(*d))
 			}
 		case *api.CertificateIssuedData:
-			fmt.Fprintf(w, "  %8s  certificate issued by the gateway\n", at)
+			fmt.Fprintf(w, "  %9s  certificate issued by the gateway\n", at)
 		}
 	}
 	if err := <-errc; err != nil {
@@ -187,12 +197,37 @@ func demoOne(ctx context.Context, w io.Writer, cl *client.Client, set *consensus
 	if err != nil {
 		return nil, fmt.Errorf("await sample %d: %w", i+1, err)
 	}
-	fmt.Fprintf(w, "  %8s  certificate received and verified by the client: %d signed ballots, quorum %s\n", since(start), len(cert.Ballots), cert.Quorum)
+	fmt.Fprintf(w, "  %9s  certificate verified by the client: %d ballots, quorum %s\n", since(start), len(cert.Ballots), cert.Quorum)
 	for _, c := range cert.Claims {
-		fmt.Fprintf(w, "            %-9s %s (stake %d/%d)\n", c.Verdict, c.Text, c.StakeFor, c.StakeTotal)
+		fmt.Fprintln(w, fitWidth(fmt.Sprintf("    %-9s %7s stake  %s", c.Verdict, fmt.Sprintf("%d/%d", c.StakeFor, c.StakeTotal), c.Text), demoWidth))
 	}
 	fmt.Fprintf(w, "  => %s\n\n", strings.ToUpper(string(cert.Status)))
 	return cert, nil
+}
+
+// demoWidth is the demo's line width: it fits an 80-column terminal.
+const demoWidth = 79
+
+// wrapText breaks s at spaces into lines of at most width runes (a word
+// longer than width is cut).
+func wrapText(s string, width int) []string {
+	var lines []string
+	line := ""
+	for _, word := range strings.Fields(s) {
+		switch {
+		case line == "":
+			line = word
+		case runeLen(line)+1+runeLen(word) <= width:
+			line += " " + word
+		default:
+			lines = append(lines, fitWidth(line, width))
+			line = word
+		}
+	}
+	if line != "" {
+		lines = append(lines, fitWidth(line, width))
+	}
+	return lines
 }
 
 func since(t time.Time) string {

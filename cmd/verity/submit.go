@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -154,7 +155,7 @@ func submitAndWait(c *cli.Context, send func(context.Context, *client.Client) (*
 	if jsonOut {
 		printJSONLine(w, map[string]any{"event": "provisional", "job_id": job.JobID, "status": job.Status, "output_hash": job.OutputHash, "output": job.Output, "claims": job.Claims})
 	} else {
-		fmt.Fprintf(w, "job %s accepted: status provisional (not proven yet)\n", job.JobID.Hex())
+		fmt.Fprintf(w, "job %s\n  accepted: status provisional (not proven yet)\n", job.JobID.Hex())
 		if job.Prompt != "" {
 			fmt.Fprintf(w, "  answer: %s\n", job.Output)
 		}
@@ -168,7 +169,7 @@ func submitAndWait(c *cli.Context, send func(context.Context, *client.Client) (*
 	if !jsonOut {
 		fmt.Fprintf(c.App.ErrWriter, "waiting for the certificate (up to %s)...\n", c.Duration("timeout"))
 	}
-	stopWatch := watchProgress(ctx, c, cl, job, jsonOut)
+	stopWatch := watchProgress(ctx, c, cl, job, start, jsonOut)
 	cert, err := cl.Await(ctx, job.JobID, set, client.AwaitOptions{Output: []byte(job.Output)})
 	stopWatch()
 	if errors.Is(err, context.DeadlineExceeded) {
@@ -190,7 +191,7 @@ func submitAndWait(c *cli.Context, send func(context.Context, *client.Client) (*
 		printJSONLine(w, map[string]any{"event": "final", "job_id": cert.JobID, "status": cert.Status, "verified_offline": true, "elapsed_ms": float64(elapsed.Microseconds()) / 1000, "certificate": cert})
 	} else {
 		printCertificateSummary(w, cert)
-		fmt.Fprintf(w, "certificate verified against %d validators in %s: %s\n", set.Len(), roundDuration(elapsed), strings.ToUpper(string(cert.Status)))
+		fmt.Fprintf(w, "certificate verified (%d validators): %s, final %s after submission\n", set.Len(), strings.ToUpper(string(cert.Status)), roundDuration(elapsed))
 	}
 	return statusExit(cert.Status)
 }
@@ -233,33 +234,52 @@ func roundDuration(d time.Duration) time.Duration {
 		return d.Round(10 * time.Millisecond)
 	case d > time.Millisecond:
 		return d.Round(10 * time.Microsecond)
+	case d > time.Microsecond:
+		return d.Round(time.Microsecond)
 	}
 	return d
 }
 
 // watchProgress shows the proof forming while submit waits: live lines per
-// claim on a terminal, plain lines in a pipe, JSON events with --json. The
-// returned function stops it and waits for it.
-func watchProgress(ctx context.Context, c *cli.Context, cl *client.Client, job *api.Job, jsonOut bool) func() {
+// claim on a terminal, with the time waited redrawn as it passes; plain
+// lines in a pipe; JSON events with --json. The returned function stops it
+// and waits for it.
+func watchProgress(ctx context.Context, c *cli.Context, cl *client.Client, job *api.Job, start time.Time, jsonOut bool) func() {
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	texts := make([]string, len(job.Claims))
 	for i, cl := range job.Claims {
 		texts[i] = cl.Text
 	}
-	view := &progressView{w: c.App.Writer, texts: texts}
+	view := &progressView{w: c.App.Writer, texts: texts, start: start, deadline: job.Deadline, timeout: c.Duration("timeout")}
 	if f, ok := c.App.ErrWriter.(*os.File); ok && isTerminal(f) && !jsonOut {
-		view.w, view.tty = f, true
+		view.w, view.tty, view.width = f, true, terminalWidth(f)
+		view.claims = pendingClaims(job)
+		view.redraw()
 	}
 	events, _ := cl.Watch(ctx, job.JobID)
 	go func() {
 		defer close(done)
-		for e := range events {
-			if jsonOut {
-				printJSONLine(c.App.Writer, map[string]any{"event": e.Type, "id": e.ID, "job_id": e.JobID, "time": e.Time, "data": e.Data})
-				continue
+		var tick <-chan time.Time
+		if view.tty {
+			t := time.NewTicker(250 * time.Millisecond)
+			defer t.Stop()
+			tick = t.C
+		}
+		for {
+			select {
+			case e, ok := <-events:
+				if !ok {
+					return
+				}
+				if jsonOut {
+					printJSONLine(c.App.Writer, map[string]any{"event": e.Type, "id": e.ID, "job_id": e.JobID, "time": e.Time, "data": e.Data})
+					continue
+				}
+				view.event(e)
+			case <-tick:
+				view.redraw()
 			}
-			view.event(e)
 		}
 	}()
 	return func() {
@@ -270,5 +290,22 @@ func watchProgress(ctx context.Context, c *cli.Context, cl *client.Client, job *
 		}
 		cancel()
 		<-done
+		if view.tty {
+			view.finished = true
+			view.redraw()
+		}
 	}
+}
+
+// pendingClaims is every claim of job before any ballot: the job's own
+// progress when it has one, else nothing attached yet.
+func pendingClaims(job *api.Job) []consensus.ClaimProgress {
+	if len(job.Progress) == len(job.Claims) {
+		return slices.Clone(job.Progress)
+	}
+	out := make([]consensus.ClaimProgress, len(job.Claims))
+	for i, c := range job.Claims {
+		out[i] = consensus.ClaimProgress{Index: c.Index, Outcome: consensus.OutcomePending}
+	}
+	return out
 }

@@ -73,7 +73,7 @@ func describeEvent(e api.Event) string {
 		vs := verdictList(d)
 		return fmt.Sprintf("%s  ballot from %s (%s): %s", ts, d.Name, shortID(d.Validator.Hex()), strings.Join(vs, " "))
 	case *api.ClaimDecidedData:
-		return fmt.Sprintf("%s  claim %d decided: %s (true %d, false %d, needed %s)", ts, d.Index, d.Outcome, d.StakeTrue, d.StakeFalse, neededText(*d))
+		return fmt.Sprintf("%s  claim %d decided: %s (%s)", ts, d.Index, d.Outcome, votesText(*d))
 	case *api.JobExpiredData:
 		return fmt.Sprintf("%s  deadline passed; undecided claims %v", ts, d.Undecided)
 	case *api.CertificateIssuedData:
@@ -83,13 +83,25 @@ func describeEvent(e api.Event) string {
 }
 
 // progressView renders the proof forming: on a terminal, one live line per
-// claim redrawn in place; elsewhere, one plain line per event.
+// claim and a line with the time waited, redrawn in place and each cut to
+// the terminal's width (a line that wrapped would take two rows, and the
+// redraw, which moves up one row per line, would leave pieces behind);
+// elsewhere, one plain line per event.
 type progressView struct {
 	w      io.Writer
 	tty    bool
+	width  int // columns of the terminal
 	texts  []string
 	drawn  int
 	claims []consensus.ClaimProgress
+	// start is when the job was sent; deadline is the job's deadline and
+	// timeout how long the command waits at most.
+	start    time.Time
+	deadline time.Time
+	timeout  time.Duration
+	now      func() time.Time
+	// finished: the wait is over; the last redraw says how long it took.
+	finished bool
 }
 
 // isTerminal reports whether f is a terminal: a character device that
@@ -100,37 +112,107 @@ func isTerminal(f *os.File) bool {
 	return err == nil
 }
 
+// terminalWidth is f's width in columns, 80 when the terminal does not say.
+func terminalWidth(f *os.File) int {
+	ws, err := unix.IoctlGetWinsize(int(f.Fd()), unix.TIOCGWINSZ)
+	if err != nil || ws.Col == 0 {
+		return 80
+	}
+	return int(ws.Col)
+}
+
 func (p *progressView) event(e api.Event) {
 	if !p.tty {
 		fmt.Fprintln(p.w, describeEvent(e))
 		return
 	}
-	if d, err := e.DecodeData(); err == nil {
-		if b, ok := d.(*api.BallotAttachedData); ok && b.Progress != nil {
-			p.claims = b.Progress
+	if data, err := e.DecodeData(); err == nil {
+		switch d := data.(type) {
+		case *api.BallotAttachedData:
+			if d.Progress != nil {
+				p.claims = d.Progress
+			}
+		case *api.ClaimDecidedData:
+			if int(d.Index) < len(p.claims) {
+				p.claims[d.Index] = *d
+			}
 		}
 	}
 	p.redraw()
 }
 
+// redraw draws the claim lines and the waiting line over the previous ones.
 func (p *progressView) redraw() {
+	var b strings.Builder
 	if p.drawn > 0 {
-		fmt.Fprintf(p.w, "\x1b[%dA", p.drawn)
+		fmt.Fprintf(&b, "\x1b[%dA", p.drawn)
 	}
-	p.drawn = 0
+	lines := p.lines()
+	for _, l := range lines {
+		b.WriteString("\r\x1b[2K")
+		b.WriteString(l)
+		b.WriteString("\n")
+	}
+	p.drawn = len(lines)
+	io.WriteString(p.w, b.String())
+}
+
+// lines are the view's lines, none wider than the terminal minus one
+// column (writing the last column leaves some terminals about to wrap).
+func (p *progressView) lines() []string {
+	limit := max(p.width-1, 20)
+	var out []string
 	for i, c := range p.claims {
-		text := ""
-		if i < len(p.texts) {
-			text = p.texts[i]
+		votes := fmt.Sprintf("true %d false %d (needs %s)", c.ValidatorsTrue, c.ValidatorsFalse, neededText(c))
+		if c.NeededUnit != "validators" {
+			votes = fmt.Sprintf("true %d false %d (needs %s) %d ballots", c.StakeTrue, c.StakeFalse, neededText(c), len(c.Voters))
 		}
-		if r := []rune(text); len(r) > 48 {
-			text = string(r[:47]) + "…"
+		if c.Needed == 0 && c.StakeAssigned == 0 {
+			votes = "no ballot yet"
 		}
-		state := string(c.Outcome)
-		fmt.Fprintf(p.w, "\x1b[2K  claim %d %-50s true %d  false %d  abstain %d  / needed %s  [%s] %d ballots\n",
-			c.Index, text, c.StakeTrue, c.StakeFalse, c.StakeAbstain, neededText(c), state, len(c.Voters))
-		p.drawn++
+		head := fmt.Sprintf("  %d %-9s %s", c.Index, "["+string(c.Outcome)+"]", votes)
+		if i < len(p.texts) && runeLen(head)+4 < limit {
+			head += "  " + p.texts[i]
+		}
+		out = append(out, fitWidth(head, limit))
 	}
+	now := time.Now
+	if p.now != nil {
+		now = p.now
+	}
+	elapsed := now().Sub(p.start).Truncate(100 * time.Millisecond)
+	wait := fmt.Sprintf("  waiting %s", elapsed)
+	if p.finished {
+		wait = fmt.Sprintf("  waited %s", elapsed)
+	}
+	if !p.deadline.IsZero() {
+		wait += fmt.Sprintf(" of the job's %s deadline", p.deadline.Sub(p.start).Round(100*time.Millisecond))
+	}
+	if p.timeout > 0 && !p.finished {
+		wait += fmt.Sprintf(" (giving up after %s)", p.timeout)
+	}
+	return append(out, fitWidth(wait, limit))
+}
+
+// fitWidth cuts s to at most n columns, ending in "…" when cut.
+func fitWidth(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n-1]) + "…"
+}
+
+func runeLen(s string) int { return len([]rune(s)) }
+
+// votesText is where a claim stands in the quorum's own unit: stake for a
+// stake quorum ("true 300, false 0, needed 267 of 400 stake"), validators
+// for a count quorum ("true 3, false 0, needed 4 of 4 validators").
+func votesText(c consensus.ClaimProgress) string {
+	if c.NeededUnit == "validators" {
+		return fmt.Sprintf("true %d, false %d, needed %s", c.ValidatorsTrue, c.ValidatorsFalse, neededText(c))
+	}
+	return fmt.Sprintf("true %d, false %d, needed %s", c.StakeTrue, c.StakeFalse, neededText(c))
 }
 
 // neededText says what a verdict needs: "267 of 400 stake" or "4 of 4
