@@ -52,6 +52,12 @@ func keysNew(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	// The standard scrypt parameters take seconds on purpose: say so first.
+	if c.Bool("light") {
+		fmt.Fprintln(c.App.ErrWriter, "creating a key (light scrypt)...")
+	} else {
+		fmt.Fprintln(c.App.ErrWriter, "creating a key: encrypting it with scrypt takes a few seconds...")
+	}
 	addr, path, err := sigs.NewKey(c.String("keystore"), password, c.Bool("light"))
 	if err != nil {
 		return err

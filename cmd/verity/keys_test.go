@@ -154,3 +154,35 @@ func TestKeysErrors(t *testing.T) {
 		t.Fatalf("failed commands left keys behind: %v, %v", keys, err)
 	}
 }
+
+// keystoreWatcher is an error writer that notes, at each write, whether a
+// key file already exists in dir.
+type keystoreWatcher struct {
+	dir    string
+	buf    bytes.Buffer
+	before bool // a write came while dir held no key file
+}
+
+func (k *keystoreWatcher) Write(p []byte) (int, error) {
+	if entries, _ := os.ReadDir(k.dir); len(entries) == 0 {
+		k.before = true
+	}
+	return k.buf.Write(p)
+}
+
+// TestKeysNewSaysItIsWorking: keys new says it is working before the
+// seconds of scrypt, not after.
+func TestKeysNewSaysItIsWorking(t *testing.T) {
+	t.Setenv(passwordEnv, "pw")
+	dir := filepath.Join(t.TempDir(), "keystore")
+	app := newApp()
+	w := &keystoreWatcher{dir: dir}
+	var out bytes.Buffer
+	app.Writer, app.ErrWriter = &out, w
+	if err := runCLI(app, []string{"verity", "keys", "new", "--keystore", dir}); err != nil {
+		t.Fatal(err)
+	}
+	if !w.before || !strings.Contains(w.buf.String(), "scrypt takes a few seconds") {
+		t.Fatalf("no message before the key was made: stderr %q", w.buf.String())
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"slices"
 	"strings"
@@ -145,6 +146,7 @@ func submitAndWait(c *cli.Context, send func(context.Context, *client.Client) (*
 	if err != nil {
 		return fmt.Errorf("validator set: %w", err)
 	}
+	warnNotReady(ctx, c, cl)
 	start := time.Now()
 	job, err := send(ctx, cl)
 	if err != nil {
@@ -194,6 +196,22 @@ func submitAndWait(c *cli.Context, send func(context.Context, *client.Client) (*
 		fmt.Fprintf(w, "certificate verified (%d validators): %s, final %s after submission\n", set.Len(), strings.ToUpper(string(cert.Status)), roundDuration(elapsed))
 	}
 	return statusExit(cert.Status)
+}
+
+// warnNotReady says at once, before the job is sent, when the node reports
+// that it is not ready (no gossip peers): no other validator would hear of
+// the job, so it would wait out its deadline and end unresolved.
+func warnNotReady(ctx context.Context, c *cli.Context, cl *client.Client) {
+	hctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	_, err := cl.Health(hctx)
+	var ae *client.APIError
+	if !errors.As(err, &ae) || ae.Status != http.StatusServiceUnavailable {
+		return
+	}
+	fmt.Fprintf(c.App.ErrWriter, "warning: the node at %s is not ready (%s):\n", c.String("api"), ae.Message)
+	fmt.Fprintln(c.App.ErrWriter, "  other validators will not hear of the job, which cannot reach quorum")
+	fmt.Fprintln(c.App.ErrWriter, "  without them and may end unresolved at its deadline")
 }
 
 func statusExit(s consensus.Status) error {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"golang.org/x/sys/unix"
 	"io"
@@ -22,29 +23,65 @@ func init() {
 		Name:      "watch",
 		Usage:     "stream a job's events until its certificate is issued",
 		ArgsUsage: "JOB_ID",
+		Description: `Prints each event of the job as the node reports it (with --json, one JSON
+object per line), from the job's first event, until the certificate is
+issued. It fails at once when the node does not answer or does not know
+the job. The status is the node's word: check the certificate itself with
+verity cert verify.
+
+Exit codes, as for submit: 0 verified, 3 rejected, 4 unresolved, 5 still
+provisional at --timeout, 1 any error (the node did not answer, the job is
+unknown).`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "api", Usage: "node API URL", Value: "http://127.0.0.1:27600", EnvVars: []string{"VERITY_API"}},
 			&cli.BoolFlag{Name: "json", Usage: "print each event as one JSON line"},
 			&cli.DurationFlag{Name: "timeout", Usage: "give up after this long", Value: 10 * time.Minute},
 		},
-		Action: func(c *cli.Context) error {
-			id, err := parseHashArg(c.Args().First())
-			if err != nil {
-				return err
-			}
-			ctx, cancel := context.WithTimeout(c.Context, c.Duration("timeout"))
-			defer cancel()
-			events, errc := client.New(c.String("api")).Watch(ctx, id)
-			for e := range events {
-				if c.Bool("json") {
-					printJSONLine(c.App.Writer, e)
-				} else {
-					fmt.Fprintln(c.App.Writer, describeEvent(e))
-				}
-			}
-			return <-errc
-		},
+		Action: runWatch,
 	})
+}
+
+func runWatch(c *cli.Context) error {
+	id, err := parseHashArg(c.Args().First())
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(c.Context, c.Duration("timeout"))
+	defer cancel()
+	base := c.String("api")
+	cl := client.New(base)
+	// One plain request first: a node that is down, or that does not know
+	// the job, is an error now, not a stream retried until --timeout.
+	checkCtx, cancelCheck := context.WithTimeout(ctx, 10*time.Second)
+	_, err = cl.Certificate(checkCtx, id)
+	cancelCheck()
+	var ae *client.APIError
+	switch {
+	case errors.As(err, &ae):
+		return fmt.Errorf("node at %s: %w", base, err)
+	case err != nil && !errors.Is(err, client.ErrNotFinal):
+		return fmt.Errorf("the node at %s did not answer: %w", base, err)
+	}
+	events, errc := cl.Watch(ctx, id)
+	var status consensus.Status
+	for e := range events {
+		if c.Bool("json") {
+			printJSONLine(c.App.Writer, e)
+		} else {
+			fmt.Fprintln(c.App.Writer, describeEvent(e))
+		}
+		if data, err := e.DecodeData(); err == nil {
+			if d, ok := data.(*api.CertificateIssuedData); ok {
+				status = d.Status
+			}
+		}
+	}
+	if err := <-errc; errors.Is(err, context.DeadlineExceeded) {
+		return exitCode(exitProvisional, fmt.Errorf("job %s still provisional after %s", id.Hex(), c.Duration("timeout")))
+	} else if err != nil {
+		return err
+	}
+	return statusExit(status)
 }
 
 func parseHashArg(s string) (common.Hash, error) {
