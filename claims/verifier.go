@@ -97,7 +97,7 @@ func NewVerifier(spec VerifierSpec) (Verifier, error) {
 		return newPlainVerifier(backend, spec.KnowledgeBase)
 	}
 	if math.IsNaN(spec.Accuracy) || spec.Accuracy < 0 || spec.Accuracy > 1 {
-		return nil, fmt.Errorf("verifier: %w: %v", ErrBadAccuracy, spec.Accuracy)
+		return nil, fmt.Errorf("%w: %v", ErrBadAccuracy, spec.Accuracy)
 	}
 	innerName := spec.Inner
 	if innerName == "" {
@@ -119,7 +119,7 @@ func newPlainVerifier(backend, kbPath string) (Verifier, error) {
 		if kbPath != "" {
 			var err error
 			if kb, err = LoadKnowledgeBase(kbPath); err != nil {
-				return nil, fmt.Errorf("verifier: %w", err)
+				return nil, fmt.Errorf("knowledge base: %w", err)
 			}
 		}
 		if backend == BackendKB {
@@ -127,5 +127,5 @@ func newPlainVerifier(backend, kbPath string) (Verifier, error) {
 		}
 		return Chain(kb, Arithmetic{}), nil
 	}
-	return nil, fmt.Errorf("verifier: %w: %q", ErrUnknownBackend, backend)
+	return nil, fmt.Errorf("%w: %q", ErrUnknownBackend, backend)
 }

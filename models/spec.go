@@ -86,7 +86,8 @@ func NewModelVerifier(s Spec, opts ...ClientOption) (*ModelVerifier, error) {
 	}
 	c, err := NewChatClient(s.ChatConfig(), opts...)
 	if err != nil {
-		return nil, fmt.Errorf("verifier: %w", err)
+		// The caller says it is the verifier's configuration.
+		return nil, err
 	}
 	return NewModelVerifierFromClient(c), nil
 }

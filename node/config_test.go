@@ -90,3 +90,26 @@ delay = "150ms"
 		}
 	}
 }
+
+// TestVerifierConfigErrorSaysVerifierOnce: a bad [verifier] section is
+// named once in the error ("verifier: models: ..."), not once per layer.
+func TestVerifierConfigErrorSaysVerifierOnce(t *testing.T) {
+	layout, err := testnet.Init(testnet.InitOptions{Dir: filepath.Join(t.TempDir(), "net"), Nodes: 1, BasePort: 23900})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, backend := range []string{"model", "nonsense"} {
+		cfg, err := node.LoadConfig(layout.Nodes[0].Home)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Verifier.Backend = backend
+		_, err = node.FromConfig(cfg)
+		if err == nil {
+			t.Fatalf("backend %q: no error", backend)
+		}
+		if msg := err.Error(); !strings.HasPrefix(msg, "verifier: ") || strings.Count(msg, "verifier:") != 1 {
+			t.Errorf("backend %q: %q, want one \"verifier:\" prefix", backend, msg)
+		}
+	}
+}

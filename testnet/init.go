@@ -406,7 +406,7 @@ func prepareDir(dir string, force bool) error {
 	case len(entries) == 0:
 		return nil
 	case !force:
-		return fmt.Errorf("%w: %s (use force to replace it)", ErrExists, dir)
+		return fmt.Errorf("%w: %s", ErrExists, dir)
 	}
 	// Homes the old nodes.json lists, when they lie directly in dir.
 	homes := map[string]bool{}

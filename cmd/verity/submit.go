@@ -105,8 +105,8 @@ func jobFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "api", Usage: "node API URL", Value: "http://127.0.0.1:27600", EnvVars: []string{"VERITY_API"}},
 		&cli.StringFlag{Name: "quorum", Usage: "quorum rule: num/den of stake (e.g. 2/3) or NofM validators"},
-		&cli.IntFlag{Name: "replication", Usage: "validators per claim (0 = all; default: the node's)", Value: -1},
-		&cli.DurationFlag{Name: "deadline", Usage: "job deadline (default: the node's)"},
+		&cli.IntFlag{Name: "replication", Usage: "validators per claim (0 = all)", Value: -1, DefaultText: "the node's"},
+		&cli.DurationFlag{Name: "deadline", Usage: "job deadline", DefaultText: "the node's"},
 		&cli.StringFlag{Name: "genesis", Usage: "verify against this genesis.json instead of the node's validator set"},
 		&cli.BoolFlag{Name: "no-wait", Usage: "return after the provisional answer (exit 5)"},
 		&cli.DurationFlag{Name: "timeout", Usage: "how long to wait for the certificate", Value: 2 * time.Minute},
