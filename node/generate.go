@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/verity-network/verity/api"
+	"github.com/verity-network/verity/claims"
 )
 
 // Generate answers a prompt with the node's generator and submits the
@@ -60,7 +61,8 @@ func (n *Node) handleGenerate(w http.ResponseWriter, r *http.Request) {
 	// read before proof, recorded like any other.
 	if requireFinal(r) {
 		withheld := *v
-		withheld.Output, withheld.Claims = "", nil
+		// claims stays an array, empty, as the Job schema requires.
+		withheld.Output, withheld.Claims = "", []claims.Claim{}
 		writeJSON(w, http.StatusAccepted, &withheld)
 		return
 	}

@@ -314,6 +314,7 @@ func TestGenerateThenProve(t *testing.T) {
 	if status != http.StatusAccepted || strings.Contains(body, "orbits") || !strings.Contains(body, `"status": "provisional"`) {
 		t.Fatalf("strict generate: %d %s", status, body)
 	}
+	checkSchema(t, "#/components/schemas/Job", body)
 	// A node without a generator says so.
 	_, err = client.New(nodes[1].APIURL()).Generate(ctx, api.GenerateRequest{Prompt: "Anything?"})
 	var ae *client.APIError

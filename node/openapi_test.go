@@ -336,3 +336,47 @@ func sortedKeys[V any](m map[string]V) []string {
 	sort.Strings(keys)
 	return keys
 }
+
+// checkSchema checks a JSON answer against the OpenAPI schema at ref: every
+// required property is present and not null, and each property whose
+// schema states a type has that type.
+func checkSchema(t *testing.T, ref, body string) {
+	t.Helper()
+	var v map[string]any
+	if err := json.Unmarshal([]byte(body), &v); err != nil {
+		t.Fatalf("%s: %v\n%s", ref, err, body)
+	}
+	s := resolveSchema(t, ref)
+	for _, name := range s.Required {
+		if val, ok := v[name]; !ok || val == nil {
+			t.Errorf("%s: required %q is %v in %s", ref, name, val, body)
+		}
+	}
+	for name, raw := range s.Properties {
+		var p struct {
+			Type string `json:"type"`
+		}
+		val, ok := v[name]
+		if json.Unmarshal(raw, &p) != nil || p.Type == "" || !ok {
+			continue
+		}
+		var okType bool
+		switch p.Type {
+		case "array":
+			_, okType = val.([]any)
+		case "object":
+			_, okType = val.(map[string]any)
+		case "string":
+			_, okType = val.(string)
+		case "integer", "number":
+			_, okType = val.(float64)
+		case "boolean":
+			_, okType = val.(bool)
+		default:
+			okType = true
+		}
+		if !okType {
+			t.Errorf("%s: %q is %v, want a %s", ref, name, val, p.Type)
+		}
+	}
+}

@@ -124,6 +124,16 @@ when one does not (with a report), 2 when the stores cannot be checked.`,
 	})
 }
 
+// invocationName is how the user ran this program, for commands it
+// suggests: "./verity" when run by a relative path, else "verity" (an
+// absolute path is go run's temporary binary or one found on PATH).
+func invocationName() string {
+	if a := os.Args[0]; strings.Contains(a, "/") && !filepath.IsAbs(a) {
+		return a
+	}
+	return "verity"
+}
+
 // testnetLogTail is how many lines of a failed node's log are shown.
 const testnetLogTail = 20
 
@@ -191,14 +201,14 @@ func runTestnetInit(c *cli.Context) error {
 	} else if len(s) > 0 {
 		fmt.Fprintf(w, "schedule:   %s (%d perturbations, run by testnet up)\n", filepath.Join(l.Dir, testnet.ScheduleFile), len(s))
 	}
-	fmt.Fprintf(w, "start it:   verity testnet up --dir %s\n", dir)
+	fmt.Fprintf(w, "start it:   %s testnet up --dir %s\n", invocationName(), dir)
 	return nil
 }
 
 func runTestnetUp(c *cli.Context) error {
 	layout, err := testnet.LoadLayout(c.String("dir"))
 	if errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("%w; create a testnet first: verity testnet init --dir %s", err, c.String("dir"))
+		return fmt.Errorf("%w; create a testnet first: %s testnet init --dir %s", err, invocationName(), c.String("dir"))
 	}
 	if err != nil {
 		return err
