@@ -205,6 +205,11 @@ func TestLiveViewFitsTerminal(t *testing.T) {
 			if !hasLine(screen, waited) {
 				t.Errorf("no final waited line:\n%s", strings.Join(screen, "\n"))
 			}
+			// The time given is said to be since submission.
+			final := regexp.MustCompile(`^certificate verified \(4 validators\): REJECTED, final [0-9.]+(µs|ms|s) after submission$`)
+			if !hasLine(screen, final) {
+				t.Errorf("no final line saying what its time is:\n%s", strings.Join(screen, "\n"))
+			}
 			// While the slow validator held the proof back, the time waited
 			// was redrawn as it passed.
 			if n := len(regexp.MustCompile(`waiting \d+(\.\d)?m?s of the job's`).FindAllString(string(raw), -1)); n < 3 {
