@@ -146,10 +146,14 @@ func TestLiveViewFitsTerminal(t *testing.T) {
 	bin := buildVerity(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
+	slow, err := testnet.Behaviour{Kind: testnet.BehaviourSlow, Delay: 1500 * time.Millisecond}.Policy()
+	if err != nil {
+		t.Fatal(err)
+	}
 	net, err := testnet.NewEphemeral(ctx, testnet.EphemeralOptions{Nodes: 4, APIs: true, Dir: t.TempDir(),
 		Options: func(i int, o *node.Options) {
 			if i == 3 {
-				o.Behaviour = node.Behaviour{Kind: node.BehaviourSlow, Delay: 1500 * time.Millisecond}
+				o.Ballots = slow
 			}
 		}})
 	if err != nil {
