@@ -195,12 +195,12 @@ func (n *Node) handleVerify(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusAccepted, v)
 }
 
-// writeRequestError answers a *RequestError with its status, anything else
-// with 500.
+// writeRequestError answers a *RequestError with the status of its kind
+// (httpStatus), anything else with 500.
 func (n *Node) writeRequestError(w http.ResponseWriter, err error) {
 	var re *RequestError
 	if errors.As(err, &re) {
-		writeError(w, re.Status, re.Code, re.Message)
+		writeError(w, httpStatus(re.Kind), re.Code, re.Message)
 		return
 	}
 	apiLog.Errorw("request failed", "err", err)
@@ -559,4 +559,24 @@ func (n *Node) handleHealth(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, h)
+}
+
+// httpStatus is the status code of a kind of request error: the one place
+// the node's domain errors become HTTP.
+func httpStatus(kind error) int {
+	switch kind {
+	case ErrInvalidRequest:
+		return http.StatusBadRequest
+	case ErrTooLarge:
+		return http.StatusRequestEntityTooLarge
+	case ErrUnprocessable:
+		return http.StatusUnprocessableEntity
+	case ErrUnavailable:
+		return http.StatusServiceUnavailable
+	case ErrDisabled:
+		return http.StatusNotImplemented
+	case ErrUpstream:
+		return http.StatusBadGateway
+	}
+	return http.StatusInternalServerError
 }

@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"strings"
 
@@ -16,25 +15,23 @@ import (
 func (n *Node) Generate(ctx context.Context, req api.GenerateRequest) (*api.Job, error) {
 	g := n.opts.Generator
 	if g == nil {
-		return nil, &RequestError{Status: http.StatusNotImplemented, Code: "generate_disabled",
-			Message: "this node has no generator; set [generator] backend in its config"}
+		return nil, requestError(ErrDisabled, "generate_disabled", "this node has no generator; set [generator] backend in its config")
 	}
 	if strings.TrimSpace(req.Prompt) == "" {
-		return nil, badRequest("empty_prompt", "prompt is empty")
+		return nil, requestError(ErrInvalidRequest, "empty_prompt", "prompt is empty")
 	}
 	if len(req.Prompt) > n.opts.MaxOutputBytes {
-		return nil, &RequestError{Status: http.StatusRequestEntityTooLarge, Code: "prompt_too_large",
-			Message: fmt.Sprintf("prompt is %d bytes; the limit is %d", len(req.Prompt), n.opts.MaxOutputBytes)}
+		return nil, requestError(ErrTooLarge, "prompt_too_large", "prompt is %d bytes; the limit is %d", len(req.Prompt), n.opts.MaxOutputBytes)
 	}
 	if m := req.Model; m != "" && m != g.Name() && !strings.HasSuffix(g.Name(), ":"+m) {
-		return nil, badRequest("unknown_model", "model %q: this node generates with %s", m, g.Name())
+		return nil, requestError(ErrInvalidRequest, "unknown_model", "model %q: this node generates with %s", m, g.Name())
 	}
 	if err := n.checkPending(); err != nil {
 		return nil, err
 	}
 	answer, err := g.Generate(ctx, req.Prompt)
 	if err != nil {
-		return nil, &RequestError{Status: http.StatusBadGateway, Code: "generator_failed", Message: "generator: " + err.Error()}
+		return nil, requestError(ErrUpstream, "generator_failed", "generator: %v", err)
 	}
 	return n.Submit(ctx, api.VerifyRequest{
 		Output: answer, Prompt: req.Prompt, Quorum: req.Quorum, Replication: req.Replication, DeadlineMS: req.DeadlineMS,

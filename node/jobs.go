@@ -6,7 +6,6 @@ import (
 	"crypto/ecdsa"
 	"errors"
 	"fmt"
-	"net/http"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -23,107 +22,26 @@ import (
 	"github.com/verity-network/verity/node/store"
 )
 
-// RequestError is a client error with its HTTP status and a stable code.
-type RequestError struct {
-	Status  int
-	Code    string
-	Message string
-}
-
-func (e *RequestError) Error() string { return e.Message }
-
-func badRequest(code, format string, args ...any) *RequestError {
-	return &RequestError{Status: http.StatusBadRequest, Code: code, Message: fmt.Sprintf(format, args...)}
-}
-
 // Submit accepts an output as gateway: it splits it into claims, stores the
 // job, starts its tally and gossips it. It returns as soon as the job is
 // stored and published: the result is provisional until the certificate.
+// A request it refuses is a *RequestError.
 func (n *Node) Submit(ctx context.Context, req api.VerifyRequest) (*api.Job, error) {
-	if strings.TrimSpace(req.Output) == "" {
-		return nil, badRequest("empty_output", "output is empty")
-	}
-	if len(req.Output) > n.opts.MaxOutputBytes {
-		return nil, &RequestError{Status: http.StatusRequestEntityTooLarge, Code: "output_too_large",
-			Message: fmt.Sprintf("output is %d bytes; the limit is %d", len(req.Output), n.opts.MaxOutputBytes)}
-	}
-	if !utf8.ValidString(req.Output) || !utf8.ValidString(req.Prompt) {
-		return nil, badRequest("invalid_utf8", "output and prompt must be UTF-8")
-	}
-	q := n.opts.Quorum
-	if req.Quorum != "" {
-		var err error
-		if q, err = consensus.ParseQuorum(req.Quorum); err != nil {
-			return nil, badRequest("invalid_quorum", "%v", err)
-		}
-	}
-	replication := n.opts.Replication
-	if req.Replication != nil {
-		replication = *req.Replication
-	}
-	deadline := n.opts.Deadline
-	if req.DeadlineMS < 0 {
-		return nil, badRequest("invalid_deadline", "deadline_ms must be positive")
-	}
-	if req.DeadlineMS > 0 {
-		// Compared in milliseconds first: a huge value would overflow a
-		// time.Duration into a negative one.
-		if req.DeadlineMS > n.opts.MaxDeadline.Milliseconds() {
-			return nil, badRequest("invalid_deadline", "deadline_ms %d exceeds the maximum of %d", req.DeadlineMS, n.opts.MaxDeadline.Milliseconds())
-		}
-		deadline = time.Duration(req.DeadlineMS) * time.Millisecond
+	rule, err := n.jobRule(req)
+	if err != nil {
+		return nil, err
 	}
 	if err := n.checkPending(); err != nil {
 		return nil, err
 	}
-	cs, err := n.opts.Decomposer.Decompose(ctx, req.Output)
-	if err != nil || len(cs) == 0 {
-		msg := "the output holds no claim to verify"
-		if err != nil {
-			msg = err.Error()
-		}
-		return nil, &RequestError{Status: http.StatusUnprocessableEntity, Code: "no_claims", Message: msg}
-	}
-	for _, c := range cs {
-		if len(c.Text) > MaxClaimTextBytes {
-			return nil, &RequestError{Status: http.StatusUnprocessableEntity, Code: "claim_too_long",
-				Message: fmt.Sprintf("claim %d is %d bytes; the limit is %d", c.Index, len(c.Text), MaxClaimTextBytes)}
-		}
-	}
-	now := n.opts.Now()
-	texts := make([]string, len(cs))
-	for i, c := range cs {
-		texts[i] = c.Text
-	}
-	msg := &JobMessage{
-		NetworkID:   n.set.NetworkID(),
-		Nonce:       newNonce(),
-		OutputHash:  claims.OutputHash([]byte(req.Output)),
-		ClaimsRoot:  claims.RootOf(cs),
-		Claims:      texts,
-		Quorum:      q,
-		Replication: replication,
-		Deadline:    uint64(now.Add(deadline).UnixMilli()),
-		Gateway:     n.Address(),
-	}
-	params := msg.Params()
-	if err := params.Validate(n.set); err != nil {
-		if errors.Is(err, consensus.ErrBelowFloor) {
-			return nil, badRequest("below_security_floor", "%v", err)
-		}
-		return nil, badRequest("invalid_parameters", "%v", err)
-	}
-	msg.JobID = params.ID()
-	if err := msg.Sign(n.signer); err != nil {
-		return nil, fmt.Errorf("sign job: %w", err)
-	}
-	raw, err := encode(msg)
+	cs, err := n.decompose(ctx, req.Output)
 	if err != nil {
 		return nil, err
 	}
-	if len(raw) > MaxJobMessageSize {
-		return nil, &RequestError{Status: http.StatusRequestEntityTooLarge, Code: "job_too_large",
-			Message: fmt.Sprintf("the job message for this output is %d bytes; gossip carries at most %d", len(raw), MaxJobMessageSize)}
+	now := n.opts.Now()
+	msg, raw, err := n.newJob(req.Output, cs, rule, now)
+	if err != nil {
+		return nil, err
 	}
 	rec := &store.Job{
 		ID:          msg.JobID,
@@ -135,13 +53,122 @@ func (n *Node) Submit(ctx context.Context, req api.VerifyRequest) (*api.Job, err
 		SubmittedAt: now,
 		Deadline:    time.UnixMilli(int64(msg.Deadline)),
 	}
+	if err := n.acceptJob(msg, raw, rec, cs, now); err != nil {
+		return nil, err
+	}
+	return n.view(rec, msg), nil
+}
+
+// jobRule is what a request asks of its job, defaults filled in.
+type jobRule struct {
+	quorum      consensus.Quorum
+	replication uint32
+	deadline    time.Duration
+}
+
+// jobRule checks a request's output, prompt, quorum, replication and
+// deadline, before anything costly.
+func (n *Node) jobRule(req api.VerifyRequest) (jobRule, error) {
+	r := jobRule{quorum: n.opts.Quorum, replication: n.opts.Replication, deadline: n.opts.Deadline}
+	if strings.TrimSpace(req.Output) == "" {
+		return r, requestError(ErrInvalidRequest, "empty_output", "output is empty")
+	}
+	if len(req.Output) > n.opts.MaxOutputBytes {
+		return r, requestError(ErrTooLarge, "output_too_large", "output is %d bytes; the limit is %d", len(req.Output), n.opts.MaxOutputBytes)
+	}
+	if !utf8.ValidString(req.Output) || !utf8.ValidString(req.Prompt) {
+		return r, requestError(ErrInvalidRequest, "invalid_utf8", "output and prompt must be UTF-8")
+	}
+	if req.Quorum != "" {
+		var err error
+		if r.quorum, err = consensus.ParseQuorum(req.Quorum); err != nil {
+			return r, requestError(ErrInvalidRequest, "invalid_quorum", "%v", err)
+		}
+	}
+	if req.Replication != nil {
+		r.replication = *req.Replication
+	}
+	if req.DeadlineMS < 0 {
+		return r, requestError(ErrInvalidRequest, "invalid_deadline", "deadline_ms must be positive")
+	}
+	if req.DeadlineMS > 0 {
+		// Compared in milliseconds first: a huge value would overflow a
+		// time.Duration into a negative one.
+		if req.DeadlineMS > n.opts.MaxDeadline.Milliseconds() {
+			return r, requestError(ErrInvalidRequest, "invalid_deadline", "deadline_ms %d exceeds the maximum of %d", req.DeadlineMS, n.opts.MaxDeadline.Milliseconds())
+		}
+		r.deadline = time.Duration(req.DeadlineMS) * time.Millisecond
+	}
+	return r, nil
+}
+
+// decompose splits an output into claims, each within MaxClaimTextBytes.
+func (n *Node) decompose(ctx context.Context, output string) ([]claims.Claim, error) {
+	cs, err := n.opts.Decomposer.Decompose(ctx, output)
+	if err != nil || len(cs) == 0 {
+		msg := "the output holds no claim to verify"
+		if err != nil {
+			msg = err.Error()
+		}
+		return nil, requestError(ErrUnprocessable, "no_claims", "%s", msg)
+	}
+	for _, c := range cs {
+		if len(c.Text) > MaxClaimTextBytes {
+			return nil, requestError(ErrUnprocessable, "claim_too_long", "claim %d is %d bytes; the limit is %d", c.Index, len(c.Text), MaxClaimTextBytes)
+		}
+	}
+	return cs, nil
+}
+
+// newJob builds and signs the job of an output's claims under rule, and
+// returns it with its wire encoding.
+func (n *Node) newJob(output string, cs []claims.Claim, rule jobRule, now time.Time) (*JobMessage, []byte, error) {
+	texts := make([]string, len(cs))
+	for i, c := range cs {
+		texts[i] = c.Text
+	}
+	msg := &JobMessage{
+		NetworkID:   n.set.NetworkID(),
+		Nonce:       newNonce(),
+		OutputHash:  claims.OutputHash([]byte(output)),
+		ClaimsRoot:  claims.RootOf(cs),
+		Claims:      texts,
+		Quorum:      rule.quorum,
+		Replication: rule.replication,
+		Deadline:    uint64(now.Add(rule.deadline).UnixMilli()),
+		Gateway:     n.Address(),
+	}
+	params := msg.Params()
+	if err := params.Validate(n.set); err != nil {
+		if errors.Is(err, consensus.ErrBelowFloor) {
+			return nil, nil, requestError(ErrInvalidRequest, "below_security_floor", "%v", err)
+		}
+		return nil, nil, requestError(ErrInvalidRequest, "invalid_parameters", "%v", err)
+	}
+	msg.JobID = params.ID()
+	if err := msg.Sign(n.signer); err != nil {
+		return nil, nil, fmt.Errorf("sign job: %w", err)
+	}
+	raw, err := encode(msg)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(raw) > MaxJobMessageSize {
+		return nil, nil, requestError(ErrTooLarge, "job_too_large", "the job message for this output is %d bytes; gossip carries at most %d", len(raw), MaxJobMessageSize)
+	}
+	return msg, raw, nil
+}
+
+// acceptJob stores a new job, starts its tally, tells the event streams
+// and gossips it.
+func (n *Node) acceptJob(msg *JobMessage, raw []byte, rec *store.Job, cs []claims.Claim, now time.Time) error {
 	t0 := time.Now()
 	if err := n.store.PutJob(rec); err != nil {
-		return nil, fmt.Errorf("store job: %w", err)
+		return fmt.Errorf("store job: %w", err)
 	}
 	n.metrics.observeStore("job", t0)
 	if err := n.startAggregation(msg, nil, now); err != nil {
-		return nil, err
+		return err
 	}
 	n.events.publish(api.EventJobAccepted, msg.JobID, now, &api.JobAcceptedData{
 		Gateway: msg.Gateway, OutputHash: msg.OutputHash, Claims: len(cs),
@@ -158,7 +185,7 @@ func (n *Node) Submit(ctx context.Context, req api.VerifyRequest) (*api.Job, err
 		log.Warnw("publish job", "job", msg.JobID.Hex(), "err", err)
 	}
 	log.Debugw("job accepted", "job", msg.JobID.Hex(), "claims", len(cs))
-	return n.view(rec, msg), nil
+	return nil
 }
 
 // checkPending refuses new jobs while the node aggregates MaxPendingJobs.
@@ -167,8 +194,7 @@ func (n *Node) checkPending() error {
 	pending := len(n.agg)
 	n.mu.Unlock()
 	if pending >= n.opts.MaxPendingJobs {
-		return &RequestError{Status: http.StatusServiceUnavailable, Code: "overloaded",
-			Message: fmt.Sprintf("this node is aggregating %d jobs, its limit; retry later or use another node", pending)}
+		return requestError(ErrUnavailable, "overloaded", "this node is aggregating %d jobs, its limit; retry later or use another node", pending)
 	}
 	return nil
 }
@@ -190,7 +216,7 @@ func (n *Node) startAggregation(msg *JobMessage, stored []store.StoredBallot, ac
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.stopped {
-		return &RequestError{Status: http.StatusServiceUnavailable, Code: "stopping", Message: "this node is stopping"}
+		return requestError(ErrUnavailable, "stopping", "this node is stopping")
 	}
 	n.agg[msg.JobID] = j
 	n.metrics.jobsPending.Inc()
