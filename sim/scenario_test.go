@@ -1,0 +1,139 @@
+package sim
+
+import (
+	"errors"
+	"math"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/verity-network/verity/consensus"
+)
+
+func TestParseScenarioRefuses(t *testing.T) {
+	for _, tc := range []struct {
+		name, src, want string
+	}{
+		{"unknown key", "validators = 4\nvalidatorz = 5\n", `unknown key "validatorz"`},
+		{"unknown key in a table", "validators = 4\n[load]\nrat = 2\n", `unknown key "load.rat"`},
+		{"no validators", "", "validators = 0"},
+		{"too many validators", "validators = 5000\n", "need 1 to 1024"},
+		{"shares not 1", "validators = 4\n[[region]]\nname = \"us-east\"\nshare = 0.5\n", "add up to 0.5"},
+		{"region without a latency", "validators = 4\n[[region]]\nname = \"mars\"\nshare = 0.5\n[[region]]\nname = \"us-east\"\nshare = 0.5\n", "no round-trip time between regions mars and us-east"},
+		{"latency of an unknown region", "validators = 4\n[[latency]]\nfrom = \"us-east\"\nto = \"mars\"\nrtt_ms = 5\n", "both must be regions"},
+		{"honest adversary", "validators = 4\n[[adversary]]\nkind = \"honest\"\nstake_share = 0.2\n", "must name a misbehaviour"},
+		{"unknown adversary", "validators = 4\n[[adversary]]\nkind = \"thief\"\nstake_share = 0.2\n", `unknown behaviour "thief"`},
+		{"all stake adversarial", "validators = 4\n[[adversary]]\nkind = \"liar\"\nstake_share = 0.6\n[[adversary]]\nkind = \"silent\"\nstake_share = 0.4\n", "leave some to honest"},
+		{"join before leave", "validators = 4\n[[churn]]\nat = \"1s\"\naction = \"join\"\ncount = 1\n", "only 0 have left"},
+		{"everyone leaves", "validators = 2\n[[churn]]\nat = \"1s\"\naction = \"leave\"\ncount = 2\n", "at least one must stay"},
+		{"bad quorum", "validators = 4\n[consensus]\nquorum = \"1/3\"\n", "consensus.quorum"},
+		{"bad policy", "validators = 4\n[policy]\nbyzantine_below = \"1/2\"\n", "policy"},
+		{"syntax", "validators = \n", "line 1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := ParseScenario([]byte(tc.src))
+			if !errors.Is(err, ErrInvalidScenario) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want ErrInvalidScenario saying %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestScenarioDefaultsAndDraws(t *testing.T) {
+	sc, err := ParseScenario([]byte("validators = 10\n[stake]\ndistribution = \"zipf\"\n[[adversary]]\nkind = \"liar\"\nstake_share = 0.3\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sc.Region) != 5 || sc.Load.Rate != DefaultRate || sc.Consensus.Deadline.Duration != DefaultDeadline {
+		t.Fatalf("defaults not filled in: %+v", sc)
+	}
+	m, err := sc.latencyMatrix()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// us-east to eu-west: 81 ms round trip, 40.5 ms one way; within a
+	// region half a millisecond.
+	if m[0][2] != 40500*time.Microsecond || m[2][0] != m[0][2] || m[3][3] != 500*time.Microsecond {
+		t.Fatalf("one-way latencies %v", m)
+	}
+	// The seed fixes stakes, placement and adversaries.
+	stakes := sc.stakes()
+	if got := sc.stakes(); !equal(got, stakes) {
+		t.Fatalf("stakes differ from draw to draw: %v, %v", got, stakes)
+	}
+	var total, liars uint64
+	for i, b := range sc.adversaries(stakes) {
+		total += stakes[i]
+		if b.Kind == "liar" {
+			liars += stakes[i]
+		}
+	}
+	if share := float64(liars) / float64(total); math.Abs(share-0.3) > 0.15 {
+		t.Fatalf("liars hold %.2f of the stake, want about 0.3", share)
+	}
+	counts := map[int]int{}
+	for _, r := range sc.regions() {
+		counts[r]++
+	}
+	for r := range 5 {
+		if counts[r] != 2 {
+			t.Fatalf("regions %v, want 2 validators in each of 5", counts)
+		}
+	}
+	other := *sc
+	other.Seed = 2
+	if equal(other.stakes(), stakes) {
+		t.Fatal("another seed draws the same stakes")
+	}
+}
+
+func equal(a, b []uint64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func TestBelowFloorRefusedBeforeStart(t *testing.T) {
+	sc, err := ParseScenario([]byte("validators = 10\n[consensus]\nreplication = 3\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = build(sc, t.TempDir())
+	if !errors.Is(err, ErrInvalidScenario) || !errors.Is(err, consensus.ErrBelowFloor) {
+		t.Fatalf("replication 3 of 10 under the default policy: %v, want below the floor", err)
+	}
+	sc.Policy = nil
+	sc, err = ParseScenario([]byte("validators = 10\n[consensus]\nreplication = 3\n[policy]\nbyzantine_below = \"1/10\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := build(sc, t.TempDir()); err != nil {
+		t.Fatalf("replication 3 of 10 with byzantine stake below 1/10: %v", err)
+	}
+}
+
+func TestCommitteeFailure(t *testing.T) {
+	q := consensus.StakeQuorum(2, 3)
+	for _, tc := range []struct {
+		n, b, k int
+		want    float64
+	}{
+		{10, 0, 5, 0},
+		{6, 2, 3, 0},        // 3 liars needed, 2 exist
+		{6, 3, 3, 1.0 / 20}, // C(3,3)C(3,0)/C(6,3)
+		{10, 7, 10, 1},      // everyone judges: 7 of 10 > 2/3
+		{10, 6, 10, 0},      // 6 of 10 is not more than 2/3
+		// t = 4 of 5: (C(6,4)C(14,1) + C(6,5)C(14,0)) / C(20,5).
+		{20, 6, 5, (15.0*14 + 6) / 15504},
+	} {
+		if got := CommitteeFailure(tc.n, tc.b, tc.k, q); math.Abs(got-tc.want) > 1e-9 {
+			t.Errorf("n=%d b=%d k=%d: %g, want %g", tc.n, tc.b, tc.k, got, tc.want)
+		}
+	}
+}
