@@ -14,13 +14,18 @@ import (
 )
 
 var (
-	scenarioFlag = flag.String("scenario", "", "scenario file for TestScenario (the simulation tier)")
-	reportFlag   = flag.String("report", "", "where TestScenario writes its JSON report (default: only the test log)")
+	scenarioFlag   = flag.String("scenario", "", "scenario file for TestScenario (the simulation tier)")
+	reportFlag     = flag.String("report", "", "where TestScenario writes its JSON report")
+	sweepNodesFlag = flag.String("sweep-nodes", "", "TestScenario: validator counts to run in turn, e.g. 10,25,50")
+	sweepLiarsFlag = flag.String("sweep-liars", "", "TestScenario: liars' stake shares to run in turn, e.g. 0,0.2,0.4")
+	plotsFlag      = flag.String("plots", "", "TestScenario: write a sweep's PNG plots into this directory")
+	jsonFlag       = flag.Bool("json", false, "TestScenario: print the report as JSON")
 )
 
 // TestScenario is the simulation tier: it runs the scenario named by
-// -scenario (or $VERITY_SIM_SCENARIO) in virtual time and writes its report
-// to -report. scripts/sim.sh --virtual drives it.
+// -scenario (or $VERITY_SIM_SCENARIO) in virtual time, or a sweep of it,
+// prints the report and writes it to -report. scripts/sim.sh --virtual
+// drives it.
 func TestScenario(t *testing.T) {
 	path := *scenarioFlag
 	if path == "" {
@@ -33,18 +38,24 @@ func TestScenario(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep := runVirtual(t, sc)
-	if err := rep.WriteText(os.Stderr); err != nil {
-		t.Fatal(err)
+	p := Plan{Scenario: sc, JSON: *jsonFlag, JSONOut: *reportFlag, PlotDir: *plotsFlag}
+	for kind, s := range map[string]string{SweepNodes: *sweepNodesFlag, SweepLiars: *sweepLiarsFlag} {
+		if s == "" {
+			continue
+		}
+		if p.SweepKind != "" {
+			t.Fatal("one sweep at a time: -sweep-nodes or -sweep-liars")
+		}
+		if p.Points, err = ParseSweep(s); err != nil {
+			t.Fatal(err)
+		}
+		p.SweepKind = kind
 	}
-	if *reportFlag != "" {
-		data, err := json.MarshalIndent(rep, "", "  ")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(*reportFlag, append(data, '\n'), 0o644); err != nil {
-			t.Fatal(err)
-		}
+	_, err = Execute(context.Background(), p, func(_ context.Context, sc *Scenario) (*Report, error) {
+		return runVirtual(t, sc), nil
+	}, os.Stdout)
+	if err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -61,6 +72,9 @@ func runVirtual(t *testing.T, sc *Scenario) *Report {
 			t.Fatal(err)
 		}
 	})
+	if rep == nil {
+		t.FailNow()
+	}
 	return rep
 }
 
