@@ -9,6 +9,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"net"
+	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -20,6 +21,7 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/transport/quicreuse"
 	"github.com/marcopolo/simnet"
 	"github.com/quic-go/quic-go"
+	bolt "go.etcd.io/bbolt"
 	"go.uber.org/fx"
 
 	"github.com/verity-network/verity/claims"
@@ -315,9 +317,42 @@ func (w *world) rtt(a, b int) time.Duration {
 	return w.oneWay[w.members[a].region][w.members[b].region] + w.oneWay[w.members[b].region][w.members[a].region]
 }
 
+// storePrealloc is the size a node's store file is given before its first
+// start (sparse: it takes no space until written).
+const storePrealloc = 256 << 20
+
+// preallocStore creates the bbolt store file of a node at its full size
+// before the node opens it. A store that outgrows its memory map remaps
+// it, which waits for every read transaction to end; a node serving a
+// peer's certificate sync holds one while it writes to the peer's stream.
+// In virtual time a goroutine waiting for a lock does not let the clock
+// move, so the stream write never completes and the simulation stops; in
+// real time the writer waits for the slowest reading peer. A store mapped
+// at its full size from the start never remaps during a run.
+func preallocStore(dir string) error {
+	path := filepath.Join(dir, "verity.db")
+	if _, err := os.Stat(path); err == nil {
+		return nil
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{NoFreelistSync: true, FreelistType: bolt.FreelistMapType})
+	if err != nil {
+		return err
+	}
+	if err := db.Close(); err != nil {
+		return err
+	}
+	return os.Truncate(path, storePrealloc)
+}
+
 // start starts member i's node.
 func (w *world) start(ctx context.Context, i int) error {
 	m := w.members[i]
+	if err := preallocStore(m.opts.DataDir); err != nil {
+		return fmt.Errorf("%s: store: %w", m.name, err)
+	}
 	nd, err := node.New(m.opts)
 	if err != nil {
 		return fmt.Errorf("%s: %w", m.name, err)

@@ -3,6 +3,7 @@ package sim
 import (
 	"errors"
 	"math"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -134,6 +135,24 @@ func TestCommitteeFailure(t *testing.T) {
 	} {
 		if got := CommitteeFailure(tc.n, tc.b, tc.k, q); math.Abs(got-tc.want) > 1e-9 {
 			t.Errorf("n=%d b=%d k=%d: %g, want %g", tc.n, tc.b, tc.k, got, tc.want)
+		}
+	}
+}
+
+// TestExamples checks that every example scenario reads and is within the
+// policy's floor.
+func TestExamples(t *testing.T) {
+	files, err := filepath.Glob("examples/*.toml")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no examples: %v", err)
+	}
+	for _, f := range files {
+		sc, err := LoadScenario(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := build(sc, t.TempDir()); err != nil {
+			t.Fatalf("%s: %v", f, err)
 		}
 	}
 }

@@ -137,7 +137,7 @@ func subtitle(r *Report) string {
 	if r.Replication > 0 {
 		committee = fmt.Sprintf("committees of %d", r.Replication)
 	}
-	return fmt.Sprintf("%d regions, %g outputs/s x %d claims, %gs; %s; %s time",
+	return fmt.Sprintf("%d regions, %g output/s x %d claims, %gs; %s; %s time",
 		r.Regions, r.Rate, r.Claims, r.Duration, committee, r.Time)
 }
 
@@ -169,6 +169,13 @@ func addLine(p *plot.Plot, name string, pts plotter.XYs, c color.Color, dashed b
 	return nil
 }
 
+// save leaves room above the data for the legend and writes the plot.
+func save(p *plot.Plot, file string) error {
+	p.Y.Min = 0
+	p.Y.Max *= 1.35
+	return p.Save(16*vg.Centimeter, 11*vg.Centimeter, file)
+}
+
 func plotLatency(reports []*Report, file string) (string, error) {
 	p := newPlot("Time to certificate against validators", subtitle(reports[0]), "validators", "milliseconds")
 	var p50, p99, floor plotter.XYs
@@ -187,8 +194,7 @@ func plotLatency(reports []*Report, file string) (string, error) {
 	if err := addLine(p, "network floor p50", floor, grey, true); err != nil {
 		return "", err
 	}
-	p.Y.Min = 0
-	return file, p.Save(16*vg.Centimeter, 11*vg.Centimeter, file)
+	return file, save(p, file)
 }
 
 func plotCost(reports []*Report, file string) (string, error) {
@@ -205,8 +211,7 @@ func plotCost(reports []*Report, file string) (string, error) {
 	if err := addLine(p, "KiB sent per node per certificate", kib, green, false); err != nil {
 		return "", err
 	}
-	p.Y.Min = 0
-	return file, p.Save(16*vg.Centimeter, 11*vg.Centimeter, file)
+	return file, save(p, file)
 }
 
 func plotAccuracy(reports []*Report, file string) (string, error) {
@@ -251,8 +256,7 @@ func plotAccuracy(reports []*Report, file string) (string, error) {
 	}
 	eb.Color = blue
 	p.Add(eb)
-	p.Y.Min = 0
-	return file, p.Save(16*vg.Centimeter, 11*vg.Centimeter, file)
+	return file, save(p, file)
 }
 
 // SweepTable writes one row per report of a sweep, at most 80 columns.
