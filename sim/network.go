@@ -28,6 +28,7 @@ import (
 	"github.com/verity-network/verity/consensus"
 	"github.com/verity-network/verity/node"
 	"github.com/verity-network/verity/node/p2p"
+	"github.com/verity-network/verity/testnet"
 )
 
 // member is one validator of a simulated network.
@@ -40,7 +41,8 @@ type member struct {
 	addr   string // listen multiaddr on the simulated network
 	dial   string // addr with /p2p/<peer id>
 	// behaviour is the adversary kind, "" for honest.
-	behaviour node.Behaviour
+	behaviour testnet.Behaviour
+	ballots   node.BallotPolicy
 	opts      node.Options
 
 	mu   sync.Mutex
@@ -167,8 +169,8 @@ func (s *Scenario) regions() []int {
 // adversaries chooses, for each [[adversary]] table in turn, validators in
 // an order shuffled by the seed until they hold its stake share (at least
 // one validator each).
-func (s *Scenario) adversaries(stakes []uint64) []node.Behaviour {
-	out := make([]node.Behaviour, len(stakes))
+func (s *Scenario) adversaries(stakes []uint64) []testnet.Behaviour {
+	out := make([]testnet.Behaviour, len(stakes))
 	var total uint64
 	for _, st := range stakes {
 		total += st
@@ -183,7 +185,7 @@ func (s *Scenario) adversaries(stakes []uint64) []node.Behaviour {
 			if held > 0 && float64(held)+float64(stakes[v])/2 > a.StakeShare*float64(total) {
 				break
 			}
-			out[v] = node.Behaviour{Kind: a.Kind, Delay: a.Delay.Duration, Jitter: a.Jitter.Duration, Seed: s.Seed + uint64(k)}
+			out[v] = testnet.Behaviour{Kind: a.Kind, Delay: a.Delay.Duration, Jitter: a.Jitter.Duration, Seed: s.Seed + uint64(k)}
 			held += stakes[v]
 			next++
 		}
@@ -246,6 +248,11 @@ func build(sc *Scenario, dir string) (*world, error) {
 		return nil, fmt.Errorf("%w: replication %d under quorum %s: %w (lower [policy] byzantine_below or raise replication)",
 			ErrInvalidScenario, sc.Consensus.Replication, q, err)
 	}
+	for _, m := range w.members {
+		if m.ballots, err = m.behaviour.Policy(); err != nil {
+			return nil, fmt.Errorf("%w: %s: %w", ErrInvalidScenario, m.name, err)
+		}
+	}
 	w.sim = &simnet.Simnet{LatencyFunc: w.latency}
 	bootRng := seededRand(sc.Seed, "bootstrap")
 	bw := int(sc.Network.BandwidthMbps * 1e6)
@@ -269,7 +276,7 @@ func build(sc *Scenario, dir string) (*world, error) {
 			Replication:   sc.Consensus.Replication,
 			Deadline:      sc.Consensus.Deadline.Duration,
 			GossipBallots: sc.Consensus.GossipBallots,
-			Behaviour:     m.behaviour,
+			Ballots:       m.ballots,
 			RateLimit:     -1,
 			HostOptions: []libp2p.Option{
 				quicSimnet(w.sim, simnet.NodeBiDiLinkSettings{Downlink: link, Uplink: link}, m),

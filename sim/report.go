@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/verity-network/verity/consensus"
-	"github.com/verity-network/verity/node"
+	"github.com/verity-network/verity/testnet"
 )
 
 // Report is the result of a run. Latencies are those of the jobs submitted
@@ -125,7 +125,7 @@ func (r *runner) report(before, after snapshot) *Report {
 	adv := map[string]uint64{}
 	for _, m := range r.w.members {
 		total += m.stake
-		if k := m.behaviour.Kind; k != "" && k != node.BehaviourHonest {
+		if k := m.behaviour.Kind; k != "" && k != testnet.BehaviourHonest {
 			adv[k] += m.stake
 		}
 	}
@@ -135,7 +135,7 @@ func (r *runner) report(before, after snapshot) *Report {
 			rep.AdversaryStake[k] = float64(v) / float64(total)
 		}
 	}
-	if n := adversaryCount(r.w, node.BehaviourLiar); n > 0 {
+	if n := adversaryCount(r.w, testnet.BehaviourLiar); n > 0 {
 		q, _ := consensus.ParseQuorum(sc.Consensus.Quorum)
 		rep.TheoryWrongRate = CommitteeFailure(sc.Validators, n, rep.Committee, q)
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/verity-network/verity/consensus"
 	"github.com/verity-network/verity/node"
 	"github.com/verity-network/verity/node/p2p"
+	"github.com/verity-network/verity/testnet"
 )
 
 // Options configure a run.
@@ -337,8 +338,8 @@ func (w *world) floor(gw int, id common.Hash, claims int) (time.Duration, bool) 
 				d = w.rtt(gw, i)
 			}
 			switch m.behaviour.Kind {
-			case "", node.BehaviourHonest:
-			case node.BehaviourSlow:
+			case "", testnet.BehaviourHonest:
+			case testnet.BehaviourSlow:
 				d += m.behaviour.Delay
 			default:
 				continue

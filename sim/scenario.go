@@ -110,7 +110,7 @@ type LoadSpec struct {
 
 // AdversarySpec is one [[adversary]] table: validators holding StakeShare
 // of the total stake, drawn by the seed, behave as Kind (one of the
-// behaviours of node.Behaviour other than honest).
+// behaviours of testnet.Behaviour other than honest).
 type AdversarySpec struct {
 	Kind       string        `toml:"kind"`
 	StakeShare float64       `toml:"stake_share"`
@@ -285,8 +285,8 @@ func (s *Scenario) Validate() error {
 	}
 	var advShare float64
 	for i, a := range s.Adversary {
-		b := node.Behaviour{Kind: a.Kind}
-		if a.Kind == "" || a.Kind == node.BehaviourHonest {
+		b := testnet.Behaviour{Kind: a.Kind}
+		if a.Kind == "" || a.Kind == testnet.BehaviourHonest {
 			return bad("adversary %d: kind must name a misbehaviour (liar, random, copycat, silent, equivocator or slow)", i+1)
 		}
 		if err := b.Validate(); err != nil {

@@ -19,7 +19,7 @@ import (
 	"gonum.org/v1/plot/vg/draw"
 
 	"github.com/verity-network/verity/consensus"
-	"github.com/verity-network/verity/node"
+	"github.com/verity-network/verity/testnet"
 )
 
 // Sweep kinds.
@@ -56,7 +56,7 @@ func (s *Scenario) Variant(kind string, v float64) (*Scenario, error) {
 	case SweepLiars:
 		c.Adversary = nil
 		if v > 0 {
-			c.Adversary = []AdversarySpec{{Kind: node.BehaviourLiar, StakeShare: v}}
+			c.Adversary = []AdversarySpec{{Kind: testnet.BehaviourLiar, StakeShare: v}}
 		}
 	default:
 		return nil, fmt.Errorf("unknown sweep %q (want nodes or liars)", kind)
@@ -220,7 +220,7 @@ func plotAccuracy(reports []*Report, file string) (string, error) {
 	var measured plotter.XYs
 	var errs plotter.YErrors
 	for _, r := range reports {
-		share := r.AdversaryStake[node.BehaviourLiar]
+		share := r.AdversaryStake[testnet.BehaviourLiar]
 		measured = append(measured, plotter.XY{X: share, Y: r.WrongRate})
 		errs = append(errs, struct{ Low, High float64 }{2 * r.WrongRateSE, 2 * r.WrongRateSE})
 	}
@@ -267,7 +267,7 @@ func SweepTable(reports []*Report) string {
 	rs := slices.Clone(reports)
 	for _, r := range rs {
 		fmt.Fprintf(&b, "%5d %5.1f%% %8.1f %8.1f %8.1f %9.2f %9.1f %8.4f %7.1f\n",
-			r.Validators, 100*r.AdversaryStake[node.BehaviourLiar], r.LatencyMS.P50, r.LatencyMS.P99,
+			r.Validators, 100*r.AdversaryStake[testnet.BehaviourLiar], r.LatencyMS.P50, r.LatencyMS.P99,
 			r.FloorMS.P50, r.CPUPerNodeMS, r.BytesPerNode/1024, r.WrongRate, r.WallSeconds)
 	}
 	return b.String()
