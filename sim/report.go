@@ -80,7 +80,9 @@ type Report struct {
 	// validators.
 	CPUPerCertificateMS float64 `json:"cpu_per_certificate_ms"`
 	CPUPerNodeMS        float64 `json:"cpu_per_node_per_certificate_ms"`
-	CPUCores            float64 `json:"cpu_cores"`
+	// CPUCores is that CPU time over the measured time's wall time: the
+	// cores kept busy.
+	CPUCores float64 `json:"cpu_cores"`
 	// BytesPerNode is the bytes the validators' simulated sockets sent
 	// (QUIC packets: gossip, ballots, certificates, heartbeats) per
 	// certificate, divided by the validators. MessagesPerCertificate is
@@ -199,7 +201,9 @@ func (r *runner) report(before, after snapshot) *Report {
 	rep.CertificatesPerSecond = float64(inWindow) / secs
 	if before.taken && after.taken {
 		cpu := after.cpu - before.cpu
-		rep.CPUCores = cpu.Seconds() / secs
+		if wall := after.wall.Sub(before.wall); wall > 0 {
+			rep.CPUCores = cpu.Seconds() / wall.Seconds()
+		}
 		if inWindow > 0 {
 			rep.CPUPerCertificateMS = ms(cpu) / float64(inWindow)
 			rep.CPUPerNodeMS = rep.CPUPerCertificateMS / float64(sc.Validators)

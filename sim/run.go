@@ -459,7 +459,9 @@ func (r *runner) progress(stop <-chan struct{}) {
 // snapshot is the resource use so far.
 type snapshot struct {
 	taken bool
-	cpu   time.Duration
+	// wall is the machine's clock, which virtual time does not move.
+	wall time.Time
+	cpu  time.Duration
 	// sent is the bytes every member's sockets sent.
 	sent int64
 	// stats are each running node's pubsub counters.
@@ -467,7 +469,7 @@ type snapshot struct {
 }
 
 func (r *runner) snapshot() snapshot {
-	s := snapshot{taken: true, stats: map[*node.Node]p2p.Stats{}}
+	s := snapshot{taken: true, wall: wallNow(), stats: map[*node.Node]p2p.Stats{}}
 	s.cpu, _ = selfCPU()
 	for _, m := range r.w.members {
 		sent, _ := m.sentRcvd()
