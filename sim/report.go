@@ -345,8 +345,12 @@ func (rep *Report) WriteText(w io.Writer) error {
 	}
 	row("certificates", "%s", strings.Join(st, ", "))
 	row("time to certificate p50 / p99", "%.1f / %.1f ms (max %.1f)", rep.LatencyMS.P50, rep.LatencyMS.P99, rep.LatencyMS.Max)
-	row("network floor p50 / p99", "%.1f / %.1f ms (processing %.2f ms)", rep.FloorMS.P50, rep.FloorMS.P99, rep.ProcessingMS)
-	row("p50 over floor", "%.2fx", rep.LatencyOverFloor)
+	if rep.FloorMS.P50 > 0 {
+		row("network floor p50 / p99", "%.1f / %.1f ms (processing %.2f ms)", rep.FloorMS.P50, rep.FloorMS.P99, rep.ProcessingMS)
+		row("p50 over floor", "%.2fx", rep.LatencyOverFloor)
+	} else {
+		row("network floor", "none: honest ballots cannot reach every quorum")
+	}
 	row("claims certified", "%d: %d right, %d wrong, %d undecided", rep.ClaimsCertified, rep.CorrectClaims, rep.WrongClaims, rep.Undecided)
 	theory := "no liars"
 	if rep.TheoryWrongRate >= 0 {

@@ -266,9 +266,13 @@ func SweepTable(reports []*Report) string {
 		"n", "liars", "p50 ms", "p99 ms", "floor", "cpu/node", "KiB/node", "wrong", "wall s")
 	rs := slices.Clone(reports)
 	for _, r := range rs {
-		fmt.Fprintf(&b, "%5d %5.1f%% %8.1f %8.1f %8.1f %9.2f %9.1f %8.4f %7.1f\n",
+		floor := "-"
+		if r.FloorMS.P50 > 0 {
+			floor = fmt.Sprintf("%.1f", r.FloorMS.P50)
+		}
+		fmt.Fprintf(&b, "%5d %5.1f%% %8.1f %8.1f %8s %9.2f %9.1f %8.4f %7.1f\n",
 			r.Validators, 100*r.AdversaryStake[testnet.BehaviourLiar], r.LatencyMS.P50, r.LatencyMS.P99,
-			r.FloorMS.P50, r.CPUPerNodeMS, r.BytesPerNode/1024, r.WrongRate, r.WallSeconds)
+			floor, r.CPUPerNodeMS, r.BytesPerNode/1024, r.WrongRate, r.WallSeconds)
 	}
 	return b.String()
 }
