@@ -217,7 +217,14 @@ func (p *progressView) lines() []string {
 	if p.now != nil {
 		now = p.now
 	}
-	elapsed := now().Sub(p.start).Truncate(100 * time.Millisecond)
+	// Tenths of a second while it counts up; a proof that came at once
+	// says in how many milliseconds.
+	elapsed := now().Sub(p.start)
+	if elapsed >= time.Second {
+		elapsed = elapsed.Truncate(100 * time.Millisecond)
+	} else {
+		elapsed = elapsed.Round(time.Millisecond)
+	}
 	wait := fmt.Sprintf("  waiting %s", elapsed)
 	if p.finished {
 		wait = fmt.Sprintf("  waited %s", elapsed)
