@@ -19,6 +19,7 @@ import (
 	"github.com/verity-network/verity/api"
 	"github.com/verity-network/verity/claims"
 	"github.com/verity-network/verity/consensus"
+	"github.com/verity-network/verity/explorer"
 	"github.com/verity-network/verity/internal/strictjson"
 	"github.com/verity-network/verity/node/store"
 )
@@ -131,6 +132,10 @@ func (n *Node) Handler() http.Handler {
 	for _, rt := range n.Routes() {
 		mux.HandleFunc(rt.Method+" "+rt.Path, rt.handler)
 	}
+	// The explorer: a page for people, reading the routes above.
+	page := explorer.Handler()
+	mux.Handle("GET /{$}", page)
+	mux.Handle("GET "+explorer.Prefix, page)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no route %s %s", r.Method, r.URL.Path))
 	})

@@ -6,7 +6,9 @@
 #      ballot and the gateway's outcome signed in a batch) of testdata/certs
 #      (or of the directory $2) against its genesis.json: every ballot
 #      signature and the gateway signature, recomputed from the
-#      certificate's fields.
+#      certificate's fields;
+#   3. the explorer's in-browser check (explorer/assets/verify.js, on the
+#      ethers v6 it vendors) on every certificate vector of $2.
 # Needs node >= 18 and npm; installs the pinned packages from
 # package-lock.json into scripts/interop/node_modules.
 #
@@ -41,4 +43,5 @@ for bad in "$certs"/invalid/batch-*.json "$certs"/invalid/gateway-batch-*.json; 
 	fi
 done
 echo "interop: the $(ls "$certs"/invalid/batch-*.json "$certs"/invalid/gateway-batch-*.json | wc -l) batch tampers fail in ethers"
+node "$here/verify-explorer.mjs" "$certs" || status=1
 exit "$status"
