@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -53,6 +55,7 @@ verifies every certificate offline against the genesis. Needs no setup.`,
 		Flags: []cli.Flag{
 			&cli.IntFlag{Name: "nodes", Value: 5, Usage: "number of validators"},
 			&cli.DurationFlag{Name: "timeout", Value: time.Minute, Usage: "bound on the whole demo"},
+			&cli.BoolFlag{Name: "serve", Usage: "then keep the network up and serve the explorer until Ctrl-C"},
 		},
 		Action: runDemo,
 	})
@@ -150,6 +153,23 @@ func runDemo(c *cli.Context) error {
 	}
 	fmt.Fprintln(w, "\nEvery answer was provisional first and proven later; anyone can check each")
 	fmt.Fprintln(w, "certificate with `verity cert verify --genesis genesis.json cert.json`.")
+	if !c.Bool("serve") {
+		fmt.Fprintln(w, "Run `verity demo --serve` to see these jobs in the explorer, in a browser.")
+		return nil
+	}
+	return serveExplorer(c.Context, w, nodes[0].APIURL())
+}
+
+// serveExplorer prints the explorer's address and keeps the network up
+// until Ctrl-C (or SIGTERM).
+func serveExplorer(ctx context.Context, w io.Writer, apiURL string) error {
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	fmt.Fprintf(w, "\nExplorer: %s/\n", apiURL)
+	fmt.Fprintln(w, "(node0's; every node serves one). Serving until Ctrl-C.")
+	<-ctx.Done()
+	stop() // a second Ctrl-C now ends the process at once
+	fmt.Fprintln(w, "stopping the network...")
 	return nil
 }
 

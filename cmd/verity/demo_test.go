@@ -2,8 +2,12 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"io"
+	"net/http"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -54,5 +58,33 @@ func TestDemoOutput(t *testing.T) {
 		if !strings.Contains(text, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, text)
 		}
+	}
+}
+
+// TestDemoServe runs `verity demo --serve`, fetches the explorer at the
+// address it prints, and stops it with SIGINT, as Ctrl-C would.
+func TestDemoServe(t *testing.T) {
+	bin := buildVerity(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	p := startVerity(t, bin, "demo", "demo", "--serve")
+	line := p.waitLine(ctx, t, "Explorer: ")
+	url := strings.TrimSpace(strings.TrimPrefix(line, "Explorer: "))
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK || !strings.Contains(string(body), "<title>Verity explorer</title>") {
+		t.Fatalf("GET %s: %s\n%s", url, res.Status, body)
+	}
+	p.waitLine(ctx, t, "(node0's; every node serves one). Serving until Ctrl-C.")
+	if code := p.signalAndWait(t, syscall.SIGINT, 30*time.Second); code != 0 {
+		t.Fatalf("demo --serve exited %d after SIGINT; stderr:\n%s", code, p.stderrText())
 	}
 }
