@@ -358,7 +358,7 @@ function axis(j, items) {
   let t1 = Math.max(t0 + 1, ...items.map((i) => i.t), tProof ?? 0);
   if (!tProof) t1 = Math.max(t1, Date.now());
   const x = (t) => X0 + ((t - t0) / (t1 - t0)) * (X1 - X0);
-  const lanes = { ballot: 50, decided: 84, read: 118, action: 118 };
+  const lanes = { ballot: 50, decided: 84, read: 112, action: 128 };
   // Markers closer than a marker's width stack up and down their lane.
   const last = {};
   const place = (lane, cx) => {
@@ -369,19 +369,19 @@ function axis(j, items) {
     return lanes[lane] + (k === 0 ? 0 : (k % 2 ? -1 : 1) * 7 * Math.ceil(k / 2));
   };
   const pend = tProof ? x(tProof) : X1;
-  const svg = h("svg:svg", { viewBox: `0 0 ${W} 160`, class: "axis", role: "img", "aria-label": "time axis from acceptance to certificate" },
+  const svg = h("svg:svg", { viewBox: `0 0 ${W} 166`, class: "axis", role: "img", "aria-label": "time axis from acceptance to certificate" },
     h("svg:defs", null, h("svg:pattern", { id: "hatch", width: 8, height: 8, patternUnits: "userSpaceOnUse", patternTransform: "rotate(45)" },
       h("svg:rect", { width: 8, height: 8, fill: "#fff4dc" }), h("svg:line", { x1: 0, y1: 0, x2: 0, y2: 8, stroke: "#f5d08a", "stroke-width": 3 }))),
-    h("svg:rect", { x: X0, y: 26, width: Math.max(0, pend - X0), height: 110, fill: "url(#hatch)", rx: 4 }),
-    tProof ? h("svg:rect", { x: pend, y: 26, width: Math.max(0, X1 - pend), height: 110, fill: "#e3f6ea", rx: 4 }) : null,
+    h("svg:rect", { x: X0, y: 26, width: Math.max(0, pend - X0), height: 116, fill: "url(#hatch)", rx: 4 }),
+    tProof ? h("svg:rect", { x: pend, y: 26, width: Math.max(0, X1 - pend), height: 116, fill: "#e3f6ea", rx: 4 }) : null,
     h("svg:text", { x: X0 + 6, y: 18, class: "band-label prov" }, "provisional: not proven"),
     tProof ? h("svg:text", { x: Math.min(pend, X1), y: 18, "text-anchor": "end", class: "band-label proven" }, "proof ▸") : null,
-    h("svg:text", { x: X1, y: 155, "text-anchor": "end", class: "tick" }, offset(t1 - t0)),
-    h("svg:text", { x: X0, y: 155, class: "tick" }, "accepted"),
-    ...Object.entries({ ballots: lanes.ballot, decisions: lanes.decided, "reads, actions": lanes.read }).map(([name, y]) =>
+    h("svg:text", { x: X1, y: 161, "text-anchor": "end", class: "tick" }, offset(t1 - t0)),
+    h("svg:text", { x: X0, y: 161, class: "tick" }, "accepted"),
+    ...Object.entries({ ballots: lanes.ballot, decisions: lanes.decided, reads: lanes.read, actions: lanes.action }).map(([name, y]) =>
       h("svg:text", { x: X0 - 10, y: y + 4, "text-anchor": "end", class: "lane" }, name)),
-    ...Object.values({ a: lanes.ballot, b: lanes.decided, c: lanes.read }).map((y) => h("svg:line", { x1: X0, y1: y, x2: X1, y2: y, class: "lane-line" })),
-    tProof ? h("svg:line", { x1: pend, y1: 22, x2: pend, y2: 140, class: "cert-line" }) : null,
+    ...Object.values(lanes).map((y) => h("svg:line", { x1: X0, y1: y, x2: X1, y2: y, class: "lane-line" })),
+    tProof ? h("svg:line", { x1: pend, y1: 22, x2: pend, y2: 146, class: "cert-line" }) : null,
     ...items.map((it) => {
       const cx = x(it.t);
       const tip = h("svg:title", null, `${offset(it.t - t0)}  ${it.text}`);
@@ -391,7 +391,7 @@ function axis(j, items) {
         return h("svg:rect", { x: cx - 6, y: y - 6, width: 12, height: 12, class: `m-decided ${it.outcome}`, transform: `rotate(45 ${cx} ${y})` }, tip);
       }
       if (it.kind === "read" || it.kind === "action") {
-        const y = place("read", cx);
+        const y = place(it.kind, cx);
         const cls = `m-${it.kind} ${it.beforeProof ? "before" : "after"}`;
         return it.kind === "read"
           ? h("svg:polygon", { points: `${cx},${y - 9} ${cx + 8},${y + 6} ${cx - 8},${y + 6}`, class: cls }, tip)
