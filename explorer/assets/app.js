@@ -521,7 +521,7 @@ function renderJob(j) {
   const content = h("div", { class: "job" },
     h("a", { href: "#/", class: "back" }, "← all jobs"),
     summary,
-    h("section", { class: "panel" }, h("h2", null, "Timeline"), axis(j, items), legend, seq),
+    h("section", { class: "panel" }, h("h2", null, "Timeline"), h("div", { class: "axis-wrap" }, axis(j, items)), legend, seq),
     h("div", { class: "two" }, claimsPanel, verifyPanel(j)));
   sizeBars(content);
   view.replaceChildren(content);
