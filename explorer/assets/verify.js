@@ -47,6 +47,15 @@ const CERTIFICATE_TYPES = {
   ],
 };
 
+// Signed to sign many messages at once: root is the Merkle root over the
+// messages' EIP-712 struct hashes, count their number.
+const BATCH_TYPES = {
+  Batch: [
+    { name: "root", type: "bytes32" },
+    { name: "count", type: "uint32" },
+  ],
+};
+
 const STATUS_CODES = { verified: 1, rejected: 2, unresolved: 3 };
 const VERDICT_CODES = { undecided: 0, true: 1, false: 2 };
 const SECP256K1_N = BigInt("0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141");
@@ -65,10 +74,11 @@ class CheckFailed extends Error {}
 // letter case included) makes the certificate malformed, as in Go.
 const FIELDS = {
   certificate: ["version", "network_id", "genesis_hash", "job_id", "job_nonce", "output_hash", "claims_root", "quorum",
-    "replication", "gateway", "deadline_ms", "status", "claims", "ballots", "issued_at", "gateway_signature"],
+    "replication", "gateway", "deadline_ms", "status", "claims", "ballots", "issued_at", "gateway_signature", "gateway_batch"],
   quorum: ["kind", "num", "den", "n", "m"],
   claim: ["index", "text", "hash", "verdict", "stake_for", "stake_total"],
-  ballot: ["validator", "claim_indexes", "verdicts", "signature"],
+  ballot: ["validator", "claim_indexes", "verdicts", "signature", "batch"],
+  batch: ["index", "count", "siblings"],
 };
 
 function knownKeys(obj, kind, field) {
@@ -181,6 +191,44 @@ function assign(set, id, claimCount, replication) {
   return byClaim;
 }
 
+// batchProof checks the shape of a batch proof {index, count, siblings}.
+function batchProof(p, field) {
+  knownKeys(p, "batch", field);
+  uint(p.count, `${field}.count`, 65536);
+  if (p.count < 1) throw new CheckFailed(`${field}.count: 0`);
+  uint(p.index, `${field}.index`, p.count - 1);
+  if (!Array.isArray(p.siblings) || p.siblings.length > 17) throw new CheckFailed(`${field}.siblings: not a list of at most 17 hashes`);
+  p.siblings.forEach((h, i) => hash32(h, `${field}.siblings[${i}]`));
+}
+
+// batchRoot folds the leaf (a struct hash) up its proof, in the tree of the
+// claims root; null when the proof does not fit its count.
+function batchRoot(leaf, { index, count, siblings }) {
+  let node = keccak256(concat(["0x00", leaf]));
+  let pos = index;
+  let width = count;
+  let used = 0;
+  while (width > 1) {
+    if ((pos ^ 1) < width) {
+      if (used >= siblings.length) return null;
+      const sib = siblings[used++];
+      node = keccak256(pos % 2 === 0 ? concat(["0x01", node, sib]) : concat(["0x01", sib, node]));
+    }
+    pos = Math.floor(pos / 2);
+    width = Math.ceil(width / 2);
+  }
+  return used === siblings.length ? node : null;
+}
+
+// recoverSigner recovers sig over the EIP-712 digest of value, or, with a
+// batch proof, over the Batch whose root the value's struct hash folds to.
+function recoverSigner(domain, types, primary, value, sig, proof, field) {
+  if (proof === undefined) return recoverAddress(TypedDataEncoder.hash(domain, types, value), sig).toLowerCase();
+  const root = batchRoot(TypedDataEncoder.hashStruct(primary, types, value), proof);
+  if (root === null) throw new CheckFailed(`${field}: the batch proof does not fit its count`);
+  return recoverAddress(TypedDataEncoder.hash(domain, BATCH_TYPES, { root, count: proof.count }), sig).toLowerCase();
+}
+
 function reached(q, forStake, forCount, assigned) {
   if (q.kind === "stake") return forStake * BigInt(q.den) > assigned * BigInt(q.num);
   return forCount >= q.n;
@@ -210,7 +258,14 @@ export function verifyCertificate(cert, genesis, output) {
     knownKeys(cert, "certificate", "certificate");
     knownKeys(cert.quorum, "quorum", "quorum");
     (Array.isArray(cert.claims) ? cert.claims : []).forEach((c, i) => knownKeys(c, "claim", `claims[${i}]`));
-    (Array.isArray(cert.ballots) ? cert.ballots : []).forEach((b, i) => knownKeys(b, "ballot", `ballots[${i}]`));
+    (Array.isArray(cert.ballots) ? cert.ballots : []).forEach((b, i) => {
+      knownKeys(b, "ballot", `ballots[${i}]`);
+      if (b.batch !== undefined) batchProof(b.batch, `ballots[${i}].batch`);
+    });
+    if (cert.gateway_batch !== undefined) {
+      if (cert.gateway_signature === undefined) throw new CheckFailed("gateway_batch without gateway_signature");
+      batchProof(cert.gateway_batch, "gateway_batch");
+    }
     step = "genesis";
     if (cert.version !== 1) throw new CheckFailed(`version ${JSON.stringify(cert.version)} is not 1`);
     uint(cert.network_id, "network_id");
@@ -304,6 +359,7 @@ export function verifyCertificate(cert, genesis, output) {
     const stake = cert.claims.map(() => [0n, 0n, 0n]);
     const count = cert.claims.map(() => [0, 0, 0]);
     const voted = cert.claims.map(() => [0n, 0]);
+    let batched = 0;
     cert.ballots.forEach((b, k) => {
       const field = `ballot ${k}`;
       const who = address(b.validator, `${field} validator`);
@@ -319,9 +375,10 @@ export function verifyCertificate(cert, genesis, output) {
       b.verdicts.forEach((x) => uint(x, `${field} verdict`, 2));
       strictSignature(b.signature, `${field} signature`);
       const value = { jobId: cert.job_id, outputHash: cert.output_hash, claimsRoot: cert.claims_root, claimIndexes: b.claim_indexes, verdicts: b.verdicts };
-      const signer = recoverAddress(TypedDataEncoder.hash(domain, BALLOT_TYPES, value), b.signature).toLowerCase();
+      const signer = recoverSigner(domain, BALLOT_TYPES, "Ballot", value, b.signature, b.batch, `${field} batch`);
+      if (b.batch !== undefined) batched++;
       if (signer !== who) {
-        throw new CheckFailed(`${field}: the EIP-712 signature recovers to ${getAddress(signer)}, not to ${set.validators[v].name} ${getAddress(who)}`);
+        throw new CheckFailed(`${field}: the EIP-712 signature${b.batch ? " of its batch" : ""} recovers to ${getAddress(signer)}, not to ${set.validators[v].name} ${getAddress(who)}`);
       }
       const s = BigInt(set.validators[v].stake);
       b.claim_indexes.forEach((c, j) => {
@@ -331,7 +388,7 @@ export function verifyCertificate(cert, genesis, output) {
         voted[c][1] += 1;
       });
     });
-    pass("ballots", `${cert.ballots.length} ballot signatures (EIP-712, chainId ${cert.network_id}) recover to their validators, each covering exactly the claims assigned to it`);
+    pass("ballots", `${cert.ballots.length} ballot signatures (EIP-712, chainId ${cert.network_id}${batched ? `; ${batched} signed in a batch, through its Merkle proof` : ""}) recover to their validators, each covering exactly the claims assigned to it`);
 
     step = "gateway";
     let signed = false;
@@ -341,10 +398,10 @@ export function verifyCertificate(cert, genesis, output) {
         jobId: cert.job_id, genesisHash: cert.genesis_hash, status: STATUS_CODES[cert.status],
         verdicts: cert.claims.map((c) => VERDICT_CODES[c.verdict]), voters, issuedAt: BigInt(issuedAt),
       };
-      const signer = recoverAddress(TypedDataEncoder.hash(domain, CERTIFICATE_TYPES, value), cert.gateway_signature).toLowerCase();
+      const signer = recoverSigner(domain, CERTIFICATE_TYPES, "Certificate", value, cert.gateway_signature, cert.gateway_batch, "gateway_batch");
       if (signer !== gateway) throw new CheckFailed(`the gateway signature recovers to ${getAddress(signer)}, not to the gateway ${getAddress(gateway)}`);
       signed = true;
-      pass("gateway", `the gateway ${set.validators[set.index.get(gateway)].name} signed the outcome (status, verdicts, voters, issue time)`);
+      pass("gateway", `the gateway ${set.validators[set.index.get(gateway)].name} signed the outcome (status, verdicts, voters, issue time)${cert.gateway_batch ? ", in a batch, through its Merkle proof" : ""}`);
     }
 
     step = "tally";
