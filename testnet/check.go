@@ -219,6 +219,9 @@ func Check(ctx context.Context, dir string, opts CheckOptions) (*Report, *Snapsh
 // past their deadline, and, with opts.Compare, certificates missing since
 // the snapshot. A store locked by a running node is an error wrapping
 // ErrStoreLocked; a store file that does not exist is an empty store.
+//
+// Each store is scanned alone (scanStore: the rules one store must keep);
+// what the scans saw is then compared across stores (crossStore).
 func CheckStores(ctx context.Context, g *consensus.Genesis, stores []StoreRef, opts CheckOptions) (*Report, *Snapshot, error) {
 	if opts.Now.IsZero() {
 		opts.Now = time.Now()
@@ -236,114 +239,165 @@ func CheckStores(ctx context.Context, g *consensus.Genesis, stores []StoreRef, o
 	// Empty lists, not nulls, in the JSON report.
 	r := &Report{CheckedAt: opts.Now.UTC(), Nodes: []NodeReport{}, BadCertificates: []BadCertificate{}, BadEvidence: []BadEvidence{},
 		Conflicts: []Conflict{}, Splits: []Split{}, Overdue: []JobRef{}, Missing: []JobRef{}, Pending: []JobRef{}, Evidence: []EvidenceSummary{}}
-	held := make(map[string][]common.Hash, len(stores))
-	// decisions[job][claim] = verdict -> nodes; texts[job][claim].
-	type claimKey struct {
-		job   common.Hash
-		claim uint32
-	}
-	decisions := map[claimKey]map[consensus.Outcome][]string{}
-	// outcomes[job][outcome] = nodes.
-	outcomes := map[common.Hash]map[string][]string{}
-	texts := map[claimKey]string{}
-	evidence := map[common.Address]map[common.Hash]map[string]bool{}
-
+	cross := newCrossStore()
 	for _, ref := range stores {
 		if err := ctx.Err(); err != nil {
 			return nil, nil, err
 		}
-		nr := NodeReport{Name: ref.Name, Store: ref.Path, Statuses: map[consensus.Status]int{}}
-		st, cleanup, err := openCopy(ref, opts.LockTimeout)
-		if errors.Is(err, os.ErrNotExist) {
-			nr.NoStore = true
-			held[ref.Name] = nil
-			r.Nodes = append(r.Nodes, nr)
-			continue
-		}
-		if err != nil {
-			return nil, nil, err
-		}
-		err = func() error {
-			defer cleanup()
-			ids := []common.Hash{}
-			if err := st.Certificates(func(c *consensus.Certificate) bool {
-				nr.Certificates++
-				ids = append(ids, c.JobID)
-				if err := consensus.VerifyCertificate(c, set, nil); err != nil {
-					r.BadCertificates = append(r.BadCertificates, BadCertificate{Node: ref.Name, JobID: c.JobID, Error: err.Error(),
-						BelowFloor: errors.Is(err, consensus.ErrBelowFloor),
-						NotFinal:   errors.Is(err, consensus.ErrNotFinal) && !consensus.IsVerificationError(err)})
-				}
-				if outcomes[c.JobID] == nil {
-					outcomes[c.JobID] = map[string][]string{}
-				}
-				o := outcomeOf(c)
-				outcomes[c.JobID][o] = append(outcomes[c.JobID][o], ref.Name)
-				for _, cl := range c.Claims {
-					if cl.Verdict != consensus.OutcomeTrue && cl.Verdict != consensus.OutcomeFalse {
-						continue
-					}
-					k := claimKey{c.JobID, cl.Index}
-					if decisions[k] == nil {
-						decisions[k] = map[consensus.Outcome][]string{}
-						texts[k] = cl.Text
-					}
-					decisions[k][cl.Verdict] = append(decisions[k][cl.Verdict], ref.Name)
-				}
-				return true
-			}); err != nil {
-				return fmt.Errorf("%s: read certificates: %w", ref.Name, err)
-			}
-			held[ref.Name] = ids
-			if err := st.Jobs(func(j *store.Job) bool {
-				nr.Jobs++
-				nr.Statuses[j.Status]++
-				if !j.Gateway {
-					return true
-				}
-				nr.GatewayJobs++
-				if j.Status.Final() {
-					return true
-				}
-				ref := JobRef{Node: ref.Name, JobID: j.ID, Status: j.Status, Deadline: j.Deadline}
-				if opts.Now.After(j.Deadline.Add(opts.DeadlineGrace)) {
-					r.Overdue = append(r.Overdue, ref)
-				} else {
-					r.Pending = append(r.Pending, ref)
-				}
-				return true
-			}); err != nil {
-				return fmt.Errorf("%s: read jobs: %w", ref.Name, err)
-			}
-			evs, err := st.AllEvidence()
-			if err != nil {
-				return fmt.Errorf("%s: read evidence: %w", ref.Name, err)
-			}
-			nr.Evidence = len(evs)
-			for _, e := range evs {
-				if err := e.Evidence.Verify(set); err != nil {
-					r.BadEvidence = append(r.BadEvidence, BadEvidence{Node: ref.Name, Validator: e.Validator, JobID: e.First.JobID, Error: err.Error()})
-					continue
-				}
-				if evidence[e.Validator] == nil {
-					evidence[e.Validator] = map[common.Hash]map[string]bool{}
-				}
-				if evidence[e.Validator][e.First.JobID] == nil {
-					evidence[e.Validator][e.First.JobID] = map[string]bool{}
-				}
-				evidence[e.Validator][e.First.JobID][ref.Name] = true
-			}
-			return nil
-		}()
+		nr, err := scanStore(ref, set, opts, r, cross)
 		if err != nil {
 			return nil, nil, err
 		}
 		r.Nodes = append(r.Nodes, nr)
 	}
+	cross.report(r, set)
+	if opts.Compare != nil {
+		r.Missing = append(r.Missing, missingSince(opts.Compare, cross.held)...)
+	}
+	for _, ids := range cross.held {
+		slices.SortFunc(ids, func(a, b common.Hash) int { return bytes.Compare(a[:], b[:]) })
+	}
+	return r, &Snapshot{TakenAt: r.CheckedAt, Certificates: cross.held}, nil
+}
 
-	for k, d := range decisions {
+// scanStore reads one node's store, adds to r what breaks a rule of that
+// store alone (a certificate or evidence that does not verify, a gateway
+// job overdue) and hands what other stores must agree with to cross.
+func scanStore(ref StoreRef, set *consensus.ValidatorSet, opts CheckOptions, r *Report, cross *crossStore) (NodeReport, error) {
+	nr := NodeReport{Name: ref.Name, Store: ref.Path, Statuses: map[consensus.Status]int{}}
+	st, cleanup, err := openCopy(ref, opts.LockTimeout)
+	if errors.Is(err, os.ErrNotExist) {
+		nr.NoStore = true
+		cross.held[ref.Name] = nil
+		return nr, nil
+	}
+	if err != nil {
+		return nr, err
+	}
+	defer cleanup()
+	ids := []common.Hash{}
+	if err := st.Certificates(func(c *consensus.Certificate) bool {
+		nr.Certificates++
+		ids = append(ids, c.JobID)
+		if err := consensus.VerifyCertificate(c, set, nil); err != nil {
+			r.BadCertificates = append(r.BadCertificates, BadCertificate{Node: ref.Name, JobID: c.JobID, Error: err.Error(),
+				BelowFloor: errors.Is(err, consensus.ErrBelowFloor),
+				NotFinal:   errors.Is(err, consensus.ErrNotFinal) && !consensus.IsVerificationError(err)})
+		}
+		cross.addCertificate(ref.Name, c)
+		return true
+	}); err != nil {
+		return nr, fmt.Errorf("%s: read certificates: %w", ref.Name, err)
+	}
+	cross.held[ref.Name] = ids
+	if err := st.Jobs(func(j *store.Job) bool {
+		scanJob(&nr, j, opts, r)
+		return true
+	}); err != nil {
+		return nr, fmt.Errorf("%s: read jobs: %w", ref.Name, err)
+	}
+	evs, err := st.AllEvidence()
+	if err != nil {
+		return nr, fmt.Errorf("%s: read evidence: %w", ref.Name, err)
+	}
+	nr.Evidence = len(evs)
+	for _, e := range evs {
+		if err := e.Evidence.Verify(set); err != nil {
+			r.BadEvidence = append(r.BadEvidence, BadEvidence{Node: ref.Name, Validator: e.Validator, JobID: e.First.JobID, Error: err.Error()})
+			continue
+		}
+		cross.addEvidence(ref.Name, &e.Evidence)
+	}
+	return nr, nil
+}
+
+// scanJob counts one stored job and reports a gateway job still
+// provisional: overdue past its deadline and opts.DeadlineGrace, pending
+// before.
+func scanJob(nr *NodeReport, j *store.Job, opts CheckOptions, r *Report) {
+	nr.Jobs++
+	nr.Statuses[j.Status]++
+	if !j.Gateway {
+		return
+	}
+	nr.GatewayJobs++
+	if j.Status.Final() {
+		return
+	}
+	ref := JobRef{Node: nr.Name, JobID: j.ID, Status: j.Status, Deadline: j.Deadline}
+	if opts.Now.After(j.Deadline.Add(opts.DeadlineGrace)) {
+		r.Overdue = append(r.Overdue, ref)
+	} else {
+		r.Pending = append(r.Pending, ref)
+	}
+}
+
+// claimKey is one claim of one job.
+type claimKey struct {
+	job   common.Hash
+	claim uint32
+}
+
+// crossStore gathers what the stores hold that they must agree on: the
+// decided verdict of each claim, the outcome of each job, and who holds
+// evidence against whom.
+type crossStore struct {
+	held map[string][]common.Hash
+	// decisions[claim][verdict] = nodes; texts[claim] its text.
+	decisions map[claimKey]map[consensus.Outcome][]string
+	texts     map[claimKey]string
+	// outcomes[job][outcome] = nodes.
+	outcomes map[common.Hash]map[string][]string
+	// evidence[validator][job] = nodes holding it.
+	evidence map[common.Address]map[common.Hash]map[string]bool
+}
+
+func newCrossStore() *crossStore {
+	return &crossStore{
+		held:      map[string][]common.Hash{},
+		decisions: map[claimKey]map[consensus.Outcome][]string{},
+		texts:     map[claimKey]string{},
+		outcomes:  map[common.Hash]map[string][]string{},
+		evidence:  map[common.Address]map[common.Hash]map[string]bool{},
+	}
+}
+
+func (x *crossStore) addCertificate(node string, c *consensus.Certificate) {
+	if x.outcomes[c.JobID] == nil {
+		x.outcomes[c.JobID] = map[string][]string{}
+	}
+	o := outcomeOf(c)
+	x.outcomes[c.JobID][o] = append(x.outcomes[c.JobID][o], node)
+	for _, cl := range c.Claims {
+		if cl.Verdict != consensus.OutcomeTrue && cl.Verdict != consensus.OutcomeFalse {
+			continue
+		}
+		k := claimKey{c.JobID, cl.Index}
+		if x.decisions[k] == nil {
+			x.decisions[k] = map[consensus.Outcome][]string{}
+			x.texts[k] = cl.Text
+		}
+		x.decisions[k][cl.Verdict] = append(x.decisions[k][cl.Verdict], node)
+	}
+}
+
+func (x *crossStore) addEvidence(node string, e *consensus.Evidence) {
+	if x.evidence[e.Validator] == nil {
+		x.evidence[e.Validator] = map[common.Hash]map[string]bool{}
+	}
+	if x.evidence[e.Validator][e.First.JobID] == nil {
+		x.evidence[e.Validator][e.First.JobID] = map[string]bool{}
+	}
+	x.evidence[e.Validator][e.First.JobID][node] = true
+}
+
+// report adds the cross-store findings to r: claims decided both ways
+// (conflicts), jobs with different outcomes (splits), and the evidence
+// summary, each sorted.
+func (x *crossStore) report(r *Report, set *consensus.ValidatorSet) {
+	for k, d := range x.decisions {
 		if len(d[consensus.OutcomeTrue]) > 0 && len(d[consensus.OutcomeFalse]) > 0 {
-			r.Conflicts = append(r.Conflicts, Conflict{JobID: k.job, Claim: k.claim, Text: texts[k],
+			r.Conflicts = append(r.Conflicts, Conflict{JobID: k.job, Claim: k.claim, Text: x.texts[k],
 				True: d[consensus.OutcomeTrue], False: d[consensus.OutcomeFalse]})
 		}
 	}
@@ -354,13 +408,13 @@ func CheckStores(ctx context.Context, g *consensus.Genesis, stores []StoreRef, o
 		}
 		return a.Claim < b.Claim
 	})
-	for id, byOutcome := range outcomes {
+	for id, byOutcome := range x.outcomes {
 		if len(byOutcome) > 1 {
 			r.Splits = append(r.Splits, Split{JobID: id, Outcomes: byOutcome})
 		}
 	}
 	sort.Slice(r.Splits, func(i, j int) bool { return bytes.Compare(r.Splits[i].JobID[:], r.Splits[j].JobID[:]) < 0 })
-	for v, jobs := range evidence {
+	for v, jobs := range x.evidence {
 		s := EvidenceSummary{Validator: v, Jobs: len(jobs)}
 		if _, val, ok := set.Lookup(v); ok {
 			s.Name = val.Name
@@ -378,29 +432,29 @@ func CheckStores(ctx context.Context, g *consensus.Genesis, stores []StoreRef, o
 		r.Evidence = append(r.Evidence, s)
 	}
 	sort.Slice(r.Evidence, func(i, j int) bool { return r.Evidence[i].Name < r.Evidence[j].Name })
+}
 
-	if opts.Compare != nil {
-		names := make([]string, 0, len(opts.Compare.Certificates))
-		for n := range opts.Compare.Certificates {
-			names = append(names, n)
+// missingSince lists the certificates snap says a node held that it holds
+// no more.
+func missingSince(snap *Snapshot, held map[string][]common.Hash) []JobRef {
+	var out []JobRef
+	names := make([]string, 0, len(snap.Certificates))
+	for n := range snap.Certificates {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		now := map[common.Hash]bool{}
+		for _, id := range held[name] {
+			now[id] = true
 		}
-		slices.Sort(names)
-		for _, name := range names {
-			now := map[common.Hash]bool{}
-			for _, id := range held[name] {
-				now[id] = true
-			}
-			for _, id := range opts.Compare.Certificates[name] {
-				if !now[id] {
-					r.Missing = append(r.Missing, JobRef{Node: name, JobID: id})
-				}
+		for _, id := range snap.Certificates[name] {
+			if !now[id] {
+				out = append(out, JobRef{Node: name, JobID: id})
 			}
 		}
 	}
-	for _, ids := range held {
-		slices.SortFunc(ids, func(a, b common.Hash) int { return bytes.Compare(a[:], b[:]) })
-	}
-	return r, &Snapshot{TakenAt: r.CheckedAt, Certificates: held}, nil
+	return out
 }
 
 // outcomeOf is a certificate's status and verdicts in words.
