@@ -217,6 +217,11 @@ func TestExplorerLiveJob(t *testing.T) {
 	}
 	b.screenshot(dir, "explorer-validators-phone.png")
 
+	// The node's event stream stayed connected throughout.
+	if got := b.text("#live"); got != "live" {
+		t.Errorf("the stream indicator says %q, want live", got)
+	}
+
 	// The browser logs every strict read answered 409 while the job was
 	// provisional; that is the page declining to read an unproven answer.
 	if errs := b.pageErrors("status of 409 (Conflict)"); len(errs) > 0 {
