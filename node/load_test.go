@@ -434,8 +434,9 @@ func TestConnectionCapEvictsIdle(t *testing.T) {
 	if n := nd.APIConnections(); n > capacity {
 		t.Fatalf("%d connections open, cap %d", n, capacity)
 	}
+	// Enough probes at the cap for a percentile, however busy the machine.
 	probe := startHealthProbe(t, nd.APIURL(), 5*time.Millisecond)
-	time.Sleep(300 * time.Millisecond)
+	waitFor(t, 60*time.Second, "20 health probes at the cap", func() bool { return probe.taken(t) >= 20 })
 	probe.finish(t)
 	for _, c := range idle {
 		c.Close()
