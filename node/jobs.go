@@ -294,10 +294,13 @@ func (n *Node) finalizeLocked(j *aggJob, expired bool) {
 		log.Errorw("build certificate", "job", j.msg.JobID.Hex(), "err", err)
 		return
 	}
-	n.goTracked(func() { n.issue(cert, j.accepted, now, expired) })
+	n.goTracked(func() { n.issue(j, cert, now, expired) })
 }
 
-func (n *Node) issue(cert *consensus.Certificate, accepted, now time.Time, expired bool) {
+// issue signs, stores and publishes the certificate of job j. Its events
+// follow the job's other events (j.events).
+func (n *Node) issue(j *aggJob, cert *consensus.Certificate, now time.Time, expired bool) {
+	accepted := j.accepted
 	// The gateway's signature makes the certificate final: it states the
 	// outcome, the ballots and the time as this gateway issued them.
 	if err := cert.Sign(n.signer); err != nil {
@@ -339,6 +342,8 @@ func (n *Node) issue(cert *consensus.Certificate, accepted, now time.Time, expir
 	n.notifyFinalLocked(cert.JobID)
 	n.mu.Unlock()
 	log.Debugw("certificate issued", "job", cert.JobID.Hex(), "status", cert.Status, "ballots", len(cert.Ballots), "expired", expired)
+	j.events.Lock()
+	defer j.events.Unlock()
 	if expired {
 		var undecided []uint32
 		for _, c := range cert.Claims {
@@ -561,23 +566,15 @@ func (n *Node) onBallot(v any) {
 	}
 	n.checkEquivocation(b)
 	n.mu.Lock()
-	defer n.mu.Unlock()
 	j, ok := n.agg[b.JobID]
 	if !ok {
+		n.mu.Unlock()
 		return
 	}
 	added, err := j.tally.AddVerifiedBallot(b)
-	if err != nil {
-		n.metrics.ballots.WithLabelValues("rejected", reason(err)).Inc()
-		var eq *consensus.EquivocationError
-		if errors.As(err, &eq) {
-			log.Warnw("equivocation", "validator", b.Validator.Hex(), "job", b.JobID.Hex())
-		} else {
-			log.Debugw("ballot not counted", "job", b.JobID.Hex(), "validator", b.Validator.Hex(), "err", err)
-		}
-		return
-	}
-	if !added {
+	if err != nil || !added {
+		n.mu.Unlock()
+		n.ballotNotCounted(b, err)
 		return
 	}
 	now := n.opts.Now()
@@ -590,21 +587,46 @@ func (n *Node) onBallot(v any) {
 		}
 		n.metrics.observeStore("ballot", t0)
 	})
-	_, val, _ := n.set.Lookup(b.Validator)
 	progress := j.tally.Progress()
+	var decided []*consensus.ClaimProgress
+	for _, c := range b.ClaimIndexes {
+		if p := &progress[c]; p.Outcome.Final() && !j.announced[c] {
+			j.announced[c] = true
+			decided = append(decided, p)
+		}
+	}
+	// The job's events are published in tally order, but not under the
+	// node-wide lock: j.events is taken before n.mu is let go, and the
+	// certificate's events (issue) take it too.
+	j.events.Lock()
+	defer j.events.Unlock()
+	if j.tally.Done() {
+		n.metrics.timeToQuorum.Observe(now.Sub(j.accepted).Seconds())
+		n.finalizeLocked(j, false)
+	}
+	n.mu.Unlock()
+	_, val, _ := n.set.Lookup(b.Validator)
 	n.events.publish(api.EventBallotAttached, b.JobID, now, &api.BallotAttachedData{
 		Validator: b.Validator, Name: val.Name, Stake: val.Stake,
 		ClaimIndexes: b.ClaimIndexes, Verdicts: b.Verdicts, Progress: progress,
 	})
-	for _, c := range b.ClaimIndexes {
-		if p := progress[c]; p.Outcome.Final() && !j.announced[c] {
-			j.announced[c] = true
-			n.events.publish(api.EventClaimDecided, b.JobID, now, &p)
-		}
+	for _, p := range decided {
+		n.events.publish(api.EventClaimDecided, b.JobID, now, p)
 	}
-	if j.tally.Done() {
-		n.metrics.timeToQuorum.Observe(now.Sub(j.accepted).Seconds())
-		n.finalizeLocked(j, false)
+}
+
+// ballotNotCounted notes a ballot the tally refused (err) or already had
+// (err nil).
+func (n *Node) ballotNotCounted(b *consensus.Ballot, err error) {
+	if err == nil {
+		return
+	}
+	n.metrics.ballots.WithLabelValues("rejected", reason(err)).Inc()
+	var eq *consensus.EquivocationError
+	if errors.As(err, &eq) {
+		log.Warnw("equivocation", "validator", b.Validator.Hex(), "job", b.JobID.Hex())
+	} else {
+		log.Debugw("ballot not counted", "job", b.JobID.Hex(), "validator", b.Validator.Hex(), "err", err)
 	}
 }
 

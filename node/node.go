@@ -318,6 +318,9 @@ type aggJob struct {
 	// reannounce fires every reannounceInterval while the job is pending.
 	reannounce *time.Timer
 	resends    uint64
+	// events is held while the job's events are published, so that they
+	// go out in tally order without the node-wide lock.
+	events sync.Mutex
 }
 
 func (j *aggJob) stopTimers() {
