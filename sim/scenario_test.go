@@ -3,6 +3,7 @@ package sim
 import (
 	"errors"
 	"math"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -154,5 +155,26 @@ func TestExamples(t *testing.T) {
 		if _, err := build(sc, t.TempDir()); err != nil {
 			t.Fatalf("%s: %v", f, err)
 		}
+	}
+}
+
+// TestDocumentedScenario checks that the scenario docs/simulation.md shows
+// reads as it is written.
+func TestDocumentedScenario(t *testing.T) {
+	doc, err := os.ReadFile("../docs/simulation.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(doc), "```toml\n")
+	src, _, ok2 := strings.Cut(rest, "```")
+	if !ok || !ok2 {
+		t.Fatal("docs/simulation.md has no toml block")
+	}
+	sc, err := ParseScenario([]byte(src))
+	if err != nil {
+		t.Fatalf("the documented scenario: %v", err)
+	}
+	if _, err := build(sc, t.TempDir()); err != nil {
+		t.Fatalf("the documented scenario: %v", err)
 	}
 }

@@ -67,7 +67,7 @@ func runVirtual(t *testing.T, sc *Scenario) *Report {
 		ctx, cancel := context.WithTimeout(context.Background(), 24*time.Hour)
 		defer cancel()
 		var err error
-		rep, err = Run(ctx, sc, Options{Virtual: true, StoreDir: t.TempDir(), Progress: os.Stderr})
+		rep, err = Run(ctx, sc, Options{Virtual: true, Progress: os.Stderr})
 		if err != nil {
 			t.Fatal(err)
 		}
