@@ -18,7 +18,7 @@ import (
 // reconnects a node with the admin token Init wrote into its home, while a
 // client token is refused by the admin route.
 func TestPerturbDisconnectWithTokens(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), startupBound)
 	defer cancel()
 	dir := filepath.Join(t.TempDir(), "net")
 	layout, err := Init(InitOptions{Dir: dir, Nodes: 3, BasePort: freeBasePort(t, 3), Password: "pw"})
