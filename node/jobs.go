@@ -686,15 +686,18 @@ func (n *Node) checkCert(data []byte, own bool) (*consensus.Certificate, p2p.Ver
 	return c, p2p.Accept, nil
 }
 
-// holdsCertificate reports whether this node stores c already, with the
-// same gateway signature: a copy brings nothing (a different one signed by
-// the same gateway goes on, to be logged as a conflict).
+// holdsCertificate reports whether this node stores c already: the same
+// outcome under the same gateway signature. A copy brings nothing; a
+// different one signed by the same gateway goes on, to be logged as a
+// conflict. The signature alone does not tell: one batch signature covers
+// every outcome of the batch, two for the same job among them.
 func (n *Node) holdsCertificate(c *consensus.Certificate) bool {
 	if ok, err := n.store.HasCertificate(c.JobID); err != nil || !ok {
 		return false
 	}
 	held, err := n.store.Certificate(c.JobID)
-	return err == nil && bytes.Equal(held.GatewaySignature, c.GatewaySignature)
+	return err == nil && bytes.Equal(held.GatewaySignature, c.GatewaySignature) &&
+		held.GatewayDigest() == c.GatewayDigest()
 }
 
 // certClockSkew is how far ahead of this node's clock a gateway's may be

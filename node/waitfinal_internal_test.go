@@ -16,21 +16,9 @@ import (
 // TestWaitFinalLeavesNoEntry: waiting, whether it ends in a certificate, a
 // job already final, or a timeout, leaves nothing behind in n.finals.
 func TestWaitFinalLeavesNoEntry(t *testing.T) {
-	key, err := crypto.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := &consensus.Genesis{NetworkID: 9, Validators: []consensus.Validator{{Name: "solo", Address: crypto.PubkeyToAddress(key.PublicKey), Stake: 1}}}
-	n, err := New(Options{Key: key, Genesis: g, Verifier: claims.Arithmetic{}, DataDir: t.TempDir(), ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	n := soloNode(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := n.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer n.Stop()
 	j, err := n.Submit(ctx, api.VerifyRequest{Output: "2 + 2 = 4."})
 	if err != nil {
 		t.Fatal(err)
@@ -52,4 +40,51 @@ func TestWaitFinalLeavesNoEntry(t *testing.T) {
 	if left != 0 {
 		t.Fatalf("%d waiter entries left behind", left)
 	}
+}
+
+// TestHoldsCertificateComparesOutcome: a certificate counts as one this
+// node holds only with the same outcome under the same signature. One
+// batch signature covers every outcome of its batch, so a gateway can sign
+// two outcomes of one job under it: the second must not pass for a copy.
+func TestHoldsCertificateComparesOutcome(t *testing.T) {
+	n := soloNode(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	j, err := n.Submit(ctx, api.VerifyRequest{Output: "2 + 2 = 4."})
+	if err != nil {
+		t.Fatal(err)
+	}
+	held, err := n.WaitFinal(ctx, j.JobID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !n.holdsCertificate(held) {
+		t.Fatal("the held certificate is not recognised as held")
+	}
+	other := *held
+	other.IssuedAt = held.IssuedAt.Add(time.Millisecond) // another outcome, the same signature
+	if n.holdsCertificate(&other) {
+		t.Fatal("another outcome under the held signature passes for a copy")
+	}
+}
+
+// soloNode starts a one-validator node, stopped when the test ends.
+func soloNode(t *testing.T) *Node {
+	t.Helper()
+	key, err := crypto.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := &consensus.Genesis{NetworkID: 9, Validators: []consensus.Validator{{Name: "solo", Address: crypto.PubkeyToAddress(key.PublicKey), Stake: 1}}}
+	n, err := New(Options{Key: key, Genesis: g, Verifier: claims.Arithmetic{}, DataDir: t.TempDir(), ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := n.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Stop() })
+	return n
 }
