@@ -158,50 +158,57 @@ func (c Config) withDefaults() (Config, error) {
 		c.ValidatorTimeout < 0 || c.ScoreInspectPeriod < 0 || c.BanDuration < 0 {
 		return c, fmt.Errorf("%w: negative size or duration", ErrInvalidConfig)
 	}
-	if c.MaxMessageSize == 0 {
-		c.MaxMessageSize = DefaultMaxMessageSize
+	c.fillDefaults()
+	if err := c.checkValidators(); err != nil {
+		return c, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
-	if c.TargetPeers == 0 {
-		c.TargetPeers = DefaultTargetPeers
-	}
-	if c.QueueSize == 0 {
-		c.QueueSize = DefaultQueueSize
-	}
-	if c.HeartbeatInterval == 0 {
-		c.HeartbeatInterval = DefaultHeartbeatInterval
-	}
-	if c.ValidatorTimeout == 0 {
-		c.ValidatorTimeout = DefaultValidatorTimeout
-	}
-	if c.ScoreInspectPeriod == 0 {
-		c.ScoreInspectPeriod = time.Second
-	}
-	if c.BanDuration == 0 {
-		c.BanDuration = DefaultBanDuration
-	}
+	return c, nil
+}
+
+// fillDefaults sets every zero size, duration and list to its default.
+func (c *Config) fillDefaults() {
+	orDefault(&c.MaxMessageSize, DefaultMaxMessageSize)
+	orDefault(&c.TargetPeers, DefaultTargetPeers)
+	orDefault(&c.QueueSize, DefaultQueueSize)
+	orDefault(&c.HeartbeatInterval, DefaultHeartbeatInterval)
+	orDefault(&c.ValidatorTimeout, DefaultValidatorTimeout)
+	orDefault(&c.ScoreInspectPeriod, time.Second)
+	orDefault(&c.BanDuration, DefaultBanDuration)
 	if len(c.ListenAddrs) == 0 {
 		c.ListenAddrs = defaultListenAddrs
 	}
+}
+
+// orDefault sets *v to def when it is zero.
+func orDefault[T int | time.Duration](v *T, def T) {
+	if *v == 0 {
+		*v = def
+	}
+}
+
+// checkValidators checks that every kind has exactly one validator and
+// that no validator is for an unknown kind.
+func (c *Config) checkValidators() error {
 	for kind := range c.Validators {
 		if err := checkKind(kind); err != nil {
-			return c, fmt.Errorf("%w: validators: %w", ErrInvalidConfig, err)
+			return fmt.Errorf("validators: %w", err)
 		}
 	}
 	for kind := range c.DataValidators {
 		if err := checkKind(kind); err != nil {
-			return c, fmt.Errorf("%w: data validators: %w", ErrInvalidConfig, err)
+			return fmt.Errorf("data validators: %w", err)
 		}
 	}
 	for _, kind := range Kinds {
 		v, dv := c.Validators[kind], c.DataValidators[kind]
 		switch {
 		case v == nil && dv == nil:
-			return c, fmt.Errorf("%w: no validator for topic kind %q", ErrInvalidConfig, kind)
+			return fmt.Errorf("no validator for topic kind %q", kind)
 		case v != nil && dv != nil:
-			return c, fmt.Errorf("%w: two validators for topic kind %q", ErrInvalidConfig, kind)
+			return fmt.Errorf("two validators for topic kind %q", kind)
 		}
 	}
-	return c, nil
+	return nil
 }
 
 // dataValidator returns the validator of kind in DataValidator form.
