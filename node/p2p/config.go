@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -97,8 +98,11 @@ type DataValidatorFunc func(ctx context.Context, from peer.ID, data []byte) (Ver
 // are required; the rest has defaults.
 type Config struct {
 	// Key is the validator's secp256k1 key. It is also the libp2p identity,
-	// so the node's peer id is PeerIDFromKey(Key).
+	// so the node's peer id is PeerIDFromKey(Key). Give Key or Identity.
 	Key *ecdsa.PrivateKey
+	// Identity is the libp2p key of the validator's key (Identity(key)),
+	// for a caller that hands the network no raw key.
+	Identity crypto.PrivKey
 	// ListenAddrs are multiaddrs to listen on, such as /ip4/127.0.0.1/tcp/9000
 	// and /ip4/127.0.0.1/udp/9000/quic-v1. TCP and QUIC are supported.
 	// Default: loopback TCP and QUIC on random ports.
@@ -151,8 +155,11 @@ type Config struct {
 
 // withDefaults checks c and returns a copy with defaults filled in.
 func (c Config) withDefaults() (Config, error) {
-	if c.Key == nil {
+	switch {
+	case c.Key == nil && c.Identity == nil:
 		return c, fmt.Errorf("%w: %w", ErrInvalidConfig, ErrNoKey)
+	case c.Key != nil && c.Identity != nil:
+		return c, fmt.Errorf("%w: both a key and an identity", ErrInvalidConfig)
 	}
 	if c.MaxMessageSize < 0 || c.QueueSize < 0 || c.TargetPeers < 0 || c.HeartbeatInterval < 0 ||
 		c.ValidatorTimeout < 0 || c.ScoreInspectPeriod < 0 || c.BanDuration < 0 {

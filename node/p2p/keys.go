@@ -35,6 +35,13 @@ func libp2pPrivateKey(key *ecdsa.PrivateKey) (crypto.PrivKey, error) {
 	return priv, nil
 }
 
+// Identity is the libp2p identity of a validator key: the libp2p private
+// key of the same secp256k1 scalar, whose peer id is PeerIDFromKey(key). A
+// node derives it once, when it is built, and gives it to Config.Identity.
+func Identity(key *ecdsa.PrivateKey) (crypto.PrivKey, error) {
+	return libp2pPrivateKey(key)
+}
+
 // libp2pPublicKey converts a go-ethereum secp256k1 public key into the libp2p
 // public key of the same point.
 func libp2pPublicKey(pub *ecdsa.PublicKey) (crypto.PubKey, error) {
@@ -103,4 +110,16 @@ func AddressFromPeerID(id peer.ID) (common.Address, error) {
 		return common.Address{}, err
 	}
 	return ethcrypto.PubkeyToAddress(*pub), nil
+}
+
+// identity is the network's libp2p key: Identity, which must be a
+// secp256k1 key (peer ids name validator addresses), or Key's.
+func (c *Config) identity() (crypto.PrivKey, error) {
+	if c.Identity == nil {
+		return libp2pPrivateKey(c.Key)
+	}
+	if _, ok := c.Identity.(*crypto.Secp256k1PrivateKey); !ok {
+		return nil, fmt.Errorf("%w: identity of type %s", ErrKeyCurve, c.Identity.Type())
+	}
+	return c.Identity, nil
 }

@@ -101,7 +101,7 @@ func New(ctx context.Context, cfg Config) (*Network, error) {
 	if err != nil {
 		return nil, err
 	}
-	priv, err := libp2pPrivateKey(cfg.Key)
+	priv, err := cfg.identity()
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
@@ -312,7 +312,7 @@ func parsePeerAddr(s string) (*peer.AddrInfo, error) {
 	return ai, nil
 }
 
-// PeerID returns the node's peer id, PeerIDFromKey(cfg.Key).
+// PeerID returns the node's peer id, PeerIDFromKey of its key.
 func (n *Network) PeerID() peer.ID { return n.host.ID() }
 
 // Host returns the libp2p host.

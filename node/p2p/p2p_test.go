@@ -207,6 +207,34 @@ func TestKeyErrors(t *testing.T) {
 	}
 }
 
+func mustIdentity(tb testing.TB, key *ecdsa.PrivateKey) crypto.PrivKey {
+	tb.Helper()
+	id, err := Identity(key)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return id
+}
+
+// TestIdentity: a network started with Identity(key) instead of the key
+// has the peer id of the key.
+func TestIdentity(t *testing.T) {
+	key := testKey(t)
+	cfg := testConfig(t)
+	cfg.Key, cfg.Identity = nil, mustIdentity(t, key)
+	n := startNode(t, cfg)
+	want, err := PeerIDFromKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n.PeerID() != want {
+		t.Fatalf("peer id %s, want %s", n.PeerID(), want)
+	}
+	if _, err := Identity(nil); !errors.Is(err, ErrNoKey) {
+		t.Errorf("Identity(nil) error = %v, want ErrNoKey", err)
+	}
+}
+
 func TestConfigErrors(t *testing.T) {
 	ctx := context.Background()
 	tests := []struct {
@@ -214,6 +242,14 @@ func TestConfigErrors(t *testing.T) {
 		mutate func(*Config)
 	}{
 		{"no key", func(c *Config) { c.Key = nil }},
+		{"key and identity", func(c *Config) { c.Identity = mustIdentity(t, testKey(t)) }},
+		{"ed25519 identity", func(c *Config) {
+			ed, _, err := crypto.GenerateEd25519Key(rand.Reader)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.Key, c.Identity = nil, ed
+		}},
 		{"no validator for certs", func(c *Config) { delete(c.Validators, KindCerts) }},
 		{"nil validator for jobs", func(c *Config) { c.Validators[KindJobs] = nil }},
 		{"validator for unknown kind", func(c *Config) { c.Validators["votes"] = acceptAll }},
