@@ -30,23 +30,23 @@ type AdminP2PRequest struct {
 
 // setupAdminToken sets the token of the admin routes: the configured one,
 // else a fresh random one written to DataDir/admin.token.
-func (n *Node) setupAdminToken() error {
-	if n.opts.AdminToken != "" {
-		n.adminToken = n.opts.AdminToken
+func (h *httpAPI) setupAdminToken() error {
+	if h.opts.AdminToken != "" {
+		h.adminToken = h.opts.AdminToken
 		return nil
 	}
 	var b [32]byte
 	rand.Read(b[:]) // never fails (crypto/rand, Go 1.24+)
 	tok := hex.EncodeToString(b[:])
-	if err := writePrivateFile(filepath.Join(n.opts.DataDir, AdminTokenFile), tok+"\n"); err != nil {
+	if err := writePrivateFile(filepath.Join(h.opts.DataDir, AdminTokenFile), tok+"\n"); err != nil {
 		return fmt.Errorf("node: admin token: %w", err)
 	}
-	n.adminToken = tok
+	h.adminToken = tok
 	return nil
 }
 
 // AdminToken is the bearer token of the node's admin routes (after Start).
-func (n *Node) AdminToken() string { return n.adminToken }
+func (n *Node) AdminToken() string { return n.api.adminToken }
 
 // writePrivateFile replaces path with data, readable by its owner only,
 // so that a reader never sees half of it.
@@ -113,7 +113,7 @@ func ReadAdminToken(cfg *Config) (string, error) {
 // page on another name, DNS rebinding included, cannot send), send no
 // Origin (every browser sends one with a POST), present the admin token,
 // which no client token matches, and send JSON, which a form cannot.
-func (n *Node) admitAdmin(w http.ResponseWriter, r *http.Request) bool {
+func (h *httpAPI) admitAdmin(w http.ResponseWriter, r *http.Request) bool {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
 		writeError(w, http.StatusForbidden, "forbidden", "admin routes answer loopback clients only")
@@ -130,7 +130,7 @@ func (n *Node) admitAdmin(w http.ResponseWriter, r *http.Request) bool {
 		return false
 	}
 	tok, ok := bearerToken(r)
-	if !ok || n.adminToken == "" || subtle.ConstantTimeCompare([]byte(tok), []byte(n.adminToken)) != 1 {
+	if !ok || h.adminToken == "" || subtle.ConstantTimeCompare([]byte(tok), []byte(h.adminToken)) != 1 {
 		writeError(w, http.StatusUnauthorized, "unauthorized",
 			"admin routes need the node's admin token (Authorization: Bearer, the token in [api] admin_token_file or else data/admin.token); client tokens are not admin tokens")
 		return false
@@ -176,23 +176,23 @@ func loopbackHost(hostHeader, port string) bool {
 
 // handleAdminP2P cuts the node off the network or reconnects it, for fault
 // tests. admitAdmin says who may.
-func (n *Node) handleAdminP2P(w http.ResponseWriter, r *http.Request) {
-	if !n.admitAdmin(w, r) {
+func (h *httpAPI) handleAdminP2P(w http.ResponseWriter, r *http.Request) {
+	if !h.admitAdmin(w, r) {
 		return
 	}
 	var req AdminP2PRequest
-	if !n.decodeBody(w, r, &req) {
+	if !h.decodeBody(w, r, &req) {
 		return
 	}
 	switch req.Action {
 	case "disconnect":
-		n.net.SetOffline(true)
+		h.net.SetOffline(true)
 	case "connect":
-		n.net.SetOffline(false)
+		h.net.SetOffline(false)
 	default:
 		writeError(w, http.StatusBadRequest, "invalid_action", fmt.Sprintf("action %q: want disconnect or connect", req.Action))
 		return
 	}
 	log.Infow("p2p admin action", "action", req.Action)
-	writeJSON(w, http.StatusOK, map[string]any{"action": req.Action, "offline": n.net.Offline(), "peers": len(n.net.ConnectedPeers())})
+	writeJSON(w, http.StatusOK, map[string]any{"action": req.Action, "offline": h.net.Offline(), "peers": len(h.net.ConnectedPeers())})
 }

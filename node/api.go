@@ -26,7 +26,31 @@ import (
 
 var apiLog = logging.Logger("verity/api")
 
-func (n *Node) view(rec *store.Job, m *JobMessage) *api.Job {
+// httpAPI is the node's HTTP API: its routes and handlers, client tokens
+// and rate limits, the admin routes, and the one mapping of the node's
+// domain errors to status codes (httpStatus). It serves the node's own
+// operations (Submit, Job, WaitFinal, ...) and holds no protocol state.
+type httpAPI struct {
+	*env
+	node    *Node
+	limiter *rateLimiter
+	// streams counts the event streams served.
+	streams *streamGate
+	// adminToken is the bearer token of the admin routes.
+	adminToken string
+}
+
+func newHTTPAPI(n *Node) *httpAPI {
+	return &httpAPI{
+		env:     n.env,
+		node:    n,
+		limiter: newRateLimiter(n.opts.RateLimit, n.opts.RateBurst, 10000),
+		streams: &streamGate{max: int64(n.opts.APILimits.MaxEventStreams)},
+	}
+}
+
+// jobView is what a client sees of a job record.
+func jobView(rec *store.Job, m *JobMessage) *api.Job {
 	v := &api.Job{
 		JobID:       m.JobID,
 		Status:      rec.Status,
@@ -71,17 +95,13 @@ func (n *Node) Job(id common.Hash) (*api.Job, error) {
 	if err := strictjson.Decode(rec.Message, &m, maxStoredJobMessageSize); err != nil {
 		return nil, fmt.Errorf("stored job %s: %w", id.Hex(), err)
 	}
-	v := n.view(rec, &m)
+	v := jobView(rec, &m)
 	if cert != nil {
 		v.Status = cert.Status
 		v.Certificate = cert
 		return v, nil
 	}
-	n.mu.Lock()
-	if j, ok := n.agg[id]; ok {
-		v.Progress = j.tally.Progress()
-	}
-	n.mu.Unlock()
+	v.Progress = n.gw.progress(id)
 	return v, nil
 }
 
@@ -108,28 +128,32 @@ type Route struct {
 }
 
 // Routes lists every route of the API; docs/openapi.json documents each.
-func (n *Node) Routes() []Route {
+func (n *Node) Routes() []Route { return n.api.routes() }
+
+func (h *httpAPI) routes() []Route {
 	return []Route{
-		{"POST", "/v1/verify", n.handleVerify},
-		{"POST", "/v1/generate", n.handleGenerate},
-		{"GET", "/v1/jobs/{id}", n.handleJob},
-		{"GET", "/v1/jobs/{id}/certificate", n.handleCertificate},
-		{"GET", "/v1/jobs/{id}/events", n.handleEvents},
-		{"GET", "/v1/jobs/{id}/audit", n.handleAudit},
-		{"POST", "/v1/jobs/{id}/actions", n.handleAction},
-		{"GET", "/v1/events", n.handleEvents},
-		{"GET", "/v1/validators", n.handleValidators},
-		{"GET", "/v1/evidence", n.handleEvidence},
-		{"GET", "/healthz", n.handleHealth},
-		{"POST", "/v1/admin/p2p", n.handleAdminP2P},
-		{"GET", "/metrics", promhttp.HandlerFor(n.metrics.reg, promhttp.HandlerOpts{}).ServeHTTP},
+		{"POST", "/v1/verify", h.handleVerify},
+		{"POST", "/v1/generate", h.handleGenerate},
+		{"GET", "/v1/jobs/{id}", h.handleJob},
+		{"GET", "/v1/jobs/{id}/certificate", h.handleCertificate},
+		{"GET", "/v1/jobs/{id}/events", h.handleEvents},
+		{"GET", "/v1/jobs/{id}/audit", h.handleAudit},
+		{"POST", "/v1/jobs/{id}/actions", h.handleAction},
+		{"GET", "/v1/events", h.handleEvents},
+		{"GET", "/v1/validators", h.handleValidators},
+		{"GET", "/v1/evidence", h.handleEvidence},
+		{"GET", "/healthz", h.handleHealth},
+		{"POST", "/v1/admin/p2p", h.handleAdminP2P},
+		{"GET", "/metrics", promhttp.HandlerFor(h.metrics.reg, promhttp.HandlerOpts{}).ServeHTTP},
 	}
 }
 
 // Handler is the node's HTTP API.
-func (n *Node) Handler() http.Handler {
+func (n *Node) Handler() http.Handler { return n.api.handler() }
+
+func (h *httpAPI) handler() http.Handler {
 	mux := http.NewServeMux()
-	for _, rt := range n.Routes() {
+	for _, rt := range h.routes() {
 		mux.HandleFunc(rt.Method+" "+rt.Path, rt.handler)
 	}
 	// The explorer: a page for people, reading the routes above.
@@ -158,7 +182,7 @@ func writeError(w http.ResponseWriter, status int, code, msg string) {
 
 // decodeBody decodes a JSON request body strictly, answering 415, 413 or
 // 400 itself when it cannot.
-func (n *Node) decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
+func (h *httpAPI) decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || mt != "application/json" {
@@ -166,35 +190,35 @@ func (n *Node) decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
 			return false
 		}
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, n.opts.MaxBodyBytes)
-	err := strictjson.DecodeReader(r.Body, v, int(n.opts.MaxBodyBytes))
+	r.Body = http.MaxBytesReader(w, r.Body, h.opts.MaxBodyBytes)
+	err := strictjson.DecodeReader(r.Body, v, int(h.opts.MaxBodyBytes))
 	var tooBig *http.MaxBytesError
 	switch {
 	case err == nil:
 		return true
 	case errors.As(err, &tooBig) || errors.Is(err, strictjson.ErrTooLarge):
-		writeError(w, http.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf("request body exceeds %d bytes", n.opts.MaxBodyBytes))
+		writeError(w, http.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf("request body exceeds %d bytes", h.opts.MaxBodyBytes))
 	case errors.Is(err, os.ErrDeadlineExceeded):
-		writeError(w, http.StatusRequestTimeout, "body_timeout", fmt.Sprintf("request body not received within %s", n.opts.APILimits.ReadTimeout))
+		writeError(w, http.StatusRequestTimeout, "body_timeout", fmt.Sprintf("request body not received within %s", h.opts.APILimits.ReadTimeout))
 	default:
 		writeError(w, http.StatusBadRequest, "invalid_json", "request body: "+err.Error())
 	}
 	return false
 }
 
-func (n *Node) handleVerify(w http.ResponseWriter, r *http.Request) {
-	if !n.admit(w, r, "submitting") {
+func (h *httpAPI) handleVerify(w http.ResponseWriter, r *http.Request) {
+	if !h.admit(w, r, "submitting") {
 		return
 	}
 	var req api.VerifyRequest
-	if !n.decodeBody(w, r, &req) {
+	if !h.decodeBody(w, r, &req) {
 		return
 	}
-	answer := n.awaitWork(w) // decomposing may ask a model
-	v, err := n.Submit(r.Context(), req)
+	answer := h.awaitWork(w) // decomposing may ask a model
+	v, err := h.node.Submit(r.Context(), req)
 	answer()
 	if err != nil {
-		n.writeRequestError(w, err)
+		h.writeRequestError(w, err)
 		return
 	}
 	writeJSON(w, http.StatusAccepted, v)
@@ -202,7 +226,7 @@ func (n *Node) handleVerify(w http.ResponseWriter, r *http.Request) {
 
 // writeRequestError answers a *RequestError with the status of its kind
 // (httpStatus), anything else with 500.
-func (n *Node) writeRequestError(w http.ResponseWriter, err error) {
+func (h *httpAPI) writeRequestError(w http.ResponseWriter, err error) {
 	var re *RequestError
 	if errors.As(err, &re) {
 		writeError(w, httpStatus(re.Kind), re.Code, re.Message)
@@ -232,7 +256,7 @@ func requireFinal(r *http.Request) bool {
 	return r.URL.Query().Get("require") == "final" || strings.EqualFold(r.Header.Get("Verity-Require"), "final")
 }
 
-func (n *Node) writeJobError(w http.ResponseWriter, id common.Hash, err error) {
+func (h *httpAPI) writeJobError(w http.ResponseWriter, id common.Hash, err error) {
 	if errors.Is(err, ErrUnknownJob) {
 		writeError(w, http.StatusNotFound, "unknown_job", "no job "+id.Hex()+" on this node")
 		return
@@ -240,7 +264,7 @@ func (n *Node) writeJobError(w http.ResponseWriter, id common.Hash, err error) {
 	writeError(w, http.StatusInternalServerError, "internal", err.Error())
 }
 
-func (n *Node) handleJob(w http.ResponseWriter, r *http.Request) {
+func (h *httpAPI) handleJob(w http.ResponseWriter, r *http.Request) {
 	id, ok := parseJobID(w, r)
 	if !ok {
 		return
@@ -251,17 +275,17 @@ func (n *Node) handleJob(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusBadRequest, "invalid_wait", fmt.Sprintf("wait %q: want a duration such as 30s", ws))
 			return
 		}
-		if _, err := n.Job(id); err == nil {
+		if _, err := h.node.Job(id); err == nil {
 			d = min(d, MaxWait)
-			n.extendDeadlines(w, d)
+			h.extendDeadlines(w, d)
 			ctx, cancel := context.WithTimeout(r.Context(), d)
-			n.WaitFinal(ctx, id) // on timeout, answer with the current state
+			h.node.WaitFinal(ctx, id) // on timeout, answer with the current state
 			cancel()
 		}
 	}
-	v, err := n.Job(id)
+	v, err := h.node.Job(id)
 	if err != nil {
-		n.writeJobError(w, id, err)
+		h.writeJobError(w, id, err)
 		return
 	}
 	if !v.Status.Final() {
@@ -271,10 +295,10 @@ func (n *Node) handleJob(w http.ResponseWriter, r *http.Request) {
 		}
 		// Each such read is written to the audit trail: it counts against
 		// the client's rate like a POST, so reads cannot flood the store.
-		if !n.rateLimit(w, r) {
+		if !h.rateLimit(w, r) {
 			return
 		}
-		n.recordRead(id, n.clientIdentity(r), "GET /v1/jobs/{id}")
+		h.node.recordRead(id, h.clientIdentity(r), "GET /v1/jobs/{id}")
 	}
 	writeJSON(w, http.StatusOK, v)
 }
@@ -286,32 +310,32 @@ const MaxWait = 5 * time.Minute
 // whose body is read, for work that may outlast them (a model's answer,
 // bounded by the model's own timeouts); the function it returns gives the
 // answer WriteTimeout from when it is called.
-func (n *Node) awaitWork(w http.ResponseWriter) (answer func()) {
+func (h *httpAPI) awaitWork(w http.ResponseWriter) (answer func()) {
 	rc := http.NewResponseController(w)
 	rc.SetReadDeadline(time.Time{})
 	rc.SetWriteDeadline(time.Time{})
-	return func() { rc.SetWriteDeadline(time.Now().Add(n.opts.APILimits.WriteTimeout)) }
+	return func() { rc.SetWriteDeadline(time.Now().Add(h.opts.APILimits.WriteTimeout)) }
 }
 
 // extendDeadlines gives a request that waits on something other than its
 // client (a long poll, a model) d more than the server's read and write
 // timeouts: its context would otherwise end at the read timeout, and its
 // answer could not be written after the write timeout.
-func (n *Node) extendDeadlines(w http.ResponseWriter, d time.Duration) {
+func (h *httpAPI) extendDeadlines(w http.ResponseWriter, d time.Duration) {
 	rc := http.NewResponseController(w)
 	now := time.Now()
-	rc.SetReadDeadline(now.Add(d + n.opts.APILimits.ReadTimeout))
-	rc.SetWriteDeadline(now.Add(d + n.opts.APILimits.WriteTimeout))
+	rc.SetReadDeadline(now.Add(d + h.opts.APILimits.ReadTimeout))
+	rc.SetWriteDeadline(now.Add(d + h.opts.APILimits.WriteTimeout))
 }
 
-func (n *Node) handleAudit(w http.ResponseWriter, r *http.Request) {
+func (h *httpAPI) handleAudit(w http.ResponseWriter, r *http.Request) {
 	id, ok := parseJobID(w, r)
 	if !ok {
 		return
 	}
-	a, err := n.Audit(id)
+	a, err := h.node.Audit(id)
 	if err != nil {
-		n.writeJobError(w, id, err)
+		h.writeJobError(w, id, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, a)
@@ -320,25 +344,25 @@ func (n *Node) handleAudit(w http.ResponseWriter, r *http.Request) {
 // MaxActionName bounds the name and detail of a recorded action.
 const MaxActionName = 200
 
-func (n *Node) handleAction(w http.ResponseWriter, r *http.Request) {
+func (h *httpAPI) handleAction(w http.ResponseWriter, r *http.Request) {
 	id, ok := parseJobID(w, r)
 	if !ok {
 		return
 	}
-	if !n.admit(w, r, "recording an action") {
+	if !h.admit(w, r, "recording an action") {
 		return
 	}
 	var req api.ActionRequest
-	if !n.decodeBody(w, r, &req) {
+	if !h.decodeBody(w, r, &req) {
 		return
 	}
 	if strings.TrimSpace(req.Name) == "" || len(req.Name) > MaxActionName || len(req.Detail) > 4*MaxActionName {
 		writeError(w, http.StatusBadRequest, "invalid_action", fmt.Sprintf("an action needs a name of 1 to %d bytes", MaxActionName))
 		return
 	}
-	e, err := n.RecordAction(id, n.clientIdentity(r), req)
+	e, err := h.node.RecordAction(id, h.clientIdentity(r), req)
 	if err != nil {
-		n.writeJobError(w, id, err)
+		h.writeJobError(w, id, err)
 		return
 	}
 	writeJSON(w, http.StatusCreated, e)
@@ -355,15 +379,15 @@ func (n *Node) handleAction(w http.ResponseWriter, r *http.Request) {
 // write and as soon as its client leaves. Events show the proof forming
 // (claim hashes, stake per verdict, ballots) but never the answer text
 // before it is final, so watching is not a read before proof.
-func (n *Node) handleEvents(w http.ResponseWriter, r *http.Request) {
+func (h *httpAPI) handleEvents(w http.ResponseWriter, r *http.Request) {
 	var job common.Hash
 	if r.PathValue("id") != "" {
 		var ok bool
 		if job, ok = parseJobID(w, r); !ok {
 			return
 		}
-		if _, err := n.Job(job); err != nil {
-			n.writeJobError(w, job, err)
+		if _, err := h.node.Job(job); err != nil {
+			h.writeJobError(w, job, err)
 			return
 		}
 	}
@@ -371,59 +395,84 @@ func (n *Node) handleEvents(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if !n.streams.acquire() {
+	if !h.streams.acquire() {
 		w.Header().Set("Retry-After", "5")
 		writeError(w, http.StatusServiceUnavailable, "too_many_streams",
-			fmt.Sprintf("this node serves its maximum of %d event streams; retry later or use another node", n.opts.APILimits.MaxEventStreams))
+			fmt.Sprintf("this node serves its maximum of %d event streams; retry later or use another node", h.opts.APILimits.MaxEventStreams))
 		return
 	}
-	defer n.streams.release()
-	limits := n.opts.APILimits
-	rc := http.NewResponseController(w)
+	defer h.streams.release()
+	limits := h.opts.APILimits
+	s := &eventStream{w: w, rc: http.NewResponseController(w), job: job, writeTimeout: limits.WriteTimeout}
 	// A stream outlives the server's read timeout: the server keeps
 	// reading the connection only to learn when the client leaves, which
-	// ends the request's context. Each write has its own deadline below.
-	rc.SetReadDeadline(time.Time{})
-	backlog, more, sub := n.events.subscribe(job, from, replayPage{events: limits.ReplayEvents, bytes: limits.ReplayBytes})
-	defer n.events.unsubscribe(sub)
+	// ends the request's context. Each write has its own deadline (send).
+	s.rc.SetReadDeadline(time.Time{})
+	backlog, more, sub := h.events.subscribe(job, from, replayPage{events: limits.ReplayEvents, bytes: limits.ReplayBytes})
+	defer h.events.unsubscribe(sub)
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-cache")
 	w.Header().Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
-	// send writes frames and flushes them within WriteTimeout; false ends
-	// the stream (the client left or stopped reading).
-	send := func(frames ...[]byte) bool {
-		rc.SetWriteDeadline(time.Now().Add(limits.WriteTimeout))
-		for _, f := range frames {
-			if _, err := w.Write(f); err != nil {
-				return false
-			}
-		}
-		return rc.Flush() == nil
-	}
-	last := func(e *hubEvent) bool { return job != (common.Hash{}) && e.typ == api.EventCertificateIssued }
-	frames := make([][]byte, 0, len(backlog))
-	done := more
-	for _, e := range backlog {
-		frames = append(frames, e.frame)
-		if last(e) {
-			done = true
-			break
-		}
-	}
-	if !send(frames...) || done {
+	if !s.replay(backlog, more) {
 		return
 	}
 	if job != (common.Hash{}) {
 		// Final, and its certificate event not replayed (not asked for,
 		// evicted, or issued before a restart): send it from the store
 		// with id 0.
-		if c, err := n.store.Certificate(job); err == nil {
+		if c, err := h.store.Certificate(job); err == nil {
 			data, _ := json.Marshal(&api.CertificateIssuedData{Status: c.Status, Certificate: c})
-			send(encodeFrame(&Event{Type: api.EventCertificateIssued, JobID: job, Time: c.IssuedAt, Data: data}))
+			s.send(encodeFrame(&Event{Type: api.EventCertificateIssued, JobID: job, Time: c.IssuedAt, Data: data}))
 			return
 		}
 	}
+	s.follow(r.Context(), h.ctx, sub)
+}
+
+// eventStream is one client's stream of events.
+type eventStream struct {
+	w            http.ResponseWriter
+	rc           *http.ResponseController
+	job          common.Hash // zero: every job
+	writeTimeout time.Duration
+}
+
+// send writes frames and flushes them within the write timeout; false ends
+// the stream (the client left or stopped reading).
+func (s *eventStream) send(frames ...[]byte) bool {
+	s.rc.SetWriteDeadline(time.Now().Add(s.writeTimeout))
+	for _, f := range frames {
+		if _, err := s.w.Write(f); err != nil {
+			return false
+		}
+	}
+	return s.rc.Flush() == nil
+}
+
+// last reports whether e ends the stream: the certificate of its job.
+func (s *eventStream) last(e *hubEvent) bool {
+	return s.job != (common.Hash{}) && e.typ == api.EventCertificateIssued
+}
+
+// replay sends the backlog; it reports whether the stream goes on (it
+// does not after a page with more to come, or after the last event).
+func (s *eventStream) replay(backlog []*hubEvent, more bool) bool {
+	frames := make([][]byte, 0, len(backlog))
+	done := more
+	for _, e := range backlog {
+		frames = append(frames, e.frame)
+		if s.last(e) {
+			done = true
+			break
+		}
+	}
+	return s.send(frames...) && !done
+}
+
+// follow sends new events as they come, and a keepalive when idle, until
+// the last event, the client leaves (reqCtx) or the node stops (nodeCtx).
+func (s *eventStream) follow(reqCtx, nodeCtx context.Context, sub *eventSub) {
 	keepalive := time.NewTicker(keepaliveInterval)
 	defer keepalive.Stop()
 	batch := make([][]byte, 0, maxBatch)
@@ -433,34 +482,41 @@ func (n *Node) handleEvents(w http.ResponseWriter, r *http.Request) {
 			if !ok {
 				return
 			}
-			// Events come in bursts (a ballot, the claims it decides,
-			// the certificate): what is queued goes in one write.
-			batch, done = append(batch[:0], e.frame), last(e)
-			for open := true; open && !done && len(batch) < maxBatch; {
-				select {
-				case e, open = <-sub.ch:
-					if open {
-						batch, done = append(batch, e.frame), last(e)
-					} else {
-						done = true
-					}
-				default:
-					open = false
-				}
-			}
-			if !send(batch...) || done {
+			var done bool
+			batch, done = s.drain(batch[:0], e, sub)
+			if !s.send(batch...) || done {
 				return
 			}
 		case <-keepalive.C:
-			if !send(keepaliveFrame) {
+			if !s.send(keepaliveFrame) {
 				return
 			}
-		case <-r.Context().Done():
+		case <-reqCtx.Done():
 			return
-		case <-n.ctx.Done():
+		case <-nodeCtx.Done():
 			return
 		}
 	}
+}
+
+// drain batches e with the events queued behind it: events come in bursts
+// (a ballot, the claims it decides, the certificate), and what is queued
+// goes in one write. done reports the stream's last event, or its end.
+func (s *eventStream) drain(batch [][]byte, e *hubEvent, sub *eventSub) (_ [][]byte, done bool) {
+	batch, done = append(batch, e.frame), s.last(e)
+	for open := true; open && !done && len(batch) < maxBatch; {
+		select {
+		case e, open = <-sub.ch:
+			if open {
+				batch, done = append(batch, e.frame), s.last(e)
+			} else {
+				done = true
+			}
+		default:
+			open = false
+		}
+	}
+	return batch, done
 }
 
 // maxBatch bounds the queued events a stream writes at once.
@@ -503,12 +559,12 @@ func parseStreamStart(w http.ResponseWriter, r *http.Request) (streamStart, bool
 	}
 }
 
-func (n *Node) handleCertificate(w http.ResponseWriter, r *http.Request) {
+func (h *httpAPI) handleCertificate(w http.ResponseWriter, r *http.Request) {
 	id, ok := parseJobID(w, r)
 	if !ok {
 		return
 	}
-	c, err := n.store.Certificate(id)
+	c, err := h.store.Certificate(id)
 	if err == nil {
 		writeJSON(w, http.StatusOK, c)
 		return
@@ -517,32 +573,32 @@ func (n *Node) handleCertificate(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, "internal", err.Error())
 		return
 	}
-	if _, err := n.store.Job(id); errors.Is(err, store.ErrNotFound) {
+	if _, err := h.store.Job(id); errors.Is(err, store.ErrNotFound) {
 		writeError(w, http.StatusNotFound, "unknown_job", "no job "+id.Hex()+" on this node")
 		return
 	}
 	writeError(w, http.StatusConflict, "not_final", "job "+id.Hex()+" is still provisional: no certificate yet")
 }
 
-func (n *Node) handleValidators(w http.ResponseWriter, r *http.Request) {
-	stats, err := n.ValidatorStats()
+func (h *httpAPI) handleValidators(w http.ResponseWriter, r *http.Request) {
+	stats, err := h.node.ValidatorStats()
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, "internal", err.Error())
 		return
 	}
-	policy := n.set.Policy()
+	policy := h.set.Policy()
 	writeJSON(w, http.StatusOK, api.Validators{
-		NetworkID:   n.set.NetworkID(),
-		GenesisHash: n.set.GenesisHash(),
+		NetworkID:   h.set.NetworkID(),
+		GenesisHash: h.set.GenesisHash(),
 		Policy:      &policy,
-		TotalStake:  n.set.TotalStake(),
-		Validators:  n.set.Validators(),
+		TotalStake:  h.set.TotalStake(),
+		Validators:  h.set.Validators(),
 		Stats:       stats,
 	})
 }
 
-func (n *Node) handleEvidence(w http.ResponseWriter, r *http.Request) {
-	ev, err := n.Evidence()
+func (h *httpAPI) handleEvidence(w http.ResponseWriter, r *http.Request) {
+	ev, err := h.node.Evidence()
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, "internal", err.Error())
 		return
@@ -550,20 +606,20 @@ func (n *Node) handleEvidence(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, ev)
 }
 
-func (n *Node) handleHealth(w http.ResponseWriter, r *http.Request) {
-	h := api.Health{
+func (h *httpAPI) handleHealth(w http.ResponseWriter, r *http.Request) {
+	health := api.Health{
 		Status:  "ready",
-		Name:    n.opts.Name,
-		Address: n.Address(),
-		PeerID:  n.net.PeerID().String(),
-		Peers:   len(n.net.Host().Network().Peers()),
+		Name:    h.opts.Name,
+		Address: h.node.Address(),
+		PeerID:  h.net.PeerID().String(),
+		Peers:   len(h.net.Host().Network().Peers()),
 	}
-	if !n.Ready() {
-		h.Status, h.Error, h.Message = "not_ready", "not_ready", "no gossip topic peers yet"
-		writeJSON(w, http.StatusServiceUnavailable, h)
+	if !h.node.Ready() {
+		health.Status, health.Error, health.Message = "not_ready", "not_ready", "no gossip topic peers yet"
+		writeJSON(w, http.StatusServiceUnavailable, health)
 		return
 	}
-	writeJSON(w, http.StatusOK, h)
+	writeJSON(w, http.StatusOK, health)
 }
 
 // httpStatus is the status code of a kind of request error: the one place

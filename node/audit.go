@@ -2,15 +2,7 @@ package node
 
 import (
 	"cmp"
-	"crypto/subtle"
-	"errors"
-	"fmt"
-	"net"
-	"net/http"
 	"slices"
-	"strconv"
-	"strings"
-	"time"
 
 	"github.com/ethereum/go-ethereum/common"
 
@@ -19,50 +11,11 @@ import (
 	"github.com/verity-network/verity/node/store"
 )
 
-// clientIdentity names the client of a request for the audit trail: the
-// name of its API token when it presents a valid one, else its remote host.
-func (n *Node) clientIdentity(r *http.Request) string {
-	if name, ok := n.tokenName(r); ok {
-		return "token:" + name
-	}
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
-
-// bearerToken is the token of r's Authorization header when its scheme is
-// Bearer, which RFC 7235 makes case-insensitive ("bearer x", "BEARER x"),
-// followed by one or more spaces.
-func bearerToken(r *http.Request) (string, bool) {
-	scheme, tok, ok := strings.Cut(r.Header.Get("Authorization"), " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		return "", false
-	}
-	tok = strings.TrimLeft(tok, " ")
-	return tok, tok != ""
-}
-
-// tokenName returns the name of the client token r presents, if valid.
-func (n *Node) tokenName(r *http.Request) (string, bool) {
-	tok, ok := bearerToken(r)
-	if !ok {
-		return "", false
-	}
-	for name, want := range n.opts.Tokens {
-		if subtle.ConstantTimeCompare([]byte(tok), []byte(want)) == 1 {
-			return name, true
-		}
-	}
-	return "", false
-}
-
 // recordRead notes that a client read a job's answer while it was
 // provisional.
 func (n *Node) recordRead(id common.Hash, client, detail string) {
 	err := n.store.AddAudit(id, &store.AuditRecord{
-		Time: n.opts.Now(), Kind: api.AuditRead, Client: client, Detail: detail, Status: consensus.StatusProvisional,
+		Time: n.clock.Now(), Kind: api.AuditRead, Client: client, Detail: detail, Status: consensus.StatusProvisional,
 	})
 	if err != nil {
 		log.Errorw("record read", "job", id.Hex(), "err", err)
@@ -76,7 +29,7 @@ func (n *Node) RecordAction(id common.Hash, client string, a api.ActionRequest) 
 	if err != nil {
 		return nil, err
 	}
-	rec := &store.AuditRecord{Time: n.opts.Now(), Kind: api.AuditAction, Client: client, Name: a.Name, Detail: a.Detail, Status: v.Status}
+	rec := &store.AuditRecord{Time: n.clock.Now(), Kind: api.AuditAction, Client: client, Name: a.Name, Detail: a.Detail, Status: v.Status}
 	if err := n.store.AddAudit(id, rec); err != nil {
 		return nil, err
 	}
@@ -165,42 +118,4 @@ func (n *Node) Audit(id common.Hash) (*api.Audit, error) {
 		return cmp.Compare(auditKindOrder[x.Kind], auditKindOrder[y.Kind])
 	})
 	return a, nil
-}
-
-var errUnauthorized = errors.New("unauthorized")
-
-// authorize checks the bearer token when the node has tokens configured.
-func (n *Node) authorize(r *http.Request) error {
-	if len(n.opts.Tokens) == 0 {
-		return nil
-	}
-	if _, ok := n.tokenName(r); ok {
-		return nil
-	}
-	return errUnauthorized
-}
-
-// admit checks a POST request: bearer token, then the client's rate. It
-// answers the request itself and returns false when it may not proceed.
-func (n *Node) admit(w http.ResponseWriter, r *http.Request, what string) bool {
-	if err := n.authorize(r); err != nil {
-		writeError(w, http.StatusUnauthorized, "unauthorized", what+" needs a valid bearer token")
-		return false
-	}
-	return n.rateLimit(w, r)
-}
-
-// rateLimit charges one request to the client's bucket, answering 429 with
-// Retry-After and returning false when it is empty.
-func (n *Node) rateLimit(w http.ResponseWriter, r *http.Request) bool {
-	if n.opts.RateLimit < 0 {
-		return true
-	}
-	if ok, wait := n.limiter.allow(n.clientIdentity(r), n.opts.Now()); !ok {
-		secs := int(wait/time.Second) + 1
-		w.Header().Set("Retry-After", strconv.Itoa(secs))
-		writeError(w, http.StatusTooManyRequests, "rate_limited", fmt.Sprintf("too many requests from this client; retry in %ds", secs))
-		return false
-	}
-	return true
 }

@@ -158,27 +158,23 @@ func (c *catchUp) overdue(now time.Time) []common.Hash {
 
 // serveCertSync answers a catch-up request from a peer with the
 // certificates this node stores, each encoded as on gossip.
-func (n *Node) serveCertSync(_ context.Context, from peer.ID, data []byte, send func([]byte) error) error {
+func (o *observer) serveCertSync(_ context.Context, from peer.ID, data []byte, send func([]byte) error) error {
 	// libp2p runs this in a goroutine of its own: count it among the
 	// node's, as directBallot does.
-	n.mu.Lock()
-	if n.stopped {
-		n.mu.Unlock()
+	if !o.tasks.enter() {
 		return p2p.ErrClosed
 	}
-	n.wg.Add(1)
-	n.mu.Unlock()
-	defer n.wg.Done()
-	if ok, _ := n.catchUp.served.allow(from.String(), time.Now()); !ok {
+	defer o.tasks.exit()
+	if ok, _ := o.catchUp.served.allow(from.String(), time.Now()); !ok {
 		return fmt.Errorf("sync requests from %s over %d/s", from, syncRate)
 	}
 	var req CertSyncRequest
 	err := strictjson.Decode(data, &req, maxSyncRequest)
 	if err == nil {
-		err = req.validate(n.set)
+		err = req.validate(o.set)
 	}
 	if err != nil {
-		n.net.Penalise(from, "invalid sync request")
+		o.net.Penalise(from, "invalid sync request")
 		return err
 	}
 	count := 0
@@ -191,11 +187,11 @@ func (n *Node) serveCertSync(_ context.Context, from peer.ID, data []byte, send 
 			return false
 		}
 		count++
-		return count < int(req.Limit) && n.ctx.Err() == nil
+		return count < int(req.Limit) && o.ctx.Err() == nil
 	}
 	if len(req.JobIDs) > 0 {
 		for _, id := range req.JobIDs {
-			c, err := n.store.Certificate(id)
+			c, err := o.store.Certificate(id)
 			if err != nil {
 				continue
 			}
@@ -205,7 +201,7 @@ func (n *Node) serveCertSync(_ context.Context, from peer.ID, data []byte, send 
 		}
 		return nil
 	}
-	return n.store.CertificatesIssuedFrom(time.UnixMilli(int64(req.IssuedFromMS)), req.After, emit)
+	return o.store.CertificatesIssuedFrom(time.UnixMilli(int64(req.IssuedFromMS)), req.After, emit)
 }
 
 // catchUpLoop runs catch-up until the node stops: a sync of everything
@@ -213,8 +209,8 @@ func (n *Node) serveCertSync(_ context.Context, from peer.ID, data []byte, send 
 // certificates topic after having none (at start-up first), again
 // catchUpSettle later (what was gossiped while the mesh formed), and a sync
 // of overdue jobs every catchUpInterval.
-func (n *Node) catchUpLoop() {
-	if n.set.Len() == 1 {
+func (o *observer) catchUpLoop() {
+	if o.set.Len() == 1 {
 		return
 	}
 	tick := time.NewTicker(catchUpInterval)
@@ -224,24 +220,24 @@ func (n *Node) catchUpLoop() {
 	connected := false
 	var again time.Time // when to sync once more; zero: not due
 	for {
-		if has := n.net.TopicPeers(p2p.KindCerts) > 0; has != connected {
+		if has := o.net.TopicPeers(p2p.KindCerts) > 0; has != connected {
 			connected = has
 			if has {
-				n.catchUpSince()
+				o.catchUpSince()
 				again = time.Now().Add(catchUpSettle)
 			}
 		}
 		if connected && !again.IsZero() && time.Now().After(again) {
 			again = time.Time{}
-			n.catchUpSince()
+			o.catchUpSince()
 		}
 		select {
-		case <-n.ctx.Done():
+		case <-o.ctx.Done():
 			return
 		case <-poll.C:
 		case <-tick.C:
 			if connected {
-				n.catchUpOverdue()
+				o.catchUpOverdue()
 			}
 		}
 	}
@@ -249,9 +245,9 @@ func (n *Node) catchUpLoop() {
 
 // catchUpSince asks peers for every certificate issued since this node's
 // newest one, less catchUpOverlap (everything, for an empty store).
-func (n *Node) catchUpSince() {
+func (o *observer) catchUpSince() {
 	start := time.Now()
-	newest, ok, err := n.store.LastIssued()
+	newest, ok, err := o.store.LastIssued()
 	if err != nil {
 		log.Errorw("catch-up: read the newest certificate", "err", err)
 		return
@@ -259,16 +255,16 @@ func (n *Node) catchUpSince() {
 	var from time.Time
 	if ok {
 		// A gateway's clock may run ahead: never start after this node's.
-		if now := n.opts.Now(); newest.After(now) {
+		if now := o.clock.Now(); newest.After(now) {
 			newest = now
 		}
 		from = newest.Add(-catchUpOverlap)
 	}
-	req := CertSyncRequest{NetworkID: n.set.NetworkID(), IssuedFromMS: uint64(max(from.UnixMilli(), 0)), Limit: maxSyncCerts}
+	req := CertSyncRequest{NetworkID: o.set.NetworkID(), IssuedFromMS: uint64(max(from.UnixMilli(), 0)), Limit: maxSyncCerts}
 	stored := 0
-	n.withPeers("since", func(p peer.ID) error {
+	o.withPeers("since", func(p peer.ID) error {
 		for {
-			page, err := n.syncPage(p, &req)
+			page, err := o.syncPage(p, &req)
 			stored += page.stored
 			if err != nil {
 				return err
@@ -283,14 +279,14 @@ func (n *Node) catchUpSince() {
 }
 
 // catchUpOverdue asks peers for the certificates of overdue jobs.
-func (n *Node) catchUpOverdue() {
-	ids := n.catchUp.overdue(n.opts.Now())
+func (o *observer) catchUpOverdue() {
+	ids := o.catchUp.overdue(o.clock.Now())
 	if len(ids) == 0 {
 		return
 	}
-	req := CertSyncRequest{NetworkID: n.set.NetworkID(), JobIDs: ids, Limit: maxSyncCerts}
-	n.withPeers("overdue", func(p peer.ID) error {
-		page, err := n.syncPage(p, &req)
+	req := CertSyncRequest{NetworkID: o.set.NetworkID(), JobIDs: ids, Limit: maxSyncCerts}
+	o.withPeers("overdue", func(p peer.ID) error {
+		page, err := o.syncPage(p, &req)
 		if err == nil && page.stored > 0 {
 			log.Infow("catch-up of overdue jobs", "asked", len(ids), "stored", page.stored)
 		}
@@ -300,11 +296,11 @@ func (n *Node) catchUpOverdue() {
 
 // withPeers runs f with connected peers in random order until it succeeds,
 // up to catchUpPeers of them.
-func (n *Node) withPeers(what string, f func(peer.ID) error) {
-	peers := n.net.ConnectedPeers()
+func (o *observer) withPeers(what string, f func(peer.ID) error) {
+	peers := o.net.ConnectedPeers()
 	rand.Shuffle(len(peers), func(i, j int) { peers[i], peers[j] = peers[j], peers[i] })
 	for i, p := range peers {
-		if i == catchUpPeers || n.ctx.Err() != nil {
+		if i == catchUpPeers || o.ctx.Err() != nil {
 			return
 		}
 		err := f(p)
@@ -326,7 +322,7 @@ type syncPageResult struct {
 // is penalised and the answer dropped) and is stored if this node takes it
 // (checkCert). The certificates are stored together, before syncPage
 // returns.
-func (n *Node) syncPage(p peer.ID, req *CertSyncRequest) (syncPageResult, error) {
+func (o *observer) syncPage(p peer.ID, req *CertSyncRequest) (syncPageResult, error) {
 	var res syncPageResult
 	data, err := encode(req)
 	if err != nil {
@@ -338,8 +334,8 @@ func (n *Node) syncPage(p peer.ID, req *CertSyncRequest) (syncPageResult, error)
 	}
 	from := time.UnixMilli(int64(req.IssuedFromMS))
 	var take []*consensus.Certificate
-	err = n.net.RequestCertSync(n.ctx, p, data, syncLimits, func(item []byte) error {
-		c, v, err := n.checkCert(item, false)
+	err = o.net.RequestCertSync(o.ctx, p, data, syncLimits, func(item []byte) error {
+		c, v, err := o.checkCert(item, false)
 		if err == nil {
 			// What was asked for, in order: a correct peer sends nothing else.
 			if c == nil {
@@ -356,8 +352,8 @@ func (n *Node) syncPage(p peer.ID, req *CertSyncRequest) (syncPageResult, error)
 			}
 		}
 		if err != nil {
-			n.metrics.catchUp.WithLabelValues("invalid").Inc()
-			n.net.Penalise(p, "invalid certificate in a sync answer")
+			o.metrics.catchUp.WithLabelValues("invalid").Inc()
+			o.net.Penalise(p, "invalid certificate in a sync answer")
 			return fmt.Errorf("%w: %w", ErrBadSyncAnswer, err)
 		}
 		res.received++
@@ -365,7 +361,7 @@ func (n *Node) syncPage(p peer.ID, req *CertSyncRequest) (syncPageResult, error)
 		if v == p2p.Accept {
 			take = append(take, c)
 		} else {
-			n.metrics.catchUp.WithLabelValues("ignored").Inc()
+			o.metrics.catchUp.WithLabelValues("ignored").Inc()
 		}
 		return nil
 	})
@@ -376,12 +372,12 @@ func (n *Node) syncPage(p peer.ID, req *CertSyncRequest) (syncPageResult, error)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			n.storeCert(c)
+			o.storeCert(c)
 		}()
 	}
 	wg.Wait()
 	res.stored = len(take)
-	n.metrics.catchUp.WithLabelValues("stored").Add(float64(len(take)))
+	o.metrics.catchUp.WithLabelValues("stored").Add(float64(len(take)))
 	return res, err
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/verity-network/verity/claims"
 	"github.com/verity-network/verity/consensus"
 	"github.com/verity-network/verity/models"
+	"github.com/verity-network/verity/sigs"
 )
 
 // Config is a node's config.toml. Relative paths are relative to the node's
@@ -255,9 +256,9 @@ func (c *Config) setDefaults() {
 	if c.API.Listen == "" {
 		c.API.Listen = "127.0.0.1:8080"
 	}
-	if c.API.MaxBodyBytes == 0 {
-		c.API.MaxBodyBytes = DefaultMaxBodyBytes
-	}
+	var def Options // the defaults of Options: their one source
+	def.setDefaults()
+	orDefault(&c.API.MaxBodyBytes, def.MaxBodyBytes)
 	l := c.API.limits()
 	l.setDefaults()
 	c.API.ReadHeaderTimeout.Duration, c.API.ReadTimeout.Duration = l.ReadHeaderTimeout, l.ReadTimeout
@@ -268,17 +269,11 @@ func (c *Config) setDefaults() {
 		c.Verifier.Backend = claims.DefaultBackend
 	}
 	if c.Consensus.Quorum == "" {
-		c.Consensus.Quorum = consensus.DefaultQuorum.String()
+		c.Consensus.Quorum = def.Quorum.String()
 	}
-	if c.Consensus.Deadline.Duration == 0 {
-		c.Consensus.Deadline.Duration = DefaultDeadline
-	}
-	if c.Consensus.MaxDeadline.Duration == 0 {
-		c.Consensus.MaxDeadline.Duration = DefaultMaxDeadline
-	}
-	if c.Consensus.MaxOutputBytes == 0 {
-		c.Consensus.MaxOutputBytes = DefaultMaxOutputBytes
-	}
+	orDefault(&c.Consensus.Deadline.Duration, def.Deadline)
+	orDefault(&c.Consensus.MaxDeadline.Duration, def.MaxDeadline)
+	orDefault(&c.Consensus.MaxOutputBytes, def.MaxOutputBytes)
 }
 
 func (c *Config) validate() error {
@@ -296,4 +291,97 @@ func (c *Config) validate() error {
 		return fmt.Errorf("config: %w", err)
 	}
 	return nil
+}
+
+// FromConfig loads the key, genesis and verifier a config names. The
+// keystore password comes from the config's password file or environment
+// variable.
+func FromConfig(cfg *Config) (Options, error) {
+	g, err := consensus.LoadGenesis(cfg.Path(cfg.Genesis))
+	if err != nil {
+		return Options{}, err
+	}
+	pw, err := sigs.ReadPassword(cfg.Path(cfg.PasswordFile), cfg.PasswordEnv)
+	if err != nil {
+		return Options{}, fmt.Errorf("keystore password: %w", err)
+	}
+	key, err := sigs.UnlockKey(cfg.Path(cfg.KeyFile), pw)
+	if err != nil {
+		return Options{}, err
+	}
+	o := Options{
+		Name:           cfg.Name,
+		Key:            key,
+		Genesis:        g,
+		DataDir:        cfg.Path(cfg.DataDir),
+		ListenAddrs:    cfg.P2P.Listen,
+		Bootstrap:      cfg.P2P.Bootstrap,
+		APIListen:      cfg.API.Listen,
+		MaxBodyBytes:   cfg.API.MaxBodyBytes,
+		Tokens:         cfg.API.Tokens,
+		RateLimit:      cfg.API.RateLimit,
+		RateBurst:      cfg.API.RateBurst,
+		APILimits:      cfg.API.limits(),
+		MaxPendingJobs: cfg.Consensus.MaxPendingJobs,
+		GossipBallots:  cfg.P2P.GossipBallots,
+		Replication:    cfg.Consensus.Replication,
+		Deadline:       cfg.Consensus.Deadline.Duration,
+		MaxDeadline:    cfg.Consensus.MaxDeadline.Duration,
+		MaxOutputBytes: cfg.Consensus.MaxOutputBytes,
+	}
+	if o.APIListen == "off" {
+		o.APIListen = ""
+	}
+	if err := cfg.loadBackends(&o); err != nil {
+		return Options{}, err
+	}
+	if o.Quorum, err = consensus.ParseQuorum(cfg.Consensus.Quorum); err != nil {
+		return Options{}, fmt.Errorf("config consensus.quorum: %w", err)
+	}
+	if f := cfg.API.AdminTokenFile; f != "" {
+		if o.AdminToken, err = readTokenFile(cfg.Path(f)); err != nil {
+			return Options{}, fmt.Errorf("config api.admin_token_file: %w", err)
+		}
+	}
+	return o, nil
+}
+
+// loadBackends sets the verifier, decomposer and generator the config
+// names.
+func (c *Config) loadBackends(o *Options) (err error) {
+	if o.Verifier, err = c.verifier(); err != nil {
+		return fmt.Errorf("verifier: %w", err)
+	}
+	switch c.Decomposer.Backend {
+	case "", "rule":
+	case models.KindModel, models.KindOpenAI:
+		if o.Decomposer, err = models.NewModelDecomposer(c.Decomposer.spec(models.KindModel)); err != nil {
+			return fmt.Errorf("decomposer: %w", err)
+		}
+	default:
+		return fmt.Errorf("decomposer: unknown backend %q (want rule or model)", c.Decomposer.Backend)
+	}
+	if g := c.Generator; g.Backend != "" {
+		spec := g.spec(g.Backend)
+		spec.HallucinationRate, spec.Seed, spec.KnowledgeBase = g.HallucinationRate, g.Seed, c.Path(g.KnowledgeBase)
+		if o.Generator, err = models.NewGenerator(spec); err != nil {
+			return fmt.Errorf("generator: %w", err)
+		}
+	}
+	return nil
+}
+
+// verifier is the verifier backend the config names.
+func (c *Config) verifier() (Verifier, error) {
+	if b := c.Verifier.Backend; b == models.KindModel || b == models.KindOpenAI {
+		return models.NewModelVerifier(c.Verifier.spec(models.KindModel))
+	}
+	return claims.NewVerifier(claims.VerifierSpec{
+		Backend:       c.Verifier.Backend,
+		KnowledgeBase: c.Path(c.Verifier.KnowledgeBase),
+		Accuracy:      c.Verifier.Accuracy,
+		Seed:          c.Verifier.Seed,
+		Inner:         c.Verifier.Inner,
+		Validator:     c.Name,
+	})
 }

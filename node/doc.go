@@ -4,36 +4,54 @@
 // the consensus package's; this package moves messages between them, the
 // network (node/p2p), the store (node/store) and the HTTP API.
 //
+// A Node wires four parts, each in its own file with its own state and
+// locks, and holds no protocol state itself:
+//
+//   - gateway (gateway.go): starts the jobs this node accepts, adds the
+//     ballots sent for them, expires them at their deadline and issues
+//     their certificates; each job has a lock of its own.
+//   - validator (validator.go): judges the jobs assigned to this node,
+//     signs, stores and sends its ballots.
+//   - observer (observer.go, catchup.go): takes every certificate and
+//     piece of evidence, from gossip and from catch-up, and keeps each
+//     validator's agreement counts.
+//   - httpAPI (api.go, auth.go, admin.go): routes, handlers, client tokens
+//     and rate limits; the only code that knows HTTP status codes
+//     (httpStatus).
+//
 // The flow of one job, with the function or type that does each step:
 //
-//	client ──POST /v1/verify──▶ handleVerify (HTTP: auth, rate limit, body)
+//	client ──POST /v1/verify──▶ httpAPI.handleVerify (token, rate, body)
 //	                               │
 //	gateway                        ▼
-//	  Submit: jobRule ─▶ decompose ─▶ newJob (consensus.Job, signed)
-//	          ─▶ acceptJob: store, startAggregation (consensus.Tally),
+//	  gateway.submit: jobRule ─▶ decompose ─▶ newJob (consensus.Job, signed)
+//	          ─▶ accept: store, start (consensus.Tally, deadline timer),
 //	             job.accepted / claims.extracted events, gossip on "jobs"
 //	                               │
 //	every validator                ▼
-//	  validateJob: decodeJobShape (consensus.Job.Validate), replay check,
-//	               consensus.Job.VerifySignature, deadline
-//	  onJob ─▶ castBallot: the job's assignment; Options.Ballots
+//	  validator.validateJob: decodeJobShape (consensus.Job.Validate),
+//	               replay check, consensus.Job.VerifySignature, deadline
+//	  validator.onJob ─▶ castBallot: the job's assignment; Options.Ballots
 //	           (a BallotPolicy, Honest by default) gives the verdicts;
 //	           signAndSend: consensus.SignBallot, store, sendBallot
 //	           (straight to the gateway, or gossip on "ballots")
 //	                               │
 //	gateway                        ▼
-//	  checkBallot: DecodeBallot (consensus.Ballot.Validate, signature)
-//	  onBallot: ballot book (equivocation evidence, consensus.Ballot.Conflicts),
-//	            consensus.Tally.AddVerifiedBallot, ballot.attached and
-//	            claim.decided events; when the tally is done, or at the
-//	            deadline (expire), finalizeLocked ─▶ issue: the gateway
-//	            signs the consensus.Certificate, stores it, gossips it
+//	  gateway.checkBallot: DecodeBallot (consensus.Ballot.Validate, signature)
+//	  gateway.addBallot: observer's ballot book (equivocation evidence,
+//	            consensus.Ballot.Conflicts), consensus.Tally.AddVerifiedBallot,
+//	            ballot.attached and claim.decided events; when the tally is
+//	            done, or at the deadline (expire), finalizeLocked ─▶ issue:
+//	            the gateway signs the consensus.Certificate, stores it,
+//	            gossips it
 //	                               │
 //	every node                     ▼
-//	  validateCert / checkCert: consensus.VerifyCertificate ─▶ storeCert,
-//	  agreement counts; catch-up fetches certificates missed while down.
+//	  observer.validateCert / checkCert: consensus.VerifyCertificate ─▶
+//	  storeCert, agreement counts; catch-up (observer.catchUpLoop) fetches
+//	  certificates missed while down.
 //
-// Re-announcements (reannounce) make validators that missed a job answer;
-// resume restarts unfinished jobs after a restart. A Node's goroutines are
-// tracked and end with Stop.
+// Re-announcements (gateway.reannounce) make validators that missed a job
+// answer; Node.resume restarts unfinished jobs after a restart. Time comes
+// from Options.Clock, timers included. A Node's goroutines are tracked
+// (tasks) and end with Stop.
 package node

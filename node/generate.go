@@ -9,48 +9,47 @@ import (
 	"github.com/verity-network/verity/claims"
 )
 
-// Generate answers a prompt with the node's generator and submits the
-// answer for verification like Submit. The answer comes back at once,
-// provisional; its certificate follows.
-func (n *Node) Generate(ctx context.Context, req api.GenerateRequest) (*api.Job, error) {
-	g := n.opts.Generator
-	if g == nil {
+// generate answers a prompt with the node's generator and submits the
+// answer for verification like submit.
+func (g *gateway) generate(ctx context.Context, req api.GenerateRequest) (*api.Job, error) {
+	gen := g.opts.Generator
+	if gen == nil {
 		return nil, requestError(ErrDisabled, "generate_disabled", "this node has no generator; set [generator] backend in its config")
 	}
 	if strings.TrimSpace(req.Prompt) == "" {
 		return nil, requestError(ErrInvalidRequest, "empty_prompt", "prompt is empty")
 	}
-	if len(req.Prompt) > n.opts.MaxOutputBytes {
-		return nil, requestError(ErrTooLarge, "prompt_too_large", "prompt is %d bytes; the limit is %d", len(req.Prompt), n.opts.MaxOutputBytes)
+	if len(req.Prompt) > g.opts.MaxOutputBytes {
+		return nil, requestError(ErrTooLarge, "prompt_too_large", "prompt is %d bytes; the limit is %d", len(req.Prompt), g.opts.MaxOutputBytes)
 	}
-	if m := req.Model; m != "" && m != g.Name() && !strings.HasSuffix(g.Name(), ":"+m) {
-		return nil, requestError(ErrInvalidRequest, "unknown_model", "model %q: this node generates with %s", m, g.Name())
+	if m := req.Model; m != "" && m != gen.Name() && !strings.HasSuffix(gen.Name(), ":"+m) {
+		return nil, requestError(ErrInvalidRequest, "unknown_model", "model %q: this node generates with %s", m, gen.Name())
 	}
-	if err := n.checkPending(); err != nil {
+	if err := g.checkPending(); err != nil {
 		return nil, err
 	}
-	answer, err := g.Generate(ctx, req.Prompt)
+	answer, err := gen.Generate(ctx, req.Prompt)
 	if err != nil {
 		return nil, requestError(ErrUpstream, "generator_failed", "generator: %v", err)
 	}
-	return n.Submit(ctx, api.VerifyRequest{
+	return g.submit(ctx, api.VerifyRequest{
 		Output: answer, Prompt: req.Prompt, Quorum: req.Quorum, Replication: req.Replication, DeadlineMS: req.DeadlineMS,
 	})
 }
 
-func (n *Node) handleGenerate(w http.ResponseWriter, r *http.Request) {
-	if !n.admit(w, r, "generating") {
+func (h *httpAPI) handleGenerate(w http.ResponseWriter, r *http.Request) {
+	if !h.admit(w, r, "generating") {
 		return
 	}
 	var req api.GenerateRequest
-	if !n.decodeBody(w, r, &req) {
+	if !h.decodeBody(w, r, &req) {
 		return
 	}
-	answer := n.awaitWork(w) // the model may take longer than the server's timeouts
-	v, err := n.Generate(r.Context(), req)
+	answer := h.awaitWork(w) // the model may take longer than the server's timeouts
+	v, err := h.node.Generate(r.Context(), req)
 	answer()
 	if err != nil {
-		n.writeRequestError(w, err)
+		h.writeRequestError(w, err)
 		return
 	}
 	// The generated answer is new to the client and unproven: in strict
@@ -63,6 +62,6 @@ func (n *Node) handleGenerate(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusAccepted, &withheld)
 		return
 	}
-	n.recordRead(v.JobID, n.clientIdentity(r), "POST /v1/generate")
+	h.node.recordRead(v.JobID, h.clientIdentity(r), "POST /v1/generate")
 	writeJSON(w, http.StatusAccepted, v)
 }

@@ -297,10 +297,10 @@ func (g *streamGate) acquire() bool {
 
 func (g *streamGate) release() { g.active.Add(-1) }
 
-// registerAPIMetrics adds the HTTP server's gauges and counters to the
+// registerMetrics adds the HTTP server's gauges and counters to the
 // node's registry.
-func (n *Node) registerAPIMetrics(cl *connLimiter) {
-	n.metrics.reg.MustRegister(
+func (h *httpAPI) registerMetrics(cl *connLimiter) {
+	h.metrics.reg.MustRegister(
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "verity_api_connections", Help: "Open HTTP API connections.",
 		}, func() float64 { return float64(cl.open()) }),
@@ -312,7 +312,7 @@ func (n *Node) registerAPIMetrics(cl *connLimiter) {
 		}, func() float64 { return float64(cl.refused.Load()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "verity_api_event_streams", Help: "Event streams being served.",
-		}, func() float64 { return float64(n.streams.active.Load()) }),
+		}, func() float64 { return float64(h.streams.active.Load()) }),
 	)
 }
 
@@ -325,4 +325,4 @@ func (n *Node) APIConnections() int {
 }
 
 // EventStreams is the number of event streams being served.
-func (n *Node) EventStreams() int { return int(n.streams.active.Load()) }
+func (n *Node) EventStreams() int { return int(n.api.streams.active.Load()) }

@@ -1,11 +1,14 @@
 package node
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -18,6 +21,36 @@ import (
 	"github.com/verity-network/verity/node/p2p"
 	"github.com/verity-network/verity/node/store"
 )
+
+// observer keeps what this node learns of the network as a whole: the
+// certificates it takes, from gossip and from catch-up, and those it waits
+// for; the first ballot of each validator for recent jobs, and the
+// equivocation evidence they prove; and each validator's agreement with
+// decided outcomes.
+type observer struct {
+	*env
+	// aggregating reports whether this node's gateway still tallies a
+	// job: it issues that job's certificate and takes none from peers.
+	aggregating func(common.Hash) bool
+	book        *ballotBook
+	catchUp     *catchUp
+
+	mu     sync.Mutex
+	finals map[common.Hash]*finalWait // waiters of jobs not yet final
+
+	statsMu sync.Mutex
+	stats   map[common.Address]*agreement
+}
+
+func newObserver(e *env) *observer {
+	return &observer{
+		env:     e,
+		book:    newBallotBook(4096),
+		catchUp: newCatchUp(),
+		finals:  make(map[common.Hash]*finalWait),
+		stats:   make(map[common.Address]*agreement),
+	}
+}
 
 // ballotBook remembers the first ballot of each validator for recent jobs,
 // across every job the node sees gossiped (not only those it aggregates),
@@ -81,17 +114,17 @@ func (bk *ballotBook) observed(id common.Hash) ([]*consensus.Ballot, <-chan stru
 // checkEquivocation records b in the ballot book and, when it conflicts
 // with an earlier ballot of the same validator, stores the evidence and
 // gossips it.
-func (n *Node) checkEquivocation(b *consensus.Ballot) {
-	prev := n.book.record(b)
+func (o *observer) checkEquivocation(b *consensus.Ballot) {
+	prev := o.book.record(b)
 	if prev == nil {
 		return
 	}
-	n.addEvidence(&consensus.Evidence{Validator: b.Validator, First: *prev, Second: *b}, true)
+	o.addEvidence(&consensus.Evidence{Validator: b.Validator, First: *prev, Second: *b}, true)
 }
 
 // addEvidence stores verified evidence once and, if asked, gossips it.
-func (n *Node) addEvidence(e *consensus.Evidence, gossip bool) {
-	added, err := n.store.AddEvidence(&store.Evidence{Evidence: *e, DetectedAt: n.opts.Now()})
+func (o *observer) addEvidence(e *consensus.Evidence, gossip bool) {
+	added, err := o.store.AddEvidence(&store.Evidence{Evidence: *e, DetectedAt: o.clock.Now()})
 	if err != nil {
 		log.Errorw("store evidence", "validator", e.Validator.Hex(), "err", err)
 		return
@@ -99,17 +132,17 @@ func (n *Node) addEvidence(e *consensus.Evidence, gossip bool) {
 	if !added {
 		return
 	}
-	_, v, _ := n.set.Lookup(e.Validator)
+	_, v, _ := o.set.Lookup(e.Validator)
 	log.Warnw("equivocation evidence", "validator", e.Validator.Hex(), "name", v.Name, "job", e.First.JobID.Hex())
 	if gossip {
-		n.goTracked(func() { n.publish(p2p.KindEvidence, e) })
+		o.tasks.goTracked(func() { o.publish(p2p.KindEvidence, e) })
 	}
 }
 
-// Evidence lists the stored equivocation evidence and the penalty record
+// evidence lists the stored equivocation evidence and the penalty record
 // it makes against each validator.
-func (n *Node) Evidence() (*api.EvidenceList, error) {
-	all, err := n.store.AllEvidence()
+func (o *observer) evidence() (*api.EvidenceList, error) {
+	all, err := o.store.AllEvidence()
 	if err != nil {
 		return nil, err
 	}
@@ -121,7 +154,7 @@ func (n *Node) Evidence() (*api.EvidenceList, error) {
 		})
 		p, ok := byValidator[e.Validator]
 		if !ok {
-			_, v, _ := n.set.Lookup(e.Validator)
+			_, v, _ := o.set.Lookup(e.Validator)
 			out.Penalties = append(out.Penalties, api.Penalty{Validator: e.Validator, Name: v.Name, Stake: v.Stake, Slashed: v.Stake})
 			p = &out.Penalties[len(out.Penalties)-1]
 			byValidator[e.Validator] = p
@@ -147,26 +180,26 @@ const MinFlagSamples = 20
 // Besides the certificate's ballots, it counts the ballots this node saw
 // gossiped for the job but that came after the decision, so that a
 // validator whose verdicts never make it into certificates is judged too.
-func (n *Node) countAgreement(c *consensus.Certificate) {
+func (o *observer) countAgreement(c *consensus.Certificate) {
 	votes := make([]consensus.Vote, 0, len(c.Ballots))
 	in := make(map[common.Address]bool, len(c.Ballots))
 	for _, b := range c.Ballots {
 		votes = append(votes, b)
 		in[b.Validator] = true
 	}
-	seen, _ := n.book.observed(c.JobID)
+	seen, _ := o.book.observed(c.JobID)
 	for _, b := range seen {
 		if !in[b.Validator] && b.OutputHash == c.OutputHash && b.ClaimsRoot == c.ClaimsRoot {
 			votes = append(votes, b.Vote)
 		}
 	}
-	n.statsMu.Lock()
-	defer n.statsMu.Unlock()
+	o.statsMu.Lock()
+	defer o.statsMu.Unlock()
 	for _, b := range votes {
-		a := n.stats[b.Validator]
+		a := o.stats[b.Validator]
 		if a == nil {
 			a = &agreement{}
-			n.stats[b.Validator] = a
+			o.stats[b.Validator] = a
 		}
 		for k, ci := range b.ClaimIndexes {
 			if int(ci) >= len(c.Claims) || k >= len(b.Verdicts) || b.Verdicts[k] == claims.Abstain {
@@ -189,13 +222,13 @@ func (n *Node) countAgreement(c *consensus.Certificate) {
 	}
 }
 
-// ValidatorStats reports every validator's agreement and equivocations.
+// validatorStats reports every validator's agreement and equivocations.
 // A validator is flagged when, over at least MinFlagSamples decided
 // verdicts, its agreement is not above one half by two standard deviations
 // of a fair coin (agreed - decided/2 <= sqrt(decided)): no better than
 // chance, as a random guesser or a liar.
-func (n *Node) ValidatorStats() ([]api.ValidatorStats, error) {
-	ev, err := n.store.AllEvidence()
+func (o *observer) validatorStats() ([]api.ValidatorStats, error) {
+	ev, err := o.store.AllEvidence()
 	if err != nil {
 		return nil, err
 	}
@@ -203,12 +236,12 @@ func (n *Node) ValidatorStats() ([]api.ValidatorStats, error) {
 	for _, e := range ev {
 		equiv[e.Validator]++
 	}
-	n.statsMu.Lock()
-	defer n.statsMu.Unlock()
+	o.statsMu.Lock()
+	defer o.statsMu.Unlock()
 	var out []api.ValidatorStats
-	for _, v := range n.set.Validators() {
+	for _, v := range o.set.Validators() {
 		s := api.ValidatorStats{Address: v.Address, Name: v.Name, Equivocations: equiv[v.Address]}
-		if a := n.stats[v.Address]; a != nil {
+		if a := o.stats[v.Address]; a != nil {
 			s.Decided, s.Agreed = a.decided, a.agreed
 			if a.decided > 0 {
 				s.Agreement = float64(a.agreed) / float64(a.decided)
@@ -247,8 +280,8 @@ func DecodeEvidence(data []byte, set *consensus.ValidatorSet) (*consensus.Eviden
 }
 
 // validateEvidence is the evidence topic validator.
-func (n *Node) validateEvidence(_ context.Context, from peer.ID, data []byte) (p2p.Verdict, any) {
-	e, err := DecodeEvidence(data, n.set)
+func (o *observer) validateEvidence(_ context.Context, from peer.ID, data []byte) (p2p.Verdict, any) {
+	e, err := DecodeEvidence(data, o.set)
 	if err != nil {
 		log.Debugw("evidence rejected", "from", from, "err", err)
 		return p2p.Reject, nil
@@ -257,8 +290,194 @@ func (n *Node) validateEvidence(_ context.Context, from peer.ID, data []byte) (p
 }
 
 // onEvidence stores verified evidence received from the network.
-func (n *Node) onEvidence(v any) {
+func (o *observer) onEvidence(v any) {
 	if e, ok := v.(*consensus.Evidence); ok {
-		n.addEvidence(e, false)
+		o.addEvidence(e, false)
+	}
+}
+
+// validateCert is the certs topic validator: a certificate spreads only if
+// it verifies against the validator set and this node takes it
+// (checkCert).
+func (o *observer) validateCert(_ context.Context, from peer.ID, data []byte) (p2p.Verdict, any) {
+	start := time.Now()
+	c, v, err := o.checkCert(data, from == o.net.PeerID())
+	o.metrics.observeValidation(p2p.KindCerts, verdictLabel(err), start)
+	switch {
+	case err != nil:
+		log.Debugw("certificate rejected", "from", from, "err", err)
+		return p2p.Reject, nil
+	case v != p2p.Accept:
+		return v, nil
+	}
+	return p2p.Accept, c
+}
+
+// checkCert decodes and verifies a certificate from a peer, from gossip or
+// from catch-up alike, and decides whether this node takes it. It returns
+// Reject with the error for a certificate that is not valid and final, and
+// Ignore for one this node already holds (unless own: this node is
+// publishing it), for one of a job this node is still aggregating, and for
+// an unsettled one before this node's clock reaches its deadline.
+func (o *observer) checkCert(data []byte, own bool) (*consensus.Certificate, p2p.Verdict, error) {
+	c, err := parseCertificate(data)
+	if err != nil {
+		return nil, p2p.Reject, err
+	}
+	if !own && o.holdsCertificate(c) {
+		return nil, p2p.Ignore, nil
+	}
+	// Ballots this node already verified on the ballots topic are not
+	// recovered again.
+	if err := consensus.VerifyCertificate(c, o.set, nil, consensus.WithSignatureCache(o.sigCache)); err != nil {
+		return nil, p2p.Reject, err
+	}
+	// VerifyCertificate took only a valid, final certificate: signed by
+	// the job's gateway (the job id commits to the gateway and the
+	// deadline), and settled on its ballots or issued at or after the
+	// deadline. Never take one for a job this node is still aggregating
+	// (it issues that one). Take an unsettled one only once this node's
+	// clock has reached the deadline too: a gateway may not close its own
+	// job early.
+	if o.aggregating(c.JobID) {
+		return nil, p2p.Ignore, nil
+	}
+	if !consensus.Settled(c, o.set) && o.clock.Now().Before(time.UnixMilli(int64(c.DeadlineMS)).Add(-certClockSkew)) {
+		log.Debugw("premature certificate ignored", "job", c.JobID.Hex())
+		return nil, p2p.Ignore, nil
+	}
+	return c, p2p.Accept, nil
+}
+
+// holdsCertificate reports whether this node stores c already: the same
+// outcome under the same gateway signature. A copy brings nothing; a
+// different one signed by the same gateway goes on, to be logged as a
+// conflict. The signature alone does not tell: one batch signature covers
+// every outcome of the batch, two for the same job among them.
+func (o *observer) holdsCertificate(c *consensus.Certificate) bool {
+	if ok, err := o.store.HasCertificate(c.JobID); err != nil || !ok {
+		return false
+	}
+	held, err := o.store.Certificate(c.JobID)
+	return err == nil && bytes.Equal(held.GatewaySignature, c.GatewaySignature) &&
+		held.GatewayDigest() == c.GatewayDigest()
+}
+
+// certClockSkew is how far ahead of this node's clock a gateway's may be
+// when it issues a certificate at the deadline.
+const certClockSkew = time.Second
+
+// onCert stores a verified certificate.
+func (o *observer) onCert(v any) {
+	c, ok := v.(*consensus.Certificate)
+	if !ok {
+		return
+	}
+	// Stored off the subscription loop, so that certificates share commits.
+	o.tasks.goTracked(func() { o.storeCert(c) })
+}
+
+// storeCert stores a certificate this node took (checkCert), from gossip or
+// catch-up. The job's record, if any, becomes final with it.
+func (o *observer) storeCert(c *consensus.Certificate) {
+	stored, err := o.store.PutCertificate(c, o.clock.Now())
+	if err != nil {
+		if !errors.Is(err, store.ErrClosed) {
+			log.Errorw("store certificate", "job", c.JobID.Hex(), "err", err)
+		}
+		return
+	}
+	o.catchUp.got(c.JobID)
+	if !stored {
+		// Only the job's gateway signs a final certificate; two that
+		// differ mean the gateway signed twice. The first one stands here
+		// and `verity testnet check` reports the split.
+		if prev, err := o.store.Certificate(c.JobID); err == nil && !sameOutcome(prev, c) {
+			log.Warnw("conflicting certificates signed by the job's gateway; keeping the first", "job", c.JobID.Hex(),
+				"gateway", c.Gateway.Hex(), "kept", prev.Status, "other", c.Status)
+		}
+		return
+	}
+	o.countAgreement(c)
+	o.notifyFinal(c.JobID)
+	o.events.publish(api.EventCertificateIssued, c.JobID, o.clock.Now(), &api.CertificateIssuedData{Status: c.Status, Certificate: c})
+}
+
+// sameOutcome reports whether two certificates of a job state the same
+// status and verdicts.
+func sameOutcome(a, b *consensus.Certificate) bool {
+	if a.Status != b.Status || len(a.Claims) != len(b.Claims) {
+		return false
+	}
+	for i := range a.Claims {
+		if a.Claims[i].Verdict != b.Claims[i].Verdict {
+			return false
+		}
+	}
+	return true
+}
+
+// awaitCertificate records a job, announced by another gateway, whose
+// certificate this node waits for: catch-up asks peers for it once its
+// deadline has passed.
+func (o *observer) awaitCertificate(id common.Hash, deadline time.Time) {
+	o.catchUp.want(id, deadline)
+}
+
+// finalWait is the waiters of one job: a channel closed when its
+// certificate is stored, and how many wait on it.
+type finalWait struct {
+	ch      chan struct{}
+	waiters int
+}
+
+// waitFor registers a waiter of id and returns its channel and a release
+// function; the entry is removed when its last waiter leaves or the job
+// becomes final. Callers check the store after registering, so no wake-up
+// is lost.
+func (o *observer) waitFor(id common.Hash) (<-chan struct{}, func()) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	w, ok := o.finals[id]
+	if !ok {
+		w = &finalWait{ch: make(chan struct{})}
+		o.finals[id] = w
+	}
+	w.waiters++
+	return w.ch, func() {
+		o.mu.Lock()
+		defer o.mu.Unlock()
+		w.waiters--
+		if w.waiters == 0 && o.finals[id] == w {
+			delete(o.finals, id)
+		}
+	}
+}
+
+// notifyFinal wakes everyone waiting for id: its certificate is stored.
+func (o *observer) notifyFinal(id common.Hash) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if w, ok := o.finals[id]; ok {
+		close(w.ch)
+		delete(o.finals, id)
+	}
+}
+
+// waitFinal blocks until the job has a certificate on this node or ctx
+// ends.
+func (o *observer) waitFinal(ctx context.Context, id common.Hash) (*consensus.Certificate, error) {
+	ch, release := o.waitFor(id)
+	defer release()
+	if c, err := o.store.Certificate(id); err == nil {
+		return c, nil
+	}
+	select {
+	case <-ch:
+		return o.store.Certificate(id)
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-o.ctx.Done():
+		return nil, errors.New("node stopped")
 	}
 }

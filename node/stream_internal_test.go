@@ -20,16 +20,19 @@ import (
 	"github.com/verity-network/verity/internal/testtier"
 )
 
-// streamNode is a node with what GET /v1/events needs and nothing else.
-func streamNode(t *testing.T, limits APILimits) *Node {
+// streamNode is an HTTP API with what GET /v1/events needs and nothing
+// else.
+func streamNode(t *testing.T, limits APILimits) *httpAPI {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	limits.setDefaults()
-	return &Node{
-		opts:    Options{APILimits: limits},
-		ctx:     ctx,
-		events:  newEventHub(1<<16, 64<<20, time.Now()),
+	return &httpAPI{
+		env: &env{
+			opts:   &Options{APILimits: limits},
+			ctx:    ctx,
+			events: newEventHub(1<<16, 64<<20, time.Now()),
+		},
 		streams: &streamGate{max: int64(limits.MaxEventStreams)},
 	}
 }
@@ -60,7 +63,7 @@ func (w *failingWriter) Write(p []byte) (int, error) {
 
 // publishUntil publishes events every millisecond until done closes or 10s
 // pass; false on the timeout.
-func publishUntil(n *Node, done <-chan struct{}, data any) bool {
+func publishUntil(n *httpAPI, done <-chan struct{}, data any) bool {
 	deadline := time.After(10 * time.Second)
 	for {
 		select {

@@ -14,7 +14,7 @@ import (
 )
 
 // TestWaitFinalLeavesNoEntry: waiting, whether it ends in a certificate, a
-// job already final, or a timeout, leaves nothing behind in n.finals.
+// job already final, or a timeout, leaves nothing behind in the observer's finals.
 func TestWaitFinalLeavesNoEntry(t *testing.T) {
 	n := soloNode(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -34,9 +34,9 @@ func TestWaitFinalLeavesNoEntry(t *testing.T) {
 	if _, err := n.WaitFinal(short, common.Hash{1}); err == nil { // never final
 		t.Fatal("waiting for an unknown job returned no error")
 	}
-	n.mu.Lock()
-	left := len(n.finals)
-	n.mu.Unlock()
+	n.obs.mu.Lock()
+	left := len(n.obs.finals)
+	n.obs.mu.Unlock()
 	if left != 0 {
 		t.Fatalf("%d waiter entries left behind", left)
 	}
@@ -58,12 +58,12 @@ func TestHoldsCertificateComparesOutcome(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !n.holdsCertificate(held) {
+	if !n.obs.holdsCertificate(held) {
 		t.Fatal("the held certificate is not recognised as held")
 	}
 	other := *held
 	other.IssuedAt = held.IssuedAt.Add(time.Millisecond) // another outcome, the same signature
-	if n.holdsCertificate(&other) {
+	if n.obs.holdsCertificate(&other) {
 		t.Fatal("another outcome under the held signature passes for a copy")
 	}
 }

@@ -1,0 +1,263 @@
+package node
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"errors"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/verity-network/verity/claims"
+	"github.com/verity-network/verity/consensus"
+	"github.com/verity-network/verity/node/p2p"
+	"github.com/verity-network/verity/node/store"
+)
+
+// validator answers the jobs assigned to this node: it takes job
+// announcements from gossip (validateJob), judges its claims of each
+// (castBallot), signs its ballot, stores it and sends it to the job's
+// gateway (signAndSend, sendBallot).
+type validator struct {
+	*env
+	pos int // this validator's position in the set
+	obs *observer
+	// gw is this node's own gateway, which takes the ballots of its own
+	// jobs without the network.
+	gw *gateway
+	// announce is what the node saw of recent job announcements and
+	// ballots, so that a replay gets no second answer.
+	announce *announceBook
+	judge    chan struct{} // semaphore of the jobs judged at once
+}
+
+func newValidator(e *env, pos int, obs *observer, gw *gateway, announce *announceBook) *validator {
+	return &validator{env: e, pos: pos, obs: obs, gw: gw, announce: announce, judge: make(chan struct{}, e.opts.JudgeConcurrency)}
+}
+
+// validateJob is the jobs topic validator: shape (with the canonical
+// encoding), then whether the announcement is new (a job not seen, or a
+// resend number above the highest taken), then the gateway's signature of
+// the job and its resend number, then the deadline. An announcement that is
+// not new is ignored before its signature is checked: replaying one, in
+// any bytes, makes no validator answer again. One past its deadline is
+// ignored once its signature holds, and rejected otherwise.
+func (v *validator) validateJob(_ context.Context, from peer.ID, data []byte) (p2p.Verdict, any) {
+	start := time.Now()
+	var pub *ecdsa.PublicKey
+	m, err := decodeJobShape(data, v.set)
+	if err == nil {
+		if v.announce.stale(m.JobID, m.Resend) {
+			v.metrics.announcements.WithLabelValues("stale").Inc()
+			return p2p.Ignore, nil
+		}
+		// A job this node published itself was signed here. The signature
+		// is checked even for a job whose deadline has passed: an honest
+		// peer may forward one that expired on the way, never one with a
+		// resend its gateway did not sign.
+		if from != v.net.PeerID() {
+			pub, err = m.VerifySignature()
+		}
+	}
+	v.metrics.observeValidation(p2p.KindJobs, verdictLabel(err), start)
+	if err != nil {
+		v.metrics.announcements.WithLabelValues("rejected").Inc()
+		log.Debugw("job rejected", "from", from, "err", err)
+		return p2p.Reject, nil
+	}
+	if time.UnixMilli(int64(m.Deadline)).Before(v.clock.Now()) {
+		v.metrics.announcements.WithLabelValues("expired").Inc()
+		return p2p.Ignore, nil
+	}
+	if !v.announce.take(m.JobID, m.Resend) {
+		v.metrics.announcements.WithLabelValues("stale").Inc()
+		return p2p.Ignore, nil
+	}
+	v.metrics.announcements.WithLabelValues("accepted").Inc()
+	if m.Gateway != v.signer.Address() {
+		v.obs.awaitCertificate(m.JobID, time.UnixMilli(int64(m.Deadline)))
+	}
+	vj := &validJob{msg: m, raw: data}
+	if pub != nil {
+		vj.gateway = gatewayPeer(m, pub)
+	}
+	return p2p.Accept, vj
+}
+
+// validJob is a job message that passed the topic validator, with its
+// gateway's peer id when the validator recovered it.
+type validJob struct {
+	msg     *JobMessage
+	raw     []byte
+	gateway peer.ID
+}
+
+// onJob judges a validated job if this validator is assigned claims of it.
+func (v *validator) onJob(x any) {
+	vj, ok := x.(*validJob)
+	if !ok {
+		return
+	}
+	m := vj.msg
+	if !v.announce.answer(m.JobID, v.clock.Now()) {
+		// Answered this job within answerInterval: a burst of
+		// re-announcements gets one answer.
+		return
+	}
+	rec := &store.Job{
+		ID:          m.JobID,
+		Message:     vj.raw,
+		Status:      consensus.StatusProvisional,
+		SubmittedAt: v.clock.Now(),
+		Deadline:    time.UnixMilli(int64(m.Deadline)),
+	}
+	// An assigned validator stores the job with its ballot, in one commit;
+	// otherwise the record is only for reads, stored behind. A job lost in
+	// a crash before its ballot is announced again by its gateway.
+	if !v.castBallot(m, vj.gateway, rec) {
+		v.tasks.goTracked(func() { v.storeJob(rec) })
+	}
+}
+
+// storeJob stores the record of a job this validator casts no ballot for.
+func (v *validator) storeJob(rec *store.Job) {
+	if _, err := v.store.AddJob(rec); err != nil && !errors.Is(err, store.ErrClosed) {
+		log.Errorw("store job", "job", rec.ID.Hex(), "err", err)
+	}
+}
+
+// resume takes up a job announced before a restart and not final: its
+// certificate may have come while this node was down (catch-up asks peers
+// for it once its deadline has passed), and its ballot is cast if still
+// due.
+func (v *validator) resume(m *JobMessage, gateway bool) {
+	if !gateway {
+		v.obs.awaitCertificate(m.JobID, time.UnixMilli(int64(m.Deadline)))
+	}
+	if time.UnixMilli(int64(m.Deadline)).After(v.clock.Now()) {
+		v.castBallot(m, "", nil)
+	}
+}
+
+// castBallot judges the claims assigned to this validator, signs one ballot
+// (or reuses the one already signed for this job) and publishes it.
+//
+// gw is the gateway's peer id, "" if not known yet. rec, when not nil, is
+// the job record to store with the ballot. It reports whether it took
+// charge of the job (the validator is assigned claims).
+func (v *validator) castBallot(m *JobMessage, gw peer.ID, rec *store.Job) bool {
+	a := consensus.Assign(v.set, m.JobID, len(m.Claims), m.Replication)
+	mine := a.ByValidator[v.pos]
+	if len(mine) == 0 {
+		return false
+	}
+	if own, err := v.store.OwnBallot(m.JobID); err == nil {
+		// Already voted: answer a re-announcement with the same ballot.
+		v.tasks.goTracked(func() { v.sendBallot(m, gw, &BallotMessage{Ballot: *own, Resend: m.Resend}, true) })
+		return true
+	}
+	if !v.announce.startJudging(m.JobID) {
+		return true // a judgment of this job is under way
+	}
+	select {
+	case v.judge <- struct{}{}:
+	case <-v.ctx.Done():
+		v.announce.doneJudging(m.JobID)
+		return true
+	}
+	v.tasks.goTracked(func() {
+		defer v.announce.doneJudging(m.JobID)
+		defer func() { <-v.judge }()
+		v.judgeAndSend(m, gw, mine, rec)
+	})
+	return true
+}
+
+// judgeAndSend has the ballot policy judge this validator's claims of m
+// by the job's deadline, then signs and sends what it says.
+func (v *validator) judgeAndSend(m *JobMessage, gw peer.ID, mine []uint32, rec *store.Job) {
+	ctx, cancel := context.WithDeadline(v.ctx, time.UnixMilli(int64(m.Deadline)))
+	defer cancel()
+	lists := v.opts.Ballots.Ballots(ctx, &Judgement{
+		Job: m, Mine: mine, Validator: v.signer.Address(), Set: v.set, Verifier: v.opts.Verifier,
+		Observed: func() ([]*consensus.Ballot, <-chan struct{}) { return v.obs.book.observed(m.JobID) },
+	})
+	if ctx.Err() != nil || len(lists) == 0 {
+		if rec != nil { // keep the record for reads; no ballot is due any more
+			v.storeJob(rec)
+		}
+		return
+	}
+	v.signAndSend(m, gw, mine, rec, lists)
+}
+
+// signAndSend signs the ballot lists[0], stores it with rec (or keeps the
+// ballot already stored for the job) and sends it; then signs and sends
+// each further list, the first time only.
+func (v *validator) signAndSend(m *JobMessage, gw peer.ID, mine []uint32, rec *store.Job, lists [][]claims.Verdict) {
+	b, err := consensus.SignBallot(v.signer, m.NetworkID, m.JobID, m.OutputHash, m.ClaimsRoot, mine, lists[0])
+	if err != nil {
+		log.Errorw("sign ballot", "job", m.JobID.Hex(), "err", err)
+		return
+	}
+	v.sigCache.Add(b.Digest(), b.Signature, v.signer.Address())
+	prev, err := v.store.PutOwnBallotWithJob(b, rec)
+	if err != nil {
+		log.Errorw("store own ballot", "job", m.JobID.Hex(), "err", err)
+		return
+	}
+	if prev != nil {
+		b = prev
+	}
+	v.sendBallot(m, gw, &BallotMessage{Ballot: *b}, false)
+	if prev != nil {
+		return
+	}
+	for _, verdicts := range lists[1:] {
+		if b2, err := consensus.SignBallot(v.signer, m.NetworkID, m.JobID, m.OutputHash, m.ClaimsRoot, mine, verdicts); err == nil {
+			v.sendBallot(m, gw, &BallotMessage{Ballot: *b2}, false)
+		}
+	}
+}
+
+// sendBallot delivers this validator's ballot for a job: straight to the
+// job's gateway (peer gw, recovered from the job's signature if ""; this
+// node's own gateway without the network), falling back to gossip when
+// that fails; on the ballots topic with GossipBallots. waitPeers publishes
+// only once the node has topic peers (a resend after a restart).
+func (v *validator) sendBallot(m *JobMessage, gw peer.ID, msg *BallotMessage, waitPeers bool) {
+	if !v.opts.GossipBallots {
+		if m.Gateway == v.signer.Address() {
+			v.gw.addBallot(&msg.Ballot)
+			return
+		}
+		if gw == "" {
+			gw = gatewayPeer(m, nil)
+		}
+		if gw != "" && (v.sendDirect(m, gw, msg) || v.ctx.Err() != nil) {
+			return
+		}
+	}
+	v.metrics.ballotsSent.WithLabelValues("gossip").Inc()
+	if waitPeers {
+		v.publishWhenReady(p2p.KindBallots, msg)
+		return
+	}
+	v.publish(p2p.KindBallots, msg)
+}
+
+// sendDirect sends a ballot straight to the job's gateway, peer gw, over
+// a libp2p stream; it reports whether the gateway took it.
+func (v *validator) sendDirect(m *JobMessage, gw peer.ID, msg *BallotMessage) bool {
+	data, err := encode(msg)
+	if err == nil {
+		if err = v.net.SendDirect(v.ctx, gw, p2p.KindBallots, data); err == nil {
+			v.metrics.ballotsSent.WithLabelValues("direct").Inc()
+			return true
+		}
+	}
+	if v.ctx.Err() == nil {
+		log.Debugw("direct ballot failed; gossiping it", "job", m.JobID.Hex(), "gateway", m.Gateway.Hex(), "err", err)
+	}
+	return false
+}
