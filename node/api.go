@@ -18,7 +18,6 @@ import (
 
 	"github.com/verity-network/verity/api"
 	"github.com/verity-network/verity/claims"
-	"github.com/verity-network/verity/consensus"
 	"github.com/verity-network/verity/explorer"
 	"github.com/verity-network/verity/internal/strictjson"
 	"github.com/verity-network/verity/node/store"
@@ -47,78 +46,6 @@ func newHTTPAPI(n *Node) *httpAPI {
 		limiter: newRateLimiter(n.opts.RateLimit, n.opts.RateBurst, 10000),
 		streams: &streamGate{max: int64(n.opts.APILimits.MaxEventStreams)},
 	}
-}
-
-// jobView is what a client sees of a job record.
-func jobView(rec *store.Job, m *JobMessage) *api.Job {
-	v := &api.Job{
-		JobID:       m.JobID,
-		Status:      rec.Status,
-		OutputHash:  m.OutputHash,
-		ClaimsRoot:  m.ClaimsRoot,
-		Claims:      m.ClaimList(),
-		Output:      rec.Output,
-		Prompt:      rec.Prompt,
-		Quorum:      m.Quorum,
-		Replication: m.Replication,
-		Gateway:     m.Gateway,
-		SubmittedAt: rec.SubmittedAt,
-		Deadline:    rec.Deadline,
-	}
-	if !rec.FinalAt.IsZero() {
-		t := rec.FinalAt
-		v.FinalAt = &t
-	}
-	return v
-}
-
-// ErrUnknownJob is returned for a job id this node has never seen.
-var ErrUnknownJob = errors.New("unknown job")
-
-// Job returns what this node knows of a job: its status, its progress while
-// this node tallies it, and its certificate once final.
-func (n *Node) Job(id common.Hash) (*api.Job, error) {
-	cert, certErr := n.store.Certificate(id)
-	if certErr != nil && !errors.Is(certErr, store.ErrNotFound) {
-		return nil, certErr
-	}
-	rec, err := n.store.Job(id)
-	switch {
-	case errors.Is(err, store.ErrNotFound) && cert != nil:
-		return certView(cert), nil
-	case errors.Is(err, store.ErrNotFound):
-		return nil, ErrUnknownJob
-	case err != nil:
-		return nil, err
-	}
-	var m JobMessage
-	if err := strictjson.Decode(rec.Message, &m, maxStoredJobMessageSize); err != nil {
-		return nil, fmt.Errorf("stored job %s: %w", id.Hex(), err)
-	}
-	v := jobView(rec, &m)
-	if cert != nil {
-		v.Status = cert.Status
-		v.Certificate = cert
-		return v, nil
-	}
-	v.Progress = n.gw.progress(id)
-	return v, nil
-}
-
-func certView(c *consensus.Certificate) *api.Job {
-	cs := make([]claims.Claim, len(c.Claims))
-	for i, cl := range c.Claims {
-		cs[i] = claims.Claim{Index: cl.Index, Text: cl.Text, Hash: cl.Hash}
-	}
-	return &api.Job{
-		JobID: c.JobID, Status: c.Status, OutputHash: c.OutputHash, ClaimsRoot: c.ClaimsRoot,
-		Claims: cs, Quorum: c.Quorum, Replication: c.Replication, Certificate: c,
-	}
-}
-
-// Certificate returns the stored certificate of a job.
-func (n *Node) Certificate(id common.Hash) (*consensus.Certificate, error) {
-	return n.store.Certificate(id)
 }
 
 // Route is one HTTP API route.
@@ -221,6 +148,35 @@ func (h *httpAPI) handleVerify(w http.ResponseWriter, r *http.Request) {
 		h.writeRequestError(w, err)
 		return
 	}
+	writeJSON(w, http.StatusAccepted, v)
+}
+
+func (h *httpAPI) handleGenerate(w http.ResponseWriter, r *http.Request) {
+	if !h.admit(w, r, "generating") {
+		return
+	}
+	var req api.GenerateRequest
+	if !h.decodeBody(w, r, &req) {
+		return
+	}
+	answer := h.awaitWork(w) // the model may take longer than the server's timeouts
+	v, err := h.node.Generate(r.Context(), req)
+	answer()
+	if err != nil {
+		h.writeRequestError(w, err)
+		return
+	}
+	// The generated answer is new to the client and unproven: in strict
+	// mode it is withheld (await the job); otherwise handing it out is a
+	// read before proof, recorded like any other.
+	if requireFinal(r) {
+		withheld := *v
+		// claims stays an array, empty, as the Job schema requires.
+		withheld.Output, withheld.Claims = "", []claims.Claim{}
+		writeJSON(w, http.StatusAccepted, &withheld)
+		return
+	}
+	h.node.recordRead(v.JobID, h.clientIdentity(r), "POST /v1/generate")
 	writeJSON(w, http.StatusAccepted, v)
 }
 

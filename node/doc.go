@@ -15,9 +15,14 @@
 //   - observer (observer.go, catchup.go): takes every certificate and
 //     piece of evidence, from gossip and from catch-up, and keeps each
 //     validator's agreement counts.
-//   - httpAPI (api.go, auth.go, admin.go): routes, handlers, client tokens
-//     and rate limits; the only code that knows HTTP status codes
-//     (httpStatus).
+//   - httpAPI (api.go, auth.go, admin.go, httpserver.go): routes,
+//     handlers, client tokens and rate limits, connection and stream
+//     bounds; the only code that knows HTTP status codes (httpStatus).
+//
+// Node itself (node.go) builds, starts and stops them; records.go holds
+// what it tells of a job (Job, Audit), options.go and config.go how it is
+// configured, with every default in one place, clock.go the Clock its
+// timers run on, and tasks.go the tracking of its goroutines.
 //
 // The flow of one job, with the function or type that does each step:
 //

@@ -107,6 +107,34 @@ func (g *gateway) submit(ctx context.Context, req api.VerifyRequest) (*api.Job, 
 	return jobView(rec, msg), nil
 }
 
+// generate answers a prompt with the node's generator and submits the
+// answer for verification like submit.
+func (g *gateway) generate(ctx context.Context, req api.GenerateRequest) (*api.Job, error) {
+	gen := g.opts.Generator
+	if gen == nil {
+		return nil, requestError(ErrDisabled, "generate_disabled", "this node has no generator; set [generator] backend in its config")
+	}
+	if strings.TrimSpace(req.Prompt) == "" {
+		return nil, requestError(ErrInvalidRequest, "empty_prompt", "prompt is empty")
+	}
+	if len(req.Prompt) > g.opts.MaxOutputBytes {
+		return nil, requestError(ErrTooLarge, "prompt_too_large", "prompt is %d bytes; the limit is %d", len(req.Prompt), g.opts.MaxOutputBytes)
+	}
+	if m := req.Model; m != "" && m != gen.Name() && !strings.HasSuffix(gen.Name(), ":"+m) {
+		return nil, requestError(ErrInvalidRequest, "unknown_model", "model %q: this node generates with %s", m, gen.Name())
+	}
+	if err := g.checkPending(); err != nil {
+		return nil, err
+	}
+	answer, err := gen.Generate(ctx, req.Prompt)
+	if err != nil {
+		return nil, requestError(ErrUpstream, "generator_failed", "generator: %v", err)
+	}
+	return g.submit(ctx, api.VerifyRequest{
+		Output: answer, Prompt: req.Prompt, Quorum: req.Quorum, Replication: req.Replication, DeadlineMS: req.DeadlineMS,
+	})
+}
+
 // jobRule is what a request asks of its job, defaults filled in.
 type jobRule struct {
 	quorum      consensus.Quorum

@@ -2,14 +2,94 @@ package node
 
 import (
 	"cmp"
+	"errors"
+	"fmt"
 	"slices"
 
 	"github.com/ethereum/go-ethereum/common"
 
 	"github.com/verity-network/verity/api"
+	"github.com/verity-network/verity/claims"
 	"github.com/verity-network/verity/consensus"
+	"github.com/verity-network/verity/internal/strictjson"
 	"github.com/verity-network/verity/node/store"
 )
+
+// A node's records of a job, for reads: what a client sees of it (Job,
+// Certificate) and its audit trail (Audit, RecordAction), built from the
+// store and, while this node tallies the job, its gateway's progress.
+
+// jobView is what a client sees of a job record.
+func jobView(rec *store.Job, m *JobMessage) *api.Job {
+	v := &api.Job{
+		JobID:       m.JobID,
+		Status:      rec.Status,
+		OutputHash:  m.OutputHash,
+		ClaimsRoot:  m.ClaimsRoot,
+		Claims:      m.ClaimList(),
+		Output:      rec.Output,
+		Prompt:      rec.Prompt,
+		Quorum:      m.Quorum,
+		Replication: m.Replication,
+		Gateway:     m.Gateway,
+		SubmittedAt: rec.SubmittedAt,
+		Deadline:    rec.Deadline,
+	}
+	if !rec.FinalAt.IsZero() {
+		t := rec.FinalAt
+		v.FinalAt = &t
+	}
+	return v
+}
+
+// ErrUnknownJob is returned for a job id this node has never seen.
+var ErrUnknownJob = errors.New("unknown job")
+
+// Job returns what this node knows of a job: its status, its progress while
+// this node tallies it, and its certificate once final.
+func (n *Node) Job(id common.Hash) (*api.Job, error) {
+	cert, certErr := n.store.Certificate(id)
+	if certErr != nil && !errors.Is(certErr, store.ErrNotFound) {
+		return nil, certErr
+	}
+	rec, err := n.store.Job(id)
+	switch {
+	case errors.Is(err, store.ErrNotFound) && cert != nil:
+		return certView(cert), nil
+	case errors.Is(err, store.ErrNotFound):
+		return nil, ErrUnknownJob
+	case err != nil:
+		return nil, err
+	}
+	var m JobMessage
+	if err := strictjson.Decode(rec.Message, &m, maxStoredJobMessageSize); err != nil {
+		return nil, fmt.Errorf("stored job %s: %w", id.Hex(), err)
+	}
+	v := jobView(rec, &m)
+	if cert != nil {
+		v.Status = cert.Status
+		v.Certificate = cert
+		return v, nil
+	}
+	v.Progress = n.gw.progress(id)
+	return v, nil
+}
+
+func certView(c *consensus.Certificate) *api.Job {
+	cs := make([]claims.Claim, len(c.Claims))
+	for i, cl := range c.Claims {
+		cs[i] = claims.Claim{Index: cl.Index, Text: cl.Text, Hash: cl.Hash}
+	}
+	return &api.Job{
+		JobID: c.JobID, Status: c.Status, OutputHash: c.OutputHash, ClaimsRoot: c.ClaimsRoot,
+		Claims: cs, Quorum: c.Quorum, Replication: c.Replication, Certificate: c,
+	}
+}
+
+// Certificate returns the stored certificate of a job.
+func (n *Node) Certificate(id common.Hash) (*consensus.Certificate, error) {
+	return n.store.Certificate(id)
+}
 
 // recordRead notes that a client read a job's answer while it was
 // provisional.

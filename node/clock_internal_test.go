@@ -1,0 +1,128 @@
+package node
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum/crypto"
+
+	"github.com/verity-network/verity/api"
+	"github.com/verity-network/verity/claims"
+	"github.com/verity-network/verity/consensus"
+)
+
+// manualClock is a Clock that moves only when told to.
+type manualClock struct {
+	mu     sync.Mutex
+	now    time.Time
+	timers []*manualTimer
+}
+
+type manualTimer struct {
+	c       *manualClock
+	at      time.Time
+	f       func()
+	stopped bool
+}
+
+var _ Clock = (*manualClock)(nil)
+
+func (c *manualClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *manualClock) AfterFunc(d time.Duration, f func()) Timer {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t := &manualTimer{c: c, at: c.now.Add(d), f: f}
+	c.timers = append(c.timers, t)
+	return t
+}
+
+func (t *manualTimer) Stop() bool {
+	t.c.mu.Lock()
+	defer t.c.mu.Unlock()
+	was := !t.stopped
+	t.stopped = true
+	return was
+}
+
+// advance moves the clock by d and fires, each in its own goroutine as
+// time.AfterFunc does, the timers that are due.
+func (c *manualClock) advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	var due []func()
+	kept := c.timers[:0]
+	for _, t := range c.timers {
+		switch {
+		case t.stopped:
+		case !t.at.After(c.now):
+			t.stopped = true
+			due = append(due, t.f)
+		default:
+			kept = append(kept, t)
+		}
+	}
+	c.timers = kept
+	c.mu.Unlock()
+	for _, f := range due {
+		go f()
+	}
+}
+
+// TestClockDrivesDeadline: a job's deadline is a timer of Options.Clock.
+// The node is one of three validators, alone on the network, so its job
+// cannot reach quorum; its ten-minute deadline passes when the clock is
+// moved, not in real time, and the job ends unresolved.
+func TestClockDrivesDeadline(t *testing.T) {
+	g := &consensus.Genesis{NetworkID: 9}
+	key, err := crypto.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.Validators = append(g.Validators, consensus.Validator{Name: "v0", Address: crypto.PubkeyToAddress(key.PublicKey), Stake: 1})
+	for _, name := range []string{"v1", "v2"} {
+		other, err := crypto.GenerateKey()
+		if err != nil {
+			t.Fatal(err)
+		}
+		g.Validators = append(g.Validators, consensus.Validator{Name: name, Address: crypto.PubkeyToAddress(other.PublicKey), Stake: 1})
+	}
+	clock := &manualClock{now: time.Now()}
+	n, err := New(Options{Key: key, Genesis: g, Verifier: claims.Arithmetic{}, DataDir: t.TempDir(),
+		ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}, Clock: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := n.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer n.Stop()
+	j, err := n.Submit(ctx, api.VerifyRequest{Output: "2 + 2 = 4.", DeadlineMS: (10 * time.Minute).Milliseconds()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	short, cancelShort := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancelShort()
+	if _, err := n.WaitFinal(short, j.JobID); err == nil {
+		t.Fatal("the job is final before its deadline, with one of three validators")
+	}
+	clock.advance(10*time.Minute + time.Second)
+	c, err := n.WaitFinal(ctx, j.JobID)
+	if err != nil {
+		t.Fatalf("no certificate once the clock passed the deadline: %v", err)
+	}
+	if c.Status != consensus.StatusUnresolved {
+		t.Fatalf("status %s, want %s", c.Status, consensus.StatusUnresolved)
+	}
+	if deadline := time.UnixMilli(int64(c.DeadlineMS)); c.IssuedAt.Before(deadline) {
+		t.Fatalf("issued at %s, before the deadline %s", c.IssuedAt, deadline)
+	}
+}
