@@ -276,7 +276,7 @@ func TestInProcessPerturb(t *testing.T) {
 		}
 	}
 
-	// disconnect goes to the node's admin route: the node loses every
+	// disconnect cuts the node off its p2p network: the node loses every
 	// peer, and connect brings them back.
 	if err := tn.Perturb(ctx, "node2", ActionDisconnect); err != nil {
 		t.Fatalf("disconnect: %v", err)

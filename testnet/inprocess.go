@@ -281,8 +281,9 @@ func (n *Network) Stores() []StoreRef {
 //     store and the addresses it actually listened on (so that peers that
 //     bootstrapped to it find it again), and waits until it is ready or
 //     ctx ends;
-//   - disconnect and connect call the node's POST /v1/admin/p2p, so the
-//     node needs an HTTP API;
+//   - disconnect and connect cut the node off its peers and reconnect it,
+//     directly on its p2p network (what the node's POST /v1/admin/p2p
+//     does for a node in its own process);
 //   - pause and resume are not possible in one process: ErrUnsupported.
 func (n *Network) Perturb(ctx context.Context, name string, a Action) error {
 	n.mu.Lock()
@@ -301,10 +302,21 @@ func (n *Network) Perturb(ctx context.Context, name string, a Action) error {
 	case ActionPause, ActionResume:
 		return fmt.Errorf("%w: %s in one process: run the testnet as processes (testnet up)", ErrUnsupported, a)
 	case ActionDisconnect, ActionConnect:
-		return AdminP2P(ctx, nil, name, nd.APIURL(), nd.AdminToken(), a)
+		return n.setOffline(i, nd, a)
 	}
 	_, err := ParseAction(string(a))
 	return err
+}
+
+// setOffline applies disconnect or connect to node i.
+func (n *Network) setOffline(i int, nd *node.Node, a Action) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.down[i] {
+		return fmt.Errorf("%s %s: %w", a, nd.Name(), ErrNotRunning)
+	}
+	nd.Network().SetOffline(a == ActionDisconnect)
+	return nil
 }
 
 func (n *Network) kill(i int, nd *node.Node) error {
