@@ -14,8 +14,6 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
-	bolt "go.etcd.io/bbolt"
-	berrors "go.etcd.io/bbolt/errors"
 
 	"github.com/verity-network/verity/consensus"
 	"github.com/verity-network/verity/internal/strictjson"
@@ -469,32 +467,26 @@ func outcomeOf(c *consensus.Certificate) string {
 	return b.String()
 }
 
-// openCopy opens the store at ref.Path read-only under a shared lock
-// (waiting at most timeout for a running node's exclusive lock), copies it
-// consistently to a temporary file and opens the copy. cleanup closes and
-// removes the copy.
+// openCopy copies the store at ref.Path (store.CopyFile: under a shared
+// lock, waiting at most timeout for a running node's exclusive lock) to a
+// temporary file and opens the copy. cleanup closes and removes the copy.
 func openCopy(ref StoreRef, timeout time.Duration) (st *store.Store, cleanup func(), err error) {
-	if _, err := os.Stat(ref.Path); err != nil {
-		return nil, nil, err
-	}
-	db, err := bolt.Open(ref.Path, 0o600, &bolt.Options{ReadOnly: true, Timeout: timeout})
-	if errors.Is(err, berrors.ErrTimeout) {
-		return nil, nil, fmt.Errorf("%w: %s: %s: stop the testnet (or the node) before checking", ErrStoreLocked, ref.Name, ref.Path)
-	}
-	if err != nil {
-		return nil, nil, fmt.Errorf("%s: open store %s: %w", ref.Name, ref.Path, err)
-	}
 	tmp, err := os.MkdirTemp("", "verity-check-")
 	if err != nil {
-		db.Close()
 		return nil, nil, fmt.Errorf("check: %w", err)
 	}
 	copyPath := filepath.Join(tmp, StoreFile)
-	err = db.View(func(tx *bolt.Tx) error { return tx.CopyFile(copyPath, 0o600) })
-	db.Close()
-	if err != nil {
+	err = store.CopyFile(ref.Path, copyPath, timeout)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
 		os.RemoveAll(tmp)
-		return nil, nil, fmt.Errorf("%s: copy store %s: %w", ref.Name, ref.Path, err)
+		return nil, nil, err
+	case errors.Is(err, store.ErrLocked):
+		os.RemoveAll(tmp)
+		return nil, nil, fmt.Errorf("%w: %s: %s: stop the testnet (or the node) before checking", ErrStoreLocked, ref.Name, ref.Path)
+	case err != nil:
+		os.RemoveAll(tmp)
+		return nil, nil, fmt.Errorf("%s: %w", ref.Name, err)
 	}
 	st, err = store.Open(copyPath)
 	if err != nil {

@@ -11,11 +11,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 
 	"github.com/verity-network/verity/consensus"
 )
@@ -59,6 +61,10 @@ const maxBatch = 1024
 
 // ErrClosed is returned by writes after Close.
 var ErrClosed = errors.New("store closed")
+
+// ErrLocked is returned by CopyFile when the store stays locked by the
+// process that has it open (a running node) for the whole timeout.
+var ErrLocked = errors.New("store is locked by another process")
 
 // update runs fn in a write transaction, committed (fsync) before it
 // returns. fn may run more than once (when a batch it shared is rolled back
@@ -161,6 +167,31 @@ func Open(path string) (*Store, error) {
 	st := &Store{db: db, writes: make(chan *writeReq), closing: make(chan struct{}), stopped: make(chan struct{})}
 	go st.writer()
 	return st, nil
+}
+
+// CopyFile writes a consistent copy of the store file at path to dst
+// without changing the store: it opens the file read-only under a shared
+// lock, waiting at most timeout for the exclusive lock of a process that
+// has it open (ErrLocked after that), copies it in one read transaction and
+// lets go of it at once. Open the copy to read it while the store's owner
+// goes on. A store file that does not exist is an error wrapping
+// fs.ErrNotExist.
+func CopyFile(path, dst string, timeout time.Duration) error {
+	if _, err := os.Stat(path); err != nil {
+		return err
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: timeout})
+	if errors.Is(err, berrors.ErrTimeout) {
+		return fmt.Errorf("%w: %s", ErrLocked, path)
+	}
+	if err != nil {
+		return fmt.Errorf("open store %s: %w", path, err)
+	}
+	defer db.Close()
+	if err := db.View(func(tx *bolt.Tx) error { return tx.CopyFile(dst, 0o600) }); err != nil {
+		return fmt.Errorf("copy store %s: %w", path, err)
+	}
+	return nil
 }
 
 // Close waits for writes under way, then closes the file.

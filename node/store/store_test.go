@@ -123,3 +123,40 @@ func TestFileStaysSmall(t *testing.T) {
 		t.Fatalf("store file is %d bytes after one write", st.Size())
 	}
 }
+
+func TestCopyFile(t *testing.T) {
+	s, path := openTemp(t)
+	id := common.Hash{7}
+	c := &consensus.Certificate{JobID: id, Status: consensus.StatusVerified}
+	if stored, err := s.PutCertificate(c, time.Unix(6, 0)); err != nil || !stored {
+		t.Fatalf("put certificate: %v %v", stored, err)
+	}
+	dst := filepath.Join(t.TempDir(), "copy.db")
+	// The open store holds its file's exclusive lock.
+	if err := CopyFile(path, dst, 50*time.Millisecond); !errors.Is(err, ErrLocked) {
+		t.Fatalf("copy of an open store: %v, want ErrLocked", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := CopyFile(path, dst, 50*time.Millisecond); err != nil {
+		t.Fatalf("copy of a closed store: %v", err)
+	}
+	cp, err := Open(dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cp.Close()
+	if got, err := cp.Certificate(id); err != nil || got.JobID != id {
+		t.Fatalf("certificate in the copy: %v, %v", got, err)
+	}
+	// The original is untouched and opens again.
+	s2, err := Open(path)
+	if err != nil {
+		t.Fatalf("reopen the original: %v", err)
+	}
+	s2.Close()
+	if err := CopyFile(filepath.Join(t.TempDir(), "none.db"), dst, time.Second); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("copy of a missing store: %v, want ErrNotExist", err)
+	}
+}
