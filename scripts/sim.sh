@@ -7,7 +7,9 @@
 # Flags after the scenario go to the run in both modes: --sweep-nodes LIST,
 # --sweep-liars LIST, --plots DIR, --json, and --json-out FILE (written as
 # the test tier's -report in virtual time). Real time also takes every
-# other flag of `verity sim` (see verity sim --help).
+# other flag of `verity sim` (see verity sim --help); virtual time also
+# takes --profile FILE, a CPU profile of the measured time alone (a
+# sweep's runs write FILE.1, FILE.2, ...; go tool pprof reads them).
 #
 # Virtual time needs a test: Go gives it only inside testing/synctest. The
 # script builds the sim package's test binary and runs its TestScenario on
@@ -28,7 +30,7 @@ args=()
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--virtual) virtual=yes ;;
-	--plots | --json-out)
+	--plots | --json-out | --profile)
 		[ $# -ge 2 ] || { echo "$1 needs a value" >&2; exit 2; }
 		args+=("$1" "$(abs "$2")")
 		shift
@@ -49,9 +51,9 @@ set -- "${args[@]+"${args[@]}"}"
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--json-out) targs+=(-report "$2"); shift ;;
-	--sweep-nodes | --sweep-liars | --plots) targs+=("-${1#--}" "$2"); shift ;;
+	--sweep-nodes | --sweep-liars | --plots | --profile) targs+=("-${1#--}" "$2"); shift ;;
 	--json) targs+=(-json) ;;
-	*) echo "$1: not a flag of the virtual-time run (--sweep-nodes, --sweep-liars, --plots, --json, --json-out)" >&2; exit 2 ;;
+	*) echo "$1: not a flag of the virtual-time run (--sweep-nodes, --sweep-liars, --plots, --profile, --json, --json-out)" >&2; exit 2 ;;
 	esac
 	shift
 done

@@ -33,6 +33,10 @@ type Options struct {
 	// Progress, when set, receives a line as the network starts and every
 	// second of the load.
 	Progress io.Writer
+	// Measuring, when set, is called with true as the measured time begins
+	// and with false as it ends (or as the run is cancelled, once it
+	// began): to profile the measured time alone (TestScenario's -profile).
+	Measuring func(begin bool)
 }
 
 // calibrationJobs is the number of jobs measured with zero latency before
@@ -242,11 +246,18 @@ func (r *runner) load(ctx context.Context, pool []int) (*Report, error) {
 
 	var before, after snapshot
 	wg.Go(func() {
-		if sleepUntil(ctx, r.warmEnd) {
-			before = r.snapshot()
+		if !sleepUntil(ctx, r.warmEnd) {
+			return
 		}
+		if r.opts.Measuring != nil {
+			r.opts.Measuring(true)
+		}
+		before = r.snapshot()
 		if sleepUntil(ctx, r.end) {
 			after = r.snapshot()
+		}
+		if r.opts.Measuring != nil {
+			r.opts.Measuring(false)
 		}
 	})
 

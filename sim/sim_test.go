@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"os"
+	"runtime/pprof"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -20,6 +22,7 @@ var (
 	sweepLiarsFlag = flag.String("sweep-liars", "", "TestScenario: liars' stake shares to run in turn, e.g. 0,0.2,0.4")
 	plotsFlag      = flag.String("plots", "", "TestScenario: write a sweep's PNG plots into this directory")
 	jsonFlag       = flag.Bool("json", false, "TestScenario: print the report as JSON")
+	profileFlag    = flag.String("profile", "", "TestScenario: write a CPU profile of each run's measured time to this file (a sweep's runs: FILE.1, FILE.2, ...)")
 )
 
 // TestScenario is the simulation tier: it runs the scenario named by
@@ -51,23 +54,34 @@ func TestScenario(t *testing.T) {
 		}
 		p.SweepKind = kind
 	}
+	runs := 0
 	_, err = Execute(context.Background(), p, func(_ context.Context, sc *Scenario) (*Report, error) {
-		return runVirtual(t, sc), nil
+		runs++
+		profile := *profileFlag
+		if profile != "" && p.SweepKind != "" {
+			profile = fmt.Sprintf("%s.%d", profile, runs)
+		}
+		return runVirtual(t, sc, profile), nil
 	}, os.Stdout)
 	if err != nil {
 		t.Fatal(err)
 	}
 }
 
-// runVirtual runs sc inside a synctest bubble.
-func runVirtual(t *testing.T, sc *Scenario) *Report {
+// runVirtual runs sc inside a synctest bubble, writing a CPU profile of
+// its measured time to profile unless it is "".
+func runVirtual(t *testing.T, sc *Scenario, profile string) *Report {
 	t.Helper()
+	opts := Options{Virtual: true, Progress: os.Stderr}
+	if profile != "" {
+		opts.Measuring = cpuProfiler(t, profile)
+	}
 	var rep *Report
 	synctest.Test(t, func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 24*time.Hour)
 		defer cancel()
 		var err error
-		rep, err = Run(ctx, sc, Options{Virtual: true, Progress: os.Stderr})
+		rep, err = Run(ctx, sc, opts)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -76,6 +90,39 @@ func runVirtual(t *testing.T, sc *Scenario) *Report {
 		t.FailNow()
 	}
 	return rep
+}
+
+// cpuProfiler returns an Options.Measuring that profiles the CPU into
+// path while the measured time lasts. The profiler's goroutine must not
+// belong to the synctest bubble (its timers would run in virtual time), so
+// one started here, outside it, starts and stops the profile on request;
+// the bubble waits for each answer, with its clock stopped.
+func cpuProfiler(t *testing.T, path string) func(begin bool) {
+	req := make(chan bool)
+	done := make(chan error)
+	go func() {
+		var f *os.File
+		for begin := range req {
+			var err error
+			if begin {
+				if f, err = os.Create(path); err == nil {
+					err = pprof.StartCPUProfile(f)
+				}
+			} else if f != nil {
+				pprof.StopCPUProfile()
+				err = f.Close()
+				f = nil
+			}
+			done <- err
+		}
+	}()
+	t.Cleanup(func() { close(req) })
+	return func(begin bool) {
+		req <- begin
+		if err := <-done; err != nil {
+			t.Errorf("profile %s: %v", path, err)
+		}
+	}
 }
 
 // deterministicScenario is small enough for the default tier: five
@@ -136,7 +183,7 @@ func TestVirtualTimeFloor(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkVirtual(t, runVirtual(t, sc))
+	checkVirtual(t, runVirtual(t, sc, ""))
 }
 
 // TestLongVirtualTimeIsReproducible runs the same scenario twice in
@@ -147,8 +194,8 @@ func TestLongVirtualTimeIsReproducible(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	first := runVirtual(t, sc)
-	second := runVirtual(t, sc)
+	first := runVirtual(t, sc, "")
+	second := runVirtual(t, sc, "")
 	checkVirtual(t, first)
 	a, b := reproducible(*first), reproducible(*second)
 	ja, _ := json.MarshalIndent(a, "", " ")
