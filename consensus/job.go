@@ -156,7 +156,21 @@ type Job struct {
 	// that validators that missed the job, or whose ballot the gateway
 	// missed, answer again; only the gateway can make one.
 	Resend uint64 `json:"resend,omitempty"`
+
+	// GatewayRecord is the gateway's signed peer record (libp2p's: its
+	// listen addresses, signed with its key), so that validators that
+	// have never met the gateway can still send their ballots straight
+	// to it rather than gossip them to every node. Neither the job id
+	// nor the gateway's job signature covers it: the record carries its
+	// own signature, and a node takes its addresses only if that
+	// signature is the gateway's (node/p2p). Optional; at most
+	// MaxGatewayRecordSize bytes. Protocol rules do not depend on it.
+	GatewayRecord hexutil.Bytes `json:"gateway_record,omitempty"`
 }
+
+// MaxGatewayRecordSize bounds a job's GatewayRecord: a record of a few
+// addresses takes a few hundred bytes.
+const MaxGatewayRecordSize = 2 << 10
 
 // Params are the consensus parameters of the job.
 func (j *Job) Params() JobParams {
@@ -204,12 +218,15 @@ func (j *Job) Sign(s sigs.Signer) error {
 
 // ValidateBasic checks what needs neither crypto nor the validator set: the
 // claim count, each claim text (not empty, at most MaxClaimTextBytes,
-// UTF-8), the claims root against the texts and the job id against the
-// parameters. Errors wrap ErrBadJob and, for the root and the id,
-// ErrClaimsRoot or ErrJobID.
+// UTF-8), the gateway record's size, the claims root against the texts
+// and the job id against the parameters. Errors wrap ErrBadJob and, for
+// the root and the id, ErrClaimsRoot or ErrJobID.
 func (j *Job) ValidateBasic() error {
 	if len(j.Claims) == 0 || len(j.Claims) > MaxClaims {
 		return fmt.Errorf("%w: claim count %d not in 1..%d", ErrBadJob, len(j.Claims), MaxClaims)
+	}
+	if len(j.GatewayRecord) > MaxGatewayRecordSize {
+		return fmt.Errorf("%w: gateway record of %d bytes, at most %d", ErrBadJob, len(j.GatewayRecord), MaxGatewayRecordSize)
 	}
 	hashes := make([]common.Hash, len(j.Claims))
 	for i, t := range j.Claims {

@@ -51,6 +51,8 @@ func TestJobValidate(t *testing.T) {
 		}, ErrJobID},
 		{"wrong network", func(j *Job) { j.NetworkID = 8 }, ErrWrongNetwork},
 		{"unknown gateway", func(j *Job) { j.Gateway = common.HexToAddress("0x1") }, ErrUnknownValidator},
+		{"gateway record at the limit", func(j *Job) { j.GatewayRecord = make([]byte, MaxGatewayRecordSize) }, nil},
+		{"gateway record too large", func(j *Job) { j.GatewayRecord = make([]byte, MaxGatewayRecordSize+1) }, ErrBadJob},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			j := signedJob(t, f, "Water boils at 100 C.")
@@ -81,6 +83,22 @@ func TestJobVerifySignature(t *testing.T) {
 	}
 	if err := j.Sign(f.signers[f.addr(1)]); !errors.Is(err, ErrBadSignature) {
 		t.Fatalf("signed by another validator than the gateway: got %v", err)
+	}
+}
+
+// TestJobGatewayRecordOutsideSignature: the gateway record is a transport
+// hint with its own signature; adding, changing or stripping it on the way
+// changes neither the job id nor the validity of the job's signature.
+func TestJobGatewayRecordOutsideSignature(t *testing.T) {
+	f := newFixture(t, 7, equalStakes(4)...)
+	j := signedJob(t, f, "Water boils at 100 C.")
+	id := j.JobID
+	j.GatewayRecord = []byte("a record")
+	if _, err := j.VerifySignature(); err != nil {
+		t.Fatalf("record added after signing: %v", err)
+	}
+	if err := j.Validate(f.set); err != nil || j.Params().ID() != id {
+		t.Fatalf("record added: validate %v, id %s, want %s", err, j.Params().ID().Hex(), id.Hex())
 	}
 }
 

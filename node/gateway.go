@@ -213,6 +213,9 @@ func (g *gateway) newJob(output string, cs []claims.Claim, rule jobRule, now tim
 		Replication: rule.replication,
 		Deadline:    uint64(now.Add(rule.deadline).UnixMilli()),
 		Gateway:     g.signer.Address(),
+		// How validators that never met this node reach it with their
+		// ballots (docs/protocol.md, "Committees").
+		GatewayRecord: g.net.PeerRecord(),
 	}
 	params := msg.Params()
 	if err := params.Validate(g.set); err != nil {

@@ -249,6 +249,12 @@ func (v *validator) sendBallot(m *JobMessage, gw peer.ID, msg *BallotMessage, wa
 // sendDirect sends a ballot straight to the job's gateway, peer gw, over
 // a libp2p stream; it reports whether the gateway took it.
 func (v *validator) sendDirect(m *JobMessage, gw peer.ID, msg *BallotMessage) bool {
+	// The addresses of a gateway this node never met come with its job,
+	// signed with the gateway's own key (docs/protocol.md, "Committees").
+	ttl := max(time.UnixMilli(int64(m.Deadline)).Sub(v.clock.Now()), 0) + time.Minute
+	if err := v.net.LearnPeerRecord(gw, m.GatewayRecord, ttl); err != nil {
+		log.Debugw("gateway record refused", "job", m.JobID.Hex(), "gateway", m.Gateway.Hex(), "err", err)
+	}
 	data, err := encode(msg)
 	if err == nil {
 		if err = v.net.SendDirect(v.ctx, gw, p2p.KindBallots, data); err == nil {
