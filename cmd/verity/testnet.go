@@ -29,29 +29,43 @@ func init() {
 		Name:  "testnet",
 		Usage: "create and run a local testnet",
 		Subcommands: []*cli.Command{
-			{
-				Name:  "init",
-				Usage: "write a local testnet: keys, genesis.json, node homes and nodes.json",
-				Description: `Writes DIR/genesis.json, one home per node (DIR/node<i>: keystore, password.txt,
+			testnetInitCommand(),
+			testnetUpCommand(),
+			testnetPerturbCommand(),
+			testnetCheckCommand(),
+		},
+	})
+}
+
+// testnetInitCommand writes a testnet directory.
+func testnetInitCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "init",
+		Usage: "write a local testnet: keys, genesis.json, node homes and nodes.json",
+		Description: `Writes DIR/genesis.json, one home per node (DIR/node<i>: keystore, password.txt,
 config.toml) and DIR/nodes.json. Node i listens for peers on 127.0.0.1 at
 BASE+2i (TCP and QUIC) and serves its API at 127.0.0.1:BASE+1000+i. Testnet
 keys are throwaway keys: their password is stored next to them.`,
-				Flags: []cli.Flag{
-					&cli.IntFlag{Name: "nodes", Usage: "number of validators", Value: 4},
-					&cli.StringFlag{Name: "dir", Usage: "testnet `DIR`", Value: "verity-testnet"},
-					&cli.IntFlag{Name: "base-port", Usage: "node0's p2p port; API ports start at base+1000", Value: testnet.DefaultBasePort},
-					&cli.Uint64Flag{Name: "network-id", Usage: "network id of the genesis", Value: testnet.DefaultNetworkID},
-					&cli.Uint64Flag{Name: "stake", Usage: "stake of every validator", Value: testnet.DefaultStake},
-					&cli.StringFlag{Name: "backend", Usage: "verifier backend of every node", Value: testnet.DefaultBackend},
-					&cli.BoolFlag{Name: "force", Usage: "replace the testnet already in DIR (keys, stores and logs included)"},
-					&cli.StringFlag{Name: "manifest", Usage: "TOML `FILE` describing the network, each node and a perturbation schedule (docs/operations.md); flags set explicitly override its network settings"},
-				},
-				Action: runTestnetInit,
-			},
-			{
-				Name:  "up",
-				Usage: "run every node of a testnet until Ctrl-C",
-				Description: `First checks that every node's p2p and API port is free, and refuses to
+		Flags: []cli.Flag{
+			&cli.IntFlag{Name: "nodes", Usage: "number of validators", Value: 4},
+			&cli.StringFlag{Name: "dir", Usage: "testnet `DIR`", Value: "verity-testnet"},
+			&cli.IntFlag{Name: "base-port", Usage: "node0's p2p port; API ports start at base+1000", Value: testnet.DefaultBasePort},
+			&cli.Uint64Flag{Name: "network-id", Usage: "network id of the genesis", Value: testnet.DefaultNetworkID},
+			&cli.Uint64Flag{Name: "stake", Usage: "stake of every validator", Value: testnet.DefaultStake},
+			&cli.StringFlag{Name: "backend", Usage: "verifier backend of every node", Value: testnet.DefaultBackend},
+			&cli.BoolFlag{Name: "force", Usage: "replace the testnet already in DIR (keys, stores and logs included)"},
+			&cli.StringFlag{Name: "manifest", Usage: "TOML `FILE` describing the network, each node and a perturbation schedule (docs/operations.md); flags set explicitly override its network settings"},
+		},
+		Action: runTestnetInit,
+	}
+}
+
+// testnetUpCommand runs a testnet's nodes.
+func testnetUpCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "up",
+		Usage: "run every node of a testnet until Ctrl-C",
+		Description: `First checks that every node's p2p and API port is free, and refuses to
 start anything when one is taken (naming the port and, when it can tell,
 the process holding it). Then starts every node of the testnet in DIR as
 its own process (verity node --home DIR/node<i>), appending each one's output to DIR/node<i>/node.log, and
@@ -65,20 +79,24 @@ perturbations at their times after every node is healthy, logging each on
 stderr. A node a perturbation killed (its home holds the "perturbed" marker,
 whether the schedule or verity testnet perturb killed it) is no failure, and a
 node a perturbation restarted is watched and stopped like the others.`,
-				Flags: []cli.Flag{
-					&cli.StringFlag{Name: "dir", Usage: "testnet `DIR`", Value: "verity-testnet"},
-					&cli.BoolFlag{Name: "inproc", Usage: "run all nodes in this process"},
-					&cli.BoolFlag{Name: "no-schedule", Usage: "do not run DIR/schedule.json"},
-					&cli.DurationFlag{Name: "timeout", Usage: "how long to wait for every node to be healthy", Value: 60 * time.Second},
-					&cli.DurationFlag{Name: "grace", Usage: "how long nodes get to stop before they are killed", Value: testnet.DefaultGrace},
-				},
-				Action: runTestnetUp,
-			},
-			{
-				Name:      "perturb",
-				Usage:     "kill, restart, pause, resume, disconnect or connect one node of a running testnet",
-				ArgsUsage: "NODE kill|restart|pause|resume|disconnect|connect",
-				Description: `Acts on a node of the testnet that verity testnet up runs in DIR:
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "dir", Usage: "testnet `DIR`", Value: "verity-testnet"},
+			&cli.BoolFlag{Name: "inproc", Usage: "run all nodes in this process"},
+			&cli.BoolFlag{Name: "no-schedule", Usage: "do not run DIR/schedule.json"},
+			&cli.DurationFlag{Name: "timeout", Usage: "how long to wait for every node to be healthy", Value: 60 * time.Second},
+			&cli.DurationFlag{Name: "grace", Usage: "how long nodes get to stop before they are killed", Value: testnet.DefaultGrace},
+		},
+		Action: runTestnetUp,
+	}
+}
+
+// testnetPerturbCommand perturbs one node of a running testnet.
+func testnetPerturbCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "perturb",
+		Usage:     "kill, restart, pause, resume, disconnect or connect one node of a running testnet",
+		ArgsUsage: "NODE kill|restart|pause|resume|disconnect|connect",
+		Description: `Acts on a node of the testnet that verity testnet up runs in DIR:
   kill        SIGKILL the pid in DIR/NODE/node.pid, after writing the marker
               DIR/NODE/perturbed so that testnet up does not count it a failure
   restart     start the node again (detached, appending to its node.log, new
@@ -88,16 +106,20 @@ node a perturbation restarted is watched and stopped like the others.`,
   disconnect  POST {"action":"disconnect"} to the node's /v1/admin/p2p, with
               the admin token its config names (DIR/NODE/admin.token)
   connect     POST {"action":"connect"} to it`,
-				Flags: []cli.Flag{
-					&cli.StringFlag{Name: "dir", Usage: "testnet `DIR`", Value: "verity-testnet"},
-					&cli.DurationFlag{Name: "timeout", Usage: "bound on waiting for a killed node to end or a restarted one to be healthy", Value: 60 * time.Second},
-				},
-				Action: runTestnetPerturb,
-			},
-			{
-				Name:  "check",
-				Usage: "check the invariants over every node's store of a stopped testnet",
-				Description: `Reads every node's store in DIR (read-only; the testnet must be stopped, since a
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "dir", Usage: "testnet `DIR`", Value: "verity-testnet"},
+			&cli.DurationFlag{Name: "timeout", Usage: "bound on waiting for a killed node to end or a restarted one to be healthy", Value: 60 * time.Second},
+		},
+		Action: runTestnetPerturb,
+	}
+}
+
+// testnetCheckCommand checks the stores of a stopped testnet.
+func testnetCheckCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "check",
+		Usage: "check the invariants over every node's store of a stopped testnet",
+		Description: `Reads every node's store in DIR (read-only; the testnet must be stopped, since a
 running node holds its store's lock) and reports: certificates that fail
 verification against DIR/genesis.json, evidence that fails verification,
 claims decided true on one node and false on another, jobs a node accepted
@@ -106,22 +128,20 @@ as gateway that are still provisional past their deadline and, with
 --snapshot writes the list of certificates each store holds now, to
 compare with after a crash. Exit status: 0 when every invariant holds, 1
 when one does not (with a report), 2 when the stores cannot be checked.`,
-				Flags: []cli.Flag{
-					&cli.StringFlag{Name: "dir", Usage: "testnet `DIR`", Value: "verity-testnet"},
-					&cli.BoolFlag{Name: "json", Usage: "print the report as JSON"},
-					&cli.StringFlag{Name: "snapshot", Usage: "write the certificates each store holds to `FILE`"},
-					&cli.StringFlag{Name: "compare", Usage: "report certificates listed in snapshot `FILE` and missing now"},
-					&cli.DurationFlag{Name: "grace", Usage: "how long past its deadline a gateway job may stay provisional", Value: testnet.DefaultDeadlineGrace},
-				},
-				Action: runTestnetCheck,
-				// A mistyped command line is "cannot check" (2), not a
-				// failed invariant (1).
-				OnUsageError: func(c *cli.Context, err error, _ bool) error {
-					return exitCode(2, fmt.Errorf("testnet check: %w", err))
-				},
-			},
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "dir", Usage: "testnet `DIR`", Value: "verity-testnet"},
+			&cli.BoolFlag{Name: "json", Usage: "print the report as JSON"},
+			&cli.StringFlag{Name: "snapshot", Usage: "write the certificates each store holds to `FILE`"},
+			&cli.StringFlag{Name: "compare", Usage: "report certificates listed in snapshot `FILE` and missing now"},
+			&cli.DurationFlag{Name: "grace", Usage: "how long past its deadline a gateway job may stay provisional", Value: testnet.DefaultDeadlineGrace},
 		},
-	})
+		Action: runTestnetCheck,
+		// A mistyped command line is "cannot check" (2), not a
+		// failed invariant (1).
+		OnUsageError: func(c *cli.Context, err error, _ bool) error {
+			return exitCode(2, fmt.Errorf("testnet check: %w", err))
+		},
+	}
 }
 
 // invocationName is how the user ran this program, for commands it
@@ -228,37 +248,16 @@ func runTestnetUp(c *cli.Context) error {
 
 func testnetUpProcesses(ctx context.Context, c *cli.Context, layout *testnet.Layout) error {
 	w, ew := c.App.Writer, c.App.ErrWriter
-	var global []string
-	if lvl := c.String("log-level"); lvl != "" {
-		global = []string{"--log-level", lvl}
-	}
+	global := globalArgs(c)
 	procs, err := testnet.StartProcesses(layout, testnet.ProcessOptions{GlobalArgs: global, Grace: c.Duration("grace")})
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(ew, "started %d node processes; logs in %s\n", len(layout.Nodes), filepath.Join(layout.Dir, "node*", testnet.LogFile))
-
-	waitCtx, cancel := context.WithTimeout(ctx, c.Duration("timeout"))
-	err = procs.WaitHealthy(waitCtx, func(healthy, total int) {
-		fmt.Fprintf(ew, "waiting for nodes: %d/%d healthy\n", healthy, total)
-	})
-	cancel()
-	switch {
-	case err != nil && ctx.Err() != nil:
-		fmt.Fprintln(ew, "interrupted; stopping nodes")
-		return stopTestnetProcesses(w, procs)
-	case errors.Is(err, testnet.ErrExited):
-		for _, p := range procs.List() {
-			if isDone(p.Done()) {
-				printLogTail(ew, p.Info)
-			}
-		}
-		return exitCode(1, errors.Join(err, procs.Stop()))
-	case err != nil:
-		for _, p := range procs.List() {
-			if !testnet.HealthyNode(ctx, nil, p.Info) {
-				printLogTail(ew, p.Info)
-			}
+	if err := waitProcessesHealthy(ctx, ew, procs, c.Duration("timeout")); err != nil {
+		if ctx.Err() != nil {
+			fmt.Fprintln(ew, "interrupted; stopping nodes")
+			return stopTestnetProcesses(w, procs)
 		}
 		return exitCode(1, errors.Join(err, procs.Stop()))
 	}
@@ -273,71 +272,60 @@ func testnetUpProcesses(ctx context.Context, c *cli.Context, layout *testnet.Lay
 	// Notes come from the watcher and the schedule at once.
 	logw := &lockedWriter{w: ew}
 	note := func(s string) { fmt.Fprintln(logw, s) }
-	runCtx, cancelRun := context.WithCancel(ctx)
-	defer cancelRun()
-	var watchErr, schedErr error
-	watchDone, schedDone := make(chan struct{}), make(chan struct{})
-	go func() {
-		watchErr = procs.Watch(runCtx, note)
-		close(watchDone)
-	}()
-	schedule, err := testnet.LoadSchedule(layout.Dir)
-	if err != nil {
-		fmt.Fprintf(logw, "schedule not run: %v\n", err)
-	}
-	if c.Bool("no-schedule") {
-		schedule = nil
-	}
-	var schedC <-chan struct{} // nil unless a schedule runs
-	if len(schedule) > 0 {
-		fmt.Fprintf(logw, "running %d perturbations from %s\n", len(schedule), filepath.Join(layout.Dir, testnet.ScheduleFile))
-		// Nodes the schedule restarts end with this runner, like the others.
-		popts := testnet.PerturbOptions{GlobalArgs: global, Attached: true}
-		apply := func(ctx context.Context, p testnet.Perturbation) error {
-			return testnet.Perturb(ctx, layout, p.Node, p.Action, popts)
-		}
-		start := time.Now()
-		go func() {
-			schedErr = testnet.RunSchedule(runCtx, schedule, start, apply, note)
-			close(schedDone)
-		}()
-		schedC = schedDone
-	} else {
-		close(schedDone)
-	}
-	// finish ends the schedule and the watcher, then stops the nodes. A
-	// restart the schedule was making has written its pid file by the
-	// time the schedule ends, so Stop stops that process too.
-	finish := func(failure error) error {
-		cancelRun()
-		<-schedDone
-		<-watchDone
-		if failure != nil {
-			return exitCode(1, errors.Join(failure, procs.Stop()))
-		}
+	schedule := loadUpSchedule(c, layout, note)
+	err = procs.Supervise(ctx, layout, testnet.SuperviseOptions{Schedule: schedule, GlobalArgs: global, Note: note})
+	if err == nil {
+		fmt.Fprintln(logw, "stopping nodes")
 		return stopTestnetProcesses(w, procs)
 	}
-	for {
-		select {
-		case <-ctx.Done():
-			fmt.Fprintln(logw, "stopping nodes")
-			return finish(nil)
-		case <-watchDone:
-			var ne *testnet.NodeExitError
-			if errors.As(watchErr, &ne) {
-				fmt.Fprintf(logw, "%s exited: %v\n", ne.Node.Name, describeExit(ne.Err))
-				printLogTail(logw, ne.Node)
-			}
-			return finish(watchErr)
-		case <-schedC:
-			schedC = nil
-			if schedErr != nil {
-				fmt.Fprintf(logw, "schedule failed: %v\n", schedErr)
-				return finish(schedErr)
-			}
-			fmt.Fprintln(logw, "schedule done")
+	var ne *testnet.NodeExitError
+	if errors.As(err, &ne) {
+		fmt.Fprintf(logw, "%s exited: %v\n", ne.Node.Name, describeExit(ne.Err))
+		printLogTail(logw, ne.Node)
+	}
+	return exitCode(1, errors.Join(err, procs.Stop()))
+}
+
+// waitProcessesHealthy waits at most timeout for every node to be healthy,
+// reporting progress on ew. When a node ends or the time is up it prints
+// the end of the log of each node at fault.
+func waitProcessesHealthy(ctx context.Context, ew io.Writer, procs *testnet.Processes, timeout time.Duration) error {
+	waitCtx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	err := procs.WaitHealthy(waitCtx, func(healthy, total int) {
+		fmt.Fprintf(ew, "waiting for nodes: %d/%d healthy\n", healthy, total)
+	})
+	if err == nil || ctx.Err() != nil {
+		return err
+	}
+	exited := errors.Is(err, testnet.ErrExited)
+	for _, p := range procs.List() {
+		if exited && isDone(p.Done()) || !exited && !testnet.HealthyNode(ctx, nil, p.Info) {
+			printLogTail(ew, p.Info)
 		}
 	}
+	return err
+}
+
+// loadUpSchedule is the schedule testnet up runs: DIR/schedule.json unless
+// --no-schedule. A schedule that cannot be read is not run, with a note.
+func loadUpSchedule(c *cli.Context, layout *testnet.Layout, note func(string)) []testnet.Perturbation {
+	schedule, err := testnet.LoadSchedule(layout.Dir)
+	if err != nil {
+		note(fmt.Sprintf("schedule not run: %v", err))
+	}
+	if c.Bool("no-schedule") {
+		return nil
+	}
+	return schedule
+}
+
+// globalArgs are the global flags to pass on to node processes.
+func globalArgs(c *cli.Context) []string {
+	if lvl := c.String("log-level"); lvl != "" {
+		return []string{"--log-level", lvl}
+	}
+	return nil
 }
 
 // lockedWriter serialises writes from several goroutines.
@@ -384,13 +372,7 @@ func testnetUpInProcess(ctx context.Context, c *cli.Context, layout *testnet.Lay
 	printTestnetTable(w, rows)
 	fmt.Fprintf(w, "testnet up: %d nodes; Ctrl-C to stop\n", len(rows))
 
-	schedule, err := testnet.LoadSchedule(layout.Dir)
-	if err != nil {
-		fmt.Fprintf(ew, "schedule not run: %v\n", err)
-	}
-	if c.Bool("no-schedule") {
-		schedule = nil
-	}
+	schedule := loadUpSchedule(c, layout, func(s string) { fmt.Fprintln(ew, s) })
 	var failure error
 	if len(schedule) > 0 {
 		fmt.Fprintf(ew, "running %d perturbations from %s\n", len(schedule), filepath.Join(layout.Dir, testnet.ScheduleFile))
@@ -497,10 +479,7 @@ func runTestnetPerturb(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	var global []string
-	if lvl := c.String("log-level"); lvl != "" {
-		global = []string{"--log-level", lvl}
-	}
+	global := globalArgs(c)
 	ctx, cancel := context.WithTimeout(c.Context, c.Duration("timeout"))
 	defer cancel()
 	began := time.Now()
