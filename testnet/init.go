@@ -12,7 +12,6 @@ import (
 	"strconv"
 
 	"github.com/ethereum/go-ethereum/common"
-	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/verity-network/verity/claims"
 	"github.com/verity-network/verity/consensus"
@@ -249,107 +248,19 @@ func Init(opts InitOptions) (*Layout, error) {
 		rand.Read(b[:]) // never fails (crypto/rand, Go 1.24+)
 		opts.Password = hex.EncodeToString(b[:])
 	}
-
-	type member struct {
-		info    NodeInfo
-		keyFile string
-		peerID  peer.ID
-	}
 	specs := opts.specs()
 	members := make([]member, opts.Nodes)
-	policy := consensus.DefaultPolicy()
-	if opts.Policy != nil {
-		policy = *opts.Policy
-	}
-	g := &consensus.Genesis{NetworkID: opts.NetworkID, Policy: &policy}
 	for i := range members {
-		name := specs[i].name
-		home := filepath.Join(dir, name)
-		// A new directory: a node named like a directory already there
-		// (one init does not own) must not adopt it, since a later
-		// init --force removes the homes it lists.
-		if err := os.Mkdir(home, 0o700); err != nil {
-			if errors.Is(err, os.ErrExist) {
-				return nil, fmt.Errorf("%w: node home %s is a directory this testnet does not own; rename the node or move the directory", ErrExists, home)
-			}
-			return nil, fmt.Errorf("node home: %w", err)
+		if members[i], err = createMember(dir, i, specs[i].name, opts); err != nil {
+			return nil, err
 		}
-		if err := os.WriteFile(filepath.Join(home, PasswordFile), []byte(opts.Password+"\n"), 0o600); err != nil {
-			return nil, fmt.Errorf("password file: %w", err)
-		}
-		var tok [32]byte
-		rand.Read(tok[:]) // never fails (crypto/rand, Go 1.24+)
-		if err := os.WriteFile(filepath.Join(home, AdminTokenFile), []byte(hex.EncodeToString(tok[:])+"\n"), 0o600); err != nil {
-			return nil, fmt.Errorf("admin token file: %w", err)
-		}
-		addr, keyFile, err := sigs.NewKey(filepath.Join(home, KeystoreDir), opts.Password, true)
-		if err != nil {
-			return nil, fmt.Errorf("%s key: %w", name, err)
-		}
-		key, err := sigs.UnlockKey(keyFile, opts.Password)
-		if err != nil {
-			return nil, fmt.Errorf("%s key: %w", name, err)
-		}
-		id, err := p2p.PeerIDFromKey(key)
-		if err != nil {
-			return nil, fmt.Errorf("%s peer id: %w", name, err)
-		}
-		port := opts.BasePort + 2*i
-		suffix := "/p2p/" + id.String()
-		tcp, quic := listenAddrs(port)
-		members[i] = member{
-			info: NodeInfo{
-				Name:    name,
-				Address: addr,
-				PeerID:  id.String(),
-				P2P:     []string{tcp + suffix, quic + suffix},
-				API:     "http://" + apiAddr(opts.BasePort, i),
-				Home:    home,
-			},
-			keyFile: keyFile,
-			peerID:  id,
-		}
-		g.Validators = append(g.Validators, consensus.Validator{Name: name, Address: addr, Stake: specs[i].stake})
 	}
-	if err := g.Validate(); err != nil {
+	if err := writeGenesis(dir, members, specs, opts); err != nil {
 		return nil, err
 	}
-	if err := checkDefaultsAgainstFloor(g, opts.Manifest); err != nil {
-		return nil, err
-	}
-	if err := writeJSON(filepath.Join(dir, GenesisFile), g); err != nil {
-		return nil, err
-	}
-
 	layout := &Layout{Dir: dir}
 	for i, m := range members {
-		var bootstrap []string
-		switch {
-		case i > 0:
-			bootstrap = []string{members[0].info.P2P[0]}
-		case len(members) > 1:
-			bootstrap = []string{members[1].info.P2P[0]}
-		}
-		rel, err := filepath.Rel(m.info.Home, m.keyFile)
-		if err != nil {
-			return nil, fmt.Errorf("%s key file: %w", m.info.Name, err)
-		}
-		tcp, quic := listenAddrs(opts.BasePort + 2*i)
-		cfg := &node.Config{
-			Name:         m.info.Name,
-			Genesis:      filepath.Join("..", GenesisFile),
-			KeyFile:      rel,
-			PasswordFile: PasswordFile,
-			DataDir:      "data",
-			P2P:          node.P2PConfig{Listen: []string{tcp, quic}, Bootstrap: bootstrap},
-			API:          node.APIConfig{Listen: apiAddr(opts.BasePort, i), AdminTokenFile: AdminTokenFile},
-			Verifier:     specs[i].verifier,
-			Behaviour:    specs[i].behaviour,
-		}
-		if m := opts.Manifest; m != nil {
-			cfg.Consensus = node.ConsensusConfig{Quorum: m.Quorum, Replication: m.Replication, Deadline: m.Deadline}
-		}
-		if err := writeConfig(m.info.Home, cfg); err != nil {
+		if err := writeMemberConfig(members, i, specs[i], opts); err != nil {
 			return nil, fmt.Errorf("%s config: %w", m.info.Name, err)
 		}
 		layout.Nodes = append(layout.Nodes, m.info)
@@ -366,6 +277,114 @@ func Init(opts InitOptions) (*Layout, error) {
 		}
 	}
 	return layout, nil
+}
+
+// member is a node Init has created a home and a key for.
+type member struct {
+	info    NodeInfo
+	keyFile string
+}
+
+// createMember creates the home of node i, named name, in dir: its password
+// file, admin token and a new key.
+func createMember(dir string, i int, name string, opts InitOptions) (member, error) {
+	home := filepath.Join(dir, name)
+	// A new directory: a node named like a directory already there (one
+	// init does not own) must not adopt it, since a later init --force
+	// removes the homes it lists.
+	if err := os.Mkdir(home, 0o700); err != nil {
+		if errors.Is(err, os.ErrExist) {
+			return member{}, fmt.Errorf("%w: node home %s is a directory this testnet does not own; rename the node or move the directory", ErrExists, home)
+		}
+		return member{}, fmt.Errorf("node home: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(home, PasswordFile), []byte(opts.Password+"\n"), 0o600); err != nil {
+		return member{}, fmt.Errorf("password file: %w", err)
+	}
+	var tok [32]byte
+	rand.Read(tok[:]) // never fails (crypto/rand, Go 1.24+)
+	if err := os.WriteFile(filepath.Join(home, AdminTokenFile), []byte(hex.EncodeToString(tok[:])+"\n"), 0o600); err != nil {
+		return member{}, fmt.Errorf("admin token file: %w", err)
+	}
+	addr, keyFile, err := sigs.NewKey(filepath.Join(home, KeystoreDir), opts.Password, true)
+	if err != nil {
+		return member{}, fmt.Errorf("%s key: %w", name, err)
+	}
+	key, err := sigs.UnlockKey(keyFile, opts.Password)
+	if err != nil {
+		return member{}, fmt.Errorf("%s key: %w", name, err)
+	}
+	id, err := p2p.PeerIDFromKey(key)
+	if err != nil {
+		return member{}, fmt.Errorf("%s peer id: %w", name, err)
+	}
+	suffix := "/p2p/" + id.String()
+	tcp, quic := listenAddrs(opts.BasePort + 2*i)
+	return member{
+		info: NodeInfo{
+			Name:    name,
+			Address: addr,
+			PeerID:  id.String(),
+			P2P:     []string{tcp + suffix, quic + suffix},
+			API:     "http://" + apiAddr(opts.BasePort, i),
+			Home:    home,
+		},
+		keyFile: keyFile,
+	}, nil
+}
+
+// writeGenesis writes dir/genesis.json with the members as validators,
+// once it is valid and the manifest's consensus settings clear its
+// security floor.
+func writeGenesis(dir string, members []member, specs []nodeSpec, opts InitOptions) error {
+	policy := consensus.DefaultPolicy()
+	if opts.Policy != nil {
+		policy = *opts.Policy
+	}
+	g := &consensus.Genesis{NetworkID: opts.NetworkID, Policy: &policy}
+	for i, m := range members {
+		g.Validators = append(g.Validators, consensus.Validator{Name: m.info.Name, Address: m.info.Address, Stake: specs[i].stake})
+	}
+	if err := g.Validate(); err != nil {
+		return err
+	}
+	if err := checkDefaultsAgainstFloor(g, opts.Manifest); err != nil {
+		return err
+	}
+	return writeJSON(filepath.Join(dir, GenesisFile), g)
+}
+
+// writeMemberConfig writes the config.toml of member i: node0 bootstraps
+// to node1, every other node to node0.
+func writeMemberConfig(members []member, i int, spec nodeSpec, opts InitOptions) error {
+	m := members[i]
+	var bootstrap []string
+	switch {
+	case i > 0:
+		bootstrap = []string{members[0].info.P2P[0]}
+	case len(members) > 1:
+		bootstrap = []string{members[1].info.P2P[0]}
+	}
+	rel, err := filepath.Rel(m.info.Home, m.keyFile)
+	if err != nil {
+		return fmt.Errorf("key file: %w", err)
+	}
+	tcp, quic := listenAddrs(opts.BasePort + 2*i)
+	cfg := &node.Config{
+		Name:         m.info.Name,
+		Genesis:      filepath.Join("..", GenesisFile),
+		KeyFile:      rel,
+		PasswordFile: PasswordFile,
+		DataDir:      "data",
+		P2P:          node.P2PConfig{Listen: []string{tcp, quic}, Bootstrap: bootstrap},
+		API:          node.APIConfig{Listen: apiAddr(opts.BasePort, i), AdminTokenFile: AdminTokenFile},
+		Verifier:     spec.verifier,
+		Behaviour:    spec.behaviour,
+	}
+	if mf := opts.Manifest; mf != nil {
+		cfg.Consensus = node.ConsensusConfig{Quorum: mf.Quorum, Replication: mf.Replication, Deadline: mf.Deadline}
+	}
+	return writeConfig(m.info.Home, cfg)
 }
 
 // writeConfig writes cfg, reads it back through node.LoadConfig (which

@@ -235,124 +235,160 @@ func (m *Manifest) Schedule() []Perturbation {
 	return s
 }
 
+// invalidManifest is an error wrapping ErrInvalidManifest.
+func invalidManifest(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrInvalidManifest}, args...)...)
+}
+
+// validate checks the network settings, each [[node]] table and each
+// [[perturbation]], then the schedule as a whole. src is the manifest's
+// text, for line numbers.
 func (m *Manifest) validate(src []byte) error {
-	bad := func(format string, args ...any) error {
-		return fmt.Errorf("%w: "+format, append([]any{ErrInvalidManifest}, args...)...)
-	}
-	if len(m.Node) > 0 && m.Nodes != 0 && m.Nodes != len(m.Node) {
-		return bad("nodes = %d but %d [[node]] tables", m.Nodes, len(m.Node))
-	}
-	if m.NodeCount() < 1 {
-		return bad("no nodes: set nodes = N or give [[node]] tables")
-	}
-	if m.Quorum != "" {
-		if _, err := consensus.ParseQuorum(m.Quorum); err != nil {
-			return bad("quorum: %w", err)
-		}
-	}
-	if m.Deadline.Duration < 0 {
-		return bad("deadline %s is negative", m.Deadline.Duration)
-	}
-	if _, err := m.Policy.ConsensusPolicy(); err != nil {
-		return bad("policy: %w", err)
-	}
-	if m.Backend != "" {
-		if err := checkBackend(ManifestVerifier{Backend: m.Backend}); err != nil {
-			return bad("backend: %w", err)
-		}
+	if err := m.validateNetwork(); err != nil {
+		return err
 	}
 	names := make(map[string]bool)
 	for i, n := range m.Node {
-		line := tableLine(src, "node", i)
 		name := m.NodeName(i)
-		if !namePattern.MatchString(name) {
-			return bad("line %d: node name %q: use 1 to 32 letters, digits, '-' or '_'", line, name)
-		}
-		if names[name] {
-			return bad("line %d: duplicate node name %q", line, name)
+		if err := validateNode(n, name, names); err != nil {
+			return invalidManifest("line %d: %w", tableLine(src, "node", i), err)
 		}
 		names[name] = true
-		if err := checkBackend(n.Verifier); err != nil {
-			return bad("line %d: node %s verifier: %w", line, name, err)
-		}
-		b := Behaviour{Kind: n.Behaviour.Kind, Delay: n.Behaviour.Delay.Duration, Jitter: n.Behaviour.Jitter.Duration, Seed: n.Behaviour.Seed}
-		if err := b.Validate(); err != nil {
-			return bad("line %d: node %s: %w", line, name, err)
-		}
-		if b.Delay < 0 || b.Jitter < 0 {
-			return bad("line %d: node %s: negative behaviour delay or jitter", line, name)
-		}
 	}
 	if n := m.NodeCount(); n > consensus.MaxValidators {
-		return bad("%d nodes: at most %d", n, consensus.MaxValidators)
+		return invalidManifest("%d nodes: at most %d", n, consensus.MaxValidators)
 	}
 	for i := len(m.Node); i < m.NodeCount(); i++ {
 		names[nodeName(i)] = true
 	}
 	for i, p := range m.Perturbation {
-		line := tableLine(src, "perturbation", i)
-		if !names[p.Node] {
-			return bad("line %d: perturbation of unknown node %q", line, p.Node)
-		}
-		if _, err := ParseAction(string(p.Action)); err != nil {
-			return bad("line %d: %w", line, err)
-		}
-		if p.At.Duration < 0 {
-			return bad("line %d: perturbation at %s: negative time", line, p.At.Duration)
+		if err := validatePerturbation(p, names); err != nil {
+			return invalidManifest("line %d: %w", tableLine(src, "perturbation", i), err)
 		}
 	}
 	return checkSchedule(m.Schedule())
 }
 
-// checkSchedule replays the schedule per node and refuses actions that
-// cannot apply: a restart of a node that runs, a resume of one not paused.
-func checkSchedule(s []Perturbation) error {
-	type state struct{ down, paused, disconnected bool }
-	nodes := map[string]*state{}
-	for _, p := range s {
-		st := nodes[p.Node]
-		if st == nil {
-			st = &state{}
-			nodes[p.Node] = st
+// validateNetwork checks the settings of the network as a whole.
+func (m *Manifest) validateNetwork() error {
+	if len(m.Node) > 0 && m.Nodes != 0 && m.Nodes != len(m.Node) {
+		return invalidManifest("nodes = %d but %d [[node]] tables", m.Nodes, len(m.Node))
+	}
+	if m.NodeCount() < 1 {
+		return invalidManifest("no nodes: set nodes = N or give [[node]] tables")
+	}
+	if m.Quorum != "" {
+		if _, err := consensus.ParseQuorum(m.Quorum); err != nil {
+			return invalidManifest("quorum: %w", err)
 		}
-		var why string
-		switch p.Action {
-		case ActionKill:
-			if st.down {
-				why = "the node is already down"
-			}
-			st.down, st.paused, st.disconnected = true, false, false
-		case ActionRestart:
-			if !st.down {
-				why = "the node was not killed"
-			}
-			st.down = false
-		case ActionPause:
-			if st.down || st.paused {
-				why = "the node is down or paused"
-			}
-			st.paused = true
-		case ActionResume:
-			if !st.paused {
-				why = "the node is not paused"
-			}
-			st.paused = false
-		case ActionDisconnect:
-			if st.down || st.paused || st.disconnected {
-				why = "the node is down, paused or already disconnected"
-			}
-			st.disconnected = true
-		case ActionConnect:
-			if st.down || st.paused || !st.disconnected {
-				why = "the node is down, paused or not disconnected"
-			}
-			st.disconnected = false
-		}
-		if why != "" {
-			return fmt.Errorf("%w: perturbation %s: %s", ErrInvalidManifest, p, why)
+	}
+	if m.Deadline.Duration < 0 {
+		return invalidManifest("deadline %s is negative", m.Deadline.Duration)
+	}
+	if _, err := m.Policy.ConsensusPolicy(); err != nil {
+		return invalidManifest("policy: %w", err)
+	}
+	if m.Backend != "" {
+		if err := checkBackend(ManifestVerifier{Backend: m.Backend}); err != nil {
+			return invalidManifest("backend: %w", err)
 		}
 	}
 	return nil
+}
+
+// validateNode checks one [[node]] table, named name; taken holds the
+// names of the tables before it.
+func validateNode(n ManifestNode, name string, taken map[string]bool) error {
+	if !namePattern.MatchString(name) {
+		return fmt.Errorf("node name %q: use 1 to 32 letters, digits, '-' or '_'", name)
+	}
+	if taken[name] {
+		return fmt.Errorf("duplicate node name %q", name)
+	}
+	if err := checkBackend(n.Verifier); err != nil {
+		return fmt.Errorf("node %s verifier: %w", name, err)
+	}
+	b := Behaviour{Kind: n.Behaviour.Kind, Delay: n.Behaviour.Delay.Duration, Jitter: n.Behaviour.Jitter.Duration, Seed: n.Behaviour.Seed}
+	if err := b.Validate(); err != nil {
+		return fmt.Errorf("node %s: %w", name, err)
+	}
+	if b.Delay < 0 || b.Jitter < 0 {
+		return fmt.Errorf("node %s: negative behaviour delay or jitter", name)
+	}
+	return nil
+}
+
+// validatePerturbation checks one [[perturbation]] against the node names.
+func validatePerturbation(p Perturbation, names map[string]bool) error {
+	if !names[p.Node] {
+		return fmt.Errorf("perturbation of unknown node %q", p.Node)
+	}
+	if _, err := ParseAction(string(p.Action)); err != nil {
+		return err
+	}
+	if p.At.Duration < 0 {
+		return fmt.Errorf("perturbation at %s: negative time", p.At.Duration)
+	}
+	return nil
+}
+
+// nodeState is what checkSchedule knows of a node at a point of the
+// schedule.
+type nodeState struct{ down, paused, disconnected bool }
+
+// checkSchedule replays the schedule per node and refuses actions that
+// cannot apply: a restart of a node that runs, a resume of one not paused.
+func checkSchedule(s []Perturbation) error {
+	nodes := map[string]*nodeState{}
+	for _, p := range s {
+		st := nodes[p.Node]
+		if st == nil {
+			st = &nodeState{}
+			nodes[p.Node] = st
+		}
+		if why := st.apply(p.Action); why != "" {
+			return invalidManifest("perturbation %s: %s", p, why)
+		}
+	}
+	return nil
+}
+
+// apply moves the state on by a; it says why a cannot apply, "" when it
+// can.
+func (st *nodeState) apply(a Action) (why string) {
+	switch a {
+	case ActionKill:
+		if st.down {
+			why = "the node is already down"
+		}
+		st.down, st.paused, st.disconnected = true, false, false
+	case ActionRestart:
+		if !st.down {
+			why = "the node was not killed"
+		}
+		st.down = false
+	case ActionPause:
+		if st.down || st.paused {
+			why = "the node is down or paused"
+		}
+		st.paused = true
+	case ActionResume:
+		if !st.paused {
+			why = "the node is not paused"
+		}
+		st.paused = false
+	case ActionDisconnect:
+		if st.down || st.paused || st.disconnected {
+			why = "the node is down, paused or already disconnected"
+		}
+		st.disconnected = true
+	case ActionConnect:
+		if st.down || st.paused || !st.disconnected {
+			why = "the node is down, paused or not disconnected"
+		}
+		st.disconnected = false
+	}
+	return why
 }
 
 // checkBackend builds the verifier a node would build, to catch a wrong
