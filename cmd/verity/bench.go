@@ -69,29 +69,9 @@ median of its runs; --svg draws p50 and p99 against the number of nodes.`,
 }
 
 func runBench(c *cli.Context) error {
-	cfg := bench.Config{
-		Nodes:         c.Int("nodes"),
-		Claims:        c.Int("claims"),
-		Rate:          c.Float64("rate"),
-		Concurrency:   c.Int("concurrency"),
-		Duration:      c.Duration("duration"),
-		Warmup:        c.Duration("warmup"),
-		Deadline:      c.Duration("deadline"),
-		StoreDir:      c.String("store-dir"),
-		GossipBallots: c.Bool("gossip-ballots"),
-		Subprocess:    c.Bool("subprocess"),
-		Command:       c.String("command"),
-		BasePort:      c.Int("base-port"),
-	}
-	repeat := c.Int("repeat")
-	if cfg.Duration <= 0 || cfg.Deadline <= 0 || cfg.Warmup < 0 || cfg.Nodes < 1 || cfg.Claims < 1 || cfg.Concurrency < 1 || cfg.Rate < 0 || repeat < 1 {
-		return exitCode(2, errors.New("--nodes, --claims, --concurrency, --repeat, --duration and --deadline must be positive, --rate and --warmup not negative"))
-	}
-	if !c.Bool("quiet") {
-		cfg.Progress = c.App.ErrWriter
-		if cfg.Progress == nil {
-			cfg.Progress = os.Stderr
-		}
+	cfg, repeat, err := benchConfig(c)
+	if err != nil {
+		return err
 	}
 	if path := c.String("replot"); path != "" {
 		return replot(path, c.String("svg"))
@@ -115,6 +95,40 @@ func runBench(c *cli.Context) error {
 		}
 		return runRepeat(c, cfg, repeat)
 	}
+	return runOnce(c, cfg)
+}
+
+// benchConfig reads the flags of one run and --repeat, and checks them.
+func benchConfig(c *cli.Context) (bench.Config, int, error) {
+	cfg := bench.Config{
+		Nodes:         c.Int("nodes"),
+		Claims:        c.Int("claims"),
+		Rate:          c.Float64("rate"),
+		Concurrency:   c.Int("concurrency"),
+		Duration:      c.Duration("duration"),
+		Warmup:        c.Duration("warmup"),
+		Deadline:      c.Duration("deadline"),
+		StoreDir:      c.String("store-dir"),
+		GossipBallots: c.Bool("gossip-ballots"),
+		Subprocess:    c.Bool("subprocess"),
+		Command:       c.String("command"),
+		BasePort:      c.Int("base-port"),
+	}
+	repeat := c.Int("repeat")
+	if cfg.Duration <= 0 || cfg.Deadline <= 0 || cfg.Warmup < 0 || cfg.Nodes < 1 || cfg.Claims < 1 || cfg.Concurrency < 1 || cfg.Rate < 0 || repeat < 1 {
+		return cfg, 0, exitCode(2, errors.New("--nodes, --claims, --concurrency, --repeat, --duration and --deadline must be positive, --rate and --warmup not negative"))
+	}
+	if !c.Bool("quiet") {
+		cfg.Progress = c.App.ErrWriter
+		if cfg.Progress == nil {
+			cfg.Progress = os.Stderr
+		}
+	}
+	return cfg, repeat, nil
+}
+
+// runOnce runs the network once (profiled with --cpuprofile) and reports.
+func runOnce(c *cli.Context, cfg bench.Config) error {
 	if path := c.String("cpuprofile"); path != "" {
 		f, err := os.Create(path)
 		if err != nil {

@@ -70,32 +70,19 @@ func runDemo(c *cli.Context) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-
-	n := c.Int("nodes")
-	fmt.Fprintf(w, "Starting %d validators on 127.0.0.1 (real libp2p, secp256k1 keys)...\n", n)
-	t0 := time.Now()
 	// node0 also answers prompts with a simulated model that hallucinates
 	// half of the time, deterministically under its seed.
 	gen, err := models.NewGenerator(models.Spec{Kind: models.KindSimulated, HallucinationRate: 0.5, Seed: demoGeneratorSeed})
 	if err != nil {
 		return err
 	}
-	net, err := testnet.NewEphemeral(ctx, testnet.EphemeralOptions{Nodes: n, APIs: true, Dir: dir,
-		Options: func(i int, o *node.Options) {
-			if i == 0 {
-				o.Generator = gen
-			}
-		}})
+	net, err := startDemoNetwork(ctx, w, c.Int("nodes"), dir, gen)
 	if err != nil {
-		return fmt.Errorf("start network: %w", err)
+		return err
 	}
 	defer net.Stop()
 	nodes := net.Nodes()
 	set := nodes[0].ValidatorSet()
-	for _, nd := range nodes {
-		fmt.Fprintf(w, "  %-6s %s  peer %s  api %s\n", nd.Name(), shortID(nd.Address().Hex()), shortID(nd.PeerID().String()), nd.APIURL())
-	}
-	fmt.Fprintf(w, "mesh ready in %s; network %d, genesis %s\n\n", roundDuration(time.Since(t0)), set.NetworkID(), shortID(set.GenesisHash().Hex()))
 
 	cl := client.New(nodes[0].APIURL())
 	var certs []*consensus.Certificate
@@ -112,41 +99,18 @@ func runDemo(c *cli.Context) error {
 		certs = append(certs, cert)
 		outputs = append(outputs, s.output)
 	}
-
-	// Verified Generate: the node answers a prompt, the network proves it.
-	fmt.Fprintf(w, "[generate] %q\n", demoPrompt)
-	start := time.Now()
-	job, err := cl.Generate(ctx, api.GenerateRequest{Prompt: demoPrompt})
+	cert, output, err := demoGenerate(ctx, w, cl, set, gen.Name())
 	if err != nil {
-		return fmt.Errorf("generate: %w", err)
+		return err
 	}
-	fmt.Fprintf(w, "  %9s  provisional answer from %s:\n", since(start), gen.Name())
-	for _, l := range wrapText(strconv.Quote(job.Output), demoWidth-13) {
-		fmt.Fprintf(w, "             %s\n", l)
-	}
-	cert, err := cl.Await(ctx, job.JobID, set, client.AwaitOptions{Output: []byte(job.Output)})
-	if err != nil {
-		return fmt.Errorf("await generated answer: %w", err)
-	}
-	fmt.Fprintf(w, "  %9s  certificate verified: %d ballots\n", since(start), len(cert.Ballots))
-	for _, c := range cert.Claims {
-		fmt.Fprintln(w, fitWidth(fmt.Sprintf("    %-9s %s", c.Verdict, c.Text), demoWidth))
-	}
-	fmt.Fprintf(w, "  => %s: the network caught the hallucinated claim; the rest is verified\n\n", strings.ToUpper(string(cert.Status)))
 	if cert.Status != consensus.StatusRejected {
 		failures = append(failures, fmt.Sprintf("generate: got %s, want rejected", cert.Status))
 	}
 	certs = append(certs, cert)
-	outputs = append(outputs, job.Output)
+	outputs = append(outputs, output)
 
-	p := set.Policy()
-	fmt.Fprintf(w, "Offline check: verifying %d certificates against the genesis alone\n", len(certs))
-	fmt.Fprintf(w, "(its policy: safe while byzantine stake is below %s of the total)...\n", p.ByzantineBelow)
-	for i, cert := range certs {
-		if err := consensus.VerifyCertificate(cert, set, []byte(outputs[i])); err != nil {
-			return fmt.Errorf("certificate %d failed offline verification: %w", i+1, err)
-		}
-		fmt.Fprintf(w, "  %s  %-10s final (%d ballots and the gateway's signature)\n", shortID(cert.JobID.Hex()), cert.Status, len(cert.Ballots))
+	if err := verifyOffline(w, set, certs, outputs); err != nil {
+		return err
 	}
 	if len(failures) > 0 {
 		return errors.New("unexpected outcomes:\n  " + strings.Join(failures, "\n  "))
@@ -158,6 +122,70 @@ func runDemo(c *cli.Context) error {
 		return nil
 	}
 	return serveExplorer(c.Context, w, nodes[0].APIURL())
+}
+
+// startDemoNetwork starts n validators with their stores in dir, node0
+// answering prompts with gen, and prints them.
+func startDemoNetwork(ctx context.Context, w io.Writer, n int, dir string, gen node.Generator) (*testnet.Network, error) {
+	fmt.Fprintf(w, "Starting %d validators on 127.0.0.1 (real libp2p, secp256k1 keys)...\n", n)
+	t0 := time.Now()
+	net, err := testnet.NewEphemeral(ctx, testnet.EphemeralOptions{Nodes: n, APIs: true, Dir: dir,
+		Options: func(i int, o *node.Options) {
+			if i == 0 {
+				o.Generator = gen
+			}
+		}})
+	if err != nil {
+		return nil, fmt.Errorf("start network: %w", err)
+	}
+	nodes := net.Nodes()
+	set := nodes[0].ValidatorSet()
+	for _, nd := range nodes {
+		fmt.Fprintf(w, "  %-6s %s  peer %s  api %s\n", nd.Name(), shortID(nd.Address().Hex()), shortID(nd.PeerID().String()), nd.APIURL())
+	}
+	fmt.Fprintf(w, "mesh ready in %s; network %d, genesis %s\n\n", roundDuration(time.Since(t0)), set.NetworkID(), shortID(set.GenesisHash().Hex()))
+	return net, nil
+}
+
+// demoGenerate is Verified Generate: the gateway's model (named model)
+// answers a prompt, the network proves the answer. It returns the
+// certificate and the answer.
+func demoGenerate(ctx context.Context, w io.Writer, cl *client.Client, set *consensus.ValidatorSet, model string) (*consensus.Certificate, string, error) {
+	fmt.Fprintf(w, "[generate] %q\n", demoPrompt)
+	start := time.Now()
+	job, err := cl.Generate(ctx, api.GenerateRequest{Prompt: demoPrompt})
+	if err != nil {
+		return nil, "", fmt.Errorf("generate: %w", err)
+	}
+	fmt.Fprintf(w, "  %9s  provisional answer from %s:\n", since(start), model)
+	for _, l := range wrapText(strconv.Quote(job.Output), demoWidth-13) {
+		fmt.Fprintf(w, "             %s\n", l)
+	}
+	cert, err := cl.Await(ctx, job.JobID, set, client.AwaitOptions{Output: []byte(job.Output)})
+	if err != nil {
+		return nil, "", fmt.Errorf("await generated answer: %w", err)
+	}
+	fmt.Fprintf(w, "  %9s  certificate verified: %d ballots\n", since(start), len(cert.Ballots))
+	for _, c := range cert.Claims {
+		fmt.Fprintln(w, fitWidth(fmt.Sprintf("    %-9s %s", c.Verdict, c.Text), demoWidth))
+	}
+	fmt.Fprintf(w, "  => %s: the network caught the hallucinated claim; the rest is verified\n\n", strings.ToUpper(string(cert.Status)))
+	return cert, job.Output, nil
+}
+
+// verifyOffline verifies every certificate against the validator set
+// alone, with the output it certifies.
+func verifyOffline(w io.Writer, set *consensus.ValidatorSet, certs []*consensus.Certificate, outputs []string) error {
+	p := set.Policy()
+	fmt.Fprintf(w, "Offline check: verifying %d certificates against the genesis alone\n", len(certs))
+	fmt.Fprintf(w, "(its policy: safe while byzantine stake is below %s of the total)...\n", p.ByzantineBelow)
+	for i, cert := range certs {
+		if err := consensus.VerifyCertificate(cert, set, []byte(outputs[i])); err != nil {
+			return fmt.Errorf("certificate %d failed offline verification: %w", i+1, err)
+		}
+		fmt.Fprintf(w, "  %s  %-10s final (%d ballots and the gateway's signature)\n", shortID(cert.JobID.Hex()), cert.Status, len(cert.Ballots))
+	}
+	return nil
 }
 
 // serveExplorer prints the explorer's address and keeps the network up

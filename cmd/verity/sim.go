@@ -58,35 +58,9 @@ func runSim(c *cli.Context) error {
 		_, err := sim.Execute(c.Context, p, nil, c.App.Writer)
 		return err
 	}
-	if c.NArg() != 1 {
-		return exitCode(2, errors.New("give one scenario file: verity sim SCENARIO.toml"))
-	}
-	sc, err := sim.LoadScenario(c.Args().First())
-	if err != nil {
+	if err := simPlan(c, &p); err != nil {
 		return exitCode(2, err)
 	}
-	if n := c.Int("validators"); n != 0 {
-		if sc, err = sc.Variant(sim.SweepNodes, float64(n)); err != nil {
-			return exitCode(2, fmt.Errorf("--validators: %w", err))
-		}
-	}
-	for _, kind := range []string{sim.SweepNodes, sim.SweepLiars} {
-		s := c.String("sweep-" + kind)
-		if s == "" {
-			continue
-		}
-		if p.SweepKind != "" {
-			return exitCode(2, errors.New("one sweep at a time: --sweep-nodes or --sweep-liars"))
-		}
-		if p.Points, err = sim.ParseSweep(s); err != nil {
-			return exitCode(2, fmt.Errorf("--sweep-%s: %w", kind, err))
-		}
-		p.SweepKind = kind
-	}
-	if p.PlotDir != "" && p.SweepKind == "" {
-		return exitCode(2, errors.New("--plots needs --sweep-nodes, --sweep-liars or --replot"))
-	}
-	p.Scenario = sc
 	opts := sim.Options{StoreDir: c.String("store-dir")}
 	if !c.Bool("quiet") {
 		opts.Progress = c.App.ErrWriter
@@ -118,5 +92,40 @@ func runSim(c *cli.Context) error {
 	if notFinal > 0 {
 		return exitCode(1, fmt.Errorf("%d jobs did not reach a final status", notFinal))
 	}
+	return nil
+}
+
+// simPlan fills in p's scenario, from the file named on the command line
+// and --validators, and its sweep, from --sweep-nodes or --sweep-liars.
+func simPlan(c *cli.Context, p *sim.Plan) error {
+	if c.NArg() != 1 {
+		return errors.New("give one scenario file: verity sim SCENARIO.toml")
+	}
+	sc, err := sim.LoadScenario(c.Args().First())
+	if err != nil {
+		return err
+	}
+	if n := c.Int("validators"); n != 0 {
+		if sc, err = sc.Variant(sim.SweepNodes, float64(n)); err != nil {
+			return fmt.Errorf("--validators: %w", err)
+		}
+	}
+	for _, kind := range []string{sim.SweepNodes, sim.SweepLiars} {
+		s := c.String("sweep-" + kind)
+		if s == "" {
+			continue
+		}
+		if p.SweepKind != "" {
+			return errors.New("one sweep at a time: --sweep-nodes or --sweep-liars")
+		}
+		if p.Points, err = sim.ParseSweep(s); err != nil {
+			return fmt.Errorf("--sweep-%s: %w", kind, err)
+		}
+		p.SweepKind = kind
+	}
+	if p.PlotDir != "" && p.SweepKind == "" {
+		return errors.New("--plots needs --sweep-nodes, --sweep-liars or --replot")
+	}
+	p.Scenario = sc
 	return nil
 }
