@@ -497,6 +497,8 @@ func (r *runner) progress(stop <-chan struct{}) {
 	}
 }
 
+// report builds the report of the run from its records and the usage
+// before and after the measured time.
 func (r *runner) report(before, after usage) (*Report, error) {
 	cfg := r.cfg
 	rep := &Report{
@@ -527,9 +529,33 @@ func (r *runner) report(before, after usage) (*Report, error) {
 	sample := r.sample
 	errs := r.errs
 	r.mu.Unlock()
+	inWindow, claimsInWindow := r.addLatencies(rep, records)
+	secs := cfg.Duration.Seconds()
+	rep.CertificatesPerSecond = float64(inWindow) / secs
+	rep.ClaimsPerSecond = float64(claimsInWindow) / secs
+	cpu := after.cpu - before.cpu
+	rep.CPUCores = cpu.Seconds() / secs
+	if inWindow > 0 {
+		rep.CPUSecondsPerCertificate = cpu.Seconds() / float64(inWindow)
+	}
+	if before.gossip != nil && after.gossip != nil && inWindow > 0 {
+		rep.Gossip = gossipPerCert(before.gossip, after.gossip, inWindow, sample)
+	}
+	var err error
+	if rep.PeakMemoryPerNodeBytes, rep.MemoryScope, err = r.t.peakMemory(); err != nil {
+		return nil, err
+	}
+	if rep.Certified == 0 && len(errs) > 0 {
+		return rep, fmt.Errorf("no job was certified: %w", errors.Join(errs...))
+	}
+	return rep, nil
+}
 
+// addLatencies sets the latencies and statuses of the jobs due in the
+// measured time, and returns how many certificates, and of how many
+// claims, came in it.
+func (r *runner) addLatencies(rep *Report, records []record) (inWindow, claimsInWindow int) {
 	var lat []time.Duration
-	var inWindow, claimsInWindow int
 	for _, rec := range records {
 		measured := !rec.due.Before(r.warmupEnd) && rec.due.Before(r.end)
 		if measured {
@@ -562,25 +588,7 @@ func (r *runner) report(before, after usage) (*Report, error) {
 			Mean: ms(sum / time.Duration(len(lat))),
 		}
 	}
-	secs := cfg.Duration.Seconds()
-	rep.CertificatesPerSecond = float64(inWindow) / secs
-	rep.ClaimsPerSecond = float64(claimsInWindow) / secs
-	cpu := after.cpu - before.cpu
-	rep.CPUCores = cpu.Seconds() / secs
-	if inWindow > 0 {
-		rep.CPUSecondsPerCertificate = cpu.Seconds() / float64(inWindow)
-	}
-	if before.gossip != nil && after.gossip != nil && inWindow > 0 {
-		rep.Gossip = gossipPerCert(before.gossip, after.gossip, inWindow, sample)
-	}
-	var err error
-	if rep.PeakMemoryPerNodeBytes, rep.MemoryScope, err = r.t.peakMemory(); err != nil {
-		return nil, err
-	}
-	if rep.Certified == 0 && len(errs) > 0 {
-		return rep, fmt.Errorf("no job was certified: %w", errors.Join(errs...))
-	}
-	return rep, nil
+	return inWindow, claimsInWindow
 }
 
 func gossipPerCert(before, after *p2p.Stats, certs int, sample *consensus.Certificate) *Gossip {

@@ -51,6 +51,30 @@ func WriteScalingSVG(w io.Writer, reports []*Report, title string) error {
 	if len(reports) == 0 {
 		return ErrNoData
 	}
+	sc := newScalingAxes(reports)
+	var b strings.Builder
+	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif" font-size="12">`+"\n",
+		svgWidth, svgHeight, svgWidth, svgHeight)
+	fmt.Fprintf(&b, `<rect width="%d" height="%d" fill="white"/>`+"\n", svgWidth, svgHeight)
+	fmt.Fprintf(&b, `<text x="%d" y="24" text-anchor="middle" font-size="15">%s</text>`+"\n", svgWidth/2, html.EscapeString(title))
+	sc.drawGrid(&b)
+	sc.drawAxes(&b, reports)
+	sc.drawSeries(&b, reports)
+	fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="middle" fill="#555">%s</text>`+"\n", svgWidth/2, svgHeight-10,
+		html.EscapeString(scalingCaption(reports[0])))
+	b.WriteString("</svg>\n")
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// scalingAxes maps nodes and milliseconds to the plot's coordinates, both
+// on log scales; the y axis spans whole decades, at least one.
+type scalingAxes struct {
+	lx0, lx1 float64 // log10 of the x axis's ends
+	loY, hiY float64
+}
+
+func newScalingAxes(reports []*Report) scalingAxes {
 	minX, maxX := float64(reports[0].Nodes), float64(reports[0].Nodes)
 	minY, maxY := math.Inf(1), 0.0
 	for _, r := range reports {
@@ -66,47 +90,57 @@ func WriteScalingSVG(w io.Writer, reports []*Report, title string) error {
 	if maxY <= 0 {
 		minY, maxY = 1, 10
 	}
-	// Whole decades of milliseconds, at least one.
-	loY := math.Pow(10, math.Floor(math.Log10(minY)))
-	hiY := math.Pow(10, math.Ceil(math.Log10(maxY)))
-	if hiY <= loY {
-		hiY = loY * 10
+	sc := scalingAxes{
+		lx0: math.Log10(minX) - 0.1, lx1: math.Log10(maxX) + 0.1,
+		loY: math.Pow(10, math.Floor(math.Log10(minY))),
+		hiY: math.Pow(10, math.Ceil(math.Log10(maxY))),
 	}
-	lx0, lx1 := math.Log10(minX)-0.1, math.Log10(maxX)+0.1
-	x := func(n int) float64 {
-		return plotLeft + (math.Log10(float64(n))-lx0)/(lx1-lx0)*(plotRight-plotLeft)
+	if sc.hiY <= sc.loY {
+		sc.hiY = sc.loY * 10
 	}
-	y := func(v float64) float64 {
-		v = math.Max(v, loY)
-		return plotBottom - (math.Log10(v)-math.Log10(loY))/(math.Log10(hiY)-math.Log10(loY))*(plotBottom-plotTop)
-	}
+	return sc
+}
 
-	var b strings.Builder
-	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif" font-size="12">`+"\n",
-		svgWidth, svgHeight, svgWidth, svgHeight)
-	fmt.Fprintf(&b, `<rect width="%d" height="%d" fill="white"/>`+"\n", svgWidth, svgHeight)
-	fmt.Fprintf(&b, `<text x="%d" y="24" text-anchor="middle" font-size="15">%s</text>`+"\n", svgWidth/2, html.EscapeString(title))
-	// Grid: a labelled line per decade, light lines at 2 and 5.
-	for d := loY; d < hiY*1.5; d *= 10 {
-		fmt.Fprintf(&b, `<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="#bbb"/>`+"\n", plotLeft, y(d), plotRight, y(d))
-		fmt.Fprintf(&b, `<text x="%d" y="%.1f" text-anchor="end">%s</text>`+"\n", plotLeft-6, y(d)+4, trimFloat(d))
+func (sc scalingAxes) x(n int) float64 {
+	return plotLeft + (math.Log10(float64(n))-sc.lx0)/(sc.lx1-sc.lx0)*(plotRight-plotLeft)
+}
+
+func (sc scalingAxes) y(v float64) float64 {
+	v = math.Max(v, sc.loY)
+	return plotBottom - (math.Log10(v)-math.Log10(sc.loY))/(math.Log10(sc.hiY)-math.Log10(sc.loY))*(plotBottom-plotTop)
+}
+
+// drawGrid draws a labelled line per decade, light lines at 2 and 5, and
+// the y axis's title.
+func (sc scalingAxes) drawGrid(b *strings.Builder) {
+	for d := sc.loY; d < sc.hiY*1.5; d *= 10 {
+		fmt.Fprintf(b, `<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="#bbb"/>`+"\n", plotLeft, sc.y(d), plotRight, sc.y(d))
+		fmt.Fprintf(b, `<text x="%d" y="%.1f" text-anchor="end">%s</text>`+"\n", plotLeft-6, sc.y(d)+4, trimFloat(d))
 		for _, m := range []float64{2, 5} {
-			if m*d < hiY {
-				fmt.Fprintf(&b, `<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="#eee"/>`+"\n", plotLeft, y(m*d), plotRight, y(m*d))
+			if m*d < sc.hiY {
+				fmt.Fprintf(b, `<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="#eee"/>`+"\n", plotLeft, sc.y(m*d), plotRight, sc.y(m*d))
 			}
 		}
 	}
-	fmt.Fprintf(&b, `<text x="18" y="%d" text-anchor="middle" transform="rotate(-90 18 %d)">time to certificate (ms, log scale)</text>`+"\n",
+	fmt.Fprintf(b, `<text x="18" y="%d" text-anchor="middle" transform="rotate(-90 18 %d)">time to certificate (ms, log scale)</text>`+"\n",
 		(plotTop+plotBottom)/2, (plotTop+plotBottom)/2)
-	// Axes and x labels.
-	fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="black"/>`+"\n", plotLeft, plotBottom, plotRight, plotBottom)
-	fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="black"/>`+"\n", plotLeft, plotTop, plotLeft, plotBottom)
+}
+
+// drawAxes draws the axes, a tick and label per network size, and the x
+// axis's title.
+func (sc scalingAxes) drawAxes(b *strings.Builder, reports []*Report) {
+	fmt.Fprintf(b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="black"/>`+"\n", plotLeft, plotBottom, plotRight, plotBottom)
+	fmt.Fprintf(b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="black"/>`+"\n", plotLeft, plotTop, plotLeft, plotBottom)
 	for _, r := range reports {
-		fmt.Fprintf(&b, `<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="black"/>`+"\n", x(r.Nodes), plotBottom, x(r.Nodes), plotBottom+5)
-		fmt.Fprintf(&b, `<text x="%.1f" y="%d" text-anchor="middle">%d</text>`+"\n", x(r.Nodes), plotBottom+20, r.Nodes)
+		fmt.Fprintf(b, `<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="black"/>`+"\n", sc.x(r.Nodes), plotBottom, sc.x(r.Nodes), plotBottom+5)
+		fmt.Fprintf(b, `<text x="%.1f" y="%d" text-anchor="middle">%d</text>`+"\n", sc.x(r.Nodes), plotBottom+20, r.Nodes)
 	}
-	fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="middle">nodes (log scale)</text>`+"\n", (plotLeft+plotRight)/2, plotBottom+40)
-	// Series.
+	fmt.Fprintf(b, `<text x="%d" y="%d" text-anchor="middle">nodes (log scale)</text>`+"\n", (plotLeft+plotRight)/2, plotBottom+40)
+}
+
+// drawSeries draws the p50 and p99 lines with their labelled points and a
+// legend.
+func (sc scalingAxes) drawSeries(b *strings.Builder, reports []*Report) {
 	series := []struct {
 		name, color string
 		val         func(*Report) float64
@@ -118,20 +152,23 @@ func WriteScalingSVG(w io.Writer, reports []*Report, title string) error {
 	for i, s := range series {
 		pts := make([]string, len(reports))
 		for j, r := range reports {
-			pts[j] = fmt.Sprintf("%.1f,%.1f", x(r.Nodes), y(s.val(r)))
+			pts[j] = fmt.Sprintf("%.1f,%.1f", sc.x(r.Nodes), sc.y(s.val(r)))
 		}
-		fmt.Fprintf(&b, `<polyline fill="none" stroke="%s" stroke-width="2" points="%s"/>`+"\n", s.color, strings.Join(pts, " "))
+		fmt.Fprintf(b, `<polyline fill="none" stroke="%s" stroke-width="2" points="%s"/>`+"\n", s.color, strings.Join(pts, " "))
 		for _, r := range reports {
-			fmt.Fprintf(&b, `<circle cx="%.1f" cy="%.1f" r="3.5" fill="%s"><title>%s %d nodes: %s</title></circle>`+"\n",
-				x(r.Nodes), y(s.val(r)), s.color, s.name, r.Nodes, fmtMS(s.val(r)))
-			fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" text-anchor="middle" fill="%s">%s</text>`+"\n",
-				x(r.Nodes), y(s.val(r))+s.dy, s.color, trimFloat(roundSig(s.val(r))))
+			fmt.Fprintf(b, `<circle cx="%.1f" cy="%.1f" r="3.5" fill="%s"><title>%s %d nodes: %s</title></circle>`+"\n",
+				sc.x(r.Nodes), sc.y(s.val(r)), s.color, s.name, r.Nodes, fmtMS(s.val(r)))
+			fmt.Fprintf(b, `<text x="%.1f" y="%.1f" text-anchor="middle" fill="%s">%s</text>`+"\n",
+				sc.x(r.Nodes), sc.y(s.val(r))+s.dy, s.color, trimFloat(roundSig(s.val(r))))
 		}
 		ly := plotTop + 4 + 18*i
-		fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="%s" stroke-width="2"/>`+"\n", plotLeft+12, ly, plotLeft+36, ly, s.color)
-		fmt.Fprintf(&b, `<text x="%d" y="%d">%s</text>`+"\n", plotLeft+42, ly+4, s.name)
+		fmt.Fprintf(b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="%s" stroke-width="2"/>`+"\n", plotLeft+12, ly, plotLeft+36, ly, s.color)
+		fmt.Fprintf(b, `<text x="%d" y="%d">%s</text>`+"\n", plotLeft+42, ly+4, s.name)
 	}
-	r0 := reports[0]
+}
+
+// scalingCaption describes the load and the machine of the runs.
+func scalingCaption(r0 *Report) string {
 	load := fmt.Sprintf("closed loop, %d in flight", r0.Concurrency)
 	if r0.Load == "open" {
 		load = fmt.Sprintf("%g outputs/s", r0.Rate)
@@ -140,11 +177,7 @@ func WriteScalingSVG(w io.Writer, reports []*Report, title string) error {
 	if r0.Runs > 1 {
 		runs = fmt.Sprintf(", median of %d runs", r0.Runs)
 	}
-	fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="middle" fill="#555">%s</text>`+"\n", svgWidth/2, svgHeight-10,
-		html.EscapeString(fmt.Sprintf("%s, %d claims per output, %s%s; %d CPUs, %s", r0.Mode, r0.ClaimsPerOutput, load, runs, r0.Env.CPUs, r0.Env.GoVersion)))
-	b.WriteString("</svg>\n")
-	_, err := io.WriteString(w, b.String())
-	return err
+	return fmt.Sprintf("%s, %d claims per output, %s%s; %d CPUs, %s", r0.Mode, r0.ClaimsPerOutput, load, runs, r0.Env.CPUs, r0.Env.GoVersion)
 }
 
 // roundSig rounds v to three significant digits at most, one decimal below
