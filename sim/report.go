@@ -112,6 +112,8 @@ const (
 	noteReal    = "real time: latencies include waiting for this machine's CPU, shared by every node"
 )
 
+// report builds the report of the run from its jobs and the snapshots
+// taken before and after the measured time.
 func (r *runner) report(before, after snapshot) *Report {
 	sc := r.w.sc
 	rep := &Report{
@@ -123,6 +125,26 @@ func (r *runner) report(before, after snapshot) *Report {
 		GoVersion: runtime.Version(), CPUs: runtime.NumCPU(),
 		TheoryWrongRate: -1,
 	}
+	r.addAdversaries(rep)
+	r.mu.Lock()
+	jobs := slices.Clone(r.jobs)
+	rep.Churn = slices.Clone(r.churnLog)
+	r.mu.Unlock()
+	slices.SortFunc(jobs, func(a, b *job) int { return a.k - b.k })
+	inWindow := r.addJobs(rep, jobs)
+	rep.CertificatesPerSecond = float64(inWindow) / sc.Load.Duration.Duration.Seconds()
+	if before.taken && after.taken {
+		addCosts(rep, before, after, inWindow, sc.Validators)
+	}
+	rep.PeakRSSBytes = selfMaxRSS()
+	rep.Goroutines = goroutines()
+	return rep
+}
+
+// addAdversaries adds the adversaries' stake shares and, with liars, the
+// theoretical rate of wrong verdicts.
+func (r *runner) addAdversaries(rep *Report) {
+	sc := r.w.sc
 	var total uint64
 	adv := map[string]uint64{}
 	for _, m := range r.w.members {
@@ -141,14 +163,13 @@ func (r *runner) report(before, after snapshot) *Report {
 		q, _ := consensus.ParseQuorum(sc.Consensus.Quorum)
 		rep.TheoryWrongRate = CommitteeFailure(sc.Validators, n, rep.Committee, q)
 	}
-	r.mu.Lock()
-	jobs := slices.Clone(r.jobs)
-	rep.Churn = slices.Clone(r.churnLog)
-	r.mu.Unlock()
-	slices.SortFunc(jobs, func(a, b *job) int { return a.k - b.k })
+}
 
+// addJobs counts the jobs, sorted by submission, and the verdicts of those
+// due in the measured time, and sets the latencies and the wrong-verdict
+// rate. It returns how many certificates came in the measured time.
+func (r *runner) addJobs(rep *Report, jobs []*job) (inWindow int) {
 	var lat, floor []time.Duration
-	inWindow := 0
 	for _, j := range jobs {
 		rep.Submitted++
 		measured := !j.due.Before(r.warmEnd) && j.due.Before(r.end)
@@ -173,22 +194,7 @@ func (r *runner) report(before, after snapshot) *Report {
 		if j.floorOK {
 			floor = append(floor, j.floor)
 		}
-		for i, c := range j.cert.Claims {
-			if i >= len(j.truth) {
-				break
-			}
-			rep.ClaimsCertified++
-			switch c.Verdict {
-			case consensus.OutcomeUndecided:
-				rep.Undecided++
-			case consensus.OutcomeTrue, consensus.OutcomeFalse:
-				if (c.Verdict == consensus.OutcomeTrue) == j.truth[i] {
-					rep.CorrectClaims++
-				} else {
-					rep.WrongClaims++
-				}
-			}
-		}
+		addVerdicts(rep, j)
 	}
 	rep.LatencyMS = latencyOf(lat)
 	if rep.ClaimsCertified > 0 {
@@ -197,31 +203,51 @@ func (r *runner) report(before, after snapshot) *Report {
 		rep.WrongRateSE = math.Sqrt(p * (1 - p) / float64(rep.ClaimsCertified))
 	}
 	r.floorLat = floor
-	secs := sc.Load.Duration.Duration.Seconds()
-	rep.CertificatesPerSecond = float64(inWindow) / secs
-	if before.taken && after.taken {
-		cpu := after.cpu - before.cpu
-		if wall := after.wall.Sub(before.wall); wall > 0 {
-			rep.CPUCores = cpu.Seconds() / wall.Seconds()
+	return inWindow
+}
+
+// addVerdicts counts a final job's claim verdicts against their truth.
+func addVerdicts(rep *Report, j *job) {
+	for i, c := range j.cert.Claims {
+		if i >= len(j.truth) {
+			break
 		}
-		if inWindow > 0 {
-			rep.CPUPerCertificateMS = ms(cpu) / float64(inWindow)
-			rep.CPUPerNodeMS = rep.CPUPerCertificateMS / float64(sc.Validators)
-			rep.BytesPerNode = float64(after.sent-before.sent) / float64(inWindow) / float64(sc.Validators)
-			var msgs uint64
-			for nd, a := range after.stats {
-				b, ok := before.stats[nd]
-				if !ok {
-					continue
-				}
-				msgs += (a.Delivered - b.Delivered) + (a.Duplicates - b.Duplicates) + (a.Rejected - b.Rejected) + (a.Ignored - b.Ignored)
+		rep.ClaimsCertified++
+		switch c.Verdict {
+		case consensus.OutcomeUndecided:
+			rep.Undecided++
+		case consensus.OutcomeTrue, consensus.OutcomeFalse:
+			if (c.Verdict == consensus.OutcomeTrue) == j.truth[i] {
+				rep.CorrectClaims++
+			} else {
+				rep.WrongClaims++
 			}
-			rep.MessagesPerCertificate = float64(msgs) / float64(inWindow)
 		}
 	}
-	rep.PeakRSSBytes = selfMaxRSS()
-	rep.Goroutines = goroutines()
-	return rep
+}
+
+// addCosts adds the CPU, bytes and messages the measured time cost, per
+// certificate that came in it.
+func addCosts(rep *Report, before, after snapshot, inWindow, validators int) {
+	cpu := after.cpu - before.cpu
+	if wall := after.wall.Sub(before.wall); wall > 0 {
+		rep.CPUCores = cpu.Seconds() / wall.Seconds()
+	}
+	if inWindow == 0 {
+		return
+	}
+	rep.CPUPerCertificateMS = ms(cpu) / float64(inWindow)
+	rep.CPUPerNodeMS = rep.CPUPerCertificateMS / float64(validators)
+	rep.BytesPerNode = float64(after.sent-before.sent) / float64(inWindow) / float64(validators)
+	var msgs uint64
+	for nd, a := range after.stats {
+		b, ok := before.stats[nd]
+		if !ok {
+			continue
+		}
+		msgs += (a.Delivered - b.Delivered) + (a.Duplicates - b.Duplicates) + (a.Rejected - b.Rejected) + (a.Ignored - b.Ignored)
+	}
+	rep.MessagesPerCertificate = float64(msgs) / float64(inWindow)
 }
 
 // finish adds what needs the calibrated processing time.

@@ -231,103 +231,136 @@ func (s *Scenario) setDefaults() {
 	}
 }
 
+// invalidScenario is an error wrapping ErrInvalidScenario.
+func invalidScenario(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrInvalidScenario}, args...)...)
+}
+
 // Validate checks a scenario with its defaults filled in.
 func (s *Scenario) Validate() error {
-	bad := func(format string, args ...any) error {
-		return fmt.Errorf("%w: "+format, append([]any{ErrInvalidScenario}, args...)...)
+	for _, check := range []func() error{s.validateRanges, s.validateRules, s.validateRegions, s.validateAdversaries, s.validateChurn} {
+		if err := check(); err != nil {
+			return err
+		}
 	}
+	return nil
+}
+
+// validateRanges checks that each number lies in its range.
+func (s *Scenario) validateRanges() error {
 	switch {
 	case s.Validators < 1 || s.Validators > consensus.MaxValidators:
-		return bad("validators = %d: need 1 to %d", s.Validators, consensus.MaxValidators)
+		return invalidScenario("validators = %d: need 1 to %d", s.Validators, consensus.MaxValidators)
 	case s.Stake.Distribution != "equal" && s.Stake.Distribution != "zipf":
-		return bad("stake.distribution %q: want equal or zipf", s.Stake.Distribution)
+		return invalidScenario("stake.distribution %q: want equal or zipf", s.Stake.Distribution)
 	case s.Stake.Exponent < 0 || s.Stake.Exponent > 10:
-		return bad("stake.exponent %g: want 0 to 10", s.Stake.Exponent)
+		return invalidScenario("stake.exponent %g: want 0 to 10", s.Stake.Exponent)
 	case s.Stake.Base > consensus.MaxTotalStake/uint64(s.Validators)/uint64(s.Validators):
-		return bad("stake.base %d is too large for %d validators", s.Stake.Base, s.Validators)
+		return invalidScenario("stake.base %d is too large for %d validators", s.Stake.Base, s.Validators)
 	case s.Network.BandwidthMbps < 0.01 || s.Network.BandwidthMbps > 100000:
-		return bad("network.bandwidth_mbps %g: want 0.01 to 100000", s.Network.BandwidthMbps)
+		return invalidScenario("network.bandwidth_mbps %g: want 0.01 to 100000", s.Network.BandwidthMbps)
 	case s.Load.Rate < 0 || s.Load.Rate > 10000:
-		return bad("load.rate %g: want 0 to 10000 outputs per second", s.Load.Rate)
+		return invalidScenario("load.rate %g: want 0 to 10000 outputs per second", s.Load.Rate)
 	case s.Load.Claims < 1 || s.Load.Claims > 100:
-		return bad("load.claims %d: want 1 to 100", s.Load.Claims)
+		return invalidScenario("load.claims %d: want 1 to 100", s.Load.Claims)
 	case *s.Load.FalseShare < 0 || *s.Load.FalseShare > 1:
-		return bad("load.false_share %g: want 0 to 1", *s.Load.FalseShare)
+		return invalidScenario("load.false_share %g: want 0 to 1", *s.Load.FalseShare)
 	case s.Load.Warmup.Duration < 0 || s.Load.Duration.Duration <= 0:
-		return bad("load.warmup must not be negative, load.duration must be positive")
+		return invalidScenario("load.warmup must not be negative, load.duration must be positive")
 	case s.Consensus.Deadline.Duration <= 0 || s.Consensus.Deadline.Duration > 10*time.Minute:
-		return bad("consensus.deadline %s: want above 0 and at most 10m", s.Consensus.Deadline.Duration)
+		return invalidScenario("consensus.deadline %s: want above 0 and at most 10m", s.Consensus.Deadline.Duration)
 	}
+	return nil
+}
+
+// validateRules checks the quorum rule and the security policy.
+func (s *Scenario) validateRules() error {
 	if _, err := consensus.ParseQuorum(s.Consensus.Quorum); err != nil {
-		return bad("consensus.quorum: %w", err)
+		return invalidScenario("consensus.quorum: %w", err)
 	}
 	if _, err := s.Policy.ConsensusPolicy(); err != nil {
-		return bad("policy: %w", err)
+		return invalidScenario("policy: %w", err)
 	}
+	return nil
+}
+
+// validateRegions checks that the regions are named once each, that their
+// shares add up to 1 and that their latencies make a matrix.
+func (s *Scenario) validateRegions() error {
 	var share float64
 	for i, r := range s.Region {
 		if r.Name == "" {
-			return bad("region %d has no name", i+1)
+			return invalidScenario("region %d has no name", i+1)
 		}
 		if slices.ContainsFunc(s.Region[:i], func(o RegionSpec) bool { return o.Name == r.Name }) {
-			return bad("region %q listed twice", r.Name)
+			return invalidScenario("region %q listed twice", r.Name)
 		}
 		if r.Share <= 0 {
-			return bad("region %q: share %g must be positive", r.Name, r.Share)
+			return invalidScenario("region %q: share %g must be positive", r.Name, r.Share)
 		}
 		share += r.Share
 	}
 	if share < 0.999 || share > 1.001 {
-		return bad("region shares add up to %g, not 1", share)
+		return invalidScenario("region shares add up to %g, not 1", share)
 	}
-	if _, err := s.latencyMatrix(); err != nil {
-		return err
-	}
+	_, err := s.latencyMatrix()
+	return err
+}
+
+// validateAdversaries checks each adversary and that honest validators
+// keep some stake.
+func (s *Scenario) validateAdversaries() error {
 	var advShare float64
 	for i, a := range s.Adversary {
 		b := testnet.Behaviour{Kind: a.Kind}
 		if a.Kind == "" || a.Kind == testnet.BehaviourHonest {
-			return bad("adversary %d: kind must name a misbehaviour (liar, random, copycat, silent, equivocator or slow)", i+1)
+			return invalidScenario("adversary %d: kind must name a misbehaviour (liar, random, copycat, silent, equivocator or slow)", i+1)
 		}
 		if err := b.Validate(); err != nil {
-			return bad("adversary %d: %w", i+1, err)
+			return invalidScenario("adversary %d: %w", i+1, err)
 		}
 		if a.StakeShare <= 0 || a.StakeShare >= 1 {
-			return bad("adversary %d (%s): stake_share %g must lie strictly between 0 and 1", i+1, a.Kind, a.StakeShare)
+			return invalidScenario("adversary %d (%s): stake_share %g must lie strictly between 0 and 1", i+1, a.Kind, a.StakeShare)
 		}
 		if a.Delay.Duration < 0 || a.Jitter.Duration < 0 {
-			return bad("adversary %d (%s): negative delay or jitter", i+1, a.Kind)
+			return invalidScenario("adversary %d (%s): negative delay or jitter", i+1, a.Kind)
 		}
 		advShare += a.StakeShare
 	}
 	if advShare >= 1 {
-		return bad("adversaries hold %g of the stake: leave some to honest validators", advShare)
+		return invalidScenario("adversaries hold %g of the stake: leave some to honest validators", advShare)
 	}
+	return nil
+}
+
+// validateChurn checks each churn event, that a validator always stays,
+// and that no more join at a time than have left.
+func (s *Scenario) validateChurn() error {
 	left := 0
 	for i, c := range s.Churn {
 		if c.At.Duration < 0 {
-			return bad("churn %d: negative time %s", i+1, c.At.Duration)
+			return invalidScenario("churn %d: negative time %s", i+1, c.At.Duration)
 		}
 		if c.Count < 1 {
-			return bad("churn %d: count %d must be at least 1", i+1, c.Count)
+			return invalidScenario("churn %d: count %d must be at least 1", i+1, c.Count)
 		}
 		switch c.Action {
 		case ChurnLeave:
 			left += c.Count
 		case ChurnJoin:
 		default:
-			return bad("churn %d: action %q: want leave or join", i+1, c.Action)
+			return invalidScenario("churn %d: action %q: want leave or join", i+1, c.Action)
 		}
 	}
 	if left >= s.Validators {
-		return bad("churn takes %d of %d validators away: at least one must stay as a gateway", left, s.Validators)
+		return invalidScenario("churn takes %d of %d validators away: at least one must stay as a gateway", left, s.Validators)
 	}
 	down := 0
 	for _, c := range s.churnSchedule() {
 		if c.Action == ChurnLeave {
 			down += c.Count
 		} else if c.Count > down {
-			return bad("churn at %s: %d join but only %d have left", c.At.Duration, c.Count, down)
+			return invalidScenario("churn at %s: %d join but only %d have left", c.At.Duration, c.Count, down)
 		} else {
 			down -= c.Count
 		}
