@@ -259,7 +259,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, err
 	}
 	r, err := runLoad(ctx, &cfg, t)
-	return r, errors.Join(err, t.close())
+	return r, errors.Join(err, t.Stop())
 }
 
 // record is the fate of one job.
@@ -411,11 +411,11 @@ func (r *runner) closedLoop(ctx context.Context) {
 // job is measured, so that a goroutine started late does not move a job
 // out of the measured time. Latency runs from the actual submission.
 func (r *runner) job(ctx context.Context, k int, due time.Time) {
-	gw := k % r.t.gateways()
+	gw := k % r.t.Gateways()
 	req := api.VerifyRequest{Output: Output(k, r.cfg.Claims), DeadlineMS: r.cfg.Deadline.Milliseconds()}
 	start := time.Now()
 	r.submitted.Add(1)
-	id, err := r.t.submit(ctx, gw, req)
+	id, err := r.t.Submit(ctx, gw, req)
 	if err != nil {
 		if ctx.Err() == nil {
 			r.submitErrs.Add(1)
@@ -426,7 +426,7 @@ func (r *runner) job(ctx context.Context, k int, due time.Time) {
 	}
 	wctx, cancel := context.WithDeadline(ctx, start.Add(r.cfg.Deadline+awaitGrace))
 	defer cancel()
-	cert, err := r.t.await(wctx, gw, id)
+	cert, err := r.t.Await(wctx, gw, id)
 	done := time.Now()
 	if err != nil {
 		if ctx.Err() == nil {

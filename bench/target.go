@@ -8,31 +8,21 @@ import (
 	"os"
 	"time"
 
-	"github.com/ethereum/go-ethereum/common"
-
-	"github.com/verity-network/verity/api"
 	"github.com/verity-network/verity/claims"
-	"github.com/verity-network/verity/client"
-	"github.com/verity-network/verity/consensus"
 	"github.com/verity-network/verity/node"
 	"github.com/verity-network/verity/node/p2p"
 	"github.com/verity-network/verity/testnet"
 )
 
-// target is a running network the load generator drives.
+// target is a running network the load generator drives, with the
+// measurements bench takes of it.
 type target interface {
-	// gateways is the number of nodes that accept submissions.
-	gateways() int
-	// submit sends an output to node gw and returns the job id.
-	submit(ctx context.Context, gw int, req api.VerifyRequest) (common.Hash, error)
-	// await returns the job's certificate once node gw has it.
-	await(ctx context.Context, gw int, id common.Hash) (*consensus.Certificate, error)
+	testnet.Cluster
 	// usage is the cumulative resource use of the network so far.
 	usage() (usage, error)
 	// peakMemory is the peak resident memory per node, and how it was
 	// measured.
 	peakMemory() (uint64, string, error)
-	close() error
 }
 
 // usage is a cumulative snapshot; Run subtracts two of them.
@@ -55,9 +45,8 @@ const (
 
 // inProcess is a network of nodes running in this process.
 type inProcess struct {
-	net   *testnet.Network
-	nodes []*node.Node
-	dir   string // the stores, removed by close
+	*testnet.Network
+	dir string // the stores, removed by Stop
 }
 
 func startInProcess(ctx context.Context, cfg *Config) (*inProcess, error) {
@@ -74,21 +63,7 @@ func startInProcess(ctx context.Context, cfg *Config) (*inProcess, error) {
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("start in-process network: %w", err), os.RemoveAll(dir))
 	}
-	return &inProcess{net: net, nodes: net.Nodes(), dir: dir}, nil
-}
-
-func (t *inProcess) gateways() int { return len(t.nodes) }
-
-func (t *inProcess) submit(ctx context.Context, gw int, req api.VerifyRequest) (common.Hash, error) {
-	j, err := t.nodes[gw].Submit(ctx, req)
-	if err != nil {
-		return common.Hash{}, err
-	}
-	return j.JobID, nil
-}
-
-func (t *inProcess) await(ctx context.Context, gw int, id common.Hash) (*consensus.Certificate, error) {
-	return t.nodes[gw].WaitFinal(ctx, id)
+	return &inProcess{Network: net, dir: dir}, nil
 }
 
 func (t *inProcess) usage() (usage, error) {
@@ -97,7 +72,7 @@ func (t *inProcess) usage() (usage, error) {
 		return usage{}, err
 	}
 	var g p2p.Stats
-	for _, n := range t.nodes {
+	for _, n := range t.Nodes() {
 		addStats(&g, n.Network().Stats())
 	}
 	return usage{cpu: cpu, gossip: &g}, nil
@@ -108,10 +83,11 @@ func (t *inProcess) peakMemory() (uint64, string, error) {
 	if err != nil {
 		return 0, "", err
 	}
-	return rss / uint64(len(t.nodes)), memInProcess, nil
+	return rss / uint64(t.Gateways()), memInProcess, nil
 }
 
-func (t *inProcess) close() error { return errors.Join(t.net.Stop(), os.RemoveAll(t.dir)) }
+// Stop stops the nodes and removes their stores.
+func (t *inProcess) Stop() error { return errors.Join(t.Network.Stop(), os.RemoveAll(t.dir)) }
 
 func addStats(sum *p2p.Stats, s p2p.Stats) {
 	sum.Delivered += s.Delivered
@@ -126,10 +102,8 @@ func addStats(sum *p2p.Stats, s p2p.Stats) {
 // subprocess is a temporary testnet with one `verity node` process per
 // node, driven over HTTP.
 type subprocess struct {
-	dir     string
-	procs   *testnet.Processes
-	clients []*client.Client
-	set     *consensus.ValidatorSet
+	*testnet.ProcessCluster
+	dir string // the testnet, removed by Stop
 }
 
 func startSubprocess(ctx context.Context, cfg *Config) (_ *subprocess, err error) {
@@ -137,12 +111,6 @@ func startSubprocess(ctx context.Context, cfg *Config) (_ *subprocess, err error
 	if err != nil {
 		return nil, fmt.Errorf("testnet directory: %w", err)
 	}
-	t := &subprocess{dir: dir}
-	defer func() {
-		if err != nil {
-			err = errors.Join(err, t.close())
-		}
-	}()
 	layout, err := testnet.Init(testnet.InitOptions{
 		Dir:      dir,
 		Nodes:    cfg.Nodes,
@@ -150,21 +118,7 @@ func startSubprocess(ctx context.Context, cfg *Config) (_ *subprocess, err error
 		Backend:  claims.BackendArithmetic,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("init testnet: %w", err)
-	}
-	g, err := consensus.LoadGenesis(layout.GenesisPath())
-	if err != nil {
-		return nil, err
-	}
-	if t.set, err = g.ValidatorSet(); err != nil {
-		return nil, err
-	}
-	t.procs, err = testnet.StartProcesses(layout, testnet.ProcessOptions{Command: cfg.Command})
-	if err != nil {
-		return nil, fmt.Errorf("start nodes: %w", err)
-	}
-	if err := t.procs.WaitHealthy(ctx, nil); err != nil {
-		return nil, fmt.Errorf("wait for nodes: %w", err)
+		return nil, errors.Join(fmt.Errorf("init testnet: %w", err), os.RemoveAll(dir))
 	}
 	// One connection per job in flight, kept alive: the client side should
 	// not be what limits the measurement.
@@ -173,29 +127,19 @@ func startSubprocess(ctx context.Context, cfg *Config) (_ *subprocess, err error
 		MaxIdleConnsPerHost: max(cfg.Concurrency, 64),
 		IdleConnTimeout:     time.Minute,
 	}}
-	for _, info := range layout.Nodes {
-		t.clients = append(t.clients, client.New(info.API, client.WithHTTPClient(hc)))
-	}
-	return t, nil
-}
-
-func (t *subprocess) gateways() int { return len(t.clients) }
-
-func (t *subprocess) submit(ctx context.Context, gw int, req api.VerifyRequest) (common.Hash, error) {
-	j, err := t.clients[gw].Submit(ctx, req)
+	c, err := testnet.StartProcessCluster(ctx, layout, testnet.ProcessClusterOptions{
+		Process:    testnet.ProcessOptions{Command: cfg.Command},
+		HTTPClient: hc,
+	})
 	if err != nil {
-		return common.Hash{}, err
+		return nil, errors.Join(err, os.RemoveAll(dir))
 	}
-	return j.JobID, nil
-}
-
-func (t *subprocess) await(ctx context.Context, gw int, id common.Hash) (*consensus.Certificate, error) {
-	return t.clients[gw].Await(ctx, id, t.set, client.AwaitOptions{})
+	return &subprocess{ProcessCluster: c, dir: dir}, nil
 }
 
 func (t *subprocess) usage() (usage, error) {
 	var u usage
-	for _, p := range t.procs.List() {
+	for _, p := range t.Processes().List() {
 		cpu, err := procCPU(p.PID())
 		if err != nil {
 			return usage{}, err
@@ -207,7 +151,7 @@ func (t *subprocess) usage() (usage, error) {
 
 func (t *subprocess) peakMemory() (uint64, string, error) {
 	var peak uint64
-	for _, p := range t.procs.List() {
+	for _, p := range t.Processes().List() {
 		hwm, err := procHWM(p.PID())
 		if err != nil {
 			return 0, "", err
@@ -217,15 +161,7 @@ func (t *subprocess) peakMemory() (uint64, string, error) {
 	return peak, memSubprocess, nil
 }
 
-func (t *subprocess) close() error {
-	var errs []error
-	if t.procs != nil {
-		if err := t.procs.Stop(); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if err := os.RemoveAll(t.dir); err != nil {
-		errs = append(errs, err)
-	}
-	return errors.Join(errs...)
+// Stop stops the nodes and removes the testnet.
+func (t *subprocess) Stop() error {
+	return errors.Join(t.ProcessCluster.Stop(), os.RemoveAll(t.dir))
 }

@@ -12,11 +12,15 @@
 // `verity testnet up` runs it. NewEphemeral starts a network with random
 // keys and no files but the nodes' stores, for tests and the demo.
 //
+// Cluster is what a load generator drives either way: a Network in this
+// process, or a ProcessCluster (StartProcessCluster) over the nodes' HTTP
+// APIs.
+//
 // Perturb kills, restarts, pauses, resumes, disconnects and connects a node
 // of a process network; Network.Perturb does what applies in one process.
 // RunSchedule applies a schedule, and Processes.Watch tells a node a
 // perturbation ended (its home holds the PerturbedFile marker) from one
-// that failed. Check reads every node's store and reports certificates that
+// that failed; Processes.Supervise does both for a running process network. Check reads every node's store and reports certificates that
 // fail verification, claims decided both ways on different nodes, gateway
 // jobs left provisional past their deadline, and certificates lost since a
 // Snapshot.
