@@ -182,11 +182,16 @@ func checkRun(t *testing.T, r *Report) {
 	if !(0 < l.P50 && l.P50 <= l.P90 && l.P90 <= l.P99 && l.P99 <= l.Max) {
 		t.Errorf("latencies out of order: %+v", l)
 	}
-	if r.CertificatesPerSecond <= 0 || math.Abs(r.ClaimsPerSecond-r.CertificatesPerSecond*float64(r.ClaimsPerOutput)) > 1e-9 {
+	if math.Abs(r.ClaimsPerSecond-r.CertificatesPerSecond*float64(r.ClaimsPerOutput)) > 1e-9 {
 		t.Errorf("rates: %v certificates/s, %v claims/s", r.CertificatesPerSecond, r.ClaimsPerSecond)
 	}
-	if r.CPUSecondsPerCertificate <= 0 || r.PeakMemoryPerNodeBytes == 0 {
-		t.Errorf("cpu %v s per certificate, memory %d", r.CPUSecondsPerCertificate, r.PeakMemoryPerNodeBytes)
+	if r.PeakMemoryPerNodeBytes == 0 {
+		t.Error("no peak memory")
+	}
+	if !issuedInWindow(r) {
+		t.Logf("the slowest job took %.0f ms against %gs measured: no certificate need have been issued within it", l.Max, r.DurationSeconds)
+	} else if r.CertificatesPerSecond <= 0 || r.CPUSecondsPerCertificate <= 0 {
+		t.Errorf("%v certificates/s, %v CPU-s per certificate", r.CertificatesPerSecond, r.CPUSecondsPerCertificate)
 	}
 	var table bytes.Buffer
 	if err := WriteTable(&table, r); err != nil {
@@ -197,18 +202,33 @@ func checkRun(t *testing.T, r *Report) {
 	}
 }
 
+// slowDeadline is the jobs' deadline in tests that want every job final:
+// bench waits for each only until it is final, and under a CPU hog one job
+// of 60 missed the default 10s (and its grace) on its way to verified.
+const slowDeadline = 2 * time.Minute
+
+// issuedInWindow reports whether a run must have issued a certificate
+// within its measured time, whatever the machine's speed: the first
+// measured job starts at most one job's time after the warm-up (a closed
+// loop waits for a job in flight) and ends within another, so a run whose
+// slowest job took less than half the measured time issued one there. On
+// a machine slow enough to take longer, throughput is honestly zero.
+func issuedInWindow(r *Report) bool {
+	return 2*r.Latency.Max < 1000*r.DurationSeconds
+}
+
 func TestRunInProcessClosedLoop(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a network")
 	}
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(t.Context(), 6*time.Minute)
 	defer cancel()
 	var progress bytes.Buffer
 	// checkRun wants certificates issued within the measured time: 3s of
 	// it, so that a busy machine taking a second per certificate still
 	// issues some there.
 	r, err := Run(ctx, Config{Nodes: 3, Claims: 2, Concurrency: 4, Warmup: 200 * time.Millisecond, Duration: 3 * time.Second, Progress: &progress,
-		GossipBallots: true})
+		GossipBallots: true, Deadline: slowDeadline})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,7 +241,7 @@ func TestRunInProcessClosedLoop(t *testing.T) {
 	// certificate message, each received by the 2 other nodes: 10
 	// messages, less a margin for the jobs that straddle the ends of the
 	// measured time.
-	if g == nil || g.MessagesPerCertificate < 8 || g.BytesPerCertificate <= 0 {
+	if issuedInWindow(r) && (g == nil || g.MessagesPerCertificate < 8 || g.BytesPerCertificate <= 0) {
 		t.Errorf("gossip %+v: want about 10 messages per certificate", g)
 	}
 	if !strings.Contains(progress.String(), "submitted") {
@@ -233,9 +253,9 @@ func TestRunInProcessOpenLoop(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a network")
 	}
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(t.Context(), 6*time.Minute)
 	defer cancel()
-	r, err := Run(ctx, Config{Nodes: 2, Claims: 3, Rate: 20, Duration: 3 * time.Second, Warmup: 250 * time.Millisecond})
+	r, err := Run(ctx, Config{Nodes: 2, Claims: 3, Rate: 20, Duration: 3 * time.Second, Warmup: 250 * time.Millisecond, Deadline: slowDeadline})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -42,15 +42,27 @@ func TestBenchCommandJSON(t *testing.T) {
 	if r.Nodes != 3 || r.ClaimsPerOutput != 2 || r.Load != "open" || r.Rate != 10 {
 		t.Errorf("report of the wrong run: %+v", r)
 	}
-	if r.NotFinal != 0 || r.Certified != 40 || r.Latency.P50 <= 0 || r.CertificatesPerSecond <= 0 || r.ClaimsPerSecond <= 0 {
+	if r.NotFinal != 0 || r.Certified != 40 || r.Latency.P50 <= 0 {
 		t.Errorf("report: %+v", r)
 	}
 	// The keys scripts rely on.
+	keys := []string{"latency_ms", "certificates_per_second", "claims_per_second", "not_final", "cpu_seconds_per_certificate", "peak_memory_per_node_bytes"}
+	// The first measured job starts with the measured time; if even the
+	// slowest job took less than it, a certificate was issued within it,
+	// and the rates and the gossip per certificate are there.
+	if r.Latency.Max < 1000*r.DurationSeconds {
+		if r.CertificatesPerSecond <= 0 || r.ClaimsPerSecond <= 0 {
+			t.Errorf("rates: %v certificates/s, %v claims/s", r.CertificatesPerSecond, r.ClaimsPerSecond)
+		}
+		keys = append(keys, "gossip")
+	} else {
+		t.Logf("the slowest job took %.0f ms against %gs measured: no certificate need have been issued within it", r.Latency.Max, r.DurationSeconds)
+	}
 	var raw map[string]any
 	if err := json.Unmarshal([]byte(out), &raw); err != nil {
 		t.Fatal(err)
 	}
-	for _, k := range []string{"latency_ms", "certificates_per_second", "claims_per_second", "not_final", "cpu_seconds_per_certificate", "peak_memory_per_node_bytes", "gossip"} {
+	for _, k := range keys {
 		if _, ok := raw[k]; !ok {
 			t.Errorf("JSON lacks %q", k)
 		}
