@@ -213,9 +213,13 @@ func (g *gateway) newJob(output string, cs []claims.Claim, rule jobRule, now tim
 		Replication: rule.replication,
 		Deadline:    uint64(now.Add(rule.deadline).UnixMilli()),
 		Gateway:     g.signer.Address(),
-		// How validators that never met this node reach it with their
-		// ballots (docs/protocol.md, "Committees").
-		GatewayRecord: g.net.PeerRecord(),
+	}
+	// How validators that never met this node reach it with their ballots
+	// (docs/protocol.md, "Committees"); a record over the limit (a host
+	// with very many addresses) is left out rather than make the job
+	// invalid.
+	if rec := g.net.PeerRecord(); len(rec) <= consensus.MaxGatewayRecordSize {
+		msg.GatewayRecord = rec
 	}
 	params := msg.Params()
 	if err := params.Validate(g.set); err != nil {
