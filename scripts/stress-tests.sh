@@ -23,7 +23,14 @@ cores=$(getconf _NPROCESSORS_ONLN 2>/dev/null || nproc)
 out=$(mktemp -d "${TMPDIR:-/tmp}/verity-stress.XXXXXX")
 
 hogs=()
+tester=
 stop_hogs() {
+  if [[ -n $tester ]]; then
+    # The run's own process group: go test and the test binaries it runs.
+    kill -- "-$tester" 2>/dev/null
+    wait "$tester" 2>/dev/null
+    tester=
+  fi
   if ((${#hogs[@]})); then
     kill "${hogs[@]}" 2>/dev/null
     wait "${hogs[@]}" 2>/dev/null
@@ -52,7 +59,14 @@ failed=0
 for ((r = 1; r <= n; r++)); do
   log="$out/run$r.log"
   began=$SECONDS
-  if env -u VERITY_TEST_TIER go test -race -count=1 ./... >"$log" 2>&1; then
+  # In a process group of its own, waited for in the background, so that
+  # a TERM or an INT stops the run and the busy loops at once.
+  setsid env -u VERITY_TEST_TIER go test -race -count=1 ./... >"$log" 2>&1 &
+  tester=$!
+  wait "$tester"
+  status=$?
+  tester=
+  if ((status == 0)); then
     passed=$((passed + 1))
     echo "run $r: ok in $((SECONDS - began))s"
   else
