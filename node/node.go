@@ -211,6 +211,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		return err
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
+	n.val.startSigning()
 	defer func() {
 		if err != nil {
 			n.Stop()
@@ -391,6 +392,13 @@ func (n *Node) Stop() error {
 		}
 	}
 	n.tasks.wait()
+	// Nothing signs once every task has ended: the batcher has nothing
+	// left to sign.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	if err := n.val.stopSigning(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("node: stop signing: %w", err))
+	}
+	cancel()
 	if n.store != nil {
 		if err := n.store.Close(); err != nil {
 			errs = append(errs, err)

@@ -4,14 +4,18 @@ import (
 	"context"
 	"crypto/ecdsa"
 	"errors"
+	"fmt"
+	"slices"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/verity-network/verity/claims"
 	"github.com/verity-network/verity/consensus"
+	"github.com/verity-network/verity/internal/batch"
 	"github.com/verity-network/verity/node/p2p"
 	"github.com/verity-network/verity/node/store"
+	"github.com/verity-network/verity/sigs"
 )
 
 // validator answers the jobs assigned to this node: it takes job
@@ -29,7 +33,14 @@ type validator struct {
 	// ballots, so that a replay gets no second answer.
 	announce *announceBook
 	judge    chan struct{} // semaphore of the jobs judged at once
+	// signing signs the ballots ready at one moment with one signature
+	// (signBatch); set by startSigning.
+	signing *batch.Batcher[*signRequest]
 }
+
+// maxBallotBatch bounds the ballots one signature covers: each carries a
+// proof of at most log2(maxBallotBatch) hashes.
+const maxBallotBatch = 64
 
 func newValidator(e *env, pos int, obs *observer, gw *gateway, announce *announceBook) *validator {
 	return &validator{env: e, pos: pos, obs: obs, gw: gw, announce: announce, judge: make(chan struct{}, e.opts.JudgeConcurrency)}
@@ -191,16 +202,28 @@ func (v *validator) judgeAndSend(m *JobMessage, gw peer.ID, mine []uint32, rec *
 	v.signAndSend(m, gw, mine, rec, lists)
 }
 
-// signAndSend signs the ballot lists[0], stores it with rec (or keeps the
-// ballot already stored for the job) and sends it; then signs and sends
-// each further list, the first time only.
+// signAndSend signs the ballot lists[0] (sign: with the other ballots
+// ready at the same moment), stores it with rec (or keeps the ballot
+// already stored for the job) and sends it; then signs and sends each
+// further list, the first time only.
 func (v *validator) signAndSend(m *JobMessage, gw peer.ID, mine []uint32, rec *store.Job, lists [][]claims.Verdict) {
-	b, err := consensus.SignBallot(v.signer, m.NetworkID, m.JobID, m.OutputHash, m.ClaimsRoot, mine, lists[0])
-	if err != nil {
-		log.Errorw("sign ballot", "job", m.JobID.Hex(), "err", err)
+	b := &consensus.Ballot{
+		NetworkID:  m.NetworkID,
+		JobID:      m.JobID,
+		OutputHash: m.OutputHash,
+		ClaimsRoot: m.ClaimsRoot,
+		Vote: consensus.Vote{
+			Validator:    v.signer.Address(),
+			ClaimIndexes: slices.Clone(mine),
+			Verdicts:     slices.Clone(lists[0]),
+		},
+	}
+	if err := v.sign(b); err != nil {
+		if v.ctx.Err() == nil {
+			log.Errorw("sign ballot", "job", m.JobID.Hex(), "err", err)
+		}
 		return
 	}
-	v.sigCache.Add(b.Digest(), b.Signature, v.signer.Address())
 	prev, err := v.store.PutOwnBallotWithJob(b, rec)
 	if err != nil {
 		log.Errorw("store own ballot", "job", m.JobID.Hex(), "err", err)
@@ -218,6 +241,85 @@ func (v *validator) signAndSend(m *JobMessage, gw peer.ID, mine []uint32, rec *s
 			v.sendBallot(m, gw, &BallotMessage{Ballot: *b2}, false)
 		}
 	}
+}
+
+// signRequest is a ballot waiting for its signature; done gets the
+// outcome.
+type signRequest struct {
+	ballot *consensus.Ballot
+	done   chan error
+}
+
+// errSigningStopped: the node stopped before the ballot was signed.
+var errSigningStopped = errors.New("node: ballot signing stopped")
+
+// startSigning starts the batcher that signs this validator's ballots. A
+// ballot that finds the batcher idle is signed alone at once, as without
+// batching; the ballots that arrive while it signs are signed next, all
+// with one signature.
+func (v *validator) startSigning() {
+	v.signing = batch.New(batch.Config{MaxItems: maxBallotBatch}, v.signBatch)
+}
+
+// stopSigning signs what is queued and stops the batcher; call it once
+// nothing signs any more.
+func (v *validator) stopSigning(ctx context.Context) error {
+	if v.signing == nil {
+		return nil
+	}
+	return v.signing.Close(ctx)
+}
+
+// sign signs b, alone or in a batch with the ballots ready at the same
+// moment, and waits for it.
+func (v *validator) sign(b *consensus.Ballot) error {
+	r := &signRequest{ballot: b, done: make(chan error, 1)}
+	// Every ballot costs the same one leaf: the batch is bounded by
+	// MaxItems only.
+	if !v.signing.Add(r, 0) {
+		return errSigningStopped
+	}
+	return <-r.done
+}
+
+// signBatch is the batcher's flush: it signs the ballots of reqs, one
+// alone with its own signature, several with one batch signature and a
+// proof each (consensus.SignBallotBatch), and remembers the signature as
+// this node's own so that the gateway here, and this node as observer of
+// their certificates, recovers none of them.
+func (v *validator) signBatch(reqs []*signRequest) {
+	ballots := make([]*consensus.Ballot, len(reqs))
+	for i, r := range reqs {
+		ballots[i] = r.ballot
+	}
+	err := v.signBallots(ballots)
+	for _, r := range reqs {
+		r.done <- err
+	}
+}
+
+func (v *validator) signBallots(ballots []*consensus.Ballot) error {
+	addr := v.signer.Address()
+	if len(ballots) == 1 {
+		b := ballots[0]
+		sig, err := v.signer.SignDigest(b.Digest())
+		if err != nil {
+			return err
+		}
+		b.Signature = sig
+		v.sigCache.Add(b.Digest(), sig, addr)
+		return nil
+	}
+	if err := consensus.SignBallotBatch(v.signer, ballots); err != nil {
+		return err
+	}
+	b := ballots[0]
+	root, ok := claims.ProofRoot(sigs.BallotStructHash(b.Data()), *b.Batch)
+	if !ok {
+		return fmt.Errorf("node: batch proof of %d ballots does not fold", len(ballots))
+	}
+	v.sigCache.Add(sigs.BatchDigest(b.NetworkID, root, b.Batch.Count), b.Signature, addr)
+	return nil
 }
 
 // sendBallot delivers this validator's ballot for a job: straight to the

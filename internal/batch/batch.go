@@ -98,6 +98,14 @@ func (b *Batcher[T]) Add(item T, size int) bool {
 	return true
 }
 
+// Queued is the number of items waiting for a batch (not those being
+// flushed).
+func (b *Batcher[T]) Queued() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.queue)
+}
+
 // Close flushes what is queued, stops the worker and waits for it, or for
 // ctx.
 func (b *Batcher[T]) Close(ctx context.Context) error {

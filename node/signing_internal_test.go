@@ -1,0 +1,163 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/crypto"
+
+	"github.com/verity-network/verity/claims"
+	"github.com/verity-network/verity/consensus"
+	"github.com/verity-network/verity/sigs"
+)
+
+// gatedSigner is a KeySigner whose signatures, while gate is set, each
+// wait for a value on it: the test holds the signing worker busy.
+type gatedSigner struct {
+	*sigs.KeySigner
+	gate chan struct{}
+}
+
+func (s *gatedSigner) SignDigest(d common.Hash) ([]byte, error) {
+	if s.gate != nil {
+		<-s.gate
+	}
+	return s.KeySigner.SignDigest(d)
+}
+
+func newSigningValidator(t *testing.T, gate chan struct{}) *validator {
+	t.Helper()
+	key, err := crypto.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := &validator{env: &env{
+		signer:   &gatedSigner{KeySigner: sigs.NewKeySigner(key), gate: gate},
+		sigCache: consensus.NewSignatureCache(64),
+		ctx:      context.Background(),
+	}}
+	v.startSigning()
+	return v
+}
+
+func unsignedBallot(v *validator, job byte) *consensus.Ballot {
+	return &consensus.Ballot{
+		NetworkID:  7,
+		JobID:      common.Hash{job},
+		OutputHash: common.Hash{0xaa, job},
+		ClaimsRoot: common.Hash{0xbb, job},
+		Vote: consensus.Vote{
+			Validator:    v.signer.Address(),
+			ClaimIndexes: []uint32{0, 1},
+			Verdicts:     []claims.Verdict{claims.True, claims.False},
+		},
+	}
+}
+
+// A lone ballot is signed alone, at once: no batch proof, and sign returns
+// without any other ballot or any time passing.
+func TestLoneBallotSignedAlone(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		v := newSigningValidator(t, nil)
+		defer v.stopSigning(context.Background())
+		b := unsignedBallot(v, 1)
+		start := time.Now()
+		if err := v.sign(b); err != nil {
+			t.Fatal(err)
+		}
+		if b.Batch != nil {
+			t.Fatalf("a lone ballot carries a batch proof %+v", b.Batch)
+		}
+		if elapsed := time.Now().Sub(start); elapsed != 0 {
+			t.Fatalf("a lone ballot waited %v", elapsed)
+		}
+		if err := consensus.VerifyBallotSignature(b); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// Ballots ready while the validator signs another share one signature, each
+// with its proof, and each verifies alone; a proof or signature moved to
+// another ballot (another job) does not verify.
+func TestBallotsReadyTogetherShareOneSignature(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		gate := make(chan struct{})
+		v := newSigningValidator(t, gate)
+		defer v.stopSigning(context.Background())
+		const n = 6
+		ballots := make([]*consensus.Ballot, n)
+		errs := make([]error, n)
+		for i := range ballots {
+			ballots[i] = unsignedBallot(v, byte(i+1))
+		}
+		done := make(chan struct{})
+		go func() { errs[0] = v.sign(ballots[0]); done <- struct{}{} }()
+		synctest.Wait() // the worker signs ballot 0, held at the gate
+		for i := 1; i < n; i++ {
+			go func() { errs[i] = v.sign(ballots[i]); done <- struct{}{} }()
+		}
+		synctest.Wait()
+		if q := v.signing.Queued(); q != n-1 {
+			t.Fatalf("%d ballots queued, want %d", q, n-1)
+		}
+		gate <- struct{}{} // ballot 0
+		gate <- struct{}{} // the batch of the others: one signature
+		for range n {
+			<-done
+		}
+		if err := errors.Join(errs...); err != nil {
+			t.Fatal(err)
+		}
+		if ballots[0].Batch != nil {
+			t.Fatal("the first ballot, alone, carries a batch proof")
+		}
+		leaves := make(map[uint32]bool)
+		for i, b := range ballots[1:] {
+			if b.Batch == nil || b.Batch.Count != n-1 || leaves[b.Batch.Index] {
+				t.Fatalf("ballot %d: proof %+v, want a leaf of its own of %d", i+1, b.Batch, n-1)
+			}
+			leaves[b.Batch.Index] = true
+			if !bytes.Equal(b.Signature, ballots[1].Signature) {
+				t.Fatalf("ballot %d has a signature of its own", i+1)
+			}
+			if err := consensus.VerifyBallotSignature(b); err != nil {
+				t.Fatalf("ballot %d does not verify alone: %v", i+1, err)
+			}
+			// The node's own signature cache knows the batch signature.
+			if err := consensus.VerifyBallotSignature(b, consensus.WithSignatureCache(v.sigCache)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// Ballot 1's signature and proof on ballot 2's content, or ballot 1
+		// given job 2's id: neither verifies.
+		moved := *ballots[2]
+		moved.Batch = ballots[1].Batch
+		if err := consensus.VerifyBallotSignature(&moved); !errors.Is(err, consensus.ErrBadSignature) {
+			t.Fatalf("a proof moved to another ballot: %v", err)
+		}
+		replayed := *ballots[1]
+		replayed.JobID = ballots[2].JobID
+		if err := consensus.VerifyBallotSignature(&replayed); !errors.Is(err, consensus.ErrBadSignature) {
+			t.Fatalf("a batched ballot replayed for another job: %v", err)
+		}
+	})
+}
+
+// Once signing stops, a ballot is refused rather than left waiting.
+func TestSigningStops(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		v := newSigningValidator(t, nil)
+		if err := v.stopSigning(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if err := v.sign(unsignedBallot(v, 1)); !errors.Is(err, errSigningStopped) {
+			t.Fatalf("sign after stop: %v", err)
+		}
+	})
+}
