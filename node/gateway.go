@@ -38,6 +38,19 @@ type gateway struct {
 	mu      sync.Mutex
 	jobs    map[common.Hash]*aggJob
 	stopped bool
+
+	// signing signs the certificates issued at one moment with one
+	// signature; set by startSigning.
+	signing *batchSigner[*consensus.Certificate]
+}
+
+// startSigning starts the signer of the certificates this gateway issues:
+// one alone at once (Certificate.Sign), several issued together with one
+// batch signature (consensus.SignCertificateBatch), a proof each.
+func (g *gateway) startSigning() {
+	g.signing = newBatchSigner(
+		func(c *consensus.Certificate) error { return c.Sign(g.signer) },
+		func(cs []*consensus.Certificate) error { return consensus.SignCertificateBatch(g.signer, cs) })
 }
 
 func newGateway(e *env, obs *observer, seen *announceBook) *gateway {
@@ -455,9 +468,12 @@ func (g *gateway) finalizeLocked(j *aggJob, expired bool) {
 // follow the job's other events: it publishes them under j.mu.
 func (g *gateway) issue(j *aggJob, cert *consensus.Certificate, now time.Time, expired bool) {
 	// The gateway's signature makes the certificate final: it states the
-	// outcome, the ballots and the time as this gateway issued them.
-	if err := cert.Sign(g.signer); err != nil {
-		log.Errorw("sign certificate", "job", cert.JobID.Hex(), "err", err)
+	// outcome, the ballots and the time as this gateway issued them. The
+	// certificates issued at the same moment share one signature.
+	if err := g.signing.sign(cert); err != nil {
+		if g.ctx.Err() == nil {
+			log.Errorw("sign certificate", "job", cert.JobID.Hex(), "err", err)
+		}
 		return
 	}
 	t0 := time.Now()

@@ -212,6 +212,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.val.startSigning()
+	n.gw.startSigning()
 	defer func() {
 		if err != nil {
 			n.Stop()
@@ -392,11 +393,13 @@ func (n *Node) Stop() error {
 		}
 	}
 	n.tasks.wait()
-	// Nothing signs once every task has ended: the batcher has nothing
+	// Nothing signs once every task has ended: the signers have nothing
 	// left to sign.
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	if err := n.val.stopSigning(ctx); err != nil {
-		errs = append(errs, fmt.Errorf("node: stop signing: %w", err))
+	for _, s := range []interface{ close(context.Context) error }{n.val.signing, n.gw.signing} {
+		if err := s.close(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("node: stop signing: %w", err))
+		}
 	}
 	cancel()
 	if n.store != nil {

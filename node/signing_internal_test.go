@@ -64,7 +64,7 @@ func unsignedBallot(v *validator, job byte) *consensus.Ballot {
 func TestLoneBallotSignedAlone(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		v := newSigningValidator(t, nil)
-		defer v.stopSigning(context.Background())
+		defer v.signing.close(context.Background())
 		b := unsignedBallot(v, 1)
 		start := time.Now()
 		if err := v.sign(b); err != nil {
@@ -89,7 +89,7 @@ func TestBallotsReadyTogetherShareOneSignature(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		gate := make(chan struct{})
 		v := newSigningValidator(t, gate)
-		defer v.stopSigning(context.Background())
+		defer v.signing.close(context.Background())
 		const n = 6
 		ballots := make([]*consensus.Ballot, n)
 		errs := make([]error, n)
@@ -103,7 +103,7 @@ func TestBallotsReadyTogetherShareOneSignature(t *testing.T) {
 			go func() { errs[i] = v.sign(ballots[i]); done <- struct{}{} }()
 		}
 		synctest.Wait()
-		if q := v.signing.Queued(); q != n-1 {
+		if q := v.signing.queued(); q != n-1 {
 			t.Fatalf("%d ballots queued, want %d", q, n-1)
 		}
 		gate <- struct{}{} // ballot 0
@@ -153,11 +153,78 @@ func TestBallotsReadyTogetherShareOneSignature(t *testing.T) {
 func TestSigningStops(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		v := newSigningValidator(t, nil)
-		if err := v.stopSigning(context.Background()); err != nil {
+		if err := v.signing.close(context.Background()); err != nil {
 			t.Fatal(err)
 		}
 		if err := v.sign(unsignedBallot(v, 1)); !errors.Is(err, errSigningStopped) {
 			t.Fatalf("sign after stop: %v", err)
+		}
+	})
+}
+
+// Certificates a gateway issues while it signs another share one gateway
+// signature, each with its proof; a lone one is signed alone.
+func TestCertificatesIssuedTogetherShareOneSignature(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		gate := make(chan struct{})
+		v := newSigningValidator(t, gate)
+		defer v.signing.close(context.Background())
+		g := &gateway{env: v.env}
+		g.startSigning()
+		defer g.signing.close(context.Background())
+		const n = 4
+		certs := make([]*consensus.Certificate, n)
+		errs := make([]error, n)
+		for i := range certs {
+			certs[i] = &consensus.Certificate{NetworkID: 7, JobID: common.Hash{byte(i + 1)}, Gateway: v.signer.Address(), Status: consensus.StatusVerified}
+		}
+		done := make(chan struct{})
+		go func() { errs[0] = g.signing.sign(certs[0]); done <- struct{}{} }()
+		synctest.Wait()
+		for i := 1; i < n; i++ {
+			go func() { errs[i] = g.signing.sign(certs[i]); done <- struct{}{} }()
+		}
+		synctest.Wait()
+		gate <- struct{}{}
+		gate <- struct{}{}
+		for range n {
+			<-done
+		}
+		if err := errors.Join(errs...); err != nil {
+			t.Fatal(err)
+		}
+		signer := func(c *consensus.Certificate) common.Address {
+			digest := c.GatewayDigest()
+			if c.GatewayBatch != nil {
+				root, ok := claims.ProofRoot(sigs.CertificateStructHash(c.GatewayData()), *c.GatewayBatch)
+				if !ok {
+					return common.Address{}
+				}
+				digest = sigs.BatchDigest(c.NetworkID, root, c.GatewayBatch.Count)
+			}
+			a, err := sigs.Recover(digest, c.GatewaySignature)
+			if err != nil {
+				return common.Address{}
+			}
+			return a
+		}
+		if certs[0].GatewayBatch != nil || signer(certs[0]) != v.signer.Address() {
+			t.Fatal("the lone certificate is not signed alone")
+		}
+		for i, c := range certs[1:] {
+			if c.GatewayBatch == nil || c.GatewayBatch.Count != n-1 || !bytes.Equal(c.GatewaySignature, certs[1].GatewaySignature) {
+				t.Fatalf("certificate %d: proof %+v, not in the batch of the others", i+1, c.GatewayBatch)
+			}
+			if signer(c) != v.signer.Address() {
+				t.Fatalf("certificate %d does not verify alone", i+1)
+			}
+		}
+		// Another outcome under certificate 1's signature and proof does not
+		// verify.
+		forged := *certs[1]
+		forged.Status = consensus.StatusRejected
+		if signer(&forged) == v.signer.Address() {
+			t.Fatal("a batch signature holds for another outcome")
 		}
 	})
 }

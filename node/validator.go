@@ -12,7 +12,6 @@ import (
 
 	"github.com/verity-network/verity/claims"
 	"github.com/verity-network/verity/consensus"
-	"github.com/verity-network/verity/internal/batch"
 	"github.com/verity-network/verity/node/p2p"
 	"github.com/verity-network/verity/node/store"
 	"github.com/verity-network/verity/sigs"
@@ -33,14 +32,10 @@ type validator struct {
 	// ballots, so that a replay gets no second answer.
 	announce *announceBook
 	judge    chan struct{} // semaphore of the jobs judged at once
-	// signing signs the ballots ready at one moment with one signature
-	// (signBatch); set by startSigning.
-	signing *batch.Batcher[*signRequest]
+	// signing signs the ballots ready at one moment with one signature;
+	// set by startSigning.
+	signing *batchSigner[*consensus.Ballot]
 }
-
-// maxBallotBatch bounds the ballots one signature covers: each carries a
-// proof of at most log2(maxBallotBatch) hashes.
-const maxBallotBatch = 64
 
 func newValidator(e *env, pos int, obs *observer, gw *gateway, announce *announceBook) *validator {
 	return &validator{env: e, pos: pos, obs: obs, gw: gw, announce: announce, judge: make(chan struct{}, e.opts.JudgeConcurrency)}
@@ -243,73 +238,31 @@ func (v *validator) signAndSend(m *JobMessage, gw peer.ID, mine []uint32, rec *s
 	}
 }
 
-// signRequest is a ballot waiting for its signature; done gets the
-// outcome.
-type signRequest struct {
-	ballot *consensus.Ballot
-	done   chan error
-}
-
-// errSigningStopped: the node stopped before the ballot was signed.
-var errSigningStopped = errors.New("node: ballot signing stopped")
-
-// startSigning starts the batcher that signs this validator's ballots. A
-// ballot that finds the batcher idle is signed alone at once, as without
-// batching; the ballots that arrive while it signs are signed next, all
-// with one signature.
+// startSigning starts the signer of this validator's ballots.
 func (v *validator) startSigning() {
-	v.signing = batch.New(batch.Config{MaxItems: maxBallotBatch}, v.signBatch)
-}
-
-// stopSigning signs what is queued and stops the batcher; call it once
-// nothing signs any more.
-func (v *validator) stopSigning(ctx context.Context) error {
-	if v.signing == nil {
-		return nil
-	}
-	return v.signing.Close(ctx)
+	v.signing = newBatchSigner(v.signBallot, v.signBallots)
 }
 
 // sign signs b, alone or in a batch with the ballots ready at the same
 // moment, and waits for it.
-func (v *validator) sign(b *consensus.Ballot) error {
-	r := &signRequest{ballot: b, done: make(chan error, 1)}
-	// Every ballot costs the same one leaf: the batch is bounded by
-	// MaxItems only.
-	if !v.signing.Add(r, 0) {
-		return errSigningStopped
+func (v *validator) sign(b *consensus.Ballot) error { return v.signing.sign(b) }
+
+// signBallot signs one ballot alone, and remembers the signature as this
+// node's own, so that its gateway and observer never recover it.
+func (v *validator) signBallot(b *consensus.Ballot) error {
+	sig, err := v.signer.SignDigest(b.Digest())
+	if err != nil {
+		return err
 	}
-	return <-r.done
+	b.Signature = sig
+	v.sigCache.Add(b.Digest(), sig, v.signer.Address())
+	return nil
 }
 
-// signBatch is the batcher's flush: it signs the ballots of reqs, one
-// alone with its own signature, several with one batch signature and a
-// proof each (consensus.SignBallotBatch), and remembers the signature as
-// this node's own so that the gateway here, and this node as observer of
-// their certificates, recovers none of them.
-func (v *validator) signBatch(reqs []*signRequest) {
-	ballots := make([]*consensus.Ballot, len(reqs))
-	for i, r := range reqs {
-		ballots[i] = r.ballot
-	}
-	err := v.signBallots(ballots)
-	for _, r := range reqs {
-		r.done <- err
-	}
-}
-
+// signBallots signs several ballots with one batch signature
+// (consensus.SignBallotBatch), a proof each, and remembers it as
+// signBallot does.
 func (v *validator) signBallots(ballots []*consensus.Ballot) error {
-	addr := v.signer.Address()
-	if len(ballots) == 1 {
-		b := ballots[0]
-		sig, err := v.signer.SignDigest(b.Digest())
-		if err != nil {
-			return err
-		}
-		b.Signature = sig
-		v.sigCache.Add(b.Digest(), sig, addr)
-		return nil
-	}
 	if err := consensus.SignBallotBatch(v.signer, ballots); err != nil {
 		return err
 	}
@@ -318,7 +271,7 @@ func (v *validator) signBallots(ballots []*consensus.Ballot) error {
 	if !ok {
 		return fmt.Errorf("node: batch proof of %d ballots does not fold", len(ballots))
 	}
-	v.sigCache.Add(sigs.BatchDigest(b.NetworkID, root, b.Batch.Count), b.Signature, addr)
+	v.sigCache.Add(sigs.BatchDigest(b.NetworkID, root, b.Batch.Count), b.Signature, v.signer.Address())
 	return nil
 }
 
