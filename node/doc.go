@@ -22,7 +22,10 @@
 // Node itself (node.go) builds, starts and stops them; records.go holds
 // what it tells of a job (Job, Audit), options.go and config.go how it is
 // configured, with every default in one place, clock.go the Clock its
-// timers run on, and tasks.go the tracking of its goroutines.
+// timers run on, and tasks.go the tracking of its goroutines. signing.go
+// holds batchSigner, through which the validator signs its ballots and the
+// gateway its certificates: a message that finds it idle is signed alone
+// at once, the messages ready meanwhile all with one batch signature.
 //
 // The flow of one job, with the function or type that does each step:
 //
@@ -38,8 +41,10 @@
 //	               replay check, consensus.Job.VerifySignature, deadline
 //	  validator.onJob ─▶ castBallot: the job's assignment; Options.Ballots
 //	           (a BallotPolicy, Honest by default) gives the verdicts;
-//	           signAndSend: consensus.SignBallot, store, sendBallot
-//	           (straight to the gateway, or gossip on "ballots")
+//	           signAndSend: sign (batchSigner: alone, or with the ballots
+//	           ready at the same moment under one consensus.SignBallotBatch
+//	           signature), store, sendBallot (straight to the gateway, or
+//	           gossip on "ballots")
 //	                               │
 //	gateway                        ▼
 //	  gateway.checkBallot: DecodeBallot (consensus.Ballot.Validate, signature)
@@ -47,8 +52,8 @@
 //	            consensus.Ballot.Conflicts), consensus.Tally.AddVerifiedBallot,
 //	            ballot.attached and claim.decided events; when the tally is
 //	            done, or at the deadline (expire), finalizeLocked ─▶ issue:
-//	            the gateway signs the consensus.Certificate, stores it,
-//	            gossips it
+//	            the gateway signs the consensus.Certificate (batchSigner,
+//	            as ballots), stores it, gossips it
 //	                               │
 //	every node                     ▼
 //	  observer.validateCert / checkCert: consensus.VerifyCertificate ─▶
