@@ -182,10 +182,11 @@ func mustCertAt(tb testing.TB, tl *Tally, cs []claims.Claim, at time.Time) *Cert
 	return c
 }
 
-// testSigners are the signers of testKey(0..63) by address.
+// testSigners are the signers of testKey(0..127) by address: enough for
+// the largest fixture (benchSizes).
 var testSigners = func() map[common.Address]*sigs.KeySigner {
 	m := map[common.Address]*sigs.KeySigner{}
-	for i := range 64 {
+	for i := range 128 {
 		s := sigs.NewKeySigner(testKey(i))
 		m[s.Address()] = s
 	}

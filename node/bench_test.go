@@ -157,6 +157,7 @@ func tallyFixture(b *testing.B, n int) (*consensus.ValidatorSet, consensus.JobPa
 	params := consensus.JobParams{
 		NetworkID: 1337, OutputHash: claims.OutputHash([]byte(output)), ClaimsRoot: claims.RootOf(cs),
 		ClaimCount: uint32(len(cs)), Quorum: consensus.DefaultQuorum, Nonce: common.Hash{7},
+		Gateway: signers[0].Address(), Deadline: uint64(time.Now().Add(time.Minute).UnixMilli()),
 	}
 	t, err := consensus.NewTally(set, params)
 	if err != nil {

@@ -63,6 +63,8 @@ func newBenchFixture(b *testing.B) *benchFixture {
 		ClaimsRoot: claims.RootOf(cs),
 		ClaimCount: uint32(len(cs)),
 		Quorum:     consensus.DefaultQuorum,
+		Gateway:    g.Validators[0].Address,
+		Deadline:   uint64(time.Now().Add(time.Minute).UnixMilli()),
 		Nonce:      common.Hash{1},
 	}
 	tl, err := consensus.NewTally(set, params)
