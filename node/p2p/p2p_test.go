@@ -1141,3 +1141,61 @@ func TestSendDirect(t *testing.T) {
 		t.Fatalf("unknown kind: %v", err)
 	}
 }
+
+// BenchmarkJobRoundTrip is the network's share of the floor of a job's
+// time to certificate: a gateway publishes a job on the jobs topic, the
+// validator that receives it answers straight to the gateway (SendDirect,
+// as a ballot goes), and the gateway's handler takes the answer. One job
+// at a time, with no signatures and no store: the two hops a job's
+// latency cannot do without, over open connections.
+func BenchmarkJobRoundTrip(b *testing.B) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	wctx, wcancel := context.WithTimeout(ctx, time.Minute)
+	nodes := startLine(b, wctx, 2)
+	wcancel()
+	gw, val := nodes[0], nodes[1]
+	answered := make(chan struct{}, 1)
+	if err := gw.HandleDirect(KindBallots, 1024, func(context.Context, peer.ID, []byte) Verdict {
+		answered <- struct{}{}
+		return Accept
+	}); err != nil {
+		b.Fatal(err)
+	}
+	jobs, err := val.Subscribe(KindJobs)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for m := range jobs {
+			if err := val.SendDirect(ctx, gw.PeerID(), KindBallots, m.Data); err != nil && ctx.Err() == nil {
+				b.Error(err)
+			}
+		}
+	}()
+	defer wg.Wait()
+	defer func() {
+		cancel()
+		for _, n := range nodes {
+			_ = n.Close()
+		}
+	}()
+	// 400 bytes: about a one-claim job message.
+	payload := make([]byte, 400)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		copy(payload, fmt.Sprintf("%d-%d", b.N, i))
+		if err := gw.Publish(ctx, KindJobs, bytes.Clone(payload)); err != nil {
+			b.Fatal(err)
+		}
+		select {
+		case <-answered:
+		case <-time.After(time.Minute):
+			b.Fatalf("job %d: no answer within a minute", i)
+		}
+	}
+}

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# The floor of a job's time to certificate at light load on this machine,
+# measured, beside the p50 and p99 that `verity bench` gives in the same
+# run (docs/performance.md, "The floor at light load").
+#
+# A one-claim job at 4 validators cannot finish before, one after the other:
+# the gateway signs the job and commits it to its store; the job crosses one
+# network hop; a validator recovers the job's signer, signs its ballot and
+# commits it with the job; the ballot crosses one hop back; the gateway
+# recovers the ballot's signer, signs the certificate and commits it. The
+# floor is the sum of the medians of the Go benchmarks of those steps: three
+# durable writes (node/store, serial: one write alone pays a whole commit),
+# three signatures and two recoveries (sigs), and the two hops
+# (node/p2p BenchmarkJobRoundTrip: a job published on the jobs topic and
+# answered straight to its publisher). Rounds interleave the benchmarks
+# with `verity bench --nodes 4 --claims 1 --rate 20` so that both see the
+# same machine. Run by hand, not by the tests:
+#
+#   bash scripts/floor.sh            # 3 rounds, about 3 minutes
+#   ROUNDS=5 bash scripts/floor.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+rounds=${ROUNDS:-3}
+out=${OUT:-${TMPDIR:-/tmp}/verity-floor}
+rm -rf "$out"
+mkdir -p "$out"
+go build -o "$out/verity" ./cmd/verity
+go test -c -o "$out/store.test" ./node/store
+go test -c -o "$out/sigs.test" ./sigs
+go test -c -o "$out/p2p.test" ./node/p2p
+{
+	echo "nproc: $(nproc)"
+	grep -m1 'model name' /proc/cpuinfo || true
+	go version
+	echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+	date -u +%Y-%m-%dT%H:%M:%SZ
+} | tee "$out/env.txt"
+
+# bench FILE TEST PATTERN BENCHTIME runs a test binary's benchmarks and
+# appends "name ns/op" lines to FILE.
+bench() {
+	(cd "$out" && "./$2" -test.run '^$' -test.bench "$3" -test.benchtime "$4") |
+		awk '/^Benchmark/ { name = $1; sub(/-[0-9]+$/, "", name); print name, $3 }' >>"$1"
+}
+
+for r in $(seq 1 "$rounds"); do
+	echo "== round $r of $rounds"
+	bench "$out/steps.txt" store.test 'PutJob/serial|PutCertificate/serial' 300x
+	bench "$out/steps.txt" sigs.test '^Benchmark(Sign|Recover)$' 2000x
+	bench "$out/steps.txt" p2p.test 'JobRoundTrip' 2000x
+	"$out/verity" bench -q --nodes 4 --claims 1 --rate 20 --duration 10s --json |
+		awk '/"p50"/ && !p50 { gsub(/,/, "", $2); p50 = $2 } /"p99"/ && !p99 { gsub(/,/, "", $2); p99 = $2 }
+			END { print "verity-p50", p50 * 1e6; print "verity-p99", p99 * 1e6 }' >>"$out/steps.txt"
+	tail -n 7 "$out/steps.txt"
+done
+echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$out/env.txt"
+
+# The medians, then the floor: a durable write of the job, of the ballot
+# with its job (the size of a job record) and of the certificate; three
+# signatures; two recoveries; the round trip.
+sort "$out/steps.txt" | awk '
+	{ v[$1] = v[$1] " " $2 }
+	END {
+		for (k in v) {
+			n = split(substr(v[k], 2), a, " ")
+			for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
+			m[k] = n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+		}
+		floor = 2 * m["BenchmarkPutJob/serial"] + m["BenchmarkPutCertificate/serial"] + 3 * m["BenchmarkSign"] + 2 * m["BenchmarkRecover"] + m["BenchmarkJobRoundTrip"]
+		printf "medians of %d rounds, microseconds\n", NR / 7
+		printf "  durable write of a job (x2)   %8.0f\n", m["BenchmarkPutJob/serial"] / 1e3
+		printf "  durable write of a cert       %8.0f\n", m["BenchmarkPutCertificate/serial"] / 1e3
+		printf "  signature (x3)                %8.0f\n", m["BenchmarkSign"] / 1e3
+		printf "  recovery (x2)                 %8.0f\n", m["BenchmarkRecover"] / 1e3
+		printf "  two hops (job out, ballot in) %8.0f\n", m["BenchmarkJobRoundTrip"] / 1e3
+		printf "  floor                         %8.0f\n", floor / 1e3
+		printf "verity bench p50 %.0f, p99 %.0f: p50 is %.2fx the floor\n", m["verity-p50"] / 1e3, m["verity-p99"] / 1e3, m["verity-p50"] / floor
+	}' | tee "$out/floor.txt"
