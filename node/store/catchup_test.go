@@ -124,3 +124,85 @@ func TestCertificatesIssuedFrom(t *testing.T) {
 		t.Fatalf("HasCertificate of an unknown one: %v %v", ok, err)
 	}
 }
+
+// TestCertificatesIssuedFromPages: a scan longer than one page of the
+// index gives every certificate once, in order, and stops when fn says.
+func TestCertificatesIssuedFromPages(t *testing.T) {
+	s, _ := openTemp(t)
+	defer s.Close()
+	base := time.UnixMilli(1767225600000)
+	n := 3*certPageSize + 5
+	for i := range n {
+		c := &consensus.Certificate{JobID: common.Hash{byte(i), 0xfa}, Status: consensus.StatusVerified, IssuedAt: base.Add(time.Duration(i) * time.Millisecond)}
+		if _, err := s.PutCertificate(c, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, stop := range []int{n, certPageSize, certPageSize + 1, 1} {
+		var got []byte
+		err := s.CertificatesIssuedFrom(base, common.Hash{}, func(c *consensus.Certificate) bool {
+			got = append(got, c.JobID[0])
+			return len(got) < stop
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != stop {
+			t.Fatalf("stop after %d: got %d certificates", stop, len(got))
+		}
+		for i, b := range got {
+			if int(b) != i {
+				t.Fatalf("stop after %d: certificate %d is job %d", stop, i, b)
+			}
+		}
+	}
+}
+
+// TestCertificatesIssuedFromOutsideReadTx: while a scan's fn waits (a
+// peer reading a catch-up answer slowly), a commit that must grow the
+// file's mapping still goes through: fn does not run inside a read
+// transaction, which would hold the mapping for as long as fn takes.
+func TestCertificatesIssuedFromOutsideReadTx(t *testing.T) {
+	s, _ := openTemp(t)
+	defer s.Close()
+	base := time.UnixMilli(1767225600000)
+	for i := range 4 {
+		c := &consensus.Certificate{JobID: common.Hash{byte(i), 0xfb}, Status: consensus.StatusVerified, IssuedAt: base}
+		if _, err := s.PutCertificate(c, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	inFn, release := make(chan struct{}), make(chan struct{})
+	scanned := make(chan error, 1)
+	go func() {
+		first := true
+		scanned <- s.CertificatesIssuedFrom(base, common.Hash{}, func(*consensus.Certificate) bool {
+			if first {
+				first = false
+				close(inFn)
+				<-release
+			}
+			return true
+		})
+	}()
+	<-inFn
+	// 8 MiB in one value: more than the mapping of a new store, so the
+	// commit must remap the file.
+	wrote := make(chan error, 1)
+	go func() {
+		wrote <- s.update(func(tx *bolt.Tx) error { return tx.Bucket(bucketAudit).Put([]byte("big"), make([]byte, 8<<20)) })
+	}()
+	select {
+	case err := <-wrote:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(time.Minute):
+		close(release)
+		t.Fatal("a commit waited a minute for a scan's fn to return")
+	}
+	close(release)
+	if err := <-scanned; err != nil {
+		t.Fatal(err)
+	}
+}

@@ -516,14 +516,46 @@ func (s *Store) HasCertificate(job common.Hash) (bool, error) {
 // until fn returns false. A non-zero after resumes a scan: the certificate
 // of job after issued at from, and any before it, are skipped.
 func (s *Store) CertificatesIssuedFrom(from time.Time, after common.Hash, fn func(*consensus.Certificate) bool) error {
-	seek := certIndexKey(from, after)
-	return s.db.View(func(tx *bolt.Tx) error {
+	seek, skip := certIndexKey(from, after), after != (common.Hash{})
+	for {
+		// fn runs outside the read transaction: it may write to a slow
+		// peer, and an open read transaction would hold up any commit that
+		// needs to grow the file's mapping for as long as fn takes.
+		page, next, err := s.certPage(seek, skip)
+		if err != nil {
+			return err
+		}
+		for i := range page {
+			if !fn(&page[i]) {
+				return nil
+			}
+		}
+		if next == nil {
+			return nil
+		}
+		seek, skip = next, true
+	}
+}
+
+// certPageSize is how many certificates CertificatesIssuedFrom reads in
+// one read transaction.
+const certPageSize = 16
+
+// certPage reads up to certPageSize certificates in index order from the
+// index key seek (past it when skip), and the index key of the last one
+// read, nil when the index has no more.
+func (s *Store) certPage(seek []byte, skip bool) (page []consensus.Certificate, last []byte, err error) {
+	err = s.db.View(func(tx *bolt.Tx) error {
 		certs := tx.Bucket(bucketCerts)
 		c := tx.Bucket(bucketCertIndex).Cursor()
 		for k, _ := c.Seek(seek); k != nil; k, _ = c.Next() {
-			if after != (common.Hash{}) && bytes.Equal(k, seek) {
+			if skip && bytes.Equal(k, seek) {
 				continue
 			}
+			if len(page) == certPageSize {
+				return nil
+			}
+			last = bytes.Clone(k)
 			id := k[8:]
 			data := certs.Get(id)
 			if data == nil {
@@ -533,12 +565,12 @@ func (s *Store) CertificatesIssuedFrom(from time.Time, after common.Hash, fn fun
 			if err := json.Unmarshal(data, &cert); err != nil {
 				return fmt.Errorf("certificate %x: %w", id, err)
 			}
-			if !fn(&cert) {
-				return nil
-			}
+			page = append(page, cert)
 		}
+		last = nil // the index ends here
 		return nil
 	})
+	return page, last, err
 }
 
 // Evidence is a proof of equivocation and when this node learned it.
