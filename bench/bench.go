@@ -20,6 +20,7 @@ import (
 	"github.com/verity-network/verity/consensus"
 	"github.com/verity-network/verity/node"
 	"github.com/verity-network/verity/node/p2p"
+	"github.com/verity-network/verity/node/store"
 )
 
 // Defaults of Config.
@@ -176,6 +177,11 @@ type Report struct {
 	// Gossip is nil when the nodes' p2p statistics are out of reach.
 	Gossip *Gossip `json:"gossip,omitempty"`
 
+	// Store and Signing are nil when the nodes' statistics are out of
+	// reach (subprocess mode).
+	Store   *StoreWrites `json:"store,omitempty"`
+	Signing *Signing     `json:"signing,omitempty"`
+
 	// Runs is the number of runs a median report stands for (0: one run).
 	Runs int `json:"runs,omitempty"`
 
@@ -210,6 +216,103 @@ type Gossip struct {
 	// Dropped sums the validation, outbound and subscriber drop counters of
 	// p2p.Stats; anything but 0 means a queue overflowed.
 	Dropped uint64 `json:"dropped"`
+}
+
+// StoreWrites is the durable writes of the measured time per certificate,
+// summed over every node's store.
+type StoreWrites struct {
+	// CommitsPerCertificate counts bbolt write transactions committed:
+	// each costs two fdatasyncs.
+	CommitsPerCertificate float64 `json:"commits_per_certificate"`
+	// WritesPerCommit is the store writes (group commit) per transaction.
+	WritesPerCommit float64 `json:"writes_per_commit"`
+	// PageWritesPerCertificate counts bbolt's page writes (a page or a
+	// run of overflow pages each, and each commit's meta page).
+	PageWritesPerCertificate float64 `json:"page_writes_per_certificate"`
+	// WritesPerCertificate counts the store writes by kind of record
+	// (store.Kind names).
+	WritesPerCertificate map[string]float64 `json:"writes_per_certificate"`
+}
+
+// Signing is the signatures the nodes made in the measured time: how many
+// ballots, and how many certificates of a gateway, each signature covered.
+type Signing struct {
+	Ballots      Batches `json:"ballots"`
+	Certificates Batches `json:"certificates"`
+}
+
+// Batches describes signatures and the messages each covered.
+type Batches struct {
+	Signatures uint64 `json:"signatures"`
+	Messages   uint64 `json:"messages"`
+	// Mean is Messages per signature.
+	Mean float64 `json:"mean"`
+	// Max is the most messages one signature covered since the nodes
+	// started (warm-up included).
+	Max int `json:"max"`
+	// Histogram counts signatures by the messages they covered, in
+	// buckets "1", "2-3", "4-7", … "32-63", "64" (node.maxSignBatch).
+	Histogram map[string]uint64 `json:"histogram"`
+}
+
+// histogramBuckets names node.BatchStats.Sizes.
+var histogramBuckets = [node.SizeBuckets]string{"1", "2-3", "4-7", "8-15", "16-31", "32-63", "64"}
+
+func batches(before, after node.BatchStats) Batches {
+	d := after.Sub(before)
+	b := Batches{Signatures: d.Signatures, Messages: d.Messages, Max: d.Max, Histogram: map[string]uint64{}}
+	if d.Signatures > 0 {
+		b.Mean = float64(d.Messages) / float64(d.Signatures)
+	}
+	for i, n := range d.Sizes {
+		if n > 0 {
+			b.Histogram[histogramBuckets[i]] = n
+		}
+	}
+	return b
+}
+
+// add adds o's signatures to b.
+func (b *Batches) add(o *Batches) {
+	b.Signatures += o.Signatures
+	b.Messages += o.Messages
+	b.Max = max(b.Max, o.Max)
+	for k, n := range o.Histogram {
+		b.Histogram[k] += n
+	}
+	if b.Signatures > 0 {
+		b.Mean = float64(b.Messages) / float64(b.Signatures)
+	}
+}
+
+// histogramText lists a histogram's buckets in order, "" for none.
+func (b *Batches) histogramText() string {
+	var parts []string
+	for _, k := range histogramBuckets {
+		if n, ok := b.Histogram[k]; ok {
+			parts = append(parts, fmt.Sprintf("%s: %d", k, n))
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+func storePerCert(before, after *store.Stats, certs int) *StoreWrites {
+	w := &StoreWrites{WritesPerCertificate: map[string]float64{}}
+	commits := after.Commits - before.Commits
+	var writes uint64
+	for k := range after.Writes {
+		n := after.Writes[k] - before.Writes[k]
+		writes += n
+		if n > 0 {
+			w.WritesPerCertificate[store.Kind(k).String()] = float64(n) / float64(certs)
+		}
+	}
+	w.CommitsPerCertificate = float64(commits) / float64(certs)
+	w.PageWritesPerCertificate = float64(after.PageWrites-before.PageWrites) / float64(certs)
+	if commits > 0 {
+		w.WritesPerCommit = float64(writes) / float64(commits)
+	}
+	return w
 }
 
 // Env describes the machine.
@@ -540,6 +643,15 @@ func (r *runner) report(before, after usage) (*Report, error) {
 	}
 	if before.gossip != nil && after.gossip != nil && inWindow > 0 {
 		rep.Gossip = gossipPerCert(before.gossip, after.gossip, inWindow, sample)
+	}
+	if before.stores != nil && after.stores != nil && inWindow > 0 {
+		rep.Store = storePerCert(before.stores, after.stores, inWindow)
+	}
+	if before.signing != nil && after.signing != nil {
+		rep.Signing = &Signing{
+			Ballots:      batches(before.signing.Ballots, after.signing.Ballots),
+			Certificates: batches(before.signing.Certificates, after.signing.Certificates),
+		}
 	}
 	var err error
 	if rep.PeakMemoryPerNodeBytes, rep.MemoryScope, err = r.t.peakMemory(); err != nil {

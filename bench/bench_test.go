@@ -247,6 +247,14 @@ func TestRunInProcessClosedLoop(t *testing.T) {
 	if !strings.Contains(progress.String(), "submitted") {
 		t.Errorf("no progress line: %q", progress.String())
 	}
+	// Every job costs commits on every node's store, and every ballot and
+	// certificate a signature.
+	if issuedInWindow(r) && (r.Store == nil || r.Store.CommitsPerCertificate <= 0 || r.Store.PageWritesPerCertificate <= 0 || r.Store.WritesPerCertificate["certificate"] <= 0) {
+		t.Errorf("store writes %+v: want commits, page writes and certificate writes", r.Store)
+	}
+	if sg := r.Signing; sg == nil || sg.Ballots.Signatures == 0 || sg.Ballots.Mean < 1 || sg.Certificates.Max < 1 || len(sg.Certificates.Histogram) == 0 {
+		t.Errorf("signing %+v: want ballot and certificate signatures", sg)
+	}
 }
 
 func TestRunInProcessOpenLoop(t *testing.T) {
@@ -288,6 +296,29 @@ type lineWriter struct{ onLine func() }
 func (w *lineWriter) Write(p []byte) (int, error) {
 	w.onLine()
 	return len(p), nil
+}
+
+func TestMedianStoreAndSigning(t *testing.T) {
+	mk := func(commits float64, sigs uint64, maxBatch int) *Report {
+		return &Report{
+			Store: &StoreWrites{CommitsPerCertificate: commits, WritesPerCertificate: map[string]float64{"certificate": commits * 2}},
+			Signing: &Signing{Ballots: Batches{Signatures: sigs, Messages: 2 * sigs, Max: maxBatch, Histogram: map[string]uint64{"2-3": sigs}},
+				Certificates: Batches{Histogram: map[string]uint64{}}},
+		}
+	}
+	m, err := Median([]*Report{mk(3, 10, 2), mk(1, 20, 3), mk(2, 30, 2)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Store.CommitsPerCertificate != 2 || m.Store.WritesPerCertificate["certificate"] != 4 {
+		t.Errorf("store medians %+v", m.Store)
+	}
+	if b := m.Signing.Ballots; b.Signatures != 60 || b.Mean != 2 || b.Max != 3 || b.Histogram["2-3"] != 60 {
+		t.Errorf("ballot signatures summed: %+v", b)
+	}
+	if m2, _ := Median([]*Report{mk(1, 1, 1), {}}); m2.Store != nil || m2.Signing != nil {
+		t.Errorf("a run without store statistics: %+v %+v", m2.Store, m2.Signing)
+	}
 }
 
 func TestMedian(t *testing.T) {

@@ -19,7 +19,7 @@ func WriteTable(w io.Writer, r *Report) error {
 	}
 	row := func(k, format string, args ...any) { fmt.Fprintf(tw, "%s\t"+format+"\n", append([]any{k}, args...)...) }
 	if r.Runs > 1 {
-		row("runs", "%d: latencies, rates and costs are medians over the runs, job counts sums", r.Runs)
+		row("runs", "%d: latencies, rates and costs are medians over the runs, job and signature counts sums", r.Runs)
 	}
 	row("network", "%d nodes, %s", r.Nodes, r.Mode)
 	if r.StoreDir != "" {
@@ -46,6 +46,26 @@ func WriteTable(w io.Writer, r *Report) error {
 		}
 	} else {
 		row("gossip per certificate", "not measured (node statistics are not exposed over HTTP)")
+	}
+	if st := r.Store; st != nil {
+		kinds := make([]string, 0, len(st.WritesPerCertificate))
+		for k := range st.WritesPerCertificate {
+			kinds = append(kinds, k)
+		}
+		slices.Sort(kinds)
+		for i, k := range kinds {
+			kinds[i] = fmt.Sprintf("%s %.2f", k, st.WritesPerCertificate[k])
+		}
+		row("store per certificate", "%.2f commits (%.2f writes each), %.1f page writes, all nodes", st.CommitsPerCertificate, st.WritesPerCommit, st.PageWritesPerCertificate)
+		row("", "writes: %s", strings.Join(kinds, ", "))
+	}
+	if sg := r.Signing; sg != nil {
+		for _, b := range []struct {
+			what string
+			b    *Batches
+		}{{"ballots", &sg.Ballots}, {"certificates", &sg.Certificates}} {
+			row(b.what+" per signature", "mean %.2f, max %d, %d signatures (%s)", b.b.Mean, b.b.Max, b.b.Signatures, b.b.histogramText())
+		}
 	}
 	row("machine", "%d CPUs, %s, %s, %s", r.Env.CPUs, r.Env.CPUModel, r.Env.OS, r.Env.GoVersion)
 	return tw.Flush()

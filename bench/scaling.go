@@ -259,6 +259,28 @@ func Median(runs []*Report) (*Report, error) {
 			m.Gossip = nil
 		}
 	}
+	m.Store, m.Signing = nil, nil
+	if !slices.ContainsFunc(runs, func(r *Report) bool { return r.Store == nil }) {
+		st := StoreWrites{WritesPerCertificate: map[string]float64{}}
+		st.CommitsPerCertificate = med(func(r *Report) float64 { return r.Store.CommitsPerCertificate })
+		st.WritesPerCommit = med(func(r *Report) float64 { return r.Store.WritesPerCommit })
+		st.PageWritesPerCertificate = med(func(r *Report) float64 { return r.Store.PageWritesPerCertificate })
+		for _, r := range runs {
+			for k := range r.Store.WritesPerCertificate {
+				st.WritesPerCertificate[k] = med(func(r *Report) float64 { return r.Store.WritesPerCertificate[k] })
+			}
+		}
+		m.Store = &st
+	}
+	if !slices.ContainsFunc(runs, func(r *Report) bool { return r.Signing == nil }) {
+		// Signatures are counted over every run.
+		sg := Signing{Ballots: Batches{Histogram: map[string]uint64{}}, Certificates: Batches{Histogram: map[string]uint64{}}}
+		for _, r := range runs {
+			sg.Ballots.add(&r.Signing.Ballots)
+			sg.Certificates.add(&r.Signing.Certificates)
+		}
+		m.Signing = &sg
+	}
 	m.Runs = len(runs)
 	return &m, nil
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/verity-network/verity/claims"
 	"github.com/verity-network/verity/node"
 	"github.com/verity-network/verity/node/p2p"
+	"github.com/verity-network/verity/node/store"
 	"github.com/verity-network/verity/testnet"
 )
 
@@ -31,6 +32,10 @@ type usage struct {
 	// gossip is the sum of every node's p2p stats; nil when the nodes'
 	// stats are out of reach (subprocess mode).
 	gossip *p2p.Stats
+	// stores and signing sum every node's store writes and signatures;
+	// nil in subprocess mode.
+	stores  *store.Stats
+	signing *node.SigningStats
 }
 
 // Scopes of the measurements, stated in the report.
@@ -71,11 +76,24 @@ func (t *inProcess) usage() (usage, error) {
 	if err != nil {
 		return usage{}, err
 	}
-	var g p2p.Stats
+	var (
+		g  p2p.Stats
+		st store.Stats
+		sg node.SigningStats
+	)
 	for _, n := range t.Nodes() {
 		addStats(&g, n.Network().Stats())
+		s := n.StoreStats()
+		st.Commits += s.Commits
+		st.PageWrites += s.PageWrites
+		for k := range st.Writes {
+			st.Writes[k] += s.Writes[k]
+		}
+		ns := n.SigningStats()
+		sg.Ballots.Add(ns.Ballots)
+		sg.Certificates.Add(ns.Certificates)
 	}
-	return usage{cpu: cpu, gossip: &g}, nil
+	return usage{cpu: cpu, gossip: &g, stores: &st, signing: &sg}, nil
 }
 
 func (t *inProcess) peakMemory() (uint64, string, error) {

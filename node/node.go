@@ -493,3 +493,21 @@ func newNonce() common.Hash {
 	rand.Read(h[:]) // never fails (crypto/rand, Go 1.24+)
 	return h
 }
+
+// SigningStats is what the node has signed since it started: its ballots
+// (validator) and the certificates it issued (gateway), and how many
+// messages each signature covered.
+type SigningStats struct {
+	Ballots      BatchStats `json:"ballots"`
+	Certificates BatchStats `json:"certificates"`
+}
+
+// SigningStats returns the node's signing counts so far (valid after
+// Start).
+func (n *Node) SigningStats() SigningStats {
+	return SigningStats{Ballots: n.val.signing.batchStats(), Certificates: n.gw.signing.batchStats()}
+}
+
+// StoreStats returns the node's store write counts so far (valid after
+// Start).
+func (n *Node) StoreStats() store.Stats { return n.store.Stats() }

@@ -3,6 +3,8 @@ package node
 import (
 	"context"
 	"errors"
+	"math/bits"
+	"sync"
 
 	"github.com/verity-network/verity/internal/batch"
 )
@@ -25,6 +27,52 @@ type batchSigner[T any] struct {
 	// one signs a message alone; many signs several with one signature.
 	one  func(T) error
 	many func([]T) error
+
+	mu    sync.Mutex
+	stats BatchStats
+}
+
+// BatchStats counts the signatures a node made of one kind of message and
+// how many messages each covered: cumulative, so that a caller subtracts
+// two snapshots.
+type BatchStats struct {
+	Signatures uint64 `json:"signatures"`
+	Messages   uint64 `json:"messages"`
+	// Max is the most messages one signature covered.
+	Max int `json:"max"`
+	// Sizes counts signatures by the messages they covered: Sizes[0] one,
+	// Sizes[1] two or three, Sizes[i] 2^i to 2^(i+1)-1.
+	Sizes [SizeBuckets]uint64 `json:"sizes"`
+}
+
+// SizeBuckets is the length of BatchStats.Sizes: up to maxSignBatch (64).
+const SizeBuckets = 7
+
+func (s *BatchStats) add(n int) {
+	s.Signatures++
+	s.Messages += uint64(n)
+	s.Max = max(s.Max, n)
+	s.Sizes[min(bits.Len(uint(n))-1, SizeBuckets-1)]++
+}
+
+// Sub is s minus an earlier snapshot; Max stays s's (the largest so far).
+func (s BatchStats) Sub(earlier BatchStats) BatchStats {
+	s.Signatures -= earlier.Signatures
+	s.Messages -= earlier.Messages
+	for i := range s.Sizes {
+		s.Sizes[i] -= earlier.Sizes[i]
+	}
+	return s
+}
+
+// Add adds o to s (Max the larger of the two).
+func (s *BatchStats) Add(o BatchStats) {
+	s.Signatures += o.Signatures
+	s.Messages += o.Messages
+	s.Max = max(s.Max, o.Max)
+	for i := range s.Sizes {
+		s.Sizes[i] += o.Sizes[i]
+	}
 }
 
 // signRequest is a message waiting for its signature; done gets the
@@ -52,6 +100,9 @@ func (s *batchSigner[T]) sign(m T) error {
 }
 
 func (s *batchSigner[T]) flush(reqs []*signRequest[T]) {
+	s.mu.Lock()
+	s.stats.add(len(reqs))
+	s.mu.Unlock()
 	var err error
 	if len(reqs) == 1 {
 		err = s.one(reqs[0].msg)
@@ -65,6 +116,17 @@ func (s *batchSigner[T]) flush(reqs []*signRequest[T]) {
 	for _, r := range reqs {
 		r.done <- err
 	}
+}
+
+// batchStats is what this signer has signed so far; zero for a nil
+// signer.
+func (s *batchSigner[T]) batchStats() BatchStats {
+	if s == nil {
+		return BatchStats{}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stats
 }
 
 // queued is the number of messages waiting for a batch.

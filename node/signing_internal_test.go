@@ -117,6 +117,12 @@ func TestBallotsReadyTogetherShareOneSignature(t *testing.T) {
 		if ballots[0].Batch != nil {
 			t.Fatal("the first ballot, alone, carries a batch proof")
 		}
+		// Two signatures: one of ballot 0 alone, one of the 5 others.
+		want := BatchStats{Signatures: 2, Messages: n, Max: n - 1}
+		want.Sizes[0], want.Sizes[2] = 1, 1
+		if got := v.signing.batchStats(); got != want {
+			t.Fatalf("batch stats %+v, want %+v", got, want)
+		}
 		leaves := make(map[uint32]bool)
 		for i, b := range ballots[1:] {
 			if b.Batch == nil || b.Batch.Count != n-1 || leaves[b.Batch.Index] {

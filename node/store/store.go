@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -49,11 +50,65 @@ type Store struct {
 	writes  chan *writeReq
 	closing chan struct{}
 	stopped chan struct{}
+
+	commits atomic.Uint64
+	written [numKinds]atomic.Uint64
 }
 
 type writeReq struct {
+	kind Kind
 	fn   func(*bolt.Tx) error
 	done chan error
+}
+
+// Kind is the kind of record a write stores, for Stats.
+type Kind int
+
+// The kinds of write.
+const (
+	KindJob         Kind = iota // PutJob: a job this node accepted as gateway
+	KindJobSeen                 // AddJob: a job received, stored for reads
+	KindBallot                  // AddBallot: a ballot received by a gateway
+	KindOwnBallot               // PutOwnBallot(WithJob): this node's ballot
+	KindCertificate             // PutCertificate
+	KindAudit                   // AddAudit
+	KindEvidence                // AddEvidence
+	// NumKinds is the number of kinds of write.
+	NumKinds
+)
+
+const numKinds = NumKinds
+
+var kindNames = [numKinds]string{"job", "job_seen", "ballot", "own_ballot", "certificate", "audit", "evidence"}
+
+func (k Kind) String() string {
+	if k < 0 || k >= numKinds {
+		return fmt.Sprintf("kind(%d)", int(k))
+	}
+	return kindNames[k]
+}
+
+// Stats counts what a store has written since it was opened: cumulative,
+// so that a caller subtracts two snapshots.
+type Stats struct {
+	// Commits counts committed write transactions: each costs bbolt two
+	// fdatasyncs (pages, then the meta page).
+	Commits uint64
+	// Writes counts the write calls committed, by Kind (index Kind).
+	Writes [NumKinds]uint64
+	// PageWrites counts bbolt's page writes (one per page or run of
+	// overflow pages, plus the meta page of each commit).
+	PageWrites uint64
+}
+
+// Stats returns the store's write counts so far.
+func (s *Store) Stats() Stats {
+	tx := s.db.Stats().TxStats
+	st := Stats{Commits: s.commits.Load(), PageWrites: uint64(tx.GetWrite())}
+	for k := range st.Writes {
+		st.Writes[k] = s.written[k].Load()
+	}
+	return st
 }
 
 // maxBatch bounds the writes committed in one transaction.
@@ -69,8 +124,8 @@ var ErrLocked = errors.New("store is locked by another process")
 // update runs fn in a write transaction, committed (fsync) before it
 // returns. fn may run more than once (when a batch it shared is rolled back
 // by another write's error), so it must not keep state across runs.
-func (s *Store) update(fn func(*bolt.Tx) error) error {
-	req := &writeReq{fn: fn, done: make(chan error, 1)}
+func (s *Store) update(kind Kind, fn func(*bolt.Tx) error) error {
+	req := &writeReq{kind: kind, fn: fn, done: make(chan error, 1)}
 	s.mu.RLock()
 	if s.closed {
 		s.mu.RUnlock()
@@ -109,10 +164,10 @@ func (s *Store) writer() {
 // write's error is its own.
 func (s *Store) commit(batch []*writeReq) {
 	if len(batch) == 1 {
-		batch[0].done <- s.db.Update(batch[0].fn)
+		batch[0].done <- s.updateCounted(batch[:1], batch[0].fn)
 		return
 	}
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.updateCounted(batch, func(tx *bolt.Tx) error {
 		for _, r := range batch {
 			if err := r.fn(tx); err != nil {
 				return err
@@ -126,9 +181,22 @@ func (s *Store) commit(batch []*writeReq) {
 		}
 		return
 	}
-	for _, r := range batch {
-		r.done <- s.db.Update(r.fn)
+	for i, r := range batch {
+		r.done <- s.updateCounted(batch[i:i+1], r.fn)
 	}
+}
+
+// updateCounted runs fn in a write transaction and, if it commits, counts
+// the commit and the writes of batch.
+func (s *Store) updateCounted(batch []*writeReq, fn func(*bolt.Tx) error) error {
+	err := s.db.Update(fn)
+	if err == nil {
+		s.commits.Add(1)
+		for _, r := range batch {
+			s.written[r.kind].Add(1)
+		}
+	}
+	return err
 }
 
 // Open opens or creates the store file at path.
@@ -244,7 +312,7 @@ func get(tx *bolt.Tx, bucket, key []byte, v any) error {
 // never replaced by a non-final one, and a job whose certificate is stored
 // is written with the certificate's status.
 func (s *Store) PutJob(j *Job) error {
-	return s.update(func(tx *bolt.Tx) error {
+	return s.update(KindJob, func(tx *bolt.Tx) error {
 		var old Job
 		if err := get(tx, bucketJobs, j.ID[:], &old); err == nil && old.Status.Final() && !j.Status.Final() {
 			return nil
@@ -298,7 +366,7 @@ func (s *Store) AddJob(j *Job) (bool, error) {
 		return false, nil
 	}
 	added := false
-	err := s.update(func(tx *bolt.Tx) error {
+	err := s.update(KindJobSeen, func(tx *bolt.Tx) error {
 		added = false
 		if tx.Bucket(bucketJobs).Get(j.ID[:]) != nil {
 			return nil
@@ -360,7 +428,7 @@ type StoredBallot struct {
 // the same validator and job is kept.
 func (s *Store) AddBallot(b *consensus.Ballot, receivedAt time.Time) error {
 	key := append(b.JobID.Bytes(), b.Validator.Bytes()...)
-	return s.update(func(tx *bolt.Tx) error {
+	return s.update(KindBallot, func(tx *bolt.Tx) error {
 		if tx.Bucket(bucketBallots).Get(key) != nil {
 			return nil
 		}
@@ -385,7 +453,7 @@ type AuditRecord struct {
 
 // AddAudit appends a record to a job's audit trail.
 func (s *Store) AddAudit(job common.Hash, r *AuditRecord) error {
-	return s.update(func(tx *bolt.Tx) error {
+	return s.update(KindAudit, func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketAudit)
 		seq, err := b.NextSequence()
 		if err != nil {
@@ -413,7 +481,7 @@ func (s *Store) PutOwnBallot(b *consensus.Ballot) (*consensus.Ballot, error) {
 // absent, in the same transaction: one commit where a validator needs both.
 func (s *Store) PutOwnBallotWithJob(b *consensus.Ballot, j *Job) (*consensus.Ballot, error) {
 	var existing *consensus.Ballot
-	err := s.update(func(tx *bolt.Tx) error {
+	err := s.update(KindOwnBallot, func(tx *bolt.Tx) error {
 		existing = nil
 		var old consensus.Ballot
 		switch err := get(tx, bucketOwn, b.JobID[:], &old); {
@@ -447,7 +515,7 @@ func (s *Store) OwnBallot(job common.Hash) (*consensus.Ballot, error) {
 // transaction. A certificate already stored for the job is kept (the first
 // one wins) and returned with stored=false.
 func (s *Store) PutCertificate(c *consensus.Certificate, finalAt time.Time) (stored bool, err error) {
-	err = s.update(func(tx *bolt.Tx) error {
+	err = s.update(KindCertificate, func(tx *bolt.Tx) error {
 		stored = false
 		if tx.Bucket(bucketCerts).Get(c.JobID[:]) != nil {
 			return nil
@@ -584,7 +652,7 @@ type Evidence struct {
 func (s *Store) AddEvidence(e *Evidence) (bool, error) {
 	key := append(e.Validator.Bytes(), e.First.JobID.Bytes()...)
 	added := false
-	err := s.update(func(tx *bolt.Tx) error {
+	err := s.update(KindEvidence, func(tx *bolt.Tx) error {
 		added = false
 		if tx.Bucket(bucketEvid).Get(key) != nil {
 			return nil

@@ -81,7 +81,7 @@ func TestGroupCommit(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			if i%50 == 7 {
-				errs[i] = s.update(func(*bolt.Tx) error { return boom })
+				errs[i] = s.update(KindAudit, func(*bolt.Tx) error { return boom })
 				return
 			}
 			id := common.Hash{byte(i), byte(i >> 8), 1}
@@ -158,5 +158,32 @@ func TestCopyFile(t *testing.T) {
 	s2.Close()
 	if err := CopyFile(filepath.Join(t.TempDir(), "none.db"), dst, time.Second); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("copy of a missing store: %v, want ErrNotExist", err)
+	}
+}
+
+// TestStatsCountCommitsAndWrites: Stats counts each committed transaction
+// and each write by kind, and the pages bbolt wrote.
+func TestStatsCountCommitsAndWrites(t *testing.T) {
+	s, _ := openTemp(t)
+	defer s.Close()
+	before := s.Stats()
+	id := common.Hash{3}
+	if err := s.PutJob(&Job{ID: id, Status: consensus.StatusProvisional, Gateway: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.PutOwnBallot(&consensus.Ballot{JobID: id}); err != nil {
+		t.Fatal(err)
+	}
+	after := s.Stats()
+	if after.Commits-before.Commits != 2 || after.Writes[KindJob]-before.Writes[KindJob] != 1 ||
+		after.Writes[KindOwnBallot]-before.Writes[KindOwnBallot] != 1 || after.Writes[KindCertificate] != before.Writes[KindCertificate] {
+		t.Fatalf("stats %+v then %+v: want 2 commits, a job and an own ballot", before, after)
+	}
+	// Each commit writes at least a data page and the meta page.
+	if after.PageWrites-before.PageWrites < 4 {
+		t.Fatalf("%d page writes for 2 commits", after.PageWrites-before.PageWrites)
+	}
+	if KindOwnBallot.String() != "own_ballot" {
+		t.Fatalf("kind name %q", KindOwnBallot)
 	}
 }
