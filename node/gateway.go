@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -72,6 +73,32 @@ type aggJob struct {
 	reannounce Timer
 	resends    uint64
 	closed     bool // finalized: no more ballots, no more timers
+	// received are the ballots counted, with when they came; the first
+	// saved of them are in the store. The others are stored with the
+	// certificate, or on the first re-announcement of a job still
+	// pending, or when the node stops (unsavedLocked).
+	received []store.StoredBallot
+	saved    int
+}
+
+// unsavedLocked returns the counted ballots not stored yet and marks them
+// stored: the caller stores them. j.mu must be held.
+func (j *aggJob) unsavedLocked() []store.StoredBallot {
+	out := j.received[j.saved:]
+	j.saved = len(j.received)
+	return out
+}
+
+// storeBallots stores ballots counted for a pending job.
+func (g *gateway) storeBallots(bs []store.StoredBallot) {
+	if len(bs) == 0 {
+		return
+	}
+	t0 := time.Now()
+	if err := g.store.AddBallots(bs); err != nil && !errors.Is(err, store.ErrClosed) {
+		log.Errorw("store ballots", "job", bs[0].Ballot.JobID.Hex(), "err", err)
+	}
+	g.metrics.observeStore("ballot", t0)
 }
 
 func (j *aggJob) stopTimers() {
@@ -340,6 +367,8 @@ func (g *gateway) start(msg *JobMessage, stored []store.StoredBallot, accepted t
 			log.Warnw("stored ballot not counted", "job", msg.JobID.Hex(), "validator", b.Validator.Hex(), "err", err)
 		}
 	}
+	j.received = stored
+	j.saved = len(stored)
 	// Held from before the job is listed, so that no ballot is counted
 	// before its timers are set.
 	j.mu.Lock()
@@ -402,6 +431,11 @@ func (g *gateway) reannounce(id common.Hash, every time.Duration) {
 		return
 	}
 	g.resendLocked(j, false)
+	// Still pending: store the ballots it has, so that a restart resumes
+	// with them.
+	if bs := j.unsavedLocked(); len(bs) > 0 {
+		g.tasks.goTracked(func() { g.storeBallots(bs) })
+	}
 	j.reannounce = g.clock.AfterFunc(every, func() { g.reannounce(id, every) })
 }
 
@@ -456,17 +490,20 @@ func (g *gateway) finalizeLocked(j *aggJob, expired bool) {
 	g.mu.Unlock()
 	g.metrics.jobsPending.Dec()
 	now := g.clock.Now()
+	ballots := j.unsavedLocked()
 	cert, err := j.tally.Certificate(j.claims, now)
 	if err != nil {
 		log.Errorw("build certificate", "job", j.msg.JobID.Hex(), "err", err)
+		g.tasks.goTracked(func() { g.storeBallots(ballots) })
 		return
 	}
-	g.tasks.goTracked(func() { g.issue(j, cert, now, expired) })
+	g.tasks.goTracked(func() { g.issue(j, cert, now, expired, ballots) })
 }
 
-// issue signs, stores and publishes the certificate of job j. Its events
-// follow the job's other events: it publishes them under j.mu.
-func (g *gateway) issue(j *aggJob, cert *consensus.Certificate, now time.Time, expired bool) {
+// issue signs, stores and publishes the certificate of job j, storing
+// with it the counted ballots not stored yet. Its events follow the job's
+// other events: it publishes them under j.mu.
+func (g *gateway) issue(j *aggJob, cert *consensus.Certificate, now time.Time, expired bool, ballots []store.StoredBallot) {
 	// The gateway's signature makes the certificate final: it states the
 	// outcome, the ballots and the time as this gateway issued them. The
 	// certificates issued at the same moment share one signature.
@@ -474,10 +511,11 @@ func (g *gateway) issue(j *aggJob, cert *consensus.Certificate, now time.Time, e
 		if g.ctx.Err() == nil {
 			log.Errorw("sign certificate", "job", cert.JobID.Hex(), "err", err)
 		}
+		g.storeBallots(ballots)
 		return
 	}
 	t0 := time.Now()
-	stored, err := g.storeCertificate(cert, now)
+	stored, err := g.storeCertificate(cert, now, ballots)
 	if err != nil {
 		// The job stays provisional in the store; a restart resumes it.
 		return
@@ -512,11 +550,11 @@ func (g *gateway) issue(j *aggJob, cert *consensus.Certificate, now time.Time, e
 
 // storeCertificate stores a certificate this gateway issued, trying three
 // times; it reports whether this one was stored (not another of the job).
-func (g *gateway) storeCertificate(cert *consensus.Certificate, now time.Time) (bool, error) {
+func (g *gateway) storeCertificate(cert *consensus.Certificate, now time.Time, ballots []store.StoredBallot) (bool, error) {
 	var stored bool
 	var err error
 	for attempt := range 3 {
-		if stored, err = g.store.PutCertificate(cert, now); err == nil || errors.Is(err, store.ErrClosed) {
+		if stored, err = g.store.PutCertificate(cert, now, ballots...); err == nil || errors.Is(err, store.ErrClosed) {
 			return stored, err
 		}
 		log.Errorw("store certificate", "job", cert.JobID.Hex(), "attempt", attempt+1, "err", err)
@@ -608,15 +646,11 @@ func (g *gateway) addBallot(b *consensus.Ballot) {
 		return
 	}
 	now := g.clock.Now()
-	// Stored behind the tally (group commit): a ballot lost in a crash is
-	// sent again when the restarted gateway re-announces the job.
-	g.tasks.goTracked(func() {
-		t0 := time.Now()
-		if err := g.store.AddBallot(b, now); err != nil && !errors.Is(err, store.ErrClosed) {
-			log.Errorw("store ballot", "job", b.JobID.Hex(), "err", err)
-		}
-		g.metrics.observeStore("ballot", t0)
-	})
+	// Kept with the job and stored with its certificate, in the same
+	// commit, or on its first re-announcement if it is still pending then:
+	// a ballot lost in a crash is sent again when the restarted gateway
+	// re-announces the job.
+	j.received = append(j.received, store.StoredBallot{Ballot: *b, ReceivedAt: now})
 	progress := j.tally.Progress()
 	var decided []*consensus.ClaimProgress
 	for _, c := range b.ClaimIndexes {
@@ -666,9 +700,28 @@ func (g *gateway) stop() {
 		jobs = append(jobs, j)
 	}
 	g.mu.Unlock()
+	var unsaved []store.StoredBallot
 	for _, j := range jobs {
 		j.mu.Lock()
 		j.stopTimers()
+		if !j.closed {
+			unsaved = append(unsaved, j.unsavedLocked()...)
+		}
 		j.mu.Unlock()
 	}
+	// A stopping node keeps the ballots of its pending jobs, to resume
+	// them.
+	g.storeBallots(unsaved)
+}
+
+// pendingBallots returns the ballots counted for job id and not stored
+// yet, nil when this node does not aggregate it.
+func (g *gateway) pendingBallots(id common.Hash) []store.StoredBallot {
+	j := g.job(id)
+	if j == nil {
+		return nil
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return slices.Clone(j.received[j.saved:])
 }

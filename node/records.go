@@ -157,6 +157,13 @@ func (n *Node) Audit(id common.Hash) (*api.Audit, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The ballots of a job this node aggregates are stored with its
+	// certificate: take those not stored yet from the tally.
+	for _, b := range n.gw.pendingBallots(id) {
+		if !slices.ContainsFunc(ballots, func(s store.StoredBallot) bool { return s.Ballot.Validator == b.Ballot.Validator }) {
+			ballots = append(ballots, b)
+		}
+	}
 	for _, b := range ballots {
 		addr := b.Ballot.Validator
 		_, val, _ := n.set.Lookup(addr)

@@ -427,13 +427,31 @@ type StoredBallot struct {
 // AddBallot stores a ballot counted for a job. A ballot already stored for
 // the same validator and job is kept.
 func (s *Store) AddBallot(b *consensus.Ballot, receivedAt time.Time) error {
-	key := append(b.JobID.Bytes(), b.Validator.Bytes()...)
-	return s.update(KindBallot, func(tx *bolt.Tx) error {
+	return s.AddBallots([]StoredBallot{{Ballot: *b, ReceivedAt: receivedAt}})
+}
+
+// AddBallots stores ballots counted for jobs, in one write. A ballot
+// already stored for the same validator and job is kept.
+func (s *Store) AddBallots(bs []StoredBallot) error {
+	if len(bs) == 0 {
+		return nil
+	}
+	return s.update(KindBallot, func(tx *bolt.Tx) error { return putBallots(tx, bs) })
+}
+
+func ballotKey(b *consensus.Ballot) []byte { return append(b.JobID.Bytes(), b.Validator.Bytes()...) }
+
+func putBallots(tx *bolt.Tx, bs []StoredBallot) error {
+	for i := range bs {
+		key := ballotKey(&bs[i].Ballot)
 		if tx.Bucket(bucketBallots).Get(key) != nil {
-			return nil
+			continue
 		}
-		return put(tx, bucketBallots, key, &StoredBallot{Ballot: *b, ReceivedAt: receivedAt})
-	})
+		if err := put(tx, bucketBallots, key, &bs[i]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Ballots returns the ballots stored for a job, by validator address.
@@ -512,11 +530,24 @@ func (s *Store) OwnBallot(job common.Hash) (*consensus.Ballot, error) {
 }
 
 // PutCertificate stores a certificate and marks its job final, in one
-// transaction. A certificate already stored for the job is kept (the first
-// one wins) and returned with stored=false.
-func (s *Store) PutCertificate(c *consensus.Certificate, finalAt time.Time) (stored bool, err error) {
+// transaction, with ballots counted for the job (AddBallots), if any. A
+// certificate already stored for the job is kept (the first one wins) and
+// returned with stored=false; the ballots are then stored all the same.
+func (s *Store) PutCertificate(c *consensus.Certificate, finalAt time.Time, ballots ...StoredBallot) (stored bool, err error) {
+	if len(ballots) == 0 {
+		// A node gets most certificates it already holds (its own,
+		// back from gossip): check without a write transaction, which
+		// would cost a sync for nothing.
+		held, err := s.HasCertificate(c.JobID)
+		if err != nil || held {
+			return false, err
+		}
+	}
 	err = s.update(KindCertificate, func(tx *bolt.Tx) error {
 		stored = false
+		if err := putBallots(tx, ballots); err != nil {
+			return err
+		}
 		if tx.Bucket(bucketCerts).Get(c.JobID[:]) != nil {
 			return nil
 		}

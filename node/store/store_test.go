@@ -187,3 +187,50 @@ func TestStatsCountCommitsAndWrites(t *testing.T) {
 		t.Fatalf("kind name %q", KindOwnBallot)
 	}
 }
+
+// TestCertificateWithBallotsOneCommit: ballots stored with a certificate
+// share its commit; a certificate already held costs no commit; Stats
+// counts commits and writes by kind.
+func TestCertificateWithBallotsOneCommit(t *testing.T) {
+	s, path := openTemp(t)
+	id := common.Hash{2}
+	if err := s.PutJob(&Job{ID: id, Status: consensus.StatusProvisional, Gateway: true}); err != nil {
+		t.Fatal(err)
+	}
+	before := s.Stats()
+	var bs []StoredBallot
+	for i := range 3 {
+		bs = append(bs, StoredBallot{Ballot: consensus.Ballot{JobID: id, Vote: consensus.Vote{Validator: common.Address{byte(i + 1)}}}, ReceivedAt: time.Unix(int64(10+i), 0)})
+	}
+	c := &consensus.Certificate{JobID: id, Status: consensus.StatusVerified}
+	if stored, err := s.PutCertificate(c, time.Unix(20, 0), bs...); err != nil || !stored {
+		t.Fatalf("put certificate: %v %v", stored, err)
+	}
+	after := s.Stats()
+	if after.Commits-before.Commits != 1 || after.Writes[KindCertificate]-before.Writes[KindCertificate] != 1 || after.PageWrites <= before.PageWrites {
+		t.Fatalf("certificate with 3 ballots: stats %+v then %+v, want one commit of one certificate write", before, after)
+	}
+	if stored, err := s.PutCertificate(c, time.Unix(21, 0)); err != nil || stored {
+		t.Fatalf("certificate stored twice: %v %v", stored, err)
+	}
+	if again := s.Stats(); again.Commits != after.Commits {
+		t.Fatalf("a certificate already held cost %d commits", again.Commits-after.Commits)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	got, err := s.Ballots(id)
+	if err != nil || len(got) != 3 {
+		t.Fatalf("ballots after reopen: %+v %v", got, err)
+	}
+	for i, b := range got {
+		if !b.ReceivedAt.Equal(bs[i].ReceivedAt) || b.Ballot.Validator != bs[i].Ballot.Validator {
+			t.Errorf("ballot %d: %+v, want %+v", i, b, bs[i])
+		}
+	}
+}
