@@ -190,7 +190,7 @@ func TestCertificatesIssuedFromOutsideReadTx(t *testing.T) {
 	// commit must remap the file.
 	wrote := make(chan error, 1)
 	go func() {
-		wrote <- s.update(func(tx *bolt.Tx) error { return tx.Bucket(bucketAudit).Put([]byte("big"), make([]byte, 8<<20)) })
+		wrote <- s.update(KindAudit, func(tx *bolt.Tx) error { return tx.Bucket(bucketAudit).Put([]byte("big"), make([]byte, 8<<20)) })
 	}()
 	select {
 	case err := <-wrote:
