@@ -4,16 +4,20 @@ package fifo
 
 // Map holds at most its capacity of entries; adding a new key to a full
 // map evicts the key added longest ago. Updating a key keeps its place.
+// Its memory grows with the entries it holds, not with its capacity: a
+// node's caches are sized for a busy network, and a node that sees little
+// (or a simulation running hundreds of nodes in one process) should not
+// pay for the capacity up front.
 type Map[K comparable, V any] struct {
 	m     map[K]V
 	order []K // ring of keys in insertion order
 	next  int // oldest key once the ring is full
+	cap   int
 }
 
 // New returns a map of the given capacity (at least 1).
 func New[K comparable, V any](capacity int) *Map[K, V] {
-	capacity = max(capacity, 1)
-	return &Map[K, V]{m: make(map[K]V, capacity), order: make([]K, 0, capacity)}
+	return &Map[K, V]{m: map[K]V{}, cap: max(capacity, 1)}
 }
 
 // Get returns the value of k.
@@ -29,7 +33,7 @@ func (f *Map[K, V]) Put(k K, v V) {
 		f.m[k] = v
 		return
 	}
-	if len(f.order) < cap(f.order) {
+	if len(f.order) < f.cap {
 		f.order = append(f.order, k)
 	} else {
 		delete(f.m, f.order[f.next])
