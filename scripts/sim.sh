@@ -8,8 +8,9 @@
 # --sweep-liars LIST, --plots DIR, --json, and --json-out FILE (written as
 # the test tier's -report in virtual time). Real time also takes every
 # other flag of `verity sim` (see verity sim --help); virtual time also
-# takes --profile FILE, a CPU profile of the measured time alone (a
-# sweep's runs write FILE.1, FILE.2, ...; go tool pprof reads them).
+# takes --profile FILE, a CPU profile of the measured time alone, and
+# FILE.heap, the live heap as it ends (a sweep's runs write FILE.1,
+# FILE.1.heap, FILE.2, ...; go tool pprof reads them).
 #
 # Virtual time needs a test: Go gives it only inside testing/synctest. The
 # script builds the sim package's test binary and runs its TestScenario on

@@ -90,6 +90,12 @@ type Report struct {
 	BytesPerNode           float64 `json:"bytes_per_node_per_certificate"`
 	MessagesPerCertificate float64 `json:"gossip_messages_per_certificate"`
 
+	// PeersPerNode and MaxPeersPerNode are the peers a running node is
+	// connected to as the run ends, on average and at most: each costs
+	// the node gossipsub's heartbeat and QUIC's timers.
+	PeersPerNode    float64 `json:"peers_per_node"`
+	MaxPeersPerNode int     `json:"max_peers_per_node"`
+
 	PeakRSSBytes     uint64  `json:"peak_rss_bytes"`
 	Goroutines       int     `json:"goroutines"`
 	SetupWallSeconds float64 `json:"setup_wall_seconds"`
@@ -136,9 +142,30 @@ func (r *runner) report(before, after snapshot) *Report {
 	if before.taken && after.taken {
 		addCosts(rep, before, after, inWindow, sc.Validators)
 	}
+	rep.PeersPerNode, rep.MaxPeersPerNode = r.peers()
 	rep.PeakRSSBytes = selfMaxRSS()
 	rep.Goroutines = goroutines()
 	return rep
+}
+
+// peers is the mean and the largest number of peers the running nodes are
+// connected to.
+func (r *runner) peers() (mean float64, most int) {
+	total, running := 0, 0
+	for _, m := range r.w.members {
+		nd := m.running()
+		if nd == nil || nd.Network() == nil {
+			continue
+		}
+		k := len(nd.Network().ConnectedPeers())
+		total += k
+		most = max(most, k)
+		running++
+	}
+	if running == 0 {
+		return 0, 0
+	}
+	return float64(total) / float64(running), most
 }
 
 // addAdversaries adds the adversaries' stake shares and, with liars, the
@@ -386,6 +413,7 @@ func (rep *Report) WriteText(w io.Writer) error {
 	row("certificates per second", "%.2f", rep.CertificatesPerSecond)
 	row("CPU per certificate", "%.1f ms (per node %.2f ms; %.2f cores)", rep.CPUPerCertificateMS, rep.CPUPerNodeMS, rep.CPUCores)
 	row("bytes sent per node per cert", "%.0f (gossip messages per cert %.0f)", rep.BytesPerNode, rep.MessagesPerCertificate)
+	row("peers per node", "%.1f (at most %d)", rep.PeersPerNode, rep.MaxPeersPerNode)
 	row("peak RSS, goroutines", "%.0f MiB, %d", float64(rep.PeakRSSBytes)/(1<<20), rep.Goroutines)
 	row("wall time", "%.1f s (setup %.1f s), %d CPUs, %s", rep.WallSeconds, rep.SetupWallSeconds, rep.CPUs, rep.GoVersion)
 	_, err := io.WriteString(w, b.String())

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime"
 	"runtime/pprof"
 	"strings"
 	"testing"
@@ -22,7 +23,7 @@ var (
 	sweepLiarsFlag = flag.String("sweep-liars", "", "TestScenario: liars' stake shares to run in turn, e.g. 0,0.2,0.4")
 	plotsFlag      = flag.String("plots", "", "TestScenario: write a sweep's PNG plots into this directory")
 	jsonFlag       = flag.Bool("json", false, "TestScenario: print the report as JSON")
-	profileFlag    = flag.String("profile", "", "TestScenario: write a CPU profile of each run's measured time to this file (a sweep's runs: FILE.1, FILE.2, ...)")
+	profileFlag    = flag.String("profile", "", "TestScenario: write a CPU profile of each run's measured time to this file, and its live heap as it ends to FILE.heap (a sweep's runs: FILE.1, FILE.1.heap, FILE.2, ...)")
 )
 
 // TestScenario is the simulation tier: it runs the scenario named by
@@ -112,6 +113,11 @@ func cpuProfiler(t *testing.T, path string) func(begin bool) {
 				pprof.StopCPUProfile()
 				err = f.Close()
 				f = nil
+				// The heap as the measured time ends, beside the CPU
+				// profile: what the running nodes hold.
+				if err == nil {
+					err = writeHeapProfile(path + ".heap")
+				}
 			}
 			done <- err
 		}
@@ -123,6 +129,20 @@ func cpuProfiler(t *testing.T, path string) func(begin bool) {
 			t.Errorf("profile %s: %v", path, err)
 		}
 	}
+}
+
+// writeHeapProfile writes the live heap, just collected, to path.
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	runtime.GC()
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // deterministicScenario is small enough for the default tier: five
@@ -170,6 +190,7 @@ func reproducible(r Report) Report {
 	r.CPUPerCertificateMS, r.CPUPerNodeMS, r.CPUCores = 0, 0, 0
 	r.BytesPerNode, r.MessagesPerCertificate = 0, 0
 	r.PeakRSSBytes, r.Goroutines = 0, 0
+	r.PeersPerNode, r.MaxPeersPerNode = 0, 0
 	r.SetupWallSeconds, r.WallSeconds = 0, 0
 	r.ProcessingMS, r.FloorMS, r.LatencyOverFloor = 0, Latency{}, 0
 	return r
