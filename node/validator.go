@@ -165,6 +165,7 @@ func (v *validator) castBallot(m *JobMessage, gw peer.ID, rec *store.Job) bool {
 	if !v.announce.startJudging(m.JobID) {
 		return true // a judgment of this job is under way
 	}
+	v.tasks.goTracked(func() { v.dialGateway(m, gw) })
 	select {
 	case v.judge <- struct{}{}:
 	case <-v.ctx.Done():
@@ -301,15 +302,43 @@ func (v *validator) sendBallot(m *JobMessage, gw peer.ID, msg *BallotMessage, wa
 	v.publish(p2p.KindBallots, msg)
 }
 
-// sendDirect sends a ballot straight to the job's gateway, peer gw, over
-// a libp2p stream; it reports whether the gateway took it.
-func (v *validator) sendDirect(m *JobMessage, gw peer.ID, msg *BallotMessage) bool {
-	// The addresses of a gateway this node never met come with its job,
-	// signed with the gateway's own key (docs/protocol.md, "Committees").
+// learnGateway takes the addresses of the job's gateway, peer gw, from
+// the record the job carries: those of a gateway this node never met come
+// with its job, signed with the gateway's own key (docs/protocol.md,
+// "Committees").
+func (v *validator) learnGateway(m *JobMessage, gw peer.ID) {
 	ttl := max(time.UnixMilli(int64(m.Deadline)).Sub(v.clock.Now()), 0) + time.Minute
 	if err := v.net.LearnPeerRecord(gw, m.GatewayRecord, ttl); err != nil {
 		log.Debugw("gateway record refused", "job", m.JobID.Hex(), "gateway", m.Gateway.Hex(), "err", err)
 	}
+}
+
+// dialGateway connects to the job's gateway (peer gw, recovered from the
+// job's signature if "") while this validator judges its claims, so that
+// a ballot to a gateway it never met does not wait for the handshake once
+// it is ready: the handshake overlaps the judging. Nothing to do when
+// ballots are gossiped or this node is the gateway.
+func (v *validator) dialGateway(m *JobMessage, gw peer.ID) {
+	if v.opts.GossipBallots || m.Gateway == v.signer.Address() {
+		return
+	}
+	if gw == "" {
+		if gw = gatewayPeer(m, nil); gw == "" {
+			return
+		}
+	}
+	v.learnGateway(m, gw)
+	ctx, cancel := context.WithDeadline(v.ctx, time.UnixMilli(int64(m.Deadline)))
+	defer cancel()
+	if err := v.net.Dial(ctx, gw); err != nil && v.ctx.Err() == nil {
+		log.Debugw("gateway dial failed", "job", m.JobID.Hex(), "gateway", m.Gateway.Hex(), "err", err)
+	}
+}
+
+// sendDirect sends a ballot straight to the job's gateway, peer gw, over
+// a libp2p stream; it reports whether the gateway took it.
+func (v *validator) sendDirect(m *JobMessage, gw peer.ID, msg *BallotMessage) bool {
+	v.learnGateway(m, gw)
 	data, err := encode(msg)
 	if err == nil {
 		if err = v.net.SendDirect(v.ctx, gw, p2p.KindBallots, data); err == nil {

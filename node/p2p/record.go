@@ -1,10 +1,12 @@
 package p2p
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/peerstore"
 	"github.com/libp2p/go-libp2p/core/record"
@@ -60,6 +62,23 @@ func (n *Network) LearnPeerRecord(p peer.ID, data []byte, ttl time.Duration) err
 	}
 	if _, err := cab.ConsumePeerRecord(env, ttl); err != nil {
 		return fmt.Errorf("%w: %w", ErrPeerRecord, err)
+	}
+	return nil
+}
+
+// Dial connects to peer p from the addresses this node knows of it (such
+// as those of a record taken with LearnPeerRecord), unless it is connected
+// already. A validator dials a job's gateway while it judges, so that the
+// handshake is done by the time its ballot is ready.
+func (n *Network) Dial(ctx context.Context, p peer.ID) error {
+	if p == n.host.ID() || n.host.Network().Connectedness(p) == network.Connected {
+		return nil
+	}
+	if n.isClosed() {
+		return ErrClosed
+	}
+	if err := n.host.Connect(ctx, peer.AddrInfo{ID: p}); err != nil {
+		return fmt.Errorf("dial %s: %w", p, err)
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
 
@@ -51,5 +52,34 @@ func TestLearnPeerRecord(t *testing.T) {
 	}
 	if data := <-got; string(data) != "after" {
 		t.Fatalf("gateway got %q", data)
+	}
+}
+
+// TestDialFromPeerRecord: Dial connects to a peer from the addresses of
+// its signed record, which a node that never met it has no other way to
+// know, and is a no-op once connected.
+func TestDialFromPeerRecord(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	gw := startNode(t, testConfig(t))
+	val := startNode(t, testConfig(t))
+	var rec []byte
+	if err := waitUntil(ctx, "a signed peer record", func() bool { rec = gw.PeerRecord(); return rec != nil }); err != nil {
+		t.Fatal(err)
+	}
+	if err := val.Dial(ctx, gw.PeerID()); err == nil {
+		t.Fatal("dialled a peer whose addresses this node never had")
+	}
+	if err := val.LearnPeerRecord(gw.PeerID(), rec, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // the second time connected already
+
+		if err := val.Dial(ctx, gw.PeerID()); err != nil {
+			t.Fatalf("dial from the record: %v", err)
+		}
+		if c := val.host.Network().Connectedness(gw.PeerID()); c != network.Connected {
+			t.Fatalf("after Dial: %s", c)
+		}
 	}
 }
