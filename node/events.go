@@ -41,6 +41,9 @@ type eventHub struct {
 	ring []*hubEvent // circular; ring[(head+i)%len] is the i-th oldest
 	head int
 	size int
+	// capacity bounds the events held; the ring grows to it as events
+	// come, so that a node that publishes few holds a small ring.
+	capacity int
 	// bytes is the data held in the ring, at most maxBytes: the oldest
 	// events go first when either bound is reached.
 	bytes, maxBytes int
@@ -61,7 +64,16 @@ type eventSub struct {
 // that ids keep increasing across restarts: a client that resumes with an
 // id from before a restart gets every event since, never an old id reused.
 func newEventHub(capacity, maxBytes int, now time.Time) *eventHub {
-	return &eventHub{next: uint64(now.UnixMicro()), ring: make([]*hubEvent, capacity), maxBytes: maxBytes, subs: make(map[*eventSub]struct{})}
+	return &eventHub{next: uint64(now.UnixMicro()), ring: make([]*hubEvent, min(capacity, 64)), capacity: capacity, maxBytes: maxBytes, subs: make(map[*eventSub]struct{})}
+}
+
+// grow doubles the full ring, up to its capacity, oldest event first.
+func (h *eventHub) grow() {
+	ring := make([]*hubEvent, min(2*len(h.ring), h.capacity))
+	for i := range h.size {
+		ring[i] = h.ring[(h.head+i)%len(h.ring)]
+	}
+	h.ring, h.head = ring, 0
 }
 
 // eventBytes is what an event costs the buffer.
@@ -78,6 +90,9 @@ func (h *eventHub) publish(typ string, job common.Hash, at time.Time, data any) 
 	e := Event{ID: h.next, Type: typ, JobID: job, Time: at.UTC(), Data: raw}
 	h.next++
 	he := &hubEvent{id: e.ID, typ: typ, job: job, frame: encodeFrame(&e)}
+	if h.size == len(h.ring) && len(h.ring) < h.capacity {
+		h.grow()
+	}
 	for h.size > 0 && (h.size == len(h.ring) || h.bytes+eventBytes(he) > h.maxBytes) {
 		h.bytes -= eventBytes(h.ring[h.head])
 		h.ring[h.head] = nil

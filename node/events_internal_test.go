@@ -105,3 +105,31 @@ func TestStreamStart(t *testing.T) {
 		t.Fatalf("%d subscriptions left", n)
 	}
 }
+
+// TestEventBufferGrows: the replay buffer starts small and grows to its
+// count bound as events come, keeping them in order, so that a node that
+// publishes few events does not hold a ring of the full bound.
+func TestEventBufferGrows(t *testing.T) {
+	h := newEventHub(1000, 1<<30, time.Unix(0, 0))
+	if len(h.ring) > 64 {
+		t.Fatalf("empty buffer of bound 1000 holds a ring of %d", len(h.ring))
+	}
+	for round, n := range []int{300, 2000} {
+		for i := range n {
+			h.publish("test", common.Hash{byte(i)}, time.Unix(0, 0), i)
+		}
+		backlog, _, sub := h.subscribe(common.Hash{}, streamStart{replay: replayAll}, everything)
+		h.unsubscribe(sub)
+		if want := min(300+round*2000, 1000); len(backlog) != want {
+			t.Fatalf("round %d: %d events kept, want %d", round, len(backlog), want)
+		}
+		for i := 1; i < len(backlog); i++ {
+			if backlog[i].id != backlog[i-1].id+1 {
+				t.Fatalf("round %d: ids %d then %d", round, backlog[i-1].id, backlog[i].id)
+			}
+		}
+		if len(h.ring) > 1000 {
+			t.Fatalf("ring of %d beyond the bound", len(h.ring))
+		}
+	}
+}
