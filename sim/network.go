@@ -18,6 +18,7 @@ import (
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
 	"github.com/libp2p/go-libp2p/p2p/transport/quicreuse"
 	"github.com/marcopolo/simnet"
 	"github.com/quic-go/quic-go"
@@ -286,10 +287,38 @@ func build(sc *Scenario, dir string) (*world, error) {
 				// simulation.
 				libp2p.DisableIdentifyAddressDiscovery(),
 				libp2p.ResourceManager(&network.NullResourceManager{}),
+				simConnManager,
 			},
 		}
 	}
 	return w, nil
+}
+
+// The connection manager of a simulated node. A validator's ballot goes
+// straight to the job's gateway, so over a run a node meets most of the
+// others and, with libp2p's default manager (trimming above 192
+// connections), keeps them all: every one is a gossipsub topic peer whose
+// heartbeat, scoring and QUIC timers the node pays for, and the cost per
+// node grows with n. Trimmed down to simPeersLow once above
+// simPeersHigh, a node keeps its mesh (gossipsub protects mesh peers), its
+// bootstrap peers (the p2p layer protects them) and its newest
+// connections (those younger than simPeersGrace, such as a gateway's
+// from the validators judging its job).
+const (
+	simPeersLow   = 32
+	simPeersHigh  = 64
+	simPeersGrace = 5 * time.Second
+)
+
+// simConnManager gives each host a connection manager of its own (a
+// restarted node gets a new one: a host closes its manager).
+func simConnManager(cfg *libp2p.Config) error {
+	cm, err := connmgr.NewConnManager(simPeersLow, simPeersHigh,
+		connmgr.WithGracePeriod(simPeersGrace), connmgr.WithSilencePeriod(time.Second))
+	if err != nil {
+		return err
+	}
+	return cfg.Apply(libp2p.ConnectionManager(cm))
 }
 
 // latency is the simulated network's latency function: one way between

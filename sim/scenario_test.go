@@ -9,6 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
+
 	"github.com/verity-network/verity/consensus"
 )
 
@@ -176,5 +179,31 @@ func TestDocumentedScenario(t *testing.T) {
 	}
 	if _, err := build(sc, t.TempDir()); err != nil {
 		t.Fatalf("the documented scenario: %v", err)
+	}
+}
+
+// TestSimConnManager: each simulated host gets a connection manager of its
+// own that trims to simPeersLow above simPeersHigh, not libp2p's default,
+// which lets a node keep every gateway it ever sent a ballot to.
+func TestSimConnManager(t *testing.T) {
+	var first libp2p.Config
+	for range 2 {
+		var cfg libp2p.Config
+		if err := simConnManager(&cfg); err != nil {
+			t.Fatal(err)
+		}
+		cm, ok := cfg.ConnManager.(*connmgr.BasicConnMgr)
+		if !ok {
+			t.Fatalf("connection manager %T", cfg.ConnManager)
+		}
+		info := cm.GetInfo()
+		if info.LowWater != simPeersLow || info.HighWater != simPeersHigh || info.GracePeriod != simPeersGrace {
+			t.Fatalf("watermarks %d/%d, grace %s", info.LowWater, info.HighWater, info.GracePeriod)
+		}
+		if first.ConnManager == cfg.ConnManager {
+			t.Fatal("two hosts share one connection manager")
+		}
+		first = cfg
+		defer cm.Close()
 	}
 }
