@@ -31,7 +31,9 @@ var (
 	bucketAudit   = []byte("audit")    // job id || u64 sequence
 	bucketEvid    = []byte("evidence") // validator || job id
 	// bucketCertIndex orders certificates by issue time, for catch-up:
-	// u64 issued_at (unix ms) || job id, with no value.
+	// u64 issued_at (unix ms) || job id, and as value the u64 unix
+	// nanoseconds at which this node stored the certificate (the job's
+	// FinalAt; empty in stores written before it).
 	bucketCertIndex = []byte("cert_index")
 )
 
@@ -380,16 +382,59 @@ func (s *Store) AddJob(j *Job) (bool, error) {
 // Job reads a job record.
 func (s *Store) Job(id common.Hash) (*Job, error) {
 	var j Job
-	err := s.db.View(func(tx *bolt.Tx) error { return get(tx, bucketJobs, id[:], &j) })
+	err := s.db.View(func(tx *bolt.Tx) error {
+		if err := get(tx, bucketJobs, id[:], &j); err != nil {
+			return err
+		}
+		return withCertificate(tx, &j)
+	})
 	if err != nil {
 		return nil, err
 	}
 	return &j, nil
 }
 
+// withCertificate gives a job record that is not final the status of its
+// job's certificate, if stored, and the time this node stored it as
+// FinalAt: PutCertificate does not rewrite the job record, a page write
+// per certificate saved.
+func withCertificate(tx *bolt.Tx, j *Job) error {
+	if j.Status.Final() {
+		return nil
+	}
+	data := tx.Bucket(bucketCerts).Get(j.ID[:])
+	if data == nil {
+		return nil
+	}
+	var c certSummary
+	if err := json.Unmarshal(data, &c); err != nil {
+		return fmt.Errorf("certificate %x: %w", j.ID, err)
+	}
+	j.Status, j.FinalAt = c.Status, c.IssuedAt
+	if v := tx.Bucket(bucketCertIndex).Get(certIndexKey(c.IssuedAt, j.ID)); len(v) == 8 {
+		j.FinalAt = time.Unix(0, int64(binary.BigEndian.Uint64(v)))
+	}
+	return nil
+}
+
 // Jobs calls fn for every job record in job id order until fn returns false.
 func (s *Store) Jobs(fn func(*Job) bool) error {
-	return scan(s, bucketJobs, nil, "job", fn)
+	return s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketJobs).Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			var j Job
+			if err := json.Unmarshal(v, &j); err != nil {
+				return fmt.Errorf("job %x: %w", k, err)
+			}
+			if err := withCertificate(tx, &j); err != nil {
+				return err
+			}
+			if !fn(&j) {
+				return nil
+			}
+		}
+		return nil
+	})
 }
 
 // scan decodes, in key order, every record of bucket whose key starts with
@@ -529,8 +574,8 @@ func (s *Store) OwnBallot(job common.Hash) (*consensus.Ballot, error) {
 	return &b, nil
 }
 
-// PutCertificate stores a certificate and marks its job final, in one
-// transaction, with ballots counted for the job (AddBallots), if any. A
+// PutCertificate stores a certificate, which makes its job final (Job
+// reads the job's status from it), in one transaction, with ballots counted for the job (AddBallots), if any. A
 // certificate already stored for the job is kept (the first one wins) and
 // returned with stored=false; the ballots are then stored all the same.
 func (s *Store) PutCertificate(c *consensus.Certificate, finalAt time.Time, ballots ...StoredBallot) (stored bool, err error) {
@@ -554,18 +599,13 @@ func (s *Store) PutCertificate(c *consensus.Certificate, finalAt time.Time, ball
 		if err := put(tx, bucketCerts, c.JobID[:], c); err != nil {
 			return err
 		}
-		if err := tx.Bucket(bucketCertIndex).Put(certIndexKey(c.IssuedAt, c.JobID), nil); err != nil {
-			return err
+		// The job record is not rewritten: Job and Jobs read its final
+		// status from the certificate, and FinalAt from the index.
+		var at []byte
+		if !finalAt.IsZero() {
+			at = binary.BigEndian.AppendUint64(nil, uint64(finalAt.UnixNano()))
 		}
-		var j Job
-		switch err := get(tx, bucketJobs, c.JobID[:], &j); {
-		case err == nil:
-			j.Status = c.Status
-			j.FinalAt = finalAt
-			if err := put(tx, bucketJobs, c.JobID[:], &j); err != nil {
-				return err
-			}
-		case !errors.Is(err, ErrNotFound):
+		if err := tx.Bucket(bucketCertIndex).Put(certIndexKey(c.IssuedAt, c.JobID), at); err != nil {
 			return err
 		}
 		stored = true

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"path/filepath"
@@ -232,5 +233,45 @@ func TestCertificateWithBallotsOneCommit(t *testing.T) {
 		if !b.ReceivedAt.Equal(bs[i].ReceivedAt) || b.Ballot.Validator != bs[i].Ballot.Validator {
 			t.Errorf("ballot %d: %+v, want %+v", i, b, bs[i])
 		}
+	}
+}
+
+// TestCertificateLeavesJobRecord: storing a certificate does not rewrite
+// its job's record (a page write saved per certificate); Job and Jobs read
+// the final status from the certificate and FinalAt from the index.
+func TestCertificateLeavesJobRecord(t *testing.T) {
+	s, _ := openTemp(t)
+	defer s.Close()
+	id := common.Hash{4}
+	if err := s.PutJob(&Job{ID: id, Message: []byte(`{}`), Status: consensus.StatusProvisional, Gateway: true}); err != nil {
+		t.Fatal(err)
+	}
+	raw := func() []byte {
+		var out []byte
+		if err := s.db.View(func(tx *bolt.Tx) error { out = bytes.Clone(tx.Bucket(bucketJobs).Get(id[:])); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	before := raw()
+	c := &consensus.Certificate{JobID: id, Status: consensus.StatusRejected, IssuedAt: time.Unix(30, 0)}
+	if stored, err := s.PutCertificate(c, time.Unix(31, 5)); err != nil || !stored {
+		t.Fatalf("put certificate: %v %v", stored, err)
+	}
+	if after := raw(); !bytes.Equal(before, after) {
+		t.Fatalf("the job record was rewritten: %s then %s", before, after)
+	}
+	j, err := s.Job(id)
+	if err != nil || j.Status != consensus.StatusRejected || !j.FinalAt.Equal(time.Unix(31, 5)) || !j.Gateway {
+		t.Fatalf("job: %+v %v", j, err)
+	}
+	n := 0
+	if err := s.Jobs(func(j *Job) bool {
+		if j.Status == consensus.StatusRejected && j.FinalAt.Equal(time.Unix(31, 5)) {
+			n++
+		}
+		return true
+	}); err != nil || n != 1 {
+		t.Fatalf("Jobs: %d records with the certificate's status, want 1 (%v)", n, err)
 	}
 }
