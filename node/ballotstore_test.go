@@ -31,7 +31,11 @@ func TestGatewayStoresBallotsWithCertificate(t *testing.T) {
 	tn, _, release := heldBack(t, ctx, 3)
 	nodes := tn.Nodes()
 	gw := nodes[0]
-	job, err := gw.Submit(ctx, api.VerifyRequest{Output: answer, DeadlineMS: (2 * time.Minute).Milliseconds()})
+	// A deadline of 8 minutes puts the job's first re-announcement (which
+	// stores the ballots counted so far) 2 minutes out, past this test's
+	// context: however slow the machine, no ballot is stored before the
+	// certificate.
+	job, err := gw.Submit(ctx, api.VerifyRequest{Output: answer, DeadlineMS: (8 * time.Minute).Milliseconds()})
 	if err != nil {
 		t.Fatal(err)
 	}
