@@ -305,8 +305,14 @@ func (v *validator) sendBallot(m *JobMessage, gw peer.ID, msg *BallotMessage, wa
 // learnGateway takes the addresses of the job's gateway, peer gw, from
 // the record the job carries: those of a gateway this node never met come
 // with its job, signed with the gateway's own key (docs/protocol.md,
-// "Committees").
+// "Committees"). Once connected it has nothing to learn: the record's
+// signature is checked only while this node needs the addresses, not
+// again for each ballot it sends (a job's dial and its ballot both come
+// here).
 func (v *validator) learnGateway(m *JobMessage, gw peer.ID) {
+	if v.net.Connected(gw) {
+		return
+	}
 	ttl := max(time.UnixMilli(int64(m.Deadline)).Sub(v.clock.Now()), 0) + time.Minute
 	if err := v.net.LearnPeerRecord(gw, m.GatewayRecord, ttl); err != nil {
 		log.Debugw("gateway record refused", "job", m.JobID.Hex(), "gateway", m.Gateway.Hex(), "err", err)

@@ -71,7 +71,7 @@ func (n *Network) LearnPeerRecord(p peer.ID, data []byte, ttl time.Duration) err
 // already. A validator dials a job's gateway while it judges, so that the
 // handshake is done by the time its ballot is ready.
 func (n *Network) Dial(ctx context.Context, p peer.ID) error {
-	if p == n.host.ID() || n.host.Network().Connectedness(p) == network.Connected {
+	if p == n.host.ID() || n.Connected(p) {
 		return nil
 	}
 	if n.isClosed() {
@@ -81,4 +81,9 @@ func (n *Network) Dial(ctx context.Context, p peer.ID) error {
 		return fmt.Errorf("dial %s: %w", p, err)
 	}
 	return nil
+}
+
+// Connected reports whether this node has a connection to peer p.
+func (n *Network) Connected(p peer.ID) bool {
+	return n.host.Network().Connectedness(p) == network.Connected
 }

@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
 
@@ -67,19 +66,18 @@ func TestDialFromPeerRecord(t *testing.T) {
 	if err := waitUntil(ctx, "a signed peer record", func() bool { rec = gw.PeerRecord(); return rec != nil }); err != nil {
 		t.Fatal(err)
 	}
-	if err := val.Dial(ctx, gw.PeerID()); err == nil {
+	if err := val.Dial(ctx, gw.PeerID()); err == nil || val.Connected(gw.PeerID()) {
 		t.Fatal("dialled a peer whose addresses this node never had")
 	}
 	if err := val.LearnPeerRecord(gw.PeerID(), rec, time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	for range 2 { // the second time connected already
-
 		if err := val.Dial(ctx, gw.PeerID()); err != nil {
 			t.Fatalf("dial from the record: %v", err)
 		}
-		if c := val.host.Network().Connectedness(gw.PeerID()); c != network.Connected {
-			t.Fatalf("after Dial: %s", c)
+		if !val.Connected(gw.PeerID()) {
+			t.Fatal("not connected after Dial")
 		}
 	}
 }
