@@ -433,6 +433,18 @@ func (n *Node) Ready() bool {
 	return true
 }
 
+// TopicPeers is the fewest peers this node knows subscribed to any one
+// of its topics.
+func (n *Node) TopicPeers() int {
+	fewest := -1
+	for _, k := range p2p.Kinds {
+		if c := n.net.TopicPeers(k); fewest < 0 || c < fewest {
+			fewest = c
+		}
+	}
+	return max(fewest, 0)
+}
+
 // Submit accepts an output as gateway: it splits it into claims, stores the
 // job, starts its tally and gossips it. It returns as soon as the job is
 // stored and published: the result is provisional until the certificate.
@@ -464,13 +476,20 @@ func (n *Node) Evidence() (*api.EvidenceList, error) { return n.obs.evidence() }
 // chance, as a random guesser or a liar.
 func (n *Node) ValidatorStats() ([]api.ValidatorStats, error) { return n.obs.validatorStats() }
 
+// publish gossips v on the kind's topic, bundled with the other messages
+// of its kind published at the same moment (p2p.Network.PublishQueued).
 func (e *env) publish(kind string, v any) {
 	data, err := encode(v)
 	if err != nil {
 		log.Errorw("encode message", "kind", kind, "err", err)
 		return
 	}
-	if err := e.net.Publish(e.ctx, kind, data); err != nil && e.ctx.Err() == nil {
+	e.publishRaw(kind, data)
+}
+
+// publishRaw is publish of an encoded message.
+func (e *env) publishRaw(kind string, data []byte) {
+	if err := e.net.PublishQueued(kind, data); err != nil && e.ctx.Err() == nil {
 		log.Warnw("publish failed", "kind", kind, "err", err)
 	}
 }

@@ -105,6 +105,12 @@ func heldBack(t *testing.T, ctx context.Context, n int) (*testnet.Network, []*ec
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { tn.Stop() })
+	// The tests submit at node0. A job published before node0 knows a
+	// node's subscriptions reaches that node only through gossip's short
+	// history, or at the job's re-announcement, minutes later: on a busy
+	// machine the held-back node could miss the job that way.
+	gw := tn.Nodes()[0]
+	eventually(t, ctx, "node0 knows every node's topics", func() bool { return gw.TopicPeers() >= n-1 })
 	return tn, keys, release
 }
 
