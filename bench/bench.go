@@ -216,6 +216,20 @@ type Gossip struct {
 	// Dropped sums the validation, outbound and subscriber drop counters of
 	// p2p.Stats; anything but 0 means a queue overflowed.
 	Dropped uint64 `json:"dropped"`
+	// Bundles is, by destination (a topic kind, or "direct/ballots"),
+	// how many messages the nodes' queued sends carried in the measured
+	// time and how many sends (bundles or messages alone) carried them.
+	Bundles map[string]Bundles `json:"bundles,omitempty"`
+}
+
+// Bundles counts the sends to one kind of destination.
+type Bundles struct {
+	Sends    uint64 `json:"sends"`
+	Messages uint64 `json:"messages"`
+	// Mean is Messages per send.
+	Mean float64 `json:"mean"`
+	// Max is the largest bundle since the nodes started.
+	Max uint64 `json:"max"`
 }
 
 // StoreWrites is the durable writes of the measured time per certificate,
@@ -712,6 +726,18 @@ func gossipPerCert(before, after *p2p.Stats, certs int, sample *consensus.Certif
 		MessagesPerCertificate:   float64(received) / float64(certs),
 		DuplicatesPerCertificate: float64(after.Duplicates-before.Duplicates) / float64(certs),
 		Dropped:                  dropped,
+	}
+	for dest, a := range after.Sent {
+		b := before.Sent[dest]
+		if a.Sends == b.Sends {
+			continue
+		}
+		if g.Bundles == nil {
+			g.Bundles = map[string]Bundles{}
+		}
+		x := Bundles{Sends: a.Sends - b.Sends, Messages: a.Items - b.Items, Max: a.Max}
+		x.Mean = float64(x.Messages) / float64(x.Sends)
+		g.Bundles[dest] = x
 	}
 	if sample != nil {
 		if size, n, err := messageSizes(sample); err == nil && n > 0 {

@@ -3,6 +3,7 @@ package bench
 import (
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -43,6 +44,14 @@ func WriteTable(w io.Writer, r *Report) error {
 		row("gossip per certificate", "%.1f messages received (%.1f duplicates), ~%.1f KiB of message data", g.MessagesPerCertificate, g.DuplicatesPerCertificate, g.BytesPerCertificate/1024)
 		if g.Dropped > 0 {
 			row("gossip dropped", "%d messages (a queue overflowed)", g.Dropped)
+		}
+		dests := slices.Sorted(maps.Keys(g.Bundles))
+		for i, d := range dests {
+			b := g.Bundles[d]
+			dests[i] = fmt.Sprintf("%s %.2f (max %d)", d, b.Mean, b.Max)
+		}
+		if len(dests) > 0 {
+			row("messages per send", "%s", strings.Join(dests, ", "))
 		}
 	} else {
 		row("gossip per certificate", "not measured (node statistics are not exposed over HTTP)")

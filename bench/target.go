@@ -115,6 +115,16 @@ func addStats(sum *p2p.Stats, s p2p.Stats) {
 	sum.ValidationDropped += s.ValidationDropped
 	sum.OutboundDropped += s.OutboundDropped
 	sum.SubscriberDropped += s.SubscriberDropped
+	for dest, x := range s.Sent {
+		if sum.Sent == nil {
+			sum.Sent = map[string]p2p.SendStats{}
+		}
+		t := sum.Sent[dest]
+		t.Sends += x.Sends
+		t.Items += x.Items
+		t.Max = max(t.Max, x.Max)
+		sum.Sent[dest] = t
+	}
 }
 
 // subprocess is a temporary testnet with one `verity node` process per

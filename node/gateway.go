@@ -311,11 +311,10 @@ func (g *gateway) accept(msg *JobMessage, raw []byte, rec *store.Job, cs []claim
 		refs[i] = api.ClaimRef{Index: c.Index, Hash: c.Hash}
 	}
 	g.events.publish(api.EventClaimsExtracted, msg.JobID, now, &api.ClaimsExtractedData{Claims: refs, ClaimsRoot: msg.ClaimsRoot})
-	if err := g.net.Publish(g.ctx, p2p.KindJobs, raw); err != nil {
-		// The job is stored: resume republishes it after a restart, and
-		// the deadline still ends it. Tell the client what happened.
-		log.Warnw("publish job", "job", msg.JobID.Hex(), "err", err)
-	}
+	// Bundled with the jobs accepted at the same moment. The job is
+	// stored: if gossip fails, its re-announcement or a restart's resume
+	// publishes it again, and the deadline still ends it.
+	g.publishRaw(p2p.KindJobs, raw)
 	log.Debugw("job accepted", "job", msg.JobID.Hex(), "claims", len(cs))
 	return nil
 }

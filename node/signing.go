@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math/bits"
 	"sync"
+	"time"
 
 	"github.com/verity-network/verity/internal/batch"
 )
@@ -12,6 +13,10 @@ import (
 // maxSignBatch bounds the messages one signature covers: each carries a
 // proof of at most log2(maxSignBatch) hashes.
 const maxSignBatch = 64
+
+// signLinger is how long a signature waits for more messages to cover
+// while they come at a busy rate (batch.Busy); at light load none waits.
+const signLinger = 2 * time.Millisecond
 
 // errSigningStopped: the node stopped before the message was signed.
 var errSigningStopped = errors.New("node: signing stopped")
@@ -84,7 +89,9 @@ type signRequest[T any] struct {
 
 func newBatchSigner[T any](one func(T) error, many func([]T) error) *batchSigner[T] {
 	s := &batchSigner[T]{one: one, many: many}
-	s.b = batch.New(batch.Config{MaxItems: maxSignBatch}, s.flush)
+	// Under load, signatures wait up to signLinger for more messages to
+	// cover (one recovery each for every node that checks them).
+	s.b = batch.New(batch.Config{MaxItems: maxSignBatch, BusyLinger: signLinger}, s.flush)
 	return s
 }
 

@@ -342,12 +342,13 @@ func (v *validator) dialGateway(m *JobMessage, gw peer.ID) {
 }
 
 // sendDirect sends a ballot straight to the job's gateway, peer gw, over
-// a libp2p stream; it reports whether the gateway took it.
+// a libp2p stream, with the other ballots for that gateway ready at the
+// same moment; it reports whether the gateway took it.
 func (v *validator) sendDirect(m *JobMessage, gw peer.ID, msg *BallotMessage) bool {
 	v.learnGateway(m, gw)
 	data, err := encode(msg)
 	if err == nil {
-		if err = v.net.SendDirect(v.ctx, gw, p2p.KindBallots, data); err == nil {
+		if err = v.net.SendDirectQueued(v.ctx, gw, p2p.KindBallots, data); err == nil {
 			v.metrics.ballotsSent.WithLabelValues("direct").Inc()
 			return true
 		}

@@ -25,6 +25,10 @@ type Config struct {
 	// Linger is how long the worker waits after a batch's first item for
 	// more (default 0: it takes what is queued and goes).
 	Linger time.Duration
+	// BusyLinger is Linger only while items come at a busy rate (Busy):
+	// under light load an item goes at once, under load batches fill
+	// for up to BusyLinger.
+	BusyLinger time.Duration
 	// MaxQueued bounds the items waiting (default 16 × MaxItems); Add
 	// blocks while the queue is full.
 	MaxQueued int
@@ -59,6 +63,8 @@ type Batcher[T any] struct {
 	ready   chan struct{} // signalled when the queue gains an item
 	space   *sync.Cond    // broadcast when the queue shrinks
 	closed  bool
+	busy    bool // the last item came at a busy rate
+	rate    Busy
 	stopped chan struct{}
 	sizes   func(n int) // observer of batch sizes, may be nil
 }
@@ -90,6 +96,9 @@ func (b *Batcher[T]) Add(item T, size int) bool {
 	}
 	b.queue = append(b.queue, entry[T]{item, size})
 	b.bytes += size
+	if b.cfg.BusyLinger > 0 {
+		b.busy = b.rate.Note(time.Now())
+	}
 	b.mu.Unlock()
 	select {
 	case b.ready <- struct{}{}:
@@ -129,8 +138,8 @@ func (b *Batcher[T]) run() {
 	defer close(b.stopped)
 	for {
 		<-b.ready
-		if b.cfg.Linger > 0 && !b.isClosed() && !b.full() {
-			b.linger()
+		if d := b.lingerFor(); d > 0 && !b.isClosed() && !b.full() {
+			b.linger(d)
 		}
 		for {
 			items, closed := b.take()
@@ -143,14 +152,31 @@ func (b *Batcher[T]) run() {
 			if b.sizes != nil {
 				b.sizes(len(items))
 			}
+			b.mu.Lock()
+			b.rate.Batch(len(items))
+			b.mu.Unlock()
 			b.flush(items)
 		}
 	}
 }
 
-// linger waits up to Linger for the batch to fill.
-func (b *Batcher[T]) linger() {
-	t := time.NewTimer(b.cfg.Linger)
+// lingerFor is how long the next batch waits to fill: Linger, or
+// BusyLinger while busy.
+func (b *Batcher[T]) lingerFor() time.Duration {
+	if b.cfg.Linger > 0 {
+		return b.cfg.Linger
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.busy {
+		return b.cfg.BusyLinger
+	}
+	return 0
+}
+
+// linger waits up to d for the batch to fill.
+func (b *Batcher[T]) linger(d time.Duration) {
+	t := time.NewTimer(d)
 	defer t.Stop()
 	for {
 		select {

@@ -28,6 +28,10 @@ const (
 	DefaultTargetPeers = 8
 	// DefaultValidatorTimeout bounds one call of a topic validator.
 	DefaultValidatorTimeout = 5 * time.Second
+	// DefaultBundleLinger: a busy destination's sends wait this long
+	// for more messages to bundle with (measured in docs/performance.md,
+	// "Bundles").
+	DefaultBundleLinger = 5 * time.Millisecond
 	// DefaultBanDuration is how long a peer whose score fell below
 	// GraylistThreshold is refused: the time its count of rejected
 	// messages takes to decay to a hundredth.
@@ -145,6 +149,11 @@ type Config struct {
 	BanDuration time.Duration
 	// PrometheusRegisterer receives libp2p's metrics. Nil disables them.
 	PrometheusRegisterer prometheus.Registerer
+	// BundleLinger is how long a queued send (PublishQueued,
+	// SendDirectQueued) to a busy destination waits for more messages to
+	// bundle with (queue.go). Default DefaultBundleLinger; negative for
+	// none.
+	BundleLinger time.Duration
 	// HostOptions are libp2p options applied after the network's own when
 	// its host is built. They run the node over another transport, such
 	// as a simulated network (go-libp2p's x/simlibp2p.QUICSimnet with
@@ -181,6 +190,7 @@ func (c *Config) fillDefaults() {
 	orDefault(&c.ValidatorTimeout, DefaultValidatorTimeout)
 	orDefault(&c.ScoreInspectPeriod, time.Second)
 	orDefault(&c.BanDuration, DefaultBanDuration)
+	orDefault(&c.BundleLinger, DefaultBundleLinger)
 	if len(c.ListenAddrs) == 0 {
 		c.ListenAddrs = defaultListenAddrs
 	}

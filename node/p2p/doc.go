@@ -29,7 +29,7 @@
 //     for the topic peers they know and dials some. Gossipsub peer exchange
 //     adds the peers named when a full mesh prunes.
 //   - A node that missed certificates asks a peer for them over
-//     /verity/<network>/certs/sync/1 (HandleCertSync, RequestCertSync): one
+//     /verity/<network>/certs/sync/2 (HandleCertSync, RequestCertSync): one
 //     request, an answer of length-prefixed items, bounded on both sides.
 //   - Only TCP and QUIC are enabled, relays and NAT port mapping are off and
 //     there is no mDNS: the node dials only peers it is told about.

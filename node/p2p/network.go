@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -86,8 +87,9 @@ type Network struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	mu     sync.Mutex // guards closed and wg.Add against Close
+	mu     sync.Mutex // guards closed, queues and wg.Add against Close
 	closed bool
+	queues map[queueKey]*sendQueue // destinations with a queued send under way
 	once   sync.Once
 	err    error
 }
@@ -243,21 +245,22 @@ func messageID(m *pb.Message) string {
 }
 
 // topicValidator adapts a DataValidatorFunc to pubsub. Oversized data is
-// rejected before the validator sees it. A validator that panics is a bug in
-// this node, not misbehaviour of the sender: the message is ignored.
+// rejected before the validator sees it. A bundle (bundle.go) is judged
+// message by message. A validator that panics is a bug in this node, not
+// misbehaviour of the sender: the message is ignored.
 func (n *Network) topicValidator(kind string, v DataValidatorFunc) pubsub.ValidatorEx {
 	maxSize := n.cfg.MaxMessageSize
-	return func(ctx context.Context, from peer.ID, m *pubsub.Message) (res pubsub.ValidationResult) {
+	return func(ctx context.Context, from peer.ID, m *pubsub.Message) pubsub.ValidationResult {
 		if len(m.Data) > maxSize {
 			return pubsub.ValidationReject
 		}
-		defer func() {
-			if r := recover(); r != nil {
-				log.Errorw("topic validator panicked; message ignored", "kind", kind, "from", from, "panic", r)
-				res = pubsub.ValidationIgnore
-			}
-		}()
-		verdict, data := v(ctx, from, m.Data)
+		var verdict Verdict
+		var data any
+		if isBundle(m.Data) {
+			verdict, data = n.validateBundle(ctx, kind, from, m.Data, v)
+		} else {
+			verdict, data = callValidator(ctx, kind, from, m.Data, v)
+		}
 		switch verdict {
 		case Accept:
 			m.ValidatorData = data
@@ -269,6 +272,88 @@ func (n *Network) topicValidator(kind string, v DataValidatorFunc) pubsub.Valida
 			return pubsub.ValidationIgnore
 		}
 	}
+}
+
+// callValidator calls v on one message; a panic is an Ignore.
+func callValidator(ctx context.Context, kind string, from peer.ID, data []byte, v DataValidatorFunc) (verdict Verdict, value any) {
+	defer func() {
+		if r := recover(); r != nil {
+			log.Errorw("topic validator panicked; message ignored", "kind", kind, "from", from, "panic", r)
+			verdict, value = Ignore, nil
+		}
+	}()
+	return v(ctx, from, data)
+}
+
+// bundled is the ValidatorData of an accepted bundle: its accepted
+// messages and their validators' values, delivered one by one.
+type bundled struct {
+	items  [][]byte
+	values []any
+}
+
+// validateBundle judges each message of a bundle (bundle.go): Reject if
+// the bundle is malformed or any message is rejected, Ignore if all are
+// ignored, else Accept with the accepted messages as a *bundled. Messages
+// are judged in parallel, on as many goroutines as the bundle's share of
+// the validation throttle allows (judgeParallel).
+func (n *Network) validateBundle(ctx context.Context, kind string, from peer.ID, data []byte, v DataValidatorFunc) (Verdict, any) {
+	items, err := decodeBundle(data)
+	if err != nil {
+		log.Debugw("malformed bundle", "kind", kind, "from", from, "err", err)
+		return Reject, nil
+	}
+	verdicts, values := judgeParallel(ctx, items, func(ctx context.Context, it []byte) (Verdict, any) {
+		return callValidator(ctx, kind, from, it, v)
+	})
+	out := &bundled{}
+	for i, vd := range verdicts {
+		switch vd {
+		case Reject:
+			return Reject, nil
+		case Accept:
+			out.items = append(out.items, items[i])
+			out.values = append(out.values, values[i])
+		}
+	}
+	if len(out.items) == 0 {
+		return Ignore, nil
+	}
+	return Accept, out
+}
+
+// judgeParallel calls judge on every item, on up to GOMAXPROCS goroutines,
+// and returns the verdicts and values in the items' order. Once an item is
+// rejected the items not started yet are not judged (their verdict stays
+// Ignore): the whole bundle is refused anyway.
+func judgeParallel(ctx context.Context, items [][]byte, judge func(context.Context, []byte) (Verdict, any)) ([]Verdict, []any) {
+	verdicts := make([]Verdict, len(items))
+	values := make([]any, len(items))
+	for i := range verdicts {
+		verdicts[i] = Ignore
+	}
+	workers := min(runtime.GOMAXPROCS(0), len(items))
+	var next atomic.Int64
+	var rejected atomic.Bool
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for !rejected.Load() {
+				i := int(next.Add(1) - 1)
+				if i >= len(items) {
+					return
+				}
+				verdicts[i], values[i] = judge(ctx, items[i])
+				if verdicts[i] == Reject {
+					rejected.Store(true)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return verdicts, values
 }
 
 func (n *Network) recordScores(scores map[peer.ID]float64) {
@@ -405,14 +490,33 @@ func (n *Network) Subscribe(kind string) (<-chan Message, error) {
 				Local:         m.ReceivedFrom == self,
 				ValidatorData: m.ValidatorData,
 			}
-			select {
-			case ch <- msg:
-			case <-n.ctx.Done():
+			if b, ok := m.ValidatorData.(*bundled); ok {
+				// A bundle's accepted messages, one by one.
+				for i, it := range b.items {
+					msg.Data, msg.ValidatorData = it, b.values[i]
+					if !n.send(ch, msg) {
+						return
+					}
+				}
+				continue
+			}
+			if !n.send(ch, msg) {
 				return
 			}
 		}
 	}()
 	return ch, nil
+}
+
+// send hands msg to a subscription's channel, or reports false once the
+// network closes.
+func (n *Network) send(ch chan<- Message, msg Message) bool {
+	select {
+	case ch <- msg:
+		return true
+	case <-n.ctx.Done():
+		return false
+	}
 }
 
 // TopicPeers returns how many connected peers are subscribed to the kind's

@@ -1,6 +1,7 @@
 package p2p
 
 import (
+	"maps"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -41,6 +42,18 @@ type Stats struct {
 	// Banned counts the peers this node banned (disconnected and refused
 	// for Config.BanDuration) for a score below GraylistThreshold.
 	Banned uint64
+	// Sent counts the queued sends (PublishQueued, SendDirectQueued) by
+	// destination: a topic kind, or "direct/" and a kind; nil before the
+	// first.
+	Sent map[string]SendStats
+}
+
+// SendStats counts queued sends to one kind of destination: the messages
+// (a bundle or a message alone) and the queued messages they carried.
+type SendStats struct {
+	Sends uint64 `json:"sends"`
+	Items uint64 `json:"items"`
+	Max   uint64 `json:"max"`
 }
 
 // statsTracer is a pubsub.RawTracer that counts into a Stats and follows the
@@ -52,6 +65,7 @@ type statsTracer struct {
 	unreadyDropped                                atomic.Uint64
 
 	mu      sync.Mutex
+	sent    map[string]SendStats
 	mesh    map[string]map[peer.ID]struct{} // topic -> mesh peers
 	streams map[peer.ID]struct{}            // peers with an outbound stream
 }
@@ -61,6 +75,20 @@ func newStatsTracer() *statsTracer {
 		mesh:    map[string]map[peer.ID]struct{}{},
 		streams: map[peer.ID]struct{}{},
 	}
+}
+
+// bundle counts one queued send of items messages to dest.
+func (t *statsTracer) bundle(dest string, items int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.sent == nil {
+		t.sent = map[string]SendStats{}
+	}
+	s := t.sent[dest]
+	s.Sends++
+	s.Items += uint64(items)
+	s.Max = max(s.Max, uint64(items))
+	t.sent[dest] = s
 }
 
 // meshPeers returns the number of peers in the mesh of a topic.
@@ -129,7 +157,11 @@ func (t *statsTracer) DropRPC(_ *pubsub.RPC, p peer.ID) {
 var _ pubsub.RawTracer = (*statsTracer)(nil)
 
 func (t *statsTracer) snapshot() Stats {
+	t.mu.Lock()
+	sent := maps.Clone(t.sent)
+	t.mu.Unlock()
 	return Stats{
+		Sent:              sent,
 		Delivered:         t.delivered.Load(),
 		Rejected:          t.rejected.Load(),
 		Ignored:           t.ignored.Load(),

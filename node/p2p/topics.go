@@ -17,14 +17,15 @@ const (
 // Kinds lists the topic kinds in a fixed order.
 var Kinds = [...]string{KindJobs, KindBallots, KindCerts, KindEvidence}
 
-// topicVersion is the wire version of the message encodings on a topic.
-const topicVersion = "1"
+// topicVersion is the wire version of the message encodings on a topic
+// and the direct and sync protocols: 2 since bundles (bundle.go).
+const topicVersion = "2"
 
 // ErrUnknownKind is returned for a topic kind not in Kinds.
 var ErrUnknownKind = errors.New("unknown topic kind")
 
 // TopicName returns the gossipsub topic of a kind on a network:
-// /verity/<network>/<kind>/1. The kind is not checked; see ValidKind.
+// /verity/<network>/<kind>/2. The kind is not checked; see ValidKind.
 func TopicName(networkID uint64, kind string) string {
 	return "/verity/" + strconv.FormatUint(networkID, 10) + "/" + kind + "/" + topicVersion
 }

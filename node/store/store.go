@@ -21,6 +21,7 @@ import (
 	berrors "go.etcd.io/bbolt/errors"
 
 	"github.com/verity-network/verity/consensus"
+	"github.com/verity-network/verity/internal/batch"
 )
 
 var (
@@ -55,6 +56,7 @@ type Store struct {
 
 	commits atomic.Uint64
 	written [numKinds]atomic.Uint64
+	rate    batch.Busy // the writes' recent rate, the writer's own
 }
 
 type writeReq struct {
@@ -116,6 +118,10 @@ func (s *Store) Stats() Stats {
 // maxBatch bounds the writes committed in one transaction.
 const maxBatch = 1024
 
+// busyLinger is how long a commit waits for more writes while writes come
+// at a busy rate (batch.Busy), so that they share one commit.
+const busyLinger = 2 * time.Millisecond
+
 // ErrClosed is returned by writes after Close.
 var ErrClosed = errors.New("store closed")
 
@@ -148,17 +154,44 @@ func (s *Store) writer() {
 			return
 		}
 		batch := []*writeReq{first}
-	collect:
-		for len(batch) < maxBatch {
-			select {
-			case r := <-s.writes:
-				batch = append(batch, r)
-			default:
-				break collect
-			}
+		// Under load (batch.Busy) the commit waits up to busyLinger for
+		// more writes to share it; at light load it goes at once.
+		var linger *time.Timer
+		if s.rate.Note(time.Now()) {
+			linger = time.NewTimer(busyLinger)
+		}
+		batch = s.collect(batch, linger)
+		s.rate.Batch(len(batch))
+		if linger != nil {
+			linger.Stop()
 		}
 		s.commit(batch)
 	}
+}
+
+// collect adds to batch the writes queued, and while linger runs those
+// that come, up to maxBatch.
+func (s *Store) collect(batch []*writeReq, linger *time.Timer) []*writeReq {
+	for len(batch) < maxBatch {
+		select {
+		case r := <-s.writes:
+			s.rate.Note(time.Now())
+			batch = append(batch, r)
+			continue
+		default:
+		}
+		if linger == nil {
+			return batch
+		}
+		select {
+		case r := <-s.writes:
+			s.rate.Note(time.Now())
+			batch = append(batch, r)
+		case <-linger.C:
+			return batch
+		}
+	}
+	return batch
 }
 
 // commit runs a batch in one transaction; if any write fails, the
