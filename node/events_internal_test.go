@@ -1,12 +1,16 @@
 package node
 
 import (
+	"encoding/json"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
+
+	"github.com/verity-network/verity/api"
 )
 
 // everything is a page no replay in these tests fills.
@@ -130,6 +134,29 @@ func TestEventBufferGrows(t *testing.T) {
 		}
 		if len(h.ring) > 1000 {
 			t.Fatalf("ring of %d beyond the bound", len(h.ring))
+		}
+	}
+}
+
+// TestEncodeFrameMatchesMarshal: encodeFrame writes an event's JSON as
+// json.Marshal does.
+func TestEncodeFrameMatchesMarshal(t *testing.T) {
+	data, err := json.Marshal(map[string]any{"status": "verified", "text": "a <b> & \"c\"", "n": 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range []*Event{
+		{ID: 0, Type: api.EventJobAccepted, JobID: common.Hash{1, 2, 3}, Time: time.Unix(1700000000, 123456789).UTC(), Data: data},
+		{ID: 1<<63 + 5, Type: api.EventCertificateIssued, Time: time.Date(2026, 12, 2, 7, 0, 0, 0, time.UTC), Data: []byte(`{}`)},
+		{ID: 7, Type: "odd <type> & \"more\"", JobID: common.Hash{0xff}, Time: time.Unix(5, 0).In(time.FixedZone("x", 3600)), Data: []byte(`[1,2]`)},
+	} {
+		want, err := json.Marshal(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantFrame := fmt.Sprintf("id: %d\nevent: %s\ndata: %s\n\n", e.ID, e.Type, want)
+		if got := string(encodeFrame(e)); got != wantFrame {
+			t.Errorf("frame\n%s\nwant\n%s", got, wantFrame)
 		}
 	}
 }

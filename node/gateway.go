@@ -49,7 +49,7 @@ type gateway struct {
 // one alone at once (Certificate.Sign), several issued together with one
 // batch signature (consensus.SignCertificateBatch), a proof each.
 func (g *gateway) startSigning() {
-	g.signing = newBatchSigner(
+	g.signing = newBatchSigner(g.loaded,
 		func(c *consensus.Certificate) error { return c.Sign(g.signer) },
 		func(cs []*consensus.Certificate) error { return consensus.SignCertificateBatch(g.signer, cs) })
 }
@@ -380,6 +380,7 @@ func (g *gateway) start(msg *JobMessage, stored []store.StoredBallot, accepted t
 	g.jobs[msg.JobID] = j
 	g.mu.Unlock()
 	g.metrics.jobsPending.Inc()
+	g.load.Add(1)
 	if t.Done() {
 		g.finalizeLocked(j, false)
 		return nil
@@ -488,6 +489,7 @@ func (g *gateway) finalizeLocked(j *aggJob, expired bool) {
 	delete(g.jobs, j.msg.JobID)
 	g.mu.Unlock()
 	g.metrics.jobsPending.Dec()
+	g.load.Add(-1)
 	now := g.clock.Now()
 	ballots := j.unsavedLocked()
 	cert, err := j.tally.Certificate(j.claims, now)

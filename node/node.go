@@ -84,7 +84,20 @@ type env struct {
 	ctx   context.Context
 	store *store.Store
 	net   *p2p.Network
+
+	// load counts the jobs under way here: aggregating as gateway, and
+	// judging, signing or sending a ballot as validator (loaded).
+	load atomic.Int64
 }
+
+// loadedJobs is how many jobs under way make a node loaded: its sends,
+// signatures and commits then wait a moment for more to share them
+// (p2p.Config.Loaded, batch.Config.Loaded, store.Store.SetLoaded). A
+// node at light load has a job or two under way at a time.
+const loadedJobs = 8
+
+// loaded reports whether the node is under load.
+func (e *env) loaded() bool { return e.load.Load() >= loadedJobs }
 
 // New checks opts and builds a node; Start runs it.
 func New(opts Options) (*Node, error) {
@@ -210,6 +223,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
+	n.store.SetLoaded(n.loaded)
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.val.startSigning()
 	n.gw.startSigning()
@@ -246,6 +260,7 @@ func (n *Node) joinNetwork() (err error) {
 		Bootstrap:   n.opts.Bootstrap,
 		NetworkID:   n.set.NetworkID(),
 		HostOptions: n.opts.HostOptions,
+		Loaded:      n.loaded,
 		DataValidators: map[string]p2p.DataValidatorFunc{
 			p2p.KindJobs:     n.val.validateJob,
 			p2p.KindBallots:  n.gw.validateBallot,

@@ -15,7 +15,9 @@ import (
 const maxSignBatch = 64
 
 // signLinger is how long a signature waits for more messages to cover
-// while they come at a busy rate (batch.Busy); at light load none waits.
+// while they come at a busy rate (200 a second: a validator signs one
+// ballot per job, a gateway one certificate per job it issued); at light
+// load none waits.
 const signLinger = 2 * time.Millisecond
 
 // errSigningStopped: the node stopped before the message was signed.
@@ -87,11 +89,14 @@ type signRequest[T any] struct {
 	done chan error
 }
 
-func newBatchSigner[T any](one func(T) error, many func([]T) error) *batchSigner[T] {
+// newBatchSigner signs with one or many; loaded reports whether the node
+// is under load (signatures then wait signLinger for more messages).
+func newBatchSigner[T any](loaded func() bool, one func(T) error, many func([]T) error) *batchSigner[T] {
 	s := &batchSigner[T]{one: one, many: many}
 	// Under load, signatures wait up to signLinger for more messages to
 	// cover (one recovery each for every node that checks them).
-	s.b = batch.New(batch.Config{MaxItems: maxSignBatch, BusyLinger: signLinger}, s.flush)
+	s.b = batch.New(batch.Config{MaxItems: maxSignBatch, BusyLinger: signLinger,
+		Busy: batch.Busy{Count: 8, Window: 40 * time.Millisecond}, Loaded: loaded}, s.flush)
 	return s
 }
 

@@ -172,7 +172,9 @@ func (v *validator) castBallot(m *JobMessage, gw peer.ID, rec *store.Job) bool {
 		v.announce.doneJudging(m.JobID)
 		return true
 	}
+	v.load.Add(1)
 	v.tasks.goTracked(func() {
+		defer v.load.Add(-1)
 		defer v.announce.doneJudging(m.JobID)
 		defer func() { <-v.judge }()
 		v.judgeAndSend(m, gw, mine, rec)
@@ -241,7 +243,7 @@ func (v *validator) signAndSend(m *JobMessage, gw peer.ID, mine []uint32, rec *s
 
 // startSigning starts the signer of this validator's ballots.
 func (v *validator) startSigning() {
-	v.signing = newBatchSigner(v.signBallot, v.signBallots)
+	v.signing = newBatchSigner(v.loaded, v.signBallot, v.signBallots)
 }
 
 // sign signs b, alone or in a batch with the ballots ready at the same

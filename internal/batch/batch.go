@@ -29,6 +29,12 @@ type Config struct {
 	// under light load an item goes at once, under load batches fill
 	// for up to BusyLinger.
 	BusyLinger time.Duration
+	// Busy sets the busy rate for BusyLinger (default: Busy's).
+	Busy Busy
+	// Loaded, if set, also makes a batch wait BusyLinger while it reports
+	// true: the caller knows it is under load (work queued) whatever the
+	// rate of this batcher's items.
+	Loaded func() bool
 	// MaxQueued bounds the items waiting (default 16 × MaxItems); Add
 	// blocks while the queue is full.
 	MaxQueued int
@@ -73,7 +79,7 @@ type Batcher[T any] struct {
 // owns the slice it is given.
 func New[T any](cfg Config, flush func([]T)) *Batcher[T] {
 	cfg.defaults()
-	b := &Batcher[T]{cfg: cfg, flush: flush, ready: make(chan struct{}, 1), stopped: make(chan struct{})}
+	b := &Batcher[T]{cfg: cfg, flush: flush, ready: make(chan struct{}, 1), stopped: make(chan struct{}), rate: cfg.Busy}
 	b.space = sync.NewCond(&b.mu)
 	go b.run()
 	return b
@@ -152,9 +158,6 @@ func (b *Batcher[T]) run() {
 			if b.sizes != nil {
 				b.sizes(len(items))
 			}
-			b.mu.Lock()
-			b.rate.Batch(len(items))
-			b.mu.Unlock()
 			b.flush(items)
 		}
 	}
@@ -167,8 +170,9 @@ func (b *Batcher[T]) lingerFor() time.Duration {
 		return b.cfg.Linger
 	}
 	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.busy {
+	busy := b.busy
+	b.mu.Unlock()
+	if busy || (b.cfg.Loaded != nil && b.cfg.BusyLinger > 0 && b.cfg.Loaded()) {
 		return b.cfg.BusyLinger
 	}
 	return 0

@@ -2,34 +2,42 @@ package batch
 
 import "time"
 
-// Busy tells a step under load from one at light load, so that a step
-// that could wait for more items to share it (Config.BusyLinger, a group
-// commit, a bundle) waits only when that pays. It is busy while items
-// come at BusyCount or more within BusyWindow (100 a second) and the last
-// batch already held more than one item: items queue behind the step
-// anyway. Light load (tens of items a second, one per batch) is not
-// busy, nor is a burst of items that each went alone. The zero value is
-// ready to use; it is not safe for concurrent use.
+// Busy tells a step under load from one at light load by the rate of the
+// items that come to it, so that a step that could wait for more items
+// to share it (Config.BusyLinger, a group commit, a bundle) waits only
+// when that pays: it is busy while Count items came within Window. The
+// zero value uses DefaultBusyCount and DefaultBusyWindow (100 items a
+// second); a step that sees several items per job sets a higher rate, so
+// that light load is not busy but in a rare burst. Not safe for
+// concurrent use.
 type Busy struct {
-	recent [BusyCount]time.Time // a ring of the last items' times, at next
+	Count  int
+	Window time.Duration
+
+	recent []time.Time // a ring of the last Count items' times, at next
 	next   int
-	shared bool // the last batch held more than one item
 }
 
-// The busy rate: BusyCount items within BusyWindow.
+// The default busy rate: DefaultBusyCount items within DefaultBusyWindow.
 const (
-	BusyCount  = 8
-	BusyWindow = 80 * time.Millisecond
+	DefaultBusyCount  = 8
+	DefaultBusyWindow = 80 * time.Millisecond
 )
 
 // Note records an item that came at now and reports whether the step is
 // busy.
 func (b *Busy) Note(now time.Time) bool {
+	if b.recent == nil {
+		if b.Count <= 0 {
+			b.Count = DefaultBusyCount
+		}
+		if b.Window <= 0 {
+			b.Window = DefaultBusyWindow
+		}
+		b.recent = make([]time.Time, b.Count)
+	}
 	oldest := b.recent[b.next]
 	b.recent[b.next] = now
-	b.next = (b.next + 1) % BusyCount
-	return b.shared && !oldest.IsZero() && now.Sub(oldest) < BusyWindow
+	b.next = (b.next + 1) % len(b.recent)
+	return !oldest.IsZero() && now.Sub(oldest) < b.Window
 }
-
-// Batch records the size of the batch that went last.
-func (b *Busy) Batch(n int) { b.shared = n > 1 }

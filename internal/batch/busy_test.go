@@ -7,7 +7,6 @@ import (
 
 func TestBusy(t *testing.T) {
 	var b Busy
-	b.Batch(2)
 	t0 := time.Unix(1000, 0)
 	// Light load: 20 a second is never busy.
 	for i := range 100 {
@@ -15,21 +14,15 @@ func TestBusy(t *testing.T) {
 			t.Fatalf("item %d at 20/s counted busy", i)
 		}
 	}
-	// 200 a second: busy once BusyCount items came within the window.
+	// 200 a second: busy once DefaultBusyCount items came within the window.
 	t1 := t0.Add(time.Hour)
 	for i := range 20 {
 		busy := b.Note(t1.Add(time.Duration(i) * 5 * time.Millisecond))
-		if want := i >= BusyCount; busy != want {
+		if want := i >= DefaultBusyCount; busy != want {
 			t.Fatalf("item %d at 200/s: busy %v, want %v", i, busy, want)
 		}
 	}
-	// Items that each went alone are not busy, whatever their rate.
-	b.Batch(1)
-	if b.Note(t1.Add(100 * time.Millisecond)) {
-		t.Fatal("busy after a batch of one")
-	}
 	// A pause ends it.
-	b.Batch(3)
 	if b.Note(t1.Add(time.Second)) {
 		t.Fatal("busy after a pause of a second")
 	}
@@ -45,11 +38,10 @@ func TestBusyLinger(t *testing.T) {
 	if n := <-sizes; n != 1 {
 		t.Fatalf("a lone item went in a batch of %d", n)
 	}
-	// Mark the stream busy, as BusyCount quick items would.
+	// Mark the stream busy, as DefaultBusyCount quick items would.
 	b.mu.Lock()
 	now := time.Now()
-	b.rate.Batch(2)
-	for range BusyCount {
+	for range DefaultBusyCount {
 		b.rate.Note(now)
 	}
 	b.mu.Unlock()

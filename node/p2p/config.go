@@ -154,6 +154,10 @@ type Config struct {
 	// bundle with (queue.go). Default DefaultBundleLinger; negative for
 	// none.
 	BundleLinger time.Duration
+	// Loaded, if set, reports whether the node is under load (work
+	// queued): queued sends then wait BundleLinger for more messages
+	// whatever their own rate.
+	Loaded func() bool
 	// HostOptions are libp2p options applied after the network's own when
 	// its host is built. They run the node over another transport, such
 	// as a simulated network (go-libp2p's x/simlibp2p.QUICSimnet with

@@ -31,6 +31,11 @@
 //   - A node that missed certificates asks a peer for them over
 //     /verity/<network>/certs/sync/2 (HandleCertSync, RequestCertSync): one
 //     request, an answer of length-prefixed items, bounded on both sides.
+//   - Messages sent while a send of their kind to the same place is under
+//     way queue and go together as one bundle (bundle.go, queue.go:
+//     PublishQueued, SendDirectQueued); under load a send waits
+//     Config.BundleLinger for more. Validators judge a bundle's messages
+//     one by one and subscribers receive them one by one.
 //   - Only TCP and QUIC are enabled, relays and NAT port mapping are off and
 //     there is no mDNS: the node dials only peers it is told about.
 //

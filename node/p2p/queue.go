@@ -20,8 +20,8 @@ import (
 // commit does.
 
 // Under load a queued send also lingers: once a destination is busy
-// (batch.Busy: 100 messages a second or more, and the last send already
-// carried several), a send that finds nothing under way waits Config.BundleLinger
+// (batch.Busy: 100 messages a second or more) or the node is loaded
+// (Config.Loaded), a send that finds nothing under way waits Config.BundleLinger
 // for more messages before it goes. That makes bundles large enough to
 // matter where the sends themselves are quick (a publication returns in
 // microseconds); a message at light load does not wait.
@@ -63,7 +63,7 @@ func (n *Network) enqueue(key queueKey, m queuedMsg, send func([]queuedMsg)) boo
 		q = &sendQueue{}
 		n.queues[key] = q
 	}
-	busy := q.rate.Note(time.Now())
+	busy := q.rate.Note(time.Now()) || (n.cfg.Loaded != nil && n.cfg.Loaded())
 	q.msgs = append(q.msgs, m)
 	if q.busy {
 		return true
@@ -111,7 +111,6 @@ func (n *Network) drain(q *sendQueue, linger time.Duration, send func([]queuedMs
 		}
 		batch := q.msgs[:k:k]
 		q.msgs = q.msgs[k:]
-		q.rate.Batch(k)
 		n.mu.Unlock()
 		send(batch)
 	}
