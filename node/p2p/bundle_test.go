@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -125,25 +124,9 @@ func TestPackBundles(t *testing.T) {
 func TestBundleGossip(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	var judged atomic.Int64
-	validate := func(_ context.Context, _ peer.ID, data []byte) Verdict {
-		judged.Add(1)
-		switch {
-		case bytes.HasPrefix(data, []byte("bad")):
-			return Reject
-		case bytes.HasPrefix(data, []byte("dull")):
-			return Ignore
-		}
-		return Accept
-	}
-	vals := map[string]ValidatorFunc{KindJobs: validate, KindBallots: acceptAll, KindCerts: acceptAll, KindEvidence: acceptAll}
-	cfgA := testConfig(t)
-	cfgA.Validators = vals
-	a := startNode(t, cfgA)
-	cfgB := testConfig(t)
-	cfgB.Validators = vals
-	cfgB.Bootstrap = addrStrings(a)
-	b := startNode(t, cfgB)
+	a, b := startPair(t, ctx, func(c *Config) {
+		c.Validators = map[string]ValidatorFunc{KindJobs: judgeByPrefix, KindBallots: acceptAll, KindCerts: acceptAll, KindEvidence: acceptAll}
+	})
 	if err := a.WaitForMesh(ctx, 1); err != nil {
 		t.Fatal(err)
 	}
@@ -212,6 +195,36 @@ func TestBundleGossip(t *testing.T) {
 	}
 }
 
+// startPair starts two nodes, b bootstrapped from a, each with testConfig
+// adjusted by adjust (if not nil), and waits until b has a peer.
+func startPair(t *testing.T, ctx context.Context, adjust func(*Config)) (a, b *Network) {
+	t.Helper()
+	cfgA, cfgB := testConfig(t), testConfig(t)
+	if adjust != nil {
+		adjust(&cfgA)
+		adjust(&cfgB)
+	}
+	a = startNode(t, cfgA)
+	cfgB.Bootstrap = addrStrings(a)
+	b = startNode(t, cfgB)
+	if err := b.WaitForPeers(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	return a, b
+}
+
+// judgeByPrefix rejects messages that start with "bad", ignores those that
+// start with "dull" and accepts the rest.
+func judgeByPrefix(_ context.Context, _ peer.ID, data []byte) Verdict {
+	switch {
+	case bytes.HasPrefix(data, []byte("bad")):
+		return Reject
+	case bytes.HasPrefix(data, []byte("dull")):
+		return Ignore
+	}
+	return Accept
+}
+
 // judgeAsPeer is b's topic validator's verdict on data of kind from peer p.
 func judgeAsPeer(ctx context.Context, b *Network, p peer.ID, kind string, data []byte) pubsub.ValidationResult {
 	topic := TopicName(b.cfg.NetworkID, kind)
@@ -223,26 +236,14 @@ func judgeAsPeer(ctx context.Context, b *Network, p peer.ID, kind string, data [
 func TestSendDirectQueued(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	a := startNode(t, testConfig(t))
-	cfg := testConfig(t)
-	cfg.Bootstrap = addrStrings(a)
-	b := startNode(t, cfg)
-	if err := b.WaitForPeers(ctx, 1); err != nil {
-		t.Fatal(err)
-	}
+	a, b := startPair(t, ctx, nil)
 	var mu sync.Mutex
 	got := map[string]int{}
-	if err := a.HandleDirect(KindBallots, 32, func(_ context.Context, _ peer.ID, data []byte) Verdict {
+	if err := a.HandleDirect(KindBallots, 32, func(ctx context.Context, from peer.ID, data []byte) Verdict {
 		mu.Lock()
 		got[string(data)]++
 		mu.Unlock()
-		switch {
-		case bytes.HasPrefix(data, []byte("bad")):
-			return Reject
-		case bytes.HasPrefix(data, []byte("dull")):
-			return Ignore
-		}
-		return Accept
+		return judgeByPrefix(ctx, from, data)
 	}); err != nil {
 		t.Fatal(err)
 	}

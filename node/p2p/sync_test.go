@@ -17,13 +17,7 @@ import (
 func TestCertSync(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	a := startNode(t, testConfig(t))
-	cfg := testConfig(t)
-	cfg.Bootstrap = addrStrings(a)
-	b := startNode(t, cfg)
-	if err := b.WaitForPeers(ctx, 1); err != nil {
-		t.Fatal(err)
-	}
+	a, b := startPair(t, ctx, nil)
 	lim := SyncLimits{MaxRequest: 16, MaxItems: 5, MaxItemSize: 8, MaxResponse: 30}
 	hold := make(chan struct{})
 	a.HandleCertSync(lim, func(ctx context.Context, from peer.ID, req []byte, send func([]byte) error) error {
