@@ -134,6 +134,43 @@ var auditKindOrder = map[string]int{
 	api.AuditSubmitted: 0, api.AuditRead: 1, api.AuditBallot: 2, api.AuditAction: 3, api.AuditExpired: 4, api.AuditCertificate: 5,
 }
 
+// auditBallots is an audit entry for each ballot of job id this node
+// holds: stored, or counted by its tally and not stored yet (a job this
+// node aggregates stores its ballots with its certificate).
+func (n *Node) auditBallots(id common.Hash) ([]api.AuditEntry, error) {
+	ballots, err := n.store.Ballots(id)
+	if err != nil {
+		return nil, err
+	}
+	for _, b := range n.gw.pendingBallots(id) {
+		if !slices.ContainsFunc(ballots, func(s store.StoredBallot) bool { return s.Ballot.Validator == b.Ballot.Validator }) {
+			ballots = append(ballots, b)
+		}
+	}
+	out := make([]api.AuditEntry, 0, len(ballots))
+	for _, b := range ballots {
+		addr := b.Ballot.Validator
+		_, val, _ := n.set.Lookup(addr)
+		out = append(out, api.AuditEntry{Time: b.ReceivedAt, Kind: api.AuditBallot, Validator: &addr, Name: val.Name})
+	}
+	return out, nil
+}
+
+// certificateEntries adds to a the certificate of job v (which has one)
+// and, for a job that ended unresolved at its deadline, the expiry.
+func certificateEntries(a *api.Audit, v *api.Job) {
+	at := v.Certificate.IssuedAt
+	if v.FinalAt != nil {
+		at = *v.FinalAt
+	}
+	a.CertifiedAt = &at
+	if v.Certificate.Status == consensus.StatusUnresolved && !v.Deadline.IsZero() && !at.Before(v.Deadline) {
+		a.Entries = append(a.Entries, api.AuditEntry{Time: v.Deadline, Kind: api.AuditExpired, Detail: "deadline passed with claims undecided"})
+	}
+	a.Entries = append(a.Entries, api.AuditEntry{Time: at, Kind: api.AuditCertificate, Status: v.Certificate.Status,
+		Detail: string(v.Certificate.Status)})
+}
+
 // Audit builds a job's timeline on this node: submission, reads of the
 // answer while provisional, ballots, client actions and the certificate,
 // in time order. Reads and actions that happened while the job was
@@ -153,22 +190,11 @@ func (n *Node) Audit(id common.Hash) (*api.Audit, error) {
 		}
 		a.Entries = append(a.Entries, api.AuditEntry{Time: v.SubmittedAt, Kind: api.AuditSubmitted, Detail: detail, Status: consensus.StatusProvisional})
 	}
-	ballots, err := n.store.Ballots(id)
+	ballots, err := n.auditBallots(id)
 	if err != nil {
 		return nil, err
 	}
-	// The ballots of a job this node aggregates are stored with its
-	// certificate: take those not stored yet from the tally.
-	for _, b := range n.gw.pendingBallots(id) {
-		if !slices.ContainsFunc(ballots, func(s store.StoredBallot) bool { return s.Ballot.Validator == b.Ballot.Validator }) {
-			ballots = append(ballots, b)
-		}
-	}
-	for _, b := range ballots {
-		addr := b.Ballot.Validator
-		_, val, _ := n.set.Lookup(addr)
-		a.Entries = append(a.Entries, api.AuditEntry{Time: b.ReceivedAt, Kind: api.AuditBallot, Validator: &addr, Name: val.Name})
-	}
+	a.Entries = append(a.Entries, ballots...)
 	recs, err := n.store.Audit(id)
 	if err != nil {
 		return nil, err
@@ -187,16 +213,7 @@ func (n *Node) Audit(id common.Hash) (*api.Audit, error) {
 		a.Entries = append(a.Entries, e)
 	}
 	if v.Certificate != nil {
-		at := v.Certificate.IssuedAt
-		if v.FinalAt != nil {
-			at = *v.FinalAt
-		}
-		a.CertifiedAt = &at
-		if v.Certificate.Status == consensus.StatusUnresolved && !v.Deadline.IsZero() && !at.Before(v.Deadline) {
-			a.Entries = append(a.Entries, api.AuditEntry{Time: v.Deadline, Kind: api.AuditExpired, Detail: "deadline passed with claims undecided"})
-		}
-		a.Entries = append(a.Entries, api.AuditEntry{Time: at, Kind: api.AuditCertificate, Status: v.Certificate.Status,
-			Detail: string(v.Certificate.Status)})
+		certificateEntries(a, v)
 	}
 	slices.SortStableFunc(a.Entries, func(x, y api.AuditEntry) int {
 		if c := x.Time.Compare(y.Time); c != 0 {
