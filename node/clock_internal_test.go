@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -75,11 +76,11 @@ func (c *manualClock) advance(d time.Duration) {
 	}
 }
 
-// TestClockDrivesDeadline: a job's deadline is a timer of Options.Clock.
-// The node is one of three validators, alone on the network, so its job
-// cannot reach quorum; its ten-minute deadline passes when the clock is
-// moved, not in real time, and the job ends unresolved.
-func TestClockDrivesDeadline(t *testing.T) {
+// aloneOfThree starts a node that is one of three validators of equal
+// stake, alone on the network (so that its jobs cannot reach quorum), on
+// clock.
+func aloneOfThree(t *testing.T, clock Clock) *Node {
+	t.Helper()
 	g := &consensus.Genesis{NetworkID: 9}
 	key, err := crypto.GenerateKey()
 	if err != nil {
@@ -93,7 +94,6 @@ func TestClockDrivesDeadline(t *testing.T) {
 		}
 		g.Validators = append(g.Validators, consensus.Validator{Name: name, Address: crypto.PubkeyToAddress(other.PublicKey), Stake: 1})
 	}
-	clock := &manualClock{now: time.Now()}
 	n, err := New(Options{Key: key, Genesis: g, Verifier: claims.Arithmetic{}, DataDir: t.TempDir(),
 		ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}, Clock: clock})
 	if err != nil {
@@ -104,7 +104,47 @@ func TestClockDrivesDeadline(t *testing.T) {
 	if err := n.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	defer n.Stop()
+	t.Cleanup(func() { n.Stop() })
+	return n
+}
+
+// TestJobNotStoredIsDropped: the gateway starts a job's tally and gossips
+// it while storing it; when the store fails, the job is refused, its
+// tally dropped and its timers stopped.
+func TestJobNotStoredIsDropped(t *testing.T) {
+	clock := &manualClock{now: time.Now()}
+	n := aloneOfThree(t, clock)
+	if err := n.store.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_, err := n.Submit(t.Context(), api.VerifyRequest{Output: "2 + 2 = 4."})
+	if err == nil || !strings.Contains(err.Error(), "store job") {
+		t.Fatalf("submit with a failing store: %v, want a store error", err)
+	}
+	n.gw.mu.Lock()
+	pending := len(n.gw.jobs)
+	n.gw.mu.Unlock()
+	if pending != 0 || n.load.Load() != 0 {
+		t.Fatalf("%d jobs aggregated, %d under way after a refused job; want none", pending, n.load.Load())
+	}
+	clock.mu.Lock()
+	defer clock.mu.Unlock()
+	for _, tm := range clock.timers {
+		if !tm.stopped {
+			t.Fatal("a timer of the refused job still runs")
+		}
+	}
+}
+
+// TestClockDrivesDeadline: a job's deadline is a timer of Options.Clock.
+// The node is one of three validators, alone on the network, so its job
+// cannot reach quorum; its ten-minute deadline passes when the clock is
+// moved, not in real time, and the job ends unresolved.
+func TestClockDrivesDeadline(t *testing.T) {
+	clock := &manualClock{now: time.Now()}
+	n := aloneOfThree(t, clock)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
 	j, err := n.Submit(ctx, api.VerifyRequest{Output: "2 + 2 = 4.", DeadlineMS: (10 * time.Minute).Milliseconds()})
 	if err != nil {
 		t.Fatal(err)

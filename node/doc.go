@@ -33,8 +33,9 @@
 //	                               │
 //	gateway                        ▼
 //	  gateway.submit: jobRule ─▶ decompose ─▶ newJob (consensus.Job, signed)
-//	          ─▶ accept: store, start (consensus.Tally, deadline timer),
-//	             job.accepted / claims.extracted events, gossip on "jobs"
+//	          ─▶ accept: startLocked (consensus.Tally, deadline timer),
+//	             gossip on "jobs", store; then job.accepted /
+//	             claims.extracted events and the first ballot counted
 //	                               │
 //	every validator                ▼
 //	  validator.validateJob: decodeJobShape (consensus.Job.Validate),

@@ -288,20 +288,32 @@ func errStopping() error {
 }
 
 // accept stores a new job, starts its tally, tells the event streams and
-// gossips it.
+// gossips it. The job is gossiped, and its tally started, while it is
+// being stored, so that validators judge it during the gateway's commit;
+// but the job's lock is held until it is stored, so no ballot is counted
+// and no event goes out before that, and the client's answer waits for
+// it too. A job whose store fails is dropped and refused: validators may
+// have judged it, and their ballots are ignored.
 func (g *gateway) accept(msg *JobMessage, raw []byte, rec *store.Job, cs []claims.Claim, now time.Time) error {
 	if !g.tasks.enter() {
 		return errStopping()
 	}
 	defer g.tasks.exit()
+	j, err := g.startLocked(msg, nil, now)
+	if err != nil {
+		return err
+	}
+	defer j.mu.Unlock()
+	// Bundled with the jobs accepted at the same moment. The job is
+	// stored below: if gossip fails, its re-announcement or a restart's
+	// resume publishes it again, and the deadline still ends it.
+	g.publishRaw(p2p.KindJobs, raw)
 	t0 := time.Now()
 	if err := g.store.PutJob(rec); err != nil {
+		g.dropLocked(j)
 		return fmt.Errorf("store job: %w", err)
 	}
 	g.metrics.observeStore("job", t0)
-	if err := g.start(msg, nil, now); err != nil {
-		return err
-	}
 	g.events.publish(api.EventJobAccepted, msg.JobID, now, &api.JobAcceptedData{
 		Gateway: msg.Gateway, OutputHash: msg.OutputHash, Claims: len(cs),
 		Quorum: msg.Quorum, Replication: msg.Replication, Deadline: rec.Deadline,
@@ -311,10 +323,9 @@ func (g *gateway) accept(msg *JobMessage, raw []byte, rec *store.Job, cs []claim
 		refs[i] = api.ClaimRef{Index: c.Index, Hash: c.Hash}
 	}
 	g.events.publish(api.EventClaimsExtracted, msg.JobID, now, &api.ClaimsExtractedData{Claims: refs, ClaimsRoot: msg.ClaimsRoot})
-	// Bundled with the jobs accepted at the same moment. The job is
-	// stored: if gossip fails, its re-announcement or a restart's resume
-	// publishes it again, and the deadline still ends it.
-	g.publishRaw(p2p.KindJobs, raw)
+	if j.tally.Done() {
+		g.finalizeLocked(j, false)
+	}
 	log.Debugw("job accepted", "job", msg.JobID.Hex(), "claims", len(cs))
 	return nil
 }
@@ -355,9 +366,25 @@ func (g *gateway) progress(id common.Hash) []consensus.ClaimProgress {
 // start begins tallying a job this node is gateway of, replaying already
 // stored ballots, and sets its deadline and re-announcement timers.
 func (g *gateway) start(msg *JobMessage, stored []store.StoredBallot, accepted time.Time) error {
-	t, err := consensus.NewTally(g.set, msg.Params())
+	j, err := g.startLocked(msg, stored, accepted)
 	if err != nil {
 		return err
+	}
+	defer j.mu.Unlock()
+	if j.tally.Done() {
+		g.finalizeLocked(j, false)
+	}
+	return nil
+}
+
+// startLocked is start up to the tally's first verdict: it lists the job
+// and sets its timers, and returns it with its lock held, so that no
+// ballot is counted, and no timer acts, until the caller unlocks it. The
+// caller finalizes a tally already done.
+func (g *gateway) startLocked(msg *JobMessage, stored []store.StoredBallot, accepted time.Time) (*aggJob, error) {
+	t, err := consensus.NewTally(g.set, msg.Params())
+	if err != nil {
+		return nil, err
 	}
 	j := &aggJob{msg: msg, claims: msg.ClaimList(), tally: t, announced: make([]bool, len(msg.Claims)), accepted: accepted}
 	for i := range stored {
@@ -371,19 +398,18 @@ func (g *gateway) start(msg *JobMessage, stored []store.StoredBallot, accepted t
 	// Held from before the job is listed, so that no ballot is counted
 	// before its timers are set.
 	j.mu.Lock()
-	defer j.mu.Unlock()
 	g.mu.Lock()
 	if g.stopped {
 		g.mu.Unlock()
-		return errStopping()
+		j.mu.Unlock()
+		return nil, errStopping()
 	}
 	g.jobs[msg.JobID] = j
 	g.mu.Unlock()
 	g.metrics.jobsPending.Inc()
 	g.load.Add(1)
 	if t.Done() {
-		g.finalizeLocked(j, false)
-		return nil
+		return j, nil
 	}
 	wait := time.UnixMilli(int64(msg.Deadline)).Sub(g.clock.Now())
 	id := msg.JobID
@@ -393,7 +419,19 @@ func (g *gateway) start(msg *JobMessage, stored []store.StoredBallot, accepted t
 	if every := max(wait/4, time.Second); every < wait {
 		j.reannounce = g.clock.AfterFunc(every, func() { g.reannounce(id, every) })
 	}
-	return nil
+	return j, nil
+}
+
+// dropLocked forgets a job whose tally started but that was never
+// accepted (its store failed): its timers stop and it counts no ballot.
+func (g *gateway) dropLocked(j *aggJob) {
+	j.closed = true
+	j.stopTimers()
+	g.mu.Lock()
+	delete(g.jobs, j.msg.JobID)
+	g.mu.Unlock()
+	g.metrics.jobsPending.Dec()
+	g.load.Add(-1)
 }
 
 // resume restarts the tally of a job this node accepted before a restart,
