@@ -158,6 +158,9 @@ func (b *Batcher[T]) run() {
 			if b.sizes != nil {
 				b.sizes(len(items))
 			}
+			b.mu.Lock()
+			b.rate.Batch(len(items))
+			b.mu.Unlock()
 			b.flush(items)
 		}
 	}

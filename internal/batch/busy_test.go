@@ -7,6 +7,7 @@ import (
 
 func TestBusy(t *testing.T) {
 	var b Busy
+	b.Batch(2)
 	t0 := time.Unix(1000, 0)
 	// Light load: 20 a second is never busy.
 	for i := range 100 {
@@ -22,7 +23,13 @@ func TestBusy(t *testing.T) {
 			t.Fatalf("item %d at 200/s: busy %v, want %v", i, busy, want)
 		}
 	}
+	// Items that each went alone are not busy, whatever their rate.
+	b.Batch(1)
+	if b.Note(t1.Add(100 * time.Millisecond)) {
+		t.Fatal("busy after a batch of one")
+	}
 	// A pause ends it.
+	b.Batch(3)
 	if b.Note(t1.Add(time.Second)) {
 		t.Fatal("busy after a pause of a second")
 	}
@@ -41,6 +48,7 @@ func TestBusyLinger(t *testing.T) {
 	// Mark the stream busy, as DefaultBusyCount quick items would.
 	b.mu.Lock()
 	now := time.Now()
+	b.rate.Batch(2)
 	for range DefaultBusyCount {
 		b.rate.Note(now)
 	}

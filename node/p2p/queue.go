@@ -20,7 +20,8 @@ import (
 // commit does.
 
 // Under load a queued send also lingers: once a destination is busy
-// (batch.Busy: 100 messages a second or more) or the node is loaded
+// (batch.Busy: 100 messages a second or more, the last send already
+// carrying several) or the node is loaded
 // (Config.Loaded), a send that finds nothing under way waits Config.BundleLinger
 // for more messages before it goes. That makes bundles large enough to
 // matter where the sends themselves are quick (a publication returns in
@@ -111,6 +112,7 @@ func (n *Network) drain(q *sendQueue, linger time.Duration, send func([]queuedMs
 		}
 		batch := q.msgs[:k:k]
 		q.msgs = q.msgs[k:]
+		q.rate.Batch(k)
 		n.mu.Unlock()
 		send(batch)
 	}

@@ -178,6 +178,7 @@ func (s *Store) writer() {
 			linger = time.NewTimer(busyLinger)
 		}
 		batch = s.collect(batch, linger)
+		s.rate.Batch(len(batch))
 		if linger != nil {
 			linger.Stop()
 		}
