@@ -298,3 +298,36 @@ func TestSendDirectQueued(t *testing.T) {
 		t.Fatalf("bundle with an oversized message: %v", errsB)
 	}
 }
+
+// TestQueuesForgotten: once maxQueues destinations are remembered, a new
+// one forgets those with no send under way.
+func TestQueuesForgotten(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	n := startNode(t, testConfig(t))
+	send := func(p string) {
+		n.enqueue(queueKey{kind: KindBallots, peer: peer.ID(p)}, queuedMsg{data: []byte("x")}, func([]queuedMsg) {})
+	}
+	for i := range maxQueues {
+		send(fmt.Sprintf("peer-%d", i))
+	}
+	idle := func() bool {
+		n.mu.Lock()
+		defer n.mu.Unlock()
+		for _, q := range n.queues {
+			if q.busy {
+				return false
+			}
+		}
+		return len(n.queues) == maxQueues
+	}
+	if err := waitUntil(ctx, "every send done", idle); err != nil {
+		t.Fatal(err)
+	}
+	send("one more")
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if len(n.queues) != 1 {
+		t.Fatalf("%d queues remembered after the prune, want only the new one", len(n.queues))
+	}
+}

@@ -21,11 +21,16 @@ import (
 
 // Under load a queued send also lingers: once a destination is busy
 // (batch.Busy: 100 messages a second or more, the last send already
-// carrying several) or the node is loaded
-// (Config.Loaded), a send that finds nothing under way waits Config.BundleLinger
-// for more messages before it goes. That makes bundles large enough to
-// matter where the sends themselves are quick (a publication returns in
-// microseconds); a message at light load does not wait.
+// carrying several) or the node is loaded (Config.Loaded), a send that
+// finds nothing under way waits Config.BundleLinger for more messages
+// before it goes. That makes bundles large enough to matter where the
+// sends themselves are quick (a publication returns in microseconds); a
+// message at light load does not wait.
+
+// maxQueues bounds the destinations remembered (with their rates): past
+// it, those with no send under way are forgotten, so that a node that has
+// sent to many peers over time does not keep a queue for each.
+const maxQueues = 1024
 
 // queuedMsg is a message waiting in a sendQueue; done, if not nil, gets the
 // outcome of its send.
@@ -61,6 +66,13 @@ func (n *Network) enqueue(key queueKey, m queuedMsg, send func([]queuedMsg)) boo
 	}
 	q := n.queues[key]
 	if q == nil {
+		if len(n.queues) >= maxQueues {
+			for k, other := range n.queues {
+				if !other.busy {
+					delete(n.queues, k)
+				}
+			}
+		}
 		q = &sendQueue{}
 		n.queues[key] = q
 	}
