@@ -39,28 +39,31 @@ func TestBusy(t *testing.T) {
 // item at once; once items come at a busy rate, a batch waits to fill.
 func TestBusyLinger(t *testing.T) {
 	sizes := make(chan int, 100)
-	b := New(Config{BusyLinger: time.Hour}, func(items []int) { sizes <- len(items) })
-	defer b.Close(t.Context())
-	b.Add(1, 0)
+	light := New(Config{BusyLinger: time.Hour}, func(items []int) { sizes <- len(items) })
+	defer light.Close(t.Context())
+	light.Add(1, 0)
 	if n := <-sizes; n != 1 {
 		t.Fatalf("a lone item went in a batch of %d", n)
 	}
-	// Mark the stream busy, as DefaultBusyCount quick items would.
-	b.mu.Lock()
+	// A batcher whose stream is busy before its first item, as after
+	// DefaultBusyCount quick items in shared batches (its worker is idle:
+	// items added while it flushes would go in the next batch at once).
+	busy := New(Config{BusyLinger: time.Hour}, func(items []int) { sizes <- len(items) })
+	busy.mu.Lock()
 	now := time.Now()
-	b.rate.Batch(2)
+	busy.rate.Batch(2)
 	for range DefaultBusyCount {
-		b.rate.Note(now)
+		busy.rate.Note(now)
 	}
-	b.mu.Unlock()
-	b.Add(2, 0) // busy: waits up to an hour, or until Close
-	b.Add(3, 0)
+	busy.mu.Unlock()
+	busy.Add(2, 0) // busy: waits up to an hour, or until Close
+	busy.Add(3, 0)
 	select {
 	case n := <-sizes:
 		t.Fatalf("a batch of %d went while busy, before its linger", n)
 	case <-time.After(20 * time.Millisecond):
 	}
-	if err := b.Close(t.Context()); err != nil {
+	if err := busy.Close(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	if n := <-sizes; n != 2 {
