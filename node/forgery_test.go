@@ -57,6 +57,13 @@ func newKeylessAttacker(t *testing.T, ctx context.Context, tn *testnet.Network) 
 	if err := a.WaitForPeers(ctx, len(tn.Nodes())); err != nil {
 		t.Fatal(err)
 	}
+	// The tests submit at node0, which every node bootstraps to. A job
+	// node0 publishes before it knows the attacker's subscription reaches
+	// the attacker only through gossip's short history, or re-announced
+	// (with a resend number the tests do not wait for): on a busy machine
+	// the attacker could miss it.
+	gw := tn.Nodes()[0]
+	eventually(t, ctx, "node0 knows the attacker's topics", func() bool { return gw.TopicPeers() >= len(tn.Nodes()) })
 	return &keylessAttacker{net: a, jobs: jobs}
 }
 
