@@ -310,7 +310,7 @@ func (g *gateway) accept(msg *JobMessage, raw []byte, rec *store.Job, cs []claim
 	g.publishRaw(p2p.KindJobs, raw)
 	t0 := time.Now()
 	if err := g.store.PutJob(rec); err != nil {
-		g.dropLocked(j)
+		g.closeLocked(j)
 		return fmt.Errorf("store job: %w", err)
 	}
 	g.metrics.observeStore("job", t0)
@@ -422,9 +422,10 @@ func (g *gateway) startLocked(msg *JobMessage, stored []store.StoredBallot, acce
 	return j, nil
 }
 
-// dropLocked forgets a job whose tally started but that was never
-// accepted (its store failed): its timers stop and it counts no ballot.
-func (g *gateway) dropLocked(j *aggJob) {
+// closeLocked ends a job's aggregation: it counts no more ballots, its
+// timers stop and it is no longer listed. Alone it drops a job never
+// accepted (its store failed); finalizeLocked goes on to its certificate.
+func (g *gateway) closeLocked(j *aggJob) {
 	j.closed = true
 	j.stopTimers()
 	g.mu.Lock()
@@ -521,13 +522,7 @@ func (g *gateway) expire(id common.Hash) {
 // issues it in a goroutine of its own, so that the store's group commit
 // does not hold the job's lock. j.mu must be held.
 func (g *gateway) finalizeLocked(j *aggJob, expired bool) {
-	j.closed = true
-	j.stopTimers()
-	g.mu.Lock()
-	delete(g.jobs, j.msg.JobID)
-	g.mu.Unlock()
-	g.metrics.jobsPending.Dec()
-	g.load.Add(-1)
+	g.closeLocked(j)
 	now := g.clock.Now()
 	ballots := j.unsavedLocked()
 	cert, err := j.tally.Certificate(j.claims, now)
