@@ -10,6 +10,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
+	msmux "github.com/multiformats/go-multistream"
 )
 
 // directTimeout bounds one direct exchange, either side.
@@ -134,7 +135,7 @@ func (n *Network) writeDirect(ctx context.Context, p peer.ID, kind string, data 
 		return nil, nil, ErrClosed
 	}
 	ctx, cancel := context.WithTimeout(ctx, directTimeout)
-	s, err := n.host.NewStream(ctx, p, DirectProtocol(n.cfg.NetworkID, kind))
+	s, err := n.openStream(ctx, p, DirectProtocol(n.cfg.NetworkID, kind))
 	if err != nil {
 		cancel()
 		return nil, nil, fmt.Errorf("direct %s to %s: %w", kind, p, err)
@@ -190,4 +191,57 @@ func verdictErr(kind string, p peer.ID, v Verdict) error {
 	default:
 		return fmt.Errorf("direct %s to %s: %w", kind, p, ErrIgnored)
 	}
+}
+
+// openStream opens a stream speaking pid to p, dialling p first if this
+// node has no connection to it. Unlike host.NewStream it does not wait for
+// identify to finish on a new connection, and it negotiates pid lazily:
+// the proposal goes out with the first write, p's answer is read with the
+// first read. A ballot to a gateway the validator never met costs the
+// handshake's round trip and no more (host.NewStream added identify's and,
+// for a peer whose protocols are not known yet, multistream's). A peer
+// that does not speak pid fails the exchange at the first read, which for
+// a direct message is the verdict's.
+func (n *Network) openStream(ctx context.Context, p peer.ID, pid protocol.ID) (network.Stream, error) {
+	swarm := n.host.Network()
+	if swarm.Connectedness(p) != network.Connected {
+		if _, err := swarm.DialPeer(ctx, p); err != nil {
+			return nil, err
+		}
+	}
+	s, err := swarm.NewStream(network.WithNoDial(ctx, "dialled"), p)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.SetProtocol(pid); err != nil {
+		_ = s.Reset()
+		return nil, err
+	}
+	return &lazyStream{Stream: s, rw: msmux.NewMSSelect(s, pid)}, nil
+}
+
+// lazyStream is a stream whose protocol is negotiated with its first
+// write and read (multistream-select's lazy client).
+type lazyStream struct {
+	network.Stream
+	rw io.ReadWriteCloser
+}
+
+func (s *lazyStream) Read(b []byte) (int, error)  { return s.rw.Read(b) }
+func (s *lazyStream) Write(b []byte) (int, error) { return s.rw.Write(b) }
+
+// Close bounds the wait for the negotiation's answer, which the lazy
+// client reads on close if nothing read it before.
+func (s *lazyStream) Close() error {
+	_ = s.Stream.SetReadDeadline(time.Now().Add(directTimeout))
+	return s.rw.Close()
+}
+
+// CloseWrite sends the proposal first if nothing was written: an error
+// there shows on the next read.
+func (s *lazyStream) CloseWrite() error {
+	if f, ok := s.rw.(interface{ Flush() error }); ok {
+		_ = f.Flush()
+	}
+	return s.Stream.CloseWrite()
 }

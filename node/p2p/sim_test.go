@@ -2,6 +2,7 @@ package p2p
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"slices"
@@ -99,6 +100,80 @@ func TestSimulatedGossipLatency(t *testing.T) {
 		// hundred bytes at 100 Mbit/s twice: microseconds.
 		if got < want || got > want+time.Millisecond {
 			t.Fatalf("delivery took %v, want %v (+ at most 1ms)", got, want)
+		}
+	})
+}
+
+// TestFirstContactDirect sends a direct message to a peer this node has
+// no connection to, over a simulated link of 20 ms each way, in virtual
+// time. The message must arrive after the QUIC handshake's round trip and
+// its own way (60 ms), not after identify's round trip too (100 ms with
+// host.NewStream), and the verdict 20 ms later. A peer that does not
+// serve the kind answers with an error, not a verdict.
+func TestFirstContactDirect(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const oneWay = 20 * time.Millisecond
+		sim := &simnet.Simnet{LatencyFunc: func(*simnet.Packet) time.Duration { return oneWay }}
+		sim.Start()
+		defer sim.Close()
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+
+		var nets []*Network
+		for i := range 2 {
+			cfg := testConfig(t)
+			cfg.ListenAddrs = []string{simAddr(i)}
+			cfg.HostOptions = simHostOptions(sim)
+			n, err := New(ctx, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer n.Close()
+			nets = append(nets, n)
+		}
+		gw, val := nets[0], nets[1]
+		arrived := make(chan time.Time, 1)
+		if err := gw.HandleDirect(KindBallots, 64, func(context.Context, peer.ID, []byte) Verdict {
+			arrived <- time.Now()
+			return Accept
+		}); err != nil {
+			t.Fatal(err)
+		}
+		val.host.Peerstore().AddAddrs(gw.PeerID(), gw.host.Addrs(), time.Hour)
+		if val.Connected(gw.PeerID()) {
+			t.Fatal("the nodes are connected before the first message")
+		}
+
+		start := time.Now()
+		if err := val.SendDirect(ctx, gw.PeerID(), KindBallots, []byte("ballot")); err != nil {
+			t.Fatal(err)
+		}
+		answered := time.Since(start)
+		got := (<-arrived).Sub(start)
+		rtt := 2 * oneWay
+		t.Logf("first contact: message after %v, verdict after %v (round trip %v)", got, answered, rtt)
+		// Beyond the latencies only the time to send a few packets at
+		// 100 Mbit/s: microseconds.
+		if want := rtt + oneWay; got < want || got > want+time.Millisecond {
+			t.Fatalf("message arrived after %v, want %v (handshake and one way)", got, want)
+		}
+		if want := 2 * rtt; answered < want || answered > want+time.Millisecond {
+			t.Fatalf("verdict after %v, want %v", answered, want)
+		}
+
+		// The connection is open now: a second message costs one way.
+		start = time.Now()
+		if err := val.SendDirect(ctx, gw.PeerID(), KindBallots, []byte("again")); err != nil {
+			t.Fatal(err)
+		}
+		if got := (<-arrived).Sub(start); got < oneWay || got > oneWay+time.Millisecond {
+			t.Fatalf("second message arrived after %v, want %v", got, oneWay)
+		}
+
+		// A kind the gateway does not serve fails on the verdict.
+		err := val.SendDirect(ctx, gw.PeerID(), KindCerts, []byte("x"))
+		if err == nil || errors.Is(err, ErrIgnored) || errors.Is(err, ErrRejected) {
+			t.Fatalf("a kind the peer does not serve: %v, want an error without a verdict", err)
 		}
 	})
 }
