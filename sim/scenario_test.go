@@ -2,6 +2,8 @@ package sim
 
 import (
 	"errors"
+	"fmt"
+	"image/png"
 	"math"
 	"os"
 	"path/filepath"
@@ -11,6 +13,7 @@ import (
 
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
+	"gonum.org/v1/plot"
 
 	"github.com/verity-network/verity/consensus"
 )
@@ -205,5 +208,57 @@ func TestSimConnManager(t *testing.T) {
 		}
 		first = cfg
 		defer cm.Close()
+	}
+}
+
+// TestWritePlotsNodes draws a nodes sweep from 10 to 1,000 validators
+// whose largest run measured longer than the others into a directory that
+// does not exist yet: two PNG images, validators on a log scale, and the
+// subtitle gives the range of durations.
+func TestWritePlotsNodes(t *testing.T) {
+	var reps []*Report
+	for i, n := range []int{10, 100, 1000} {
+		reps = append(reps, &Report{
+			Time: "virtual", Validators: n, Regions: 5, Replication: 5, Rate: 1, Claims: 5,
+			Duration:  []float64{20, 20, 60}[i],
+			LatencyMS: Latency{P50: 200 + float64(i), P99: 300}, FloorMS: Latency{P50: 150},
+			CPUPerNodeMS: 20, BytesPerNode: 50 << 10,
+		})
+	}
+	dir := filepath.Join(t.TempDir(), "scale")
+	files, err := WritePlots(reps, SweepNodes, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) != 2 {
+		t.Fatalf("wrote %v, want two plots", files)
+	}
+	for _, f := range files {
+		fh, err := os.Open(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		img, err := png.Decode(fh)
+		fh.Close()
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		if b := img.Bounds(); b.Dx() < 200 || b.Dy() < 100 {
+			t.Fatalf("%s: %v, too small", f, b)
+		}
+	}
+	if s := sweepSubtitle(reps); !strings.Contains(s, " 20-60s;") {
+		t.Fatalf("subtitle %q does not give the durations' range", s)
+	}
+	if s := sweepSubtitle(reps[:2]); !strings.Contains(s, " 20s;") {
+		t.Fatalf("subtitle %q", s)
+	}
+	p := plot.New()
+	if nodesAxis(p, reps); p.X.Scale == nil || fmt.Sprintf("%T", p.X.Scale) != "plot.LogScale" {
+		t.Fatalf("validators from 10 to 1,000 on a %T axis, want plot.LogScale", p.X.Scale)
+	}
+	p = plot.New()
+	if nodesAxis(p, reps[:2]); fmt.Sprintf("%T", p.X.Scale) == "plot.LogScale" {
+		t.Fatal("validators from 10 to 100 on a log axis")
 	}
 }

@@ -103,6 +103,9 @@ func WritePlots(reports []*Report, kind, dir string) ([]string, error) {
 	if len(reports) == 0 {
 		return nil, fmt.Errorf("no reports to plot")
 	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
 	switch kind {
 	case SweepNodes:
 		a, err := plotLatency(reports, filepath.Join(dir, PlotLatency))
@@ -141,6 +144,36 @@ func subtitle(r *Report) string {
 		r.Regions, r.Rate, r.Claims, r.Duration, committee, r.Time)
 }
 
+// sweepSubtitle describes the runs of a sweep: the first run's subtitle,
+// with the range of measured durations where the runs differ in it (a
+// long run at the largest size beside shorter ones).
+func sweepSubtitle(reports []*Report) string {
+	lo, hi := reports[0].Duration, reports[0].Duration
+	for _, r := range reports[1:] {
+		lo, hi = min(lo, r.Duration), max(hi, r.Duration)
+	}
+	s := subtitle(reports[0])
+	if lo != hi {
+		s = strings.Replace(s, fmt.Sprintf("%gs;", reports[0].Duration), fmt.Sprintf("%g-%gs;", lo, hi), 1)
+	}
+	return s
+}
+
+// nodesAxis puts validators on a logarithmic axis when the sweep spans
+// more than a factor of 20 (10 to 1,000 validators), so that the small
+// networks do not crowd into the left edge.
+func nodesAxis(p *plot.Plot, reports []*Report) {
+	lo, hi := reports[0].Validators, reports[0].Validators
+	for _, r := range reports[1:] {
+		lo, hi = min(lo, r.Validators), max(hi, r.Validators)
+	}
+	if lo > 0 && hi >= 20*lo {
+		p.X.Scale = plot.LogScale{}
+		p.X.Tick.Marker = plot.LogTicks{Prec: -1}
+		p.X.Label.Text += " (log scale)"
+	}
+}
+
 func newPlot(title, sub, x, y string) *plot.Plot {
 	p := plot.New()
 	p.Title.Text = title + "\n" + sub
@@ -177,7 +210,8 @@ func save(p *plot.Plot, file string) error {
 }
 
 func plotLatency(reports []*Report, file string) (string, error) {
-	p := newPlot("Time to certificate against validators", subtitle(reports[0]), "validators", "milliseconds")
+	p := newPlot("Time to certificate against validators", sweepSubtitle(reports), "validators", "milliseconds")
+	nodesAxis(p, reports)
 	var p50, p99, floor plotter.XYs
 	for _, r := range reports {
 		x := float64(r.Validators)
@@ -198,7 +232,8 @@ func plotLatency(reports []*Report, file string) (string, error) {
 }
 
 func plotCost(reports []*Report, file string) (string, error) {
-	p := newPlot("Cost per node per certificate against validators", subtitle(reports[0]), "validators", "CPU ms  /  KiB sent")
+	p := newPlot("Cost per node per certificate against validators", sweepSubtitle(reports), "validators", "CPU ms  /  KiB sent")
+	nodesAxis(p, reports)
 	var cpu, kib plotter.XYs
 	for _, r := range reports {
 		x := float64(r.Validators)
