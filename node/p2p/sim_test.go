@@ -36,6 +36,35 @@ func simHostOptions(sim *simnet.Simnet) []libp2p.Option {
 	}
 }
 
+// startSimNets starts count networks over sim, node i at simAddr(i), each
+// config adjusted by adjust (if not nil) given the networks started
+// before it. On a failure it closes those it started.
+func startSimNets(t *testing.T, ctx context.Context, sim *simnet.Simnet, count int, adjust func(i int, cfg *Config, nets []*Network)) []*Network {
+	t.Helper()
+	var nets []*Network
+	for i := range count {
+		cfg := testConfig(t)
+		cfg.ListenAddrs = []string{simAddr(i)}
+		cfg.HostOptions = simHostOptions(sim)
+		if adjust != nil {
+			adjust(i, &cfg, nets)
+		}
+		n, err := New(ctx, cfg)
+		if err != nil {
+			closeAll(nets)
+			t.Fatal(err)
+		}
+		nets = append(nets, n)
+	}
+	return nets
+}
+
+func closeAll(nets []*Network) {
+	for _, n := range nets {
+		_ = n.Close()
+	}
+}
+
 // TestSimulatedGossipLatency runs three networks over a simulated network
 // in virtual time (testing/synctest), each link with its own latency. Node
 // 1 and node 2 know only node 0 and seek no more peers, so node 1's
@@ -59,22 +88,13 @@ func TestSimulatedGossipLatency(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
 
-		var nets []*Network
-		for i := range 3 {
-			cfg := testConfig(t)
-			cfg.ListenAddrs = []string{simAddr(i)}
-			cfg.HostOptions = simHostOptions(sim)
+		nets := startSimNets(t, ctx, sim, 3, func(i int, cfg *Config, nets []*Network) {
 			cfg.TargetPeers = 1
 			if i > 0 {
 				cfg.Bootstrap = addrStrings(nets[0])
 			}
-			n, err := New(ctx, cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer n.Close()
-			nets = append(nets, n)
-		}
+		})
+		defer closeAll(nets)
 		sub, err := nets[2].Subscribe(KindJobs)
 		if err != nil {
 			t.Fatal(err)
@@ -119,18 +139,8 @@ func TestFirstContactDirect(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
 
-		var nets []*Network
-		for i := range 2 {
-			cfg := testConfig(t)
-			cfg.ListenAddrs = []string{simAddr(i)}
-			cfg.HostOptions = simHostOptions(sim)
-			n, err := New(ctx, cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer n.Close()
-			nets = append(nets, n)
-		}
+		nets := startSimNets(t, ctx, sim, 2, nil)
+		defer closeAll(nets)
 		gw, val := nets[0], nets[1]
 		arrived := make(chan time.Time, 1)
 		if err := gw.HandleDirect(KindBallots, 64, func(context.Context, peer.ID, []byte) Verdict {
