@@ -134,29 +134,25 @@ var (
 	grey   = color.RGBA{R: 120, G: 120, B: 120, A: 255}
 )
 
-// subtitle describes the runs a plot comes from.
-func subtitle(r *Report) string {
+// subtitle describes the runs a plot comes from: the first run's
+// settings, and the range of measured durations where the runs differ in
+// it (a long run at the largest size beside shorter ones).
+func subtitle(reports []*Report) string {
+	r := reports[0]
+	lo, hi := r.Duration, r.Duration
+	for _, o := range reports[1:] {
+		lo, hi = min(lo, o.Duration), max(hi, o.Duration)
+	}
+	duration := fmt.Sprintf("%gs", lo)
+	if lo != hi {
+		duration = fmt.Sprintf("%g-%gs", lo, hi)
+	}
 	committee := "every validator judges every claim"
 	if r.Replication > 0 {
 		committee = fmt.Sprintf("committees of %d", r.Replication)
 	}
-	return fmt.Sprintf("%d regions, %g output/s x %d claims, %gs; %s; %s time",
-		r.Regions, r.Rate, r.Claims, r.Duration, committee, r.Time)
-}
-
-// sweepSubtitle describes the runs of a sweep: the first run's subtitle,
-// with the range of measured durations where the runs differ in it (a
-// long run at the largest size beside shorter ones).
-func sweepSubtitle(reports []*Report) string {
-	lo, hi := reports[0].Duration, reports[0].Duration
-	for _, r := range reports[1:] {
-		lo, hi = min(lo, r.Duration), max(hi, r.Duration)
-	}
-	s := subtitle(reports[0])
-	if lo != hi {
-		s = strings.Replace(s, fmt.Sprintf("%gs;", reports[0].Duration), fmt.Sprintf("%g-%gs;", lo, hi), 1)
-	}
-	return s
+	return fmt.Sprintf("%d regions, %g output/s x %d claims, %s; %s; %s time",
+		r.Regions, r.Rate, r.Claims, duration, committee, r.Time)
 }
 
 // nodesAxis puts validators on a logarithmic axis when the sweep spans
@@ -210,7 +206,7 @@ func save(p *plot.Plot, file string) error {
 }
 
 func plotLatency(reports []*Report, file string) (string, error) {
-	p := newPlot("Time to certificate against validators", sweepSubtitle(reports), "validators", "milliseconds")
+	p := newPlot("Time to certificate against validators", subtitle(reports), "validators", "milliseconds")
 	nodesAxis(p, reports)
 	var p50, p99, floor plotter.XYs
 	for _, r := range reports {
@@ -232,7 +228,7 @@ func plotLatency(reports []*Report, file string) (string, error) {
 }
 
 func plotCost(reports []*Report, file string) (string, error) {
-	p := newPlot("Cost per node per certificate against validators", sweepSubtitle(reports), "validators", "CPU ms  /  KiB sent")
+	p := newPlot("Cost per node per certificate against validators", subtitle(reports), "validators", "CPU ms  /  KiB sent")
 	nodesAxis(p, reports)
 	var cpu, kib plotter.XYs
 	for _, r := range reports {
@@ -251,7 +247,7 @@ func plotCost(reports []*Report, file string) (string, error) {
 
 func plotAccuracy(reports []*Report, file string) (string, error) {
 	r0 := reports[0]
-	p := newPlot("Certified-wrong claims against liars' stake", subtitle(r0), "liars' share of the stake", "share of certified claims decided wrong")
+	p := newPlot("Certified-wrong claims against liars' stake", subtitle(reports), "liars' share of the stake", "share of certified claims decided wrong")
 	var measured plotter.XYs
 	var errs plotter.YErrors
 	for _, r := range reports {
