@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -257,12 +258,27 @@ func build(sc *Scenario, dir string) (*world, error) {
 	w.sim = &simnet.Simnet{LatencyFunc: w.latency}
 	bootRng := seededRand(sc.Seed, "bootstrap")
 	bw := int(sc.Network.BandwidthMbps * 1e6)
+	var entry []int // the gateways every validator stays connected to
+	if sc.Load.Gateways > 0 {
+		entry = sc.gatewaySet()
+	}
 	for i, m := range w.members {
 		// Each node bootstraps to up to three earlier nodes drawn by the
-		// seed, so that no one node is everyone's entry point.
+		// seed, so that no one node is everyone's entry point, and to the
+		// scenario's gateways, if it names how many.
 		var boot []string
 		for _, j := range bootRng.Perm(max(i, 1))[:min(i, 3)] {
 			boot = append(boot, w.members[j].dial)
+		}
+		for _, j := range entry {
+			if j != i && !slices.Contains(boot, w.members[j].dial) {
+				boot = append(boot, w.members[j].dial)
+			}
+		}
+		connMgr := simConnManager(simPeersLow, simPeersHigh)
+		if slices.Contains(entry, i) {
+			// A gateway keeps a connection to every validator.
+			connMgr = simConnManager(len(w.members)+simPeersLow, len(w.members)+simPeersHigh)
 		}
 		link := simnet.LinkSettings{BitsPerSecond: bw}
 		m.opts = node.Options{
@@ -287,7 +303,7 @@ func build(sc *Scenario, dir string) (*world, error) {
 				// simulation.
 				libp2p.DisableIdentifyAddressDiscovery(),
 				libp2p.ResourceManager(&network.NullResourceManager{}),
-				simConnManager,
+				connMgr,
 			},
 		}
 	}
@@ -310,15 +326,18 @@ const (
 	simPeersGrace = 5 * time.Second
 )
 
-// simConnManager gives each host a connection manager of its own (a
-// restarted node gets a new one: a host closes its manager).
-func simConnManager(cfg *libp2p.Config) error {
-	cm, err := connmgr.NewConnManager(simPeersLow, simPeersHigh,
-		connmgr.WithGracePeriod(simPeersGrace), connmgr.WithSilencePeriod(time.Second))
-	if err != nil {
-		return err
+// simConnManager gives each host a connection manager of its own that
+// trims down to low connections once above high (a restarted node gets a
+// new one: a host closes its manager).
+func simConnManager(low, high int) libp2p.Option {
+	return func(cfg *libp2p.Config) error {
+		cm, err := connmgr.NewConnManager(low, high,
+			connmgr.WithGracePeriod(simPeersGrace), connmgr.WithSilencePeriod(time.Second))
+		if err != nil {
+			return err
+		}
+		return cfg.Apply(libp2p.ConnectionManager(cm))
 	}
-	return cfg.Apply(libp2p.ConnectionManager(cm))
 }
 
 // latency is the simulated network's latency function: one way between

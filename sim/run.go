@@ -136,12 +136,8 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (*Report, error) {
 	progress("network ready after %s of wall time", setupWall.Round(time.Millisecond))
 
 	r := &runner{w: w, opts: opts, wallStart: wallStart}
-	pool := churnPool(sc)
-	for i := range w.members {
-		if !slices.Contains(pool, i) {
-			r.gateways = append(r.gateways, i)
-		}
-	}
+	pool := sc.churnPool()
+	r.gateways = sc.gatewaySet()
 	processing, err := r.calibrate(ctx)
 	if err != nil {
 		return nil, err
@@ -158,12 +154,6 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (*Report, error) {
 	rep.finish(r, processing)
 	rep.WallSeconds = wallNow().Sub(wallStart).Seconds()
 	return rep, nil
-}
-
-// churnPool is the validators churn may take away, drawn by the seed: they
-// are never gateways.
-func churnPool(sc *Scenario) []int {
-	return seededRand(sc.Seed, "churn").Perm(sc.Validators)[:sc.churned()]
 }
 
 // calibrate runs a few jobs one at a time with every latency zero and

@@ -106,6 +106,15 @@ type LoadSpec struct {
 	// measured time (default 10s).
 	Warmup   node.Duration `toml:"warmup"`
 	Duration node.Duration `toml:"duration"`
+	// Gateways is how many gateways the load is submitted to, drawn by
+	// the seed among the validators that never leave. Every other
+	// validator stays connected to each of them (they are among its
+	// bootstrap peers, which it redials and its connection manager keeps),
+	// as validators would to a network's few well-known entry points, and
+	// a gateway keeps a connection to every validator. 0 (default): every
+	// validator that never leaves is a gateway, and none is kept
+	// connected.
+	Gateways int `toml:"gateways"`
 }
 
 // AdversarySpec is one [[adversary]] table: validators holding StakeShare
@@ -265,6 +274,8 @@ func (s *Scenario) validateRanges() error {
 		return invalidScenario("load.claims %d: want 1 to 100", s.Load.Claims)
 	case *s.Load.FalseShare < 0 || *s.Load.FalseShare > 1:
 		return invalidScenario("load.false_share %g: want 0 to 1", *s.Load.FalseShare)
+	case s.Load.Gateways < 0 || s.Load.Gateways > s.Validators:
+		return invalidScenario("load.gateways %d: want 0 to %d (the validators)", s.Load.Gateways, s.Validators)
 	case s.Load.Warmup.Duration < 0 || s.Load.Duration.Duration <= 0:
 		return invalidScenario("load.warmup must not be negative, load.duration must be positive")
 	case s.Consensus.Deadline.Duration <= 0 || s.Consensus.Deadline.Duration > 10*time.Minute:
@@ -355,6 +366,9 @@ func (s *Scenario) validateChurn() error {
 	if left >= s.Validators {
 		return invalidScenario("churn takes %d of %d validators away: at least one must stay as a gateway", left, s.Validators)
 	}
+	if s.Load.Gateways > s.Validators-left {
+		return invalidScenario("load.gateways = %d but churn takes %d of %d validators away: gateways never leave", s.Load.Gateways, left, s.Validators)
+	}
 	down := 0
 	for _, c := range s.churnSchedule() {
 		if c.Action == ChurnLeave {
@@ -373,6 +387,35 @@ func (s *Scenario) churnSchedule() []ChurnSpec {
 	c := slices.Clone(s.Churn)
 	slices.SortStableFunc(c, func(a, b ChurnSpec) int { return int(a.At.Duration - b.At.Duration) })
 	return c
+}
+
+// gatewaySet is the validators the load is submitted to, in increasing
+// order: Load.Gateways of those that never leave, drawn by the seed, or all
+// of them when Load.Gateways is 0.
+func (s *Scenario) gatewaySet() []int {
+	pool := s.churnPool()
+	var stay []int
+	for i := range s.Validators {
+		if !slices.Contains(pool, i) {
+			stay = append(stay, i)
+		}
+	}
+	if s.Load.Gateways == 0 || s.Load.Gateways >= len(stay) {
+		return stay
+	}
+	perm := seededRand(s.Seed, "gateway set").Perm(len(stay))[:s.Load.Gateways]
+	set := make([]int, len(perm))
+	for i, k := range perm {
+		set[i] = stay[k]
+	}
+	slices.Sort(set)
+	return set
+}
+
+// churnPool is the validators churn may take away, drawn by the seed: they
+// are never gateways.
+func (s *Scenario) churnPool() []int {
+	return seededRand(s.Seed, "churn").Perm(s.Validators)[:s.churned()]
 }
 
 // churned is the number of validators churn ever takes away: they are never

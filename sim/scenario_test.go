@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -191,7 +192,7 @@ func TestSimConnManager(t *testing.T) {
 	var first libp2p.Config
 	for range 2 {
 		var cfg libp2p.Config
-		if err := simConnManager(&cfg); err != nil {
+		if err := simConnManager(simPeersLow, simPeersHigh)(&cfg); err != nil {
 			t.Fatal(err)
 		}
 		cm, ok := cfg.ConnManager.(*connmgr.BasicConnMgr)
@@ -207,6 +208,64 @@ func TestSimConnManager(t *testing.T) {
 		}
 		first = cfg
 		defer cm.Close()
+	}
+}
+
+// TestScenarioGateways: with load.gateways set, the load's gateways are
+// that many validators that never leave, the same for a seed; every other
+// validator has each of them among its bootstrap peers, and a gateway's
+// connection manager keeps a connection to every validator.
+func TestScenarioGateways(t *testing.T) {
+	src := []byte(`
+validators = 12
+[load]
+gateways = 3
+[[churn]]
+at = "1s"
+action = "leave"
+count = 4
+`)
+	sc, err := ParseScenario(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := sc.gatewaySet()
+	if len(set) != 3 || !slices.Equal(set, sc.gatewaySet()) {
+		t.Fatalf("gateway set %v, then %v: want 3, the same each time", set, sc.gatewaySet())
+	}
+	for _, g := range set {
+		if slices.Contains(sc.churnPool(), g) {
+			t.Fatalf("gateway %d may leave (churn pool %v)", g, sc.churnPool())
+		}
+	}
+	w, err := build(sc, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, m := range w.members {
+		for _, g := range set {
+			if g != i && !slices.Contains(m.opts.Bootstrap, w.members[g].dial) {
+				t.Errorf("%s does not bootstrap to gateway %s: %v", m.name, w.members[g].name, m.opts.Bootstrap)
+			}
+		}
+		var cfg libp2p.Config
+		for _, o := range m.opts.HostOptions {
+			if err := cfg.Apply(o); err != nil {
+				t.Fatal(err)
+			}
+		}
+		cm := cfg.ConnManager.(*connmgr.BasicConnMgr)
+		defer cm.Close()
+		high := cm.GetInfo().HighWater
+		if gw := slices.Contains(set, i); gw != (high == len(w.members)+simPeersHigh) {
+			t.Errorf("%s: gateway %v, connection high water %d of %d validators", m.name, gw, high, len(w.members))
+		}
+	}
+
+	for _, bad := range []string{"gateways = -1", "gateways = 13", "gateways = 9\n[[churn]]\nat = \"1s\"\naction = \"leave\"\ncount = 4"} {
+		if _, err := ParseScenario([]byte("validators = 12\n[load]\n" + bad)); !errors.Is(err, ErrInvalidScenario) {
+			t.Errorf("%q: %v, want ErrInvalidScenario", bad, err)
+		}
 	}
 }
 
