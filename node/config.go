@@ -54,6 +54,11 @@ type P2PConfig struct {
 	// sending them straight to each job's gateway (see
 	// node.Options.GossipBallots).
 	GossipBallots bool `toml:"gossip_ballots,omitempty"`
+	// MaxPeers is how many connections the node keeps (0, the default:
+	// libp2p's, which trims to 160 above 192). A gateway that the
+	// validators list as a bootstrap peer sets it above their number
+	// (p2p.Config.MaxPeers).
+	MaxPeers int `toml:"max_peers,omitempty,omitzero"`
 }
 
 // APIConfig holds the HTTP API settings.
@@ -283,6 +288,9 @@ func (c *Config) validate() error {
 	if len(c.P2P.Listen) == 0 {
 		return errors.New("config: p2p.listen needs at least one multiaddr")
 	}
+	if c.P2P.MaxPeers < 0 {
+		return fmt.Errorf("config: p2p.max_peers %d must not be negative", c.P2P.MaxPeers)
+	}
 	if c.Consensus.Deadline.Duration <= 0 || c.Consensus.Deadline.Duration > c.Consensus.MaxDeadline.Duration {
 		return fmt.Errorf("config: consensus.deadline %s must be positive and at most max_deadline %s", c.Consensus.Deadline, c.Consensus.MaxDeadline)
 	}
@@ -316,6 +324,7 @@ func FromConfig(cfg *Config) (Options, error) {
 		DataDir:        cfg.Path(cfg.DataDir),
 		ListenAddrs:    cfg.P2P.Listen,
 		Bootstrap:      cfg.P2P.Bootstrap,
+		MaxPeers:       cfg.P2P.MaxPeers,
 		APIListen:      cfg.API.Listen,
 		MaxBodyBytes:   cfg.API.MaxBodyBytes,
 		Tokens:         cfg.API.Tokens,

@@ -1,6 +1,7 @@
 package node_test
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"strings"
@@ -110,6 +111,54 @@ func TestVerifierConfigErrorSaysVerifierOnce(t *testing.T) {
 		}
 		if msg := err.Error(); !strings.HasPrefix(msg, "verifier: ") || strings.Count(msg, "verifier:") != 1 {
 			t.Errorf("backend %q: %q, want one \"verifier:\" prefix", backend, msg)
+		}
+	}
+}
+
+// TestConfigMaxPeers: [p2p] max_peers reaches the node's options, and a
+// negative one is refused with its name.
+func TestConfigMaxPeers(t *testing.T) {
+	layout, err := testnet.Init(testnet.InitOptions{Dir: filepath.Join(t.TempDir(), "net"), Nodes: 1, BasePort: 23950})
+	if err != nil {
+		t.Fatal(err)
+	}
+	home := layout.Nodes[0].Home
+	base, err := os.ReadFile(filepath.Join(home, "config.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(base, []byte("[p2p]\n")) {
+		t.Fatalf("config.toml has no [p2p] table:\n%s", base)
+	}
+	for _, tc := range []struct {
+		line    string
+		want    int
+		wantErr string
+	}{
+		{"", 0, ""},
+		{"max_peers = 1200\n", 1200, ""},
+		{"max_peers = -1\n", 0, "p2p.max_peers"},
+	} {
+		src := bytes.Replace(base, []byte("[p2p]\n"), []byte("[p2p]\n"+tc.line), 1)
+		if err := os.WriteFile(filepath.Join(home, "config.toml"), src, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := node.LoadConfig(home)
+		if tc.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Errorf("%q: error %v, want one naming %s", tc.line, err, tc.wantErr)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%q: %v", tc.line, err)
+		}
+		opts, err := node.FromConfig(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if opts.MaxPeers != tc.want {
+			t.Errorf("%q: MaxPeers %d, want %d", tc.line, opts.MaxPeers, tc.want)
 		}
 	}
 }

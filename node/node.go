@@ -258,6 +258,7 @@ func (n *Node) joinNetwork() (err error) {
 		Identity:    n.identity,
 		ListenAddrs: n.opts.ListenAddrs,
 		Bootstrap:   n.opts.Bootstrap,
+		MaxPeers:    n.opts.MaxPeers,
 		NetworkID:   n.set.NetworkID(),
 		HostOptions: n.opts.HostOptions,
 		Loaded:      n.loaded,

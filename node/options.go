@@ -26,6 +26,9 @@ type Options struct {
 	DataDir     string
 	ListenAddrs []string
 	Bootstrap   []string
+	// MaxPeers, if above 0, is how many libp2p connections the node keeps
+	// (p2p.Config.MaxPeers); 0 keeps libp2p's defaults.
+	MaxPeers int
 	// APIListen is the HTTP API address; empty runs no HTTP server.
 	APIListen    string
 	MaxBodyBytes int64

@@ -130,6 +130,17 @@ type Config struct {
 	// fewer, it asks its bootstrap peers for the peers they know and dials
 	// some. Default DefaultTargetPeers.
 	TargetPeers int
+	// MaxPeers, if above 0, is how many connections the node keeps: above
+	// it, its connection manager trims down to five sixths of it, sparing
+	// its bootstrap peers, its gossipsub mesh peers and connections less
+	// than a minute old; and its resource manager admits MaxPeers and a
+	// quarter more. 0: libp2p's defaults (trim to 160 above 192; about 192
+	// inbound connections on a machine of 16 GiB). A gateway that a
+	// network's validators stay connected to (they list it as a bootstrap
+	// peer) sets it above the number of validators. With MaxPeers,
+	// HostOptions must not set a connection or resource manager (libp2p
+	// refuses two).
+	MaxPeers int
 	// QueueSize is the length of each peer's outbound queue, of the
 	// validation queue and of each subscription's buffer. Default
 	// DefaultQueueSize.
@@ -174,7 +185,7 @@ func (c Config) withDefaults() (Config, error) {
 	case c.Key != nil && c.Identity != nil:
 		return c, fmt.Errorf("%w: both a key and an identity", ErrInvalidConfig)
 	}
-	if c.MaxMessageSize < 0 || c.QueueSize < 0 || c.TargetPeers < 0 || c.HeartbeatInterval < 0 ||
+	if c.MaxMessageSize < 0 || c.QueueSize < 0 || c.TargetPeers < 0 || c.MaxPeers < 0 || c.HeartbeatInterval < 0 ||
 		c.ValidatorTimeout < 0 || c.ScoreInspectPeriod < 0 || c.BanDuration < 0 {
 		return c, fmt.Errorf("%w: negative size or duration", ErrInvalidConfig)
 	}

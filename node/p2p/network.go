@@ -131,8 +131,14 @@ func New(ctx context.Context, cfg Config) (*Network, error) {
 	} else {
 		opts = append(opts, libp2p.DisableMetrics())
 	}
+	limits, release, err := peerLimitOptions(cfg.MaxPeers)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
+	opts = append(opts, limits...)
 	h, err := libp2p.New(append(opts, cfg.HostOptions...)...)
 	if err != nil {
+		release()
 		return nil, fmt.Errorf("start libp2p host: %w", err)
 	}
 

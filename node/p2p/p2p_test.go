@@ -261,6 +261,7 @@ func TestConfigErrors(t *testing.T) {
 		{"bootstrap without peer id", func(c *Config) { c.Bootstrap = []string{"/ip4/127.0.0.1/tcp/1"} }},
 		{"bootstrap not a multiaddr", func(c *Config) { c.Bootstrap = []string{"127.0.0.1:9000"} }},
 		{"negative max message size", func(c *Config) { c.MaxMessageSize = -1 }},
+		{"negative max peers", func(c *Config) { c.MaxPeers = -1 }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,0 +1,62 @@
+package p2p
+
+import (
+	"reflect"
+	"testing"
+
+	"github.com/libp2p/go-libp2p"
+	coreconnmgr "github.com/libp2p/go-libp2p/core/connmgr"
+	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
+	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
+)
+
+// TestMaxPeers: a node with MaxPeers trims its connections down to five
+// sixths of it above it, and its resource manager admits MaxPeers and a
+// quarter more connections, where libp2p's defaults would refuse inbound
+// connections past a few hundred; every other limit stays libp2p's.
+func TestMaxPeers(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.MaxPeers = 1200
+	n := startNode(t, cfg)
+	cm, ok := n.host.ConnManager().(*connmgr.BasicConnMgr)
+	if !ok {
+		t.Fatalf("connection manager %T", n.host.ConnManager())
+	}
+	if info := cm.GetInfo(); info.LowWater != 1000 || info.HighWater != 1200 || info.GracePeriod != maxPeersGrace {
+		t.Fatalf("watermarks %d/%d, grace %s; want 1000/1200, %s", info.LowWater, info.HighWater, info.GracePeriod, maxPeersGrace)
+	}
+
+	def := rcmgr.DefaultLimits
+	libp2p.SetDefaultServiceLimits(&def)
+	defaults := def.AutoScale().ToPartialLimitConfig()
+	got := peerLimits(1200).ToPartialLimitConfig()
+	if defaults.System.ConnsInbound >= 1500 {
+		t.Skipf("libp2p's defaults already admit %d inbound connections here", defaults.System.ConnsInbound)
+	}
+	for name, v := range map[string]rcmgr.LimitVal{
+		"conns": got.System.Conns, "inbound": got.System.ConnsInbound,
+		"outbound": got.System.ConnsOutbound, "fds": got.System.FD,
+	} {
+		if v != rcmgr.Unlimited && v < 1500 {
+			t.Errorf("system %s limit %d, want at least 1500", name, v)
+		}
+	}
+	got.System, defaults.System = rcmgr.ResourceLimits{}, rcmgr.ResourceLimits{}
+	if !reflect.DeepEqual(got, defaults) {
+		t.Error("limits other than the system's connections changed")
+	}
+
+	both := testConfig(t)
+	both.MaxPeers = 10
+	both.HostOptions = []libp2p.Option{libp2p.ConnectionManager(coreconnmgr.NullConnMgr{})}
+	if n, err := New(t.Context(), both); err == nil {
+		n.Close()
+		t.Fatal("MaxPeers and a host option's connection manager: no error")
+	}
+
+	none, release, err := peerLimitOptions(0)
+	if err != nil || len(none) != 0 {
+		t.Fatalf("MaxPeers 0: %d options, %v; want libp2p's defaults", len(none), err)
+	}
+	release()
+}
