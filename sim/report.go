@@ -33,6 +33,10 @@ type Report struct {
 	Claims      int     `json:"claims_per_output"`
 	Warmup      float64 `json:"warmup_seconds"`
 	Duration    float64 `json:"duration_seconds"`
+	// Gateways is how many validators the load went to; GatewaysKept
+	// whether every validator stayed connected to them ([load] gateways).
+	Gateways     int  `json:"gateways"`
+	GatewaysKept bool `json:"gateways_kept_connected,omitempty"`
 	// AdversaryStake is the share of the total stake each misbehaviour
 	// holds, as drawn.
 	AdversaryStake map[string]float64 `json:"adversary_stake,omitempty"`
@@ -127,6 +131,7 @@ func (r *runner) report(before, after snapshot) *Report {
 		Replication: sc.Consensus.Replication, Committee: consensus.EffectiveReplication(r.w.set, sc.Consensus.Replication),
 		Rate: sc.Load.Rate, Claims: sc.Load.Claims,
 		Warmup: sc.Load.Warmup.Duration.Seconds(), Duration: sc.Load.Duration.Duration.Seconds(),
+		Gateways: len(r.gateways), GatewaysKept: sc.Load.Gateways > 0,
 		Statuses:  map[consensus.Status]int{},
 		GoVersion: runtime.Version(), CPUs: runtime.NumCPU(),
 		TheoryWrongRate: -1,
@@ -379,6 +384,11 @@ func (rep *Report) WriteText(w io.Writer) error {
 	}
 	row("committee per claim", "%s, quorum %s", committee, rep.Quorum)
 	row("load", "%g outputs/s x %d claims, %gs (+%gs warm-up)", rep.Rate, rep.Claims, rep.Duration, rep.Warmup)
+	if rep.GatewaysKept {
+		row("gateways", "%d, every validator connected to each", rep.Gateways)
+	} else if rep.Gateways > 0 {
+		row("gateways", "%d (every validator that never leaves)", rep.Gateways)
+	}
 	if len(rep.AdversaryStake) > 0 {
 		var parts []string
 		for _, k := range sortedKeys(rep.AdversaryStake) {

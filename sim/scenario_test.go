@@ -308,8 +308,20 @@ func TestWritePlotsNodes(t *testing.T) {
 	if s := subtitle(reps); !strings.Contains(s, " 20-60s;") {
 		t.Fatalf("subtitle %q does not give the durations' range", s)
 	}
-	if s := subtitle(reps[:2]); !strings.Contains(s, " 20s;") {
+	if s := subtitle(reps[:2]); !strings.Contains(s, " 20s;") || strings.Contains(s, "gateways") {
 		t.Fatalf("subtitle %q", s)
+	}
+	kept := *reps[0]
+	kept.Gateways, kept.GatewaysKept = 5, true
+	if s := subtitle([]*Report{&kept}); !strings.Contains(s, "committees of 5, 5 gateways;") {
+		t.Fatalf("subtitle %q does not name the gateways kept connected", s)
+	}
+	var text strings.Builder
+	if err := kept.WriteText(&text); err != nil {
+		t.Fatal(err)
+	}
+	if s := text.String(); !strings.Contains(s, "gateways                       5, every validator connected to each") {
+		t.Fatalf("report does not name the gateways kept connected:\n%s", s)
 	}
 	p := plot.New()
 	if nodesAxis(p, reps); !isLogScale(p) {

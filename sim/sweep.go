@@ -151,6 +151,9 @@ func subtitle(reports []*Report) string {
 	if r.Replication > 0 {
 		committee = fmt.Sprintf("committees of %d", r.Replication)
 	}
+	if r.GatewaysKept {
+		committee += fmt.Sprintf(", %d gateways", r.Gateways)
+	}
 	return fmt.Sprintf("%d regions, %g output/s x %d claims, %s; %s; %s time",
 		r.Regions, r.Rate, r.Claims, duration, committee, r.Time)
 }
