@@ -208,7 +208,14 @@ func (n *Network) startPubSub() error {
 		// enter the validation queue before the first is marked seen.
 		pubsub.WithValidateQueueSize(validateQueueFactor*cfg.QueueSize),
 		pubsub.WithValidateThrottle(len(Kinds)*cfg.QueueSize),
-		pubsub.WithPeerExchange(true),
+		// No peer exchange on prune: a node short of peers asks its
+		// bootstrap peers for more (discovery.go). With it, a gateway that
+		// every validator stays connected to, and that many graft, prunes
+		// them each with peers to dial, which their connection managers
+		// then trim: at 400 simulated validators with five such gateways,
+		// hundreds of dials were under way at any moment
+		// (docs/simulation.md, "Five gateways").
+		pubsub.WithPeerExchange(false),
 		pubsub.WithFloodPublish(true),
 		pubsub.WithRawTracer(n.stats),
 		pubsub.WithPeerScore(scoreParams(cfg.NetworkID, n.penalties.score), scoreThresholds()),

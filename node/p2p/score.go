@@ -68,10 +68,9 @@ func scoreParams(networkID uint64, app func(peer.ID) float64) *pubsub.PeerScoreP
 	}
 }
 
-// scoreThresholds returns the thresholds that go with scoreParams. Peer
-// exchange is accepted from any peer not penalised: the network is closed and
-// bootstrap peers have had no time to earn a positive score when they first
-// prune their mesh.
+// scoreThresholds returns the thresholds that go with scoreParams. Nodes
+// send no peer exchange (startPubSub); one from a peer of another version
+// is accepted from any peer not penalised.
 func scoreThresholds() *pubsub.PeerScoreThresholds {
 	return &pubsub.PeerScoreThresholds{
 		GossipThreshold:             GossipThreshold,
