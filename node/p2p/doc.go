@@ -27,7 +27,7 @@
 //     them (retrying with backoff) and, while it has fewer than
 //     Config.TargetPeers connections, asks them over /verity/<network>/peers/1
 //     for the topic peers they know and dials some. Gossipsub peer exchange
-//     adds the peers named when a full mesh prunes.
+//     is off: a node pruned from a full mesh is handed no peers to dial.
 //   - A node that missed certificates asks a peer for them over
 //     /verity/<network>/certs/sync/2 (HandleCertSync, RequestCertSync): one
 //     request, an answer of length-prefixed items, bounded on both sides.
