@@ -11,20 +11,27 @@ import (
 	"github.com/verity-network/verity/testnet"
 )
 
+// initOneNode writes a one-node testnet (testnet init) and returns the
+// node's home and the config.toml written there.
+func initOneNode(t *testing.T, basePort int) (home string, config []byte) {
+	t.Helper()
+	layout, err := testnet.Init(testnet.InitOptions{Dir: filepath.Join(t.TempDir(), "net"), Nodes: 1, BasePort: basePort})
+	if err != nil {
+		t.Fatal(err)
+	}
+	home = layout.Nodes[0].Home
+	config, err = os.ReadFile(filepath.Join(home, "config.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return home, config
+}
+
 // TestConfigBackends: a config.toml written by testnet init, extended with
 // generator, model verifier, model decomposer and behaviour sections, loads
 // into working node options; bad values are errors that name the section.
 func TestConfigBackends(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "net")
-	layout, err := testnet.Init(testnet.InitOptions{Dir: dir, Nodes: 1, BasePort: 23900})
-	if err != nil {
-		t.Fatal(err)
-	}
-	home := layout.Nodes[0].Home
-	base, err := os.ReadFile(filepath.Join(home, "config.toml"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	home, base := initOneNode(t, 23900)
 	write := func(extra string) {
 		t.Helper()
 		if err := os.WriteFile(filepath.Join(home, "config.toml"), append(append([]byte{}, base...), extra...), 0o644); err != nil {
@@ -118,15 +125,7 @@ func TestVerifierConfigErrorSaysVerifierOnce(t *testing.T) {
 // TestConfigMaxPeers: [p2p] max_peers reaches the node's options, and a
 // negative one is refused with its name.
 func TestConfigMaxPeers(t *testing.T) {
-	layout, err := testnet.Init(testnet.InitOptions{Dir: filepath.Join(t.TempDir(), "net"), Nodes: 1, BasePort: 23950})
-	if err != nil {
-		t.Fatal(err)
-	}
-	home := layout.Nodes[0].Home
-	base, err := os.ReadFile(filepath.Join(home, "config.toml"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	home, base := initOneNode(t, 23950)
 	if !bytes.Contains(base, []byte("[p2p]\n")) {
 		t.Fatalf("config.toml has no [p2p] table:\n%s", base)
 	}
