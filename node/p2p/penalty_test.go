@@ -135,3 +135,25 @@ func TestPenaltyDecays(t *testing.T) {
 		t.Fatalf("%d peers on record, bound %d", len(b.peers), maxPenalised)
 	}
 }
+
+// TestNoPeerExchangeTaken: no peer can score high enough for a node to
+// dial the peers it names when it prunes: the topics' positive score is
+// capped below the threshold, and the application-specific score is
+// penalties only. A peer of any key, or none, cannot hand a node peers
+// to dial.
+func TestNoPeerExchangeTaken(t *testing.T) {
+	book := newPenaltyBook()
+	params := scoreParams(testNetworkID, book.score)
+	th := scoreThresholds()
+	if params.TopicScoreCap <= 0 || th.AcceptPXThreshold <= params.TopicScoreCap {
+		t.Fatalf("AcceptPXThreshold %g is reachable: topic score cap %g", th.AcceptPXThreshold, params.TopicScoreCap)
+	}
+	p := peer.ID("a peer")
+	if s := book.score(p); s > 0 {
+		t.Fatalf("application-specific score %g of a peer never penalised is positive", s)
+	}
+	book.add(p, time.Now())
+	if s := book.score(p); s > 0 {
+		t.Fatalf("application-specific score %g of a penalised peer is positive", s)
+	}
+}

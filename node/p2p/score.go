@@ -21,6 +21,11 @@ const (
 	GraylistThreshold = -16000.0
 
 	invalidMessageWeight = -100.0
+
+	// topicScoreCap bounds the positive part of a peer's score; the
+	// application-specific part is penalties only, so no peer scores above
+	// it.
+	topicScoreCap = 30.0
 )
 
 // scoreParams returns the peer score parameters of a network: the same for
@@ -49,7 +54,7 @@ func scoreParams(networkID uint64, app func(peer.ID) float64) *pubsub.PeerScoreP
 	}
 	return &pubsub.PeerScoreParams{
 		Topics:        topics,
-		TopicScoreCap: 30,
+		TopicScoreCap: topicScoreCap,
 
 		AppSpecificScore:  app,
 		AppSpecificWeight: 1,
@@ -69,14 +74,16 @@ func scoreParams(networkID uint64, app func(peer.ID) float64) *pubsub.PeerScoreP
 }
 
 // scoreThresholds returns the thresholds that go with scoreParams. Nodes
-// send no peer exchange (startPubSub); one from a peer of another version
-// is accepted from any peer not penalised.
+// send no peer exchange (startPubSub), and take none: the threshold is
+// above any score a peer can reach. Otherwise any peer, with a validator
+// key or none, could prune a node with a list of peers of its choosing
+// (identities cost nothing) for the node to dial.
 func scoreThresholds() *pubsub.PeerScoreThresholds {
 	return &pubsub.PeerScoreThresholds{
 		GossipThreshold:             GossipThreshold,
 		PublishThreshold:            PublishThreshold,
 		GraylistThreshold:           GraylistThreshold,
-		AcceptPXThreshold:           0,
+		AcceptPXThreshold:           topicScoreCap + 1,
 		OpportunisticGraftThreshold: 1,
 	}
 }
