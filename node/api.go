@@ -18,6 +18,7 @@ import (
 
 	"github.com/verity-network/verity/api"
 	"github.com/verity-network/verity/claims"
+	"github.com/verity-network/verity/consensus"
 	"github.com/verity-network/verity/explorer"
 	"github.com/verity-network/verity/internal/strictjson"
 	"github.com/verity-network/verity/node/store"
@@ -375,15 +376,28 @@ func (h *httpAPI) handleEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	if job != (common.Hash{}) {
 		// Final, and its certificate event not replayed (not asked for,
-		// evicted, or issued before a restart): send it from the store
-		// with id 0.
+		// evicted, issued before a restart, or stored but not published
+		// yet): send it from the store with id 0.
 		if c, err := h.store.Certificate(job); err == nil {
-			data, _ := json.Marshal(&api.CertificateIssuedData{Status: c.Status, Certificate: c})
-			s.send(encodeFrame(&Event{Type: api.EventCertificateIssued, JobID: job, Time: c.IssuedAt, Data: data}))
+			s.send(storedCertificateFrame(c, backlog))
 			return
 		}
 	}
 	s.follow(r.Context(), h.ctx, sub)
+}
+
+// storedCertificateFrame is the certificate.issued frame of a certificate
+// read from the store, after the replayed events. Its time is the
+// certificate's issue time, in whole milliseconds, or the last replayed
+// event's if that is later: the certificate came after every event of its
+// job, and a stream's times never go backwards.
+func storedCertificateFrame(c *consensus.Certificate, replayed []*hubEvent) []byte {
+	at := c.IssuedAt
+	if n := len(replayed); n > 0 && replayed[n-1].at.After(at) {
+		at = replayed[n-1].at
+	}
+	data, _ := json.Marshal(&api.CertificateIssuedData{Status: c.Status, Certificate: c})
+	return encodeFrame(&Event{Type: api.EventCertificateIssued, JobID: c.JobID, Time: at, Data: data})
 }
 
 // eventStream is one client's stream of events.

@@ -21,6 +21,7 @@ type hubEvent struct {
 	id    uint64
 	typ   string
 	job   common.Hash
+	at    time.Time
 	frame []byte
 }
 
@@ -99,7 +100,7 @@ func (h *eventHub) publish(typ string, job common.Hash, at time.Time, data any) 
 	defer h.mu.Unlock()
 	e := Event{ID: h.next, Type: typ, JobID: job, Time: at.UTC(), Data: raw}
 	h.next++
-	he := &hubEvent{id: e.ID, typ: typ, job: job, frame: encodeFrame(&e)}
+	he := &hubEvent{id: e.ID, typ: typ, job: job, at: e.Time, frame: encodeFrame(&e)}
 	if h.size == len(h.ring) && len(h.ring) < h.capacity {
 		h.grow()
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 
+	"github.com/verity-network/verity/consensus"
 	"github.com/verity-network/verity/internal/testtier"
 )
 
@@ -217,5 +218,33 @@ func TestReplayCappedPerStream(t *testing.T) {
 	}
 	if s, a := n.events.subscribers(), n.streams.active.Load(); s != 0 || a != 0 {
 		t.Fatalf("%d subscriptions and %d streams left", s, a)
+	}
+}
+
+// TestStoredCertificateFrameTime: a certificate read from the store after
+// the replayed events is timed no earlier than the last of them, though
+// its issue time is cut to whole milliseconds (the demo's timeline went
+// backwards by 0.6 ms when the stream read a certificate stored but not
+// yet published).
+func TestStoredCertificateFrameTime(t *testing.T) {
+	issued := time.Date(2026, 12, 2, 18, 0, 0, 0, time.UTC)
+	lastBallot := issued.Add(620 * time.Microsecond)
+	c := &consensus.Certificate{JobID: common.Hash{7}, IssuedAt: issued, Status: consensus.StatusVerified}
+	for _, tc := range []struct {
+		name     string
+		replayed []*hubEvent
+		want     time.Time
+	}{
+		{"nothing replayed: the issue time", nil, issued},
+		{"a later ballot replayed: its time", []*hubEvent{{at: issued.Add(-time.Millisecond)}, {at: lastBallot}}, lastBallot},
+		{"earlier events replayed: the issue time", []*hubEvent{{at: issued.Add(-time.Millisecond)}}, issued},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			frame := string(storedCertificateFrame(c, tc.replayed))
+			at, _ := tc.want.MarshalJSON()
+			if !strings.Contains(frame, `"id":0,"type":"certificate.issued"`) || !strings.Contains(frame, `"time":`+string(at)) {
+				t.Fatalf("frame %q, want id 0 and time %s", frame, at)
+			}
+		})
 	}
 }
