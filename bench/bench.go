@@ -16,6 +16,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ethereum/go-ethereum/common"
+
 	"github.com/verity-network/verity/api"
 	"github.com/verity-network/verity/consensus"
 	"github.com/verity-network/verity/node"
@@ -176,6 +178,12 @@ type Report struct {
 
 	// Gossip is nil when the nodes' p2p statistics are out of reach.
 	Gossip *Gossip `json:"gossip,omitempty"`
+
+	// Stages takes the median time to certificate apart along its
+	// critical path (stageNames), over StageJobs of the measured jobs:
+	// those whose every step was traced. Nil in subprocess mode.
+	Stages    []Stage `json:"stages,omitempty"`
+	StageJobs int     `json:"stage_jobs,omitempty"`
 
 	// Store and Signing are nil when the nodes' statistics are out of
 	// reach (subprocess mode).
@@ -381,6 +389,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 
 // record is the fate of one job.
 type record struct {
+	id        common.Hash
 	due       time.Time // when the job was scheduled
 	submitted time.Time
 	done      time.Time // when the certificate arrived
@@ -556,7 +565,7 @@ func (r *runner) job(ctx context.Context, k int, due time.Time) {
 		return
 	}
 	r.certified.Add(1)
-	r.add(record{due: due, submitted: start, done: done, status: cert.Status, claims: len(cert.Claims)})
+	r.add(record{id: id, due: due, submitted: start, done: done, status: cert.Status, claims: len(cert.Claims)})
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.recent = append(r.recent, done.Sub(start))
@@ -682,6 +691,7 @@ func (r *runner) report(before, after usage) (*Report, error) {
 // claims, came in it.
 func (r *runner) addLatencies(rep *Report, records []record) (inWindow, claimsInWindow int) {
 	var lat []time.Duration
+	var paths [][]time.Time
 	for _, rec := range records {
 		measured := !rec.due.Before(r.warmupEnd) && rec.due.Before(r.end)
 		if measured {
@@ -693,6 +703,11 @@ func (r *runner) addLatencies(rep *Report, records []record) (inWindow, claimsIn
 		if measured {
 			lat = append(lat, rec.done.Sub(rec.submitted))
 			rep.Statuses[rec.status]++
+			if tr := r.t.tracer(); tr != nil {
+				if p, ok := tr.path(rec.id, rec.submitted, rec.done); ok {
+					paths = append(paths, p)
+				}
+			}
 		}
 		if !rec.done.Before(r.warmupEnd) && !rec.done.After(r.end) {
 			inWindow++
@@ -700,6 +715,7 @@ func (r *runner) addLatencies(rep *Report, records []record) (inWindow, claimsIn
 		}
 	}
 	rep.Certified = len(lat)
+	rep.Stages, rep.StageJobs = stages(paths), len(paths)
 	if len(lat) > 0 {
 		slices.Sort(lat)
 		var sum time.Duration

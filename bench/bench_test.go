@@ -272,6 +272,15 @@ func TestRunInProcessOpenLoop(t *testing.T) {
 	if r.Measured != 60 || r.Submitted != 65 {
 		t.Errorf("submitted %d, measured %d: want 65 and 60", r.Submitted, r.Measured)
 	}
+	// Every certified job is traced along its critical path.
+	if len(r.Stages) != len(stageNames) || r.StageJobs == 0 || r.StageJobs > r.Certified {
+		t.Errorf("stages %+v over %d jobs of %d certified", r.Stages, r.StageJobs, r.Certified)
+	}
+	for _, s := range r.Stages {
+		if s.P50MS < 0 {
+			t.Errorf("stage %q took %.3f ms", s.Name, s.P50MS)
+		}
+	}
 }
 
 func TestRunStopsWithContext(t *testing.T) {

@@ -35,6 +35,16 @@ func WriteTable(w io.Writer, r *Report) error {
 	l := r.Latency
 	row("time to certificate", "p50 %s  p90 %s  p99 %s  max %s  (mean %s)", fmtMS(l.P50), fmtMS(l.P90), fmtMS(l.P99), fmtMS(l.Max), fmtMS(l.Mean))
 	row("", "measured %s", r.LatencyScope)
+	if len(r.Stages) > 0 {
+		var sum float64
+		for _, s := range r.Stages {
+			sum += s.P50MS
+		}
+		row("its critical path", "p50 of each stage, over %d jobs (sum %s):", r.StageJobs, fmtMS(sum))
+		for _, s := range r.Stages {
+			row("", "%9s  %s", fmtMS(s.P50MS), s.Name)
+		}
+	}
 	row("throughput", "%.1f certificates/s, %.1f claims/s", r.CertificatesPerSecond, r.ClaimsPerSecond)
 	row("CPU", "%.2f ms per certificate, %.2f cores busy", r.CPUSecondsPerCertificate*1000, r.CPUCores)
 	row("", "%s", r.CPUScope)

@@ -259,6 +259,16 @@ func Median(runs []*Report) (*Report, error) {
 			m.Gossip = nil
 		}
 	}
+	m.Stages, m.StageJobs = nil, 0
+	if !slices.ContainsFunc(runs, func(r *Report) bool { return len(r.Stages) != len(stageNames) }) {
+		m.Stages = make([]Stage, len(stageNames))
+		for i := range m.Stages {
+			m.Stages[i] = Stage{Name: stageNames[i], P50MS: med(func(r *Report) float64 { return r.Stages[i].P50MS })}
+		}
+		for _, r := range runs {
+			m.StageJobs += r.StageJobs
+		}
+	}
 	m.Store, m.Signing = nil, nil
 	if !slices.ContainsFunc(runs, func(r *Report) bool { return r.Store == nil }) {
 		st := StoreWrites{WritesPerCertificate: map[string]float64{}}

@@ -21,6 +21,8 @@ type target interface {
 	testnet.Cluster
 	// usage is the cumulative resource use of the network so far.
 	usage() (usage, error)
+	// tracer has the nodes' trace events; nil when they are out of reach.
+	tracer() *tracer
 	// peakMemory is the peak resident memory per node, and how it was
 	// measured.
 	peakMemory() (uint64, string, error)
@@ -51,7 +53,8 @@ const (
 // inProcess is a network of nodes running in this process.
 type inProcess struct {
 	*testnet.Network
-	dir string // the stores, removed by Stop
+	dir    string // the stores, removed by Stop
+	traces *tracer
 }
 
 func startInProcess(ctx context.Context, cfg *Config) (*inProcess, error) {
@@ -59,16 +62,20 @@ func startInProcess(ctx context.Context, cfg *Config) (*inProcess, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store directory: %w", err)
 	}
+	traces := newTracer()
 	net, err := testnet.NewEphemeral(ctx, testnet.EphemeralOptions{
 		Nodes:    cfg.Nodes,
 		Verifier: func(int) node.Verifier { return claims.Arithmetic{} },
 		Dir:      dir,
-		Options:  func(_ int, o *node.Options) { o.GossipBallots = cfg.GossipBallots },
+		Options: func(_ int, o *node.Options) {
+			o.GossipBallots = cfg.GossipBallots
+			o.Trace = traces.add
+		},
 	})
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("start in-process network: %w", err), os.RemoveAll(dir))
 	}
-	return &inProcess{Network: net, dir: dir}, nil
+	return &inProcess{Network: net, dir: dir, traces: traces}, nil
 }
 
 func (t *inProcess) usage() (usage, error) {
@@ -95,6 +102,8 @@ func (t *inProcess) usage() (usage, error) {
 	}
 	return usage{cpu: cpu, gossip: &g, stores: &st, signing: &sg}, nil
 }
+
+func (t *inProcess) tracer() *tracer { return t.traces }
 
 func (t *inProcess) peakMemory() (uint64, string, error) {
 	rss, err := selfMaxRSS()
@@ -176,6 +185,8 @@ func (t *subprocess) usage() (usage, error) {
 	}
 	return u, nil
 }
+
+func (t *subprocess) tracer() *tracer { return nil }
 
 func (t *subprocess) peakMemory() (uint64, string, error) {
 	var peak uint64

@@ -307,6 +307,7 @@ func (g *gateway) accept(msg *JobMessage, raw []byte, rec *store.Job, cs []claim
 	// Bundled with the jobs accepted at the same moment. The job is
 	// stored below: if gossip fails, its re-announcement or a restart's
 	// resume publishes it again, and the deadline still ends it.
+	g.trace(TraceJobPublished, msg.JobID, common.Address{})
 	g.publishRaw(p2p.KindJobs, raw)
 	t0 := time.Now()
 	if err := g.store.PutJob(rec); err != nil {
@@ -562,6 +563,7 @@ func (g *gateway) issue(j *aggJob, cert *consensus.Certificate, now time.Time, e
 		g.obs.notifyFinal(cert.JobID)
 		return
 	}
+	g.trace(TraceCertificateStored, cert.JobID, common.Address{})
 	g.obs.countAgreement(cert)
 	g.metrics.timeToCertificate.Observe(g.clock.Now().Sub(j.accepted).Seconds())
 	g.metrics.jobs.WithLabelValues(string(cert.Status)).Inc()
@@ -674,6 +676,7 @@ func (g *gateway) addBallot(b *consensus.Ballot) {
 	if j.closed {
 		return
 	}
+	g.trace(TraceBallotReceived, b.JobID, b.Validator)
 	added, err := j.tally.AddVerifiedBallot(b)
 	if err != nil || !added {
 		g.ballotNotCounted(b, err)
@@ -694,6 +697,7 @@ func (g *gateway) addBallot(b *consensus.Ballot) {
 		}
 	}
 	if j.tally.Done() {
+		g.trace(TraceQuorum, b.JobID, common.Address{})
 		g.metrics.timeToQuorum.Observe(now.Sub(j.accepted).Seconds())
 		g.finalizeLocked(j, false)
 	}

@@ -83,6 +83,12 @@ type Options struct {
 	// jobs (default the system clock).
 	Clock Clock
 
+	// Trace, when set, is called at each step of a job's way through this
+	// node (TraceStep), in the goroutine that took the step: it must
+	// return at once. verity bench uses it to take the time to a
+	// certificate apart. Nil costs nothing.
+	Trace func(TraceEvent)
+
 	// HostOptions are extra libp2p options for the node's host (see
 	// p2p.Config.HostOptions): they run the node over a simulated network.
 	// Nil for a real one.

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/ethereum/go-ethereum/common"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/verity-network/verity/claims"
@@ -87,6 +88,7 @@ func (v *validator) validateJob(_ context.Context, from peer.ID, data []byte) (p
 	if pub != nil {
 		vj.gateway = gatewayPeer(m, pub)
 	}
+	v.trace(TraceJobReceived, m.JobID, common.Address{})
 	return p2p.Accept, vj
 }
 
@@ -222,11 +224,13 @@ func (v *validator) signAndSend(m *JobMessage, gw peer.ID, mine []uint32, rec *s
 		}
 		return
 	}
+	v.trace(TraceBallotSigned, m.JobID, common.Address{})
 	prev, err := v.store.PutOwnBallotWithJob(b, rec)
 	if err != nil {
 		log.Errorw("store own ballot", "job", m.JobID.Hex(), "err", err)
 		return
 	}
+	v.trace(TraceBallotStored, m.JobID, common.Address{})
 	if prev != nil {
 		b = prev
 	}

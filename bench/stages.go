@@ -1,0 +1,109 @@
+package bench
+
+import (
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+
+	"github.com/verity-network/verity/node"
+)
+
+// Stage is one step of the critical path from a submission to its
+// certificate, and the median time it took over the measured jobs.
+type Stage struct {
+	Name  string  `json:"name"`
+	P50MS float64 `json:"p50_ms"`
+}
+
+// Stages of the critical path, in order. The validator of the middle
+// stages is the one whose ballot completed the quorum: the gateway waited
+// for it last.
+var stageNames = []string{
+	"gateway: submission to job published",
+	"hop: job published to received by the validator",
+	"validator: job received to ballot signed",
+	"validator: ballot signed to stored",
+	"hop: ballot stored to received by the gateway",
+	"gateway: ballot received to quorum",
+	"gateway: quorum to certificate stored",
+	"gateway: certificate stored to WaitFinal returning",
+}
+
+// tracer collects the nodes' trace events (node.Options.Trace) by job.
+type tracer struct {
+	mu   sync.Mutex
+	jobs map[common.Hash][]node.TraceEvent
+}
+
+func newTracer() *tracer { return &tracer{jobs: map[common.Hash][]node.TraceEvent{}} }
+
+func (t *tracer) add(e node.TraceEvent) {
+	t.mu.Lock()
+	t.jobs[e.Job] = append(t.jobs[e.Job], e)
+	t.mu.Unlock()
+}
+
+// path is a job's critical path: the time of each boundary between the
+// stages (len(stageNames)+1 of them), or false if a step is missing (the
+// job expired, or its quorum came without a ballot through the network).
+func (t *tracer) path(job common.Hash, submitted, done time.Time) ([]time.Time, bool) {
+	t.mu.Lock()
+	events := slices.Clone(t.jobs[job])
+	t.mu.Unlock()
+	// find is the first event of step, at node at (any if zero).
+	find := func(step node.TraceStep, at common.Address) (node.TraceEvent, bool) {
+		var got node.TraceEvent
+		ok := false
+		for _, e := range events {
+			if e.Step == step && (at == common.Address{} || e.Node == at) && (!ok || e.At.Before(got.At)) {
+				got, ok = e, true
+			}
+		}
+		return got, ok
+	}
+	published, ok1 := find(node.TraceJobPublished, common.Address{})
+	quorum, ok2 := find(node.TraceQuorum, common.Address{})
+	if !ok1 || !ok2 {
+		return nil, false
+	}
+	// The last ballot the gateway received before its quorum.
+	var last node.TraceEvent
+	ok := false
+	for _, e := range events {
+		if e.Step == node.TraceBallotReceived && !e.At.After(quorum.At) && (!ok || e.At.After(last.At)) {
+			last, ok = e, true
+		}
+	}
+	if !ok {
+		return nil, false
+	}
+	v := last.Validator
+	received, ok3 := find(node.TraceJobReceived, v)
+	signed, ok4 := find(node.TraceBallotSigned, v)
+	stored, ok5 := find(node.TraceBallotStored, v)
+	cert, ok6 := find(node.TraceCertificateStored, quorum.Node)
+	if !ok3 || !ok4 || !ok5 || !ok6 {
+		return nil, false
+	}
+	return []time.Time{submitted, published.At, received.At, signed.At, stored.At, last.At, quorum.At, cert.At, done}, true
+}
+
+// stages is the median of each stage over the jobs' paths; nil without
+// any.
+func stages(paths [][]time.Time) []Stage {
+	if len(paths) == 0 {
+		return nil
+	}
+	out := make([]Stage, len(stageNames))
+	d := make([]time.Duration, len(paths))
+	for i, name := range stageNames {
+		for k, p := range paths {
+			d[k] = p[i+1].Sub(p[i])
+		}
+		slices.Sort(d)
+		out[i] = Stage{Name: name, P50MS: ms(percentile(d, 50))}
+	}
+	return out
+}

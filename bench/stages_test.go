@@ -1,0 +1,90 @@
+package bench
+
+import (
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+
+	"github.com/verity-network/verity/node"
+)
+
+// TestTracerPath: a job's critical path follows the validator whose
+// ballot the gateway received last before its quorum, not the first
+// ballot nor one that came after the quorum.
+func TestTracerPath(t *testing.T) {
+	job := common.Hash{1}
+	gw, fast, slow, late := common.Address{0xa}, common.Address{0xb}, common.Address{0xc}, common.Address{0xd}
+	t0 := time.Unix(1000, 0)
+	at := func(us int) time.Time { return t0.Add(time.Duration(us) * time.Microsecond) }
+	tr := newTracer()
+	for _, e := range []node.TraceEvent{
+		{Step: node.TraceJobPublished, Node: gw, At: at(200)},
+		{Step: node.TraceJobReceived, Node: gw, At: at(300)},
+		{Step: node.TraceJobReceived, Node: fast, At: at(1000)},
+		{Step: node.TraceJobReceived, Node: slow, At: at(1500)},
+		{Step: node.TraceJobReceived, Node: late, At: at(1600)},
+		{Step: node.TraceBallotSigned, Node: fast, At: at(1100)},
+		{Step: node.TraceBallotSigned, Node: slow, At: at(1700)},
+		{Step: node.TraceBallotStored, Node: fast, At: at(1200)},
+		{Step: node.TraceBallotStored, Node: slow, At: at(1900)},
+		{Step: node.TraceBallotReceived, Node: gw, Validator: fast, At: at(2000)},
+		{Step: node.TraceBallotReceived, Node: gw, Validator: slow, At: at(2900)},
+		{Step: node.TraceQuorum, Node: gw, At: at(2950)},
+		{Step: node.TraceBallotReceived, Node: gw, Validator: late, At: at(3000)},
+		{Step: node.TraceCertificateStored, Node: gw, At: at(3300)},
+	} {
+		e.Job = job
+		tr.add(e)
+	}
+	p, ok := tr.path(job, t0, at(3800))
+	if !ok {
+		t.Fatal("no path")
+	}
+	want := []int{0, 200, 1500, 1700, 1900, 2900, 2950, 3300, 3800}
+	if len(p) != len(stageNames)+1 {
+		t.Fatalf("%d boundaries, want %d", len(p), len(stageNames)+1)
+	}
+	for i, us := range want {
+		if !p[i].Equal(at(us)) {
+			t.Errorf("boundary %d at %v, want +%dµs", i, p[i].Sub(t0), us)
+		}
+	}
+	if _, ok := tr.path(common.Hash{2}, t0, at(1)); ok {
+		t.Error("a path for a job never traced")
+	}
+	// Without its certificate stored (an expired job, say), no path.
+	tr2 := newTracer()
+	for _, e := range tr.jobs[job] {
+		if e.Step != node.TraceCertificateStored {
+			tr2.add(e)
+		}
+	}
+	if _, ok := tr2.path(job, t0, at(3800)); ok {
+		t.Error("a path without the certificate stored")
+	}
+	s := stages([][]time.Time{p, p, p})
+	if len(s) != len(stageNames) || s[1].P50MS != 1.3 || s[7].P50MS != 0.5 {
+		t.Errorf("stages %+v", s)
+	}
+}
+
+func TestMedianStages(t *testing.T) {
+	mk := func(hop float64, jobs int) *Report {
+		r := &Report{StageJobs: jobs, Stages: make([]Stage, len(stageNames))}
+		for i := range r.Stages {
+			r.Stages[i] = Stage{Name: stageNames[i], P50MS: hop * float64(i)}
+		}
+		return r
+	}
+	m, err := Median([]*Report{mk(1, 10), mk(3, 20), mk(2, 30)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.StageJobs != 60 || len(m.Stages) != len(stageNames) || m.Stages[1].P50MS != 2 || m.Stages[4].P50MS != 8 {
+		t.Errorf("median stages %+v over %d jobs", m.Stages, m.StageJobs)
+	}
+	if m2, _ := Median([]*Report{mk(1, 10), {}}); m2.Stages != nil || m2.StageJobs != 0 {
+		t.Errorf("a run without stages: %+v", m2.Stages)
+	}
+}
