@@ -6,6 +6,7 @@ import (
 
 	"github.com/libp2p/go-libp2p"
 	coreconnmgr "github.com/libp2p/go-libp2p/core/connmgr"
+	"github.com/libp2p/go-libp2p/core/network"
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
 	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
 )
@@ -13,7 +14,8 @@ import (
 // TestMaxPeers: a node with MaxPeers trims its connections down to five
 // sixths of it above it, and its resource manager admits MaxPeers and a
 // quarter more connections, where libp2p's defaults would refuse inbound
-// connections past a few hundred; every other limit stays libp2p's.
+// connections past a few hundred; every other limit stays libp2p's. The
+// running host's resource manager is the one with these limits.
 func TestMaxPeers(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.MaxPeers = 1200
@@ -44,6 +46,26 @@ func TestMaxPeers(t *testing.T) {
 	got.System, defaults.System = rcmgr.ResourceLimits{}, rcmgr.ResourceLimits{}
 	if !reflect.DeepEqual(got, defaults) {
 		t.Error("limits other than the system's connections changed")
+	}
+	// The running host's resource manager holds them: its system scope
+	// admits as many connections as peerLimits says.
+	err := n.host.Network().ResourceManager().ViewSystem(func(s network.ResourceScope) error {
+		l, ok := s.(rcmgr.ResourceScopeLimiter)
+		if !ok {
+			t.Fatalf("system scope %T exposes no limit", s)
+		}
+		want := rcmgr.NewFixedLimiter(peerLimits(1200)).GetSystemLimits()
+		if got := l.Limit(); got.GetConnTotalLimit() != want.GetConnTotalLimit() ||
+			got.GetConnLimit(network.DirInbound) != want.GetConnLimit(network.DirInbound) ||
+			got.GetFDLimit() != want.GetFDLimit() {
+			t.Errorf("the host's system limits: %d conns, %d inbound, %d fds; want %d, %d, %d",
+				got.GetConnTotalLimit(), got.GetConnLimit(network.DirInbound), got.GetFDLimit(),
+				want.GetConnTotalLimit(), want.GetConnLimit(network.DirInbound), want.GetFDLimit())
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 
 	both := testConfig(t)
