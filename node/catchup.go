@@ -335,14 +335,10 @@ func (o *observer) syncPage(p peer.ID, req *CertSyncRequest) (syncPageResult, er
 	from := time.UnixMilli(int64(req.IssuedFromMS))
 	var take []*consensus.Certificate
 	err = o.net.RequestCertSync(o.ctx, p, data, syncLimits, func(item []byte) error {
+		// A certificate checkCert takes or ignores comes back parsed.
 		c, v, err := o.checkCert(item, false)
 		if err == nil {
 			// What was asked for, in order: a correct peer sends nothing else.
-			if c == nil {
-				if c, err = parseCertificate(item); err != nil {
-					return err // checkCert parsed it already
-				}
-			}
 			switch {
 			case len(asked) > 0 && !asked[c.JobID]:
 				err = fmt.Errorf("%w: job %s not asked for", ErrBadSyncAnswer, c.JobID.Hex())

@@ -318,14 +318,15 @@ func (o *observer) validateCert(_ context.Context, from peer.ID, data []byte) (p
 // Reject with the error for a certificate that is not valid and final, and
 // Ignore for one this node already holds (unless own: this node is
 // publishing it), for one of a job this node is still aggregating, and for
-// an unsettled one before this node's clock reaches its deadline.
+// an unsettled one before this node's clock reaches its deadline. With
+// Accept and Ignore it returns the certificate, parsed.
 func (o *observer) checkCert(data []byte, own bool) (*consensus.Certificate, p2p.Verdict, error) {
 	c, err := parseCertificate(data)
 	if err != nil {
 		return nil, p2p.Reject, err
 	}
-	if !own && o.holdsCertificate(c) {
-		return nil, p2p.Ignore, nil
+	if !own && o.holdsCertificate(c, data) {
+		return c, p2p.Ignore, nil
 	}
 	// Ballots this node already verified on the ballots topic are not
 	// recovered again.
@@ -340,11 +341,11 @@ func (o *observer) checkCert(data []byte, own bool) (*consensus.Certificate, p2p
 	// clock has reached the deadline too: a gateway may not close its own
 	// job early.
 	if o.aggregating(c.JobID) {
-		return nil, p2p.Ignore, nil
+		return c, p2p.Ignore, nil
 	}
 	if !consensus.Settled(c, o.set) && o.clock.Now().Before(time.UnixMilli(int64(c.DeadlineMS)).Add(-certClockSkew)) {
 		log.Debugw("premature certificate ignored", "job", c.JobID.Hex())
-		return nil, p2p.Ignore, nil
+		return c, p2p.Ignore, nil
 	}
 	return c, p2p.Accept, nil
 }
@@ -354,9 +355,12 @@ func (o *observer) checkCert(data []byte, own bool) (*consensus.Certificate, p2p
 // different one signed by the same gateway goes on, to be logged as a
 // conflict. The signature alone does not tell: one batch signature covers
 // every outcome of the batch, two for the same job among them.
-func (o *observer) holdsCertificate(c *consensus.Certificate) bool {
-	if ok, err := o.store.HasCertificate(c.JobID); err != nil || !ok {
-		return false
+//
+// data is c as received: a copy whose bytes are those stored (as a
+// catch-up answer's are) is held without decoding the stored one.
+func (o *observer) holdsCertificate(c *consensus.Certificate, data []byte) bool {
+	if held, same, err := o.store.CompareCertificate(c.JobID, data); err != nil || !held || same {
+		return err == nil && held
 	}
 	held, err := o.store.Certificate(c.JobID)
 	return err == nil && bytes.Equal(held.GatewaySignature, c.GatewaySignature) &&

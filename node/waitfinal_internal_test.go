@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"encoding/json"
 	"testing"
 	"time"
 
@@ -58,12 +59,29 @@ func TestHoldsCertificateComparesOutcome(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !n.obs.holdsCertificate(held) {
-		t.Fatal("the held certificate is not recognised as held")
+	// As gossip and catch-up carry it (its stored bytes, other bytes of
+	// the same certificate: compared decoded), and another outcome under
+	// the same signature.
+	wire, err := encode(held)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored, err := json.Marshal(held)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, data := range [][]byte{wire, stored, []byte("{}")} {
+		if !n.obs.holdsCertificate(held, data) {
+			t.Fatalf("the held certificate received as %.40q… is not recognised as held", data)
+		}
 	}
 	other := *held
 	other.IssuedAt = held.IssuedAt.Add(time.Millisecond) // another outcome, the same signature
-	if n.obs.holdsCertificate(&other) {
+	otherData, err := encode(&other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n.obs.holdsCertificate(&other, otherData) {
 		t.Fatal("another outcome under the held signature passes for a copy")
 	}
 }

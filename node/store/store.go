@@ -693,6 +693,18 @@ func (s *Store) LastIssued() (time.Time, bool, error) {
 	return at, ok, err
 }
 
+// CompareCertificate reports whether a certificate of the job is stored
+// (held) and whether its stored encoding is data, byte for byte (same),
+// without decoding it.
+func (s *Store) CompareCertificate(job common.Hash, data []byte) (held, same bool, err error) {
+	err = s.db.View(func(tx *bolt.Tx) error {
+		stored := tx.Bucket(bucketCerts).Get(job[:])
+		held, same = stored != nil, stored != nil && bytes.Equal(stored, data)
+		return nil
+	})
+	return held, same, err
+}
+
 // HasCertificate reports whether a certificate of the job is stored.
 func (s *Store) HasCertificate(job common.Hash) (bool, error) {
 	var ok bool
