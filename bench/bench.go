@@ -16,8 +16,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/ethereum/go-ethereum/common"
-
 	"github.com/verity-network/verity/api"
 	"github.com/verity-network/verity/consensus"
 	"github.com/verity-network/verity/node"
@@ -389,12 +387,13 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 
 // record is the fate of one job.
 type record struct {
-	id        common.Hash
 	due       time.Time // when the job was scheduled
 	submitted time.Time
 	done      time.Time // when the certificate arrived
 	status    consensus.Status
 	claims    int
+	// stages is the job's critical path (stageNames), nil if not traced.
+	stages []time.Duration
 	// lost is set when the gateway refused the job (refused) or its
 	// certificate never came (not final); done and status are then unset.
 	lost, refused bool
@@ -565,7 +564,11 @@ func (r *runner) job(ctx context.Context, k int, due time.Time) {
 		return
 	}
 	r.certified.Add(1)
-	r.add(record{id: id, due: due, submitted: start, done: done, status: cert.Status, claims: len(cert.Claims)})
+	rec := record{due: due, submitted: start, done: done, status: cert.Status, claims: len(cert.Claims)}
+	if tr := r.t.tracer(); tr != nil {
+		rec.stages, _ = tr.take(id, start, done)
+	}
+	r.add(rec)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.recent = append(r.recent, done.Sub(start))
@@ -691,7 +694,7 @@ func (r *runner) report(before, after usage) (*Report, error) {
 // claims, came in it.
 func (r *runner) addLatencies(rep *Report, records []record) (inWindow, claimsInWindow int) {
 	var lat []time.Duration
-	var paths [][]time.Time
+	var paths [][]time.Duration
 	for _, rec := range records {
 		measured := !rec.due.Before(r.warmupEnd) && rec.due.Before(r.end)
 		if measured {
@@ -703,10 +706,8 @@ func (r *runner) addLatencies(rep *Report, records []record) (inWindow, claimsIn
 		if measured {
 			lat = append(lat, rec.done.Sub(rec.submitted))
 			rep.Statuses[rec.status]++
-			if tr := r.t.tracer(); tr != nil {
-				if p, ok := tr.path(rec.id, rec.submitted, rec.done); ok {
-					paths = append(paths, p)
-				}
+			if rec.stages != nil {
+				paths = append(paths, rec.stages)
 			}
 		}
 		if !rec.done.Before(r.warmupEnd) && !rec.done.After(r.end) {

@@ -31,27 +31,50 @@ var stageNames = []string{
 	"gateway: certificate stored to WaitFinal returning",
 }
 
-// tracer collects the nodes' trace events (node.Options.Trace) by job.
+// tracer collects the nodes' trace events (node.Options.Trace) by job,
+// until the load generator takes a job's path: the events of a job are
+// held only while it is under way.
 type tracer struct {
-	mu   sync.Mutex
-	jobs map[common.Hash][]node.TraceEvent
+	mu    sync.Mutex
+	jobs  map[common.Hash][]node.TraceEvent
+	taken map[common.Hash]struct{} // steps after these are dropped
 }
 
-func newTracer() *tracer { return &tracer{jobs: map[common.Hash][]node.TraceEvent{}} }
+func newTracer() *tracer {
+	return &tracer{jobs: map[common.Hash][]node.TraceEvent{}, taken: map[common.Hash]struct{}{}}
+}
 
 func (t *tracer) add(e node.TraceEvent) {
 	t.mu.Lock()
-	t.jobs[e.Job] = append(t.jobs[e.Job], e)
-	t.mu.Unlock()
+	defer t.mu.Unlock()
+	if _, ok := t.taken[e.Job]; !ok {
+		t.jobs[e.Job] = append(t.jobs[e.Job], e)
+	}
 }
 
-// path is a job's critical path: the time of each boundary between the
-// stages (len(stageNames)+1 of them), or false if a step is missing (the
+// take returns a job's critical path, the time of each stage
+// (stageNames), and forgets its events; false if a step is missing (the
 // job expired, or its quorum came without a ballot through the network).
-func (t *tracer) path(job common.Hash, submitted, done time.Time) ([]time.Time, bool) {
+func (t *tracer) take(job common.Hash, submitted, done time.Time) ([]time.Duration, bool) {
 	t.mu.Lock()
-	events := slices.Clone(t.jobs[job])
+	events := t.jobs[job]
+	delete(t.jobs, job)
+	t.taken[job] = struct{}{}
 	t.mu.Unlock()
+	p, ok := path(events, submitted, done)
+	if !ok {
+		return nil, false
+	}
+	d := make([]time.Duration, len(p)-1)
+	for i := range d {
+		d[i] = p[i+1].Sub(p[i])
+	}
+	return d, true
+}
+
+// path is the critical path in a job's events: the time of each boundary
+// between the stages (len(stageNames)+1 of them).
+func path(events []node.TraceEvent, submitted, done time.Time) ([]time.Time, bool) {
 	// find is the first event of step, at node at (any if zero).
 	find := func(step node.TraceStep, at common.Address) (node.TraceEvent, bool) {
 		var got node.TraceEvent
@@ -92,7 +115,7 @@ func (t *tracer) path(job common.Hash, submitted, done time.Time) ([]time.Time, 
 
 // stages is the median of each stage over the jobs' paths; nil without
 // any.
-func stages(paths [][]time.Time) []Stage {
+func stages(paths [][]time.Duration) []Stage {
 	if len(paths) == 0 {
 		return nil
 	}
@@ -100,7 +123,7 @@ func stages(paths [][]time.Time) []Stage {
 	d := make([]time.Duration, len(paths))
 	for i, name := range stageNames {
 		for k, p := range paths {
-			d[k] = p[i+1].Sub(p[i])
+			d[k] = p[i]
 		}
 		slices.Sort(d)
 		out[i] = Stage{Name: name, P50MS: ms(percentile(d, 50))}

@@ -11,14 +11,15 @@ import (
 
 // TestTracerPath: a job's critical path follows the validator whose
 // ballot the gateway received last before its quorum, not the first
-// ballot nor one that came after the quorum.
+// ballot nor one that came after the quorum; the tracer forgets a job
+// once its path is taken.
 func TestTracerPath(t *testing.T) {
 	job := common.Hash{1}
 	gw, fast, slow, late := common.Address{0xa}, common.Address{0xb}, common.Address{0xc}, common.Address{0xd}
 	t0 := time.Unix(1000, 0)
 	at := func(us int) time.Time { return t0.Add(time.Duration(us) * time.Microsecond) }
 	tr := newTracer()
-	for _, e := range []node.TraceEvent{
+	events := []node.TraceEvent{
 		{Step: node.TraceJobPublished, Node: gw, At: at(200)},
 		{Step: node.TraceJobReceived, Node: gw, At: at(300)},
 		{Step: node.TraceJobReceived, Node: fast, At: at(1000)},
@@ -33,37 +34,37 @@ func TestTracerPath(t *testing.T) {
 		{Step: node.TraceQuorum, Node: gw, At: at(2950)},
 		{Step: node.TraceBallotReceived, Node: gw, Validator: late, At: at(3000)},
 		{Step: node.TraceCertificateStored, Node: gw, At: at(3300)},
-	} {
-		e.Job = job
-		tr.add(e)
 	}
-	p, ok := tr.path(job, t0, at(3800))
+	for i := range events {
+		events[i].Job = job
+		tr.add(events[i])
+	}
+	// A step after the path is taken is dropped, not kept for ever.
+	p, ok := tr.take(job, t0, at(3800))
 	if !ok {
 		t.Fatal("no path")
 	}
-	want := []int{0, 200, 1500, 1700, 1900, 2900, 2950, 3300, 3800}
-	if len(p) != len(stageNames)+1 {
-		t.Fatalf("%d boundaries, want %d", len(p), len(stageNames)+1)
+	want := []int{200, 1300, 200, 200, 1000, 50, 350, 500}
+	if len(p) != len(stageNames) {
+		t.Fatalf("%d stages, want %d", len(p), len(stageNames))
 	}
 	for i, us := range want {
-		if !p[i].Equal(at(us)) {
-			t.Errorf("boundary %d at %v, want +%dµs", i, p[i].Sub(t0), us)
+		if p[i] != time.Duration(us)*time.Microsecond {
+			t.Errorf("stage %q took %v, want %dµs", stageNames[i], p[i], us)
 		}
 	}
-	if _, ok := tr.path(common.Hash{2}, t0, at(1)); ok {
+	tr.add(node.TraceEvent{Job: job, Step: node.TraceBallotStored, Node: late, At: at(4000)})
+	if len(tr.jobs) != 0 {
+		t.Errorf("%d jobs' events held after their paths were taken", len(tr.jobs))
+	}
+	if _, ok := tr.take(common.Hash{2}, t0, at(1)); ok {
 		t.Error("a path for a job never traced")
 	}
 	// Without its certificate stored (an expired job, say), no path.
-	tr2 := newTracer()
-	for _, e := range tr.jobs[job] {
-		if e.Step != node.TraceCertificateStored {
-			tr2.add(e)
-		}
-	}
-	if _, ok := tr2.path(job, t0, at(3800)); ok {
+	if _, ok := path(events[:len(events)-1], t0, at(3800)); ok {
 		t.Error("a path without the certificate stored")
 	}
-	s := stages([][]time.Time{p, p, p})
+	s := stages([][]time.Duration{p, p, p})
 	if len(s) != len(stageNames) || s[1].P50MS != 1.3 || s[7].P50MS != 0.5 {
 		t.Errorf("stages %+v", s)
 	}
