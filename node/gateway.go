@@ -19,6 +19,7 @@ import (
 	"github.com/verity-network/verity/consensus"
 	"github.com/verity-network/verity/node/p2p"
 	"github.com/verity-network/verity/node/store"
+	"github.com/verity-network/verity/sigs"
 )
 
 // gateway aggregates the jobs this node accepts: it starts a job (submit),
@@ -48,10 +49,31 @@ type gateway struct {
 // startSigning starts the signer of the certificates this gateway issues:
 // one alone at once (Certificate.Sign), several issued together with one
 // batch signature (consensus.SignCertificateBatch), a proof each.
+//
+// The signature is remembered as this node's own (as a validator's
+// ballots are), so that checking the certificate before it is gossiped
+// does not recover it.
 func (g *gateway) startSigning() {
 	g.signing = newBatchSigner(g.loaded,
-		func(c *consensus.Certificate) error { return c.Sign(g.signer) },
-		func(cs []*consensus.Certificate) error { return consensus.SignCertificateBatch(g.signer, cs) })
+		func(c *consensus.Certificate) error {
+			if err := c.Sign(g.signer); err != nil {
+				return err
+			}
+			g.sigCache.Add(c.GatewayDigest(), c.GatewaySignature, g.signer.Address())
+			return nil
+		},
+		func(cs []*consensus.Certificate) error {
+			if err := consensus.SignCertificateBatch(g.signer, cs); err != nil {
+				return err
+			}
+			c := cs[0]
+			root, ok := claims.ProofRoot(sigs.CertificateStructHash(c.GatewayData()), *c.GatewayBatch)
+			if !ok {
+				return fmt.Errorf("node: batch proof of %d certificates does not fold", len(cs))
+			}
+			g.sigCache.Add(sigs.BatchDigest(c.NetworkID, root, c.GatewayBatch.Count), c.GatewaySignature, g.signer.Address())
+			return nil
+		})
 }
 
 func newGateway(e *env, obs *observer, seen *announceBook) *gateway {

@@ -77,8 +77,8 @@ type env struct {
 	events  *eventHub
 	metrics *metrics
 	tasks   *tasks
-	// sigCache holds every ballot signature this node recovered or made,
-	// so that none is recovered twice.
+	// sigCache holds the signatures this node recovered or made (ballots,
+	// and gateways' over certificates), so that none is recovered twice.
 	sigCache *consensus.SignatureCache
 
 	ctx   context.Context

@@ -301,7 +301,8 @@ func (o *observer) onEvidence(v any) {
 // (checkCert).
 func (o *observer) validateCert(_ context.Context, from peer.ID, data []byte) (p2p.Verdict, any) {
 	start := time.Now()
-	c, v, err := o.checkCert(data, from == o.net.PeerID())
+	own := from == o.net.PeerID()
+	c, v, err := o.checkCert(data, own)
 	o.metrics.observeValidation(p2p.KindCerts, verdictLabel(err), start)
 	switch {
 	case err != nil:
@@ -309,6 +310,11 @@ func (o *observer) validateCert(_ context.Context, from peer.ID, data []byte) (p
 		return p2p.Reject, nil
 	case v != p2p.Accept:
 		return v, nil
+	case own:
+		// This node stored it before publishing it (as gateway, or again
+		// after a restart): checked, so that it never gossips one that
+		// does not verify, and not delivered back to its own store.
+		return p2p.Accept, nil
 	}
 	return p2p.Accept, c
 }

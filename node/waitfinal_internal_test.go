@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"github.com/verity-network/verity/api"
 	"github.com/verity-network/verity/claims"
 	"github.com/verity-network/verity/consensus"
+	"github.com/verity-network/verity/node/p2p"
 )
 
 // TestWaitFinalLeavesNoEntry: waiting, whether it ends in a certificate, a
@@ -105,4 +107,37 @@ func soloNode(t *testing.T) *Node {
 	}
 	t.Cleanup(func() { n.Stop() })
 	return n
+}
+
+// TestOwnCertificateNotDeliveredBack: a certificate this node publishes
+// is checked by its topic validator (it must verify before it spreads)
+// but not handed back to its own store, which holds it already. (One from
+// a peer is handed on: every network test sees certificates reach the
+// other nodes.)
+func TestOwnCertificateNotDeliveredBack(t *testing.T) {
+	n := soloNode(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	j, err := n.Submit(ctx, api.VerifyRequest{Output: "2 + 2 = 4."})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := n.WaitFinal(ctx, j.JobID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := encode(cert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, value := n.obs.validateCert(ctx, n.net.PeerID(), data); v != p2p.Accept || value != nil {
+		t.Fatalf("own certificate: %v with %T, want Accept and nothing to deliver", v, value)
+	}
+	tampered := bytes.Replace(data, []byte(`"status":"verified"`), []byte(`"status":"rejected"`), 1)
+	if bytes.Equal(tampered, data) {
+		t.Fatal("no status to tamper with")
+	}
+	if v, _ := n.obs.validateCert(ctx, n.net.PeerID(), tampered); v != p2p.Reject {
+		t.Fatalf("own certificate tampered with: %v, want Reject", v)
+	}
 }
