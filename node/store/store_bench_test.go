@@ -172,6 +172,47 @@ func BenchmarkPutJob(b *testing.B) {
 	}
 }
 
+// BenchmarkPutJobQuorum: four stores in one directory, on one disk, as
+// the four nodes of a network on one machine (verity bench, verity
+// testnet): each commits a job record at the same moment, as each
+// validator commits its ballot with the job when the job comes. An op
+// lasts until the third commit is durable, the quorum of four; the fourth
+// is awaited off the clock. scripts/floor.sh counts it as the ballot's
+// durable write when the nodes share a disk.
+func BenchmarkPutJobQuorum(b *testing.B) {
+	const stores, quorum = 4, 3
+	f := newBenchFixture(b)
+	dir := b.TempDir()
+	ss := make([]*Store, stores)
+	for i := range ss {
+		s, err := Open(filepath.Join(dir, fmt.Sprintf("node%d.db", i)))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { s.Close() })
+		ss[i] = s
+	}
+	var next uint64
+	done := make(chan error, stores)
+	b.ResetTimer()
+	for range b.N {
+		for _, s := range ss {
+			next++
+			j := f.job(jobID(next))
+			go func() { done <- s.PutJob(j) }()
+		}
+		for i := range stores {
+			if err := <-done; err != nil {
+				b.Fatal(err)
+			}
+			if i == quorum-1 {
+				b.StopTimer()
+			}
+		}
+		b.StartTimer()
+	}
+}
+
 func BenchmarkAddBallot(b *testing.B) {
 	for _, parallel := range []bool{false, true} {
 		b.Run(mode(parallel), func(b *testing.B) {
