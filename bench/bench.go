@@ -255,9 +255,11 @@ type StoreWrites struct {
 }
 
 // Signing is the signatures the nodes made in the measured time: how many
-// ballots, and how many certificates of a gateway, each signature covered.
+// ballots, and how many jobs or certificates of a gateway, each signature
+// covered.
 type Signing struct {
 	Ballots      Batches `json:"ballots"`
+	Jobs         Batches `json:"jobs"`
 	Certificates Batches `json:"certificates"`
 }
 
@@ -676,6 +678,7 @@ func (r *runner) report(before, after usage) (*Report, error) {
 	if before.signing != nil && after.signing != nil {
 		rep.Signing = &Signing{
 			Ballots:      batches(before.signing.Ballots, after.signing.Ballots),
+			Jobs:         batches(before.signing.Jobs, after.signing.Jobs),
 			Certificates: batches(before.signing.Certificates, after.signing.Certificates),
 		}
 	}

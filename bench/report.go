@@ -82,7 +82,7 @@ func WriteTable(w io.Writer, r *Report) error {
 		for _, b := range []struct {
 			what string
 			b    *Batches
-		}{{"ballots", &sg.Ballots}, {"certificates", &sg.Certificates}} {
+		}{{"ballots", &sg.Ballots}, {"jobs", &sg.Jobs}, {"certificates", &sg.Certificates}} {
 			row(b.what+" per signature", "mean %.2f, max %d, %d signatures (%s)", b.b.Mean, b.b.Max, b.b.Signatures, b.b.histogramText())
 		}
 	}

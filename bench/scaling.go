@@ -284,9 +284,10 @@ func Median(runs []*Report) (*Report, error) {
 	}
 	if !slices.ContainsFunc(runs, func(r *Report) bool { return r.Signing == nil }) {
 		// Signatures are counted over every run.
-		sg := Signing{Ballots: Batches{Histogram: map[string]uint64{}}, Certificates: Batches{Histogram: map[string]uint64{}}}
+		sg := Signing{Ballots: Batches{Histogram: map[string]uint64{}}, Jobs: Batches{Histogram: map[string]uint64{}}, Certificates: Batches{Histogram: map[string]uint64{}}}
 		for _, r := range runs {
 			sg.Ballots.add(&r.Signing.Ballots)
+			sg.Jobs.add(&r.Signing.Jobs)
 			sg.Certificates.add(&r.Signing.Certificates)
 		}
 		m.Signing = &sg

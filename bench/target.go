@@ -98,6 +98,7 @@ func (t *inProcess) usage() (usage, error) {
 		}
 		ns := n.SigningStats()
 		sg.Ballots.Add(ns.Ballots)
+		sg.Jobs.Add(ns.Jobs)
 		sg.Certificates.Add(ns.Certificates)
 	}
 	return usage{cpu: cpu, gossip: &g, stores: &st, signing: &sg}, nil

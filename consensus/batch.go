@@ -116,6 +116,33 @@ func SignBallotBatch(s sigs.Signer, ballots []*Ballot) error {
 	return nil
 }
 
+// SignJobBatch signs, as their gateway, job announcements of one network
+// with one signature: each gets the batch signature and its proof in
+// Batch. The order of jobs is the order of the leaves.
+func SignJobBatch(s sigs.Signer, jobs []*Job) error {
+	if len(jobs) == 0 {
+		return fmt.Errorf("consensus: an empty batch of jobs")
+	}
+	leaves := make([]common.Hash, len(jobs))
+	for i, j := range jobs {
+		if j.NetworkID != jobs[0].NetworkID {
+			return fmt.Errorf("consensus: batch mixes networks %d and %d", jobs[0].NetworkID, j.NetworkID)
+		}
+		if j.Gateway != s.Address() {
+			return fmt.Errorf("%w: %s cannot sign for gateway %s", ErrBadSignature, s.Address().Hex(), j.Gateway.Hex())
+		}
+		leaves[i] = sigs.JobStructHash(j.Data())
+	}
+	sig, proofs, err := signBatch(s, jobs[0].NetworkID, leaves)
+	if err != nil {
+		return err
+	}
+	for i, j := range jobs {
+		j.Batch, j.Signature = proofs[i], sig
+	}
+	return nil
+}
+
 // SignCertificateBatch signs, as their gateway, the outcomes of
 // certificates of one network with one signature: each gets the batch
 // signature as its gateway signature and its proof in GatewayBatch.

@@ -4,7 +4,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
+
+	"github.com/ethereum/go-ethereum/crypto"
 
 	"github.com/verity-network/verity/claims"
 	"github.com/verity-network/verity/sigs"
@@ -199,5 +202,118 @@ func TestCertificateBatch(t *testing.T) {
 	}
 	if err := VerifyCertificate(certs[2], f.set, outputs[2]); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// jobBatchOf signs n jobs of f's gateway (f.addr(0)) with one batch
+// signature.
+func jobBatchOf(t *testing.T, f *fixture, n int) []*Job {
+	t.Helper()
+	jobs := make([]*Job, n)
+	for i := range jobs {
+		jobs[i] = signedJob(t, f, fmt.Sprintf("%d + 1 = %d.", i, i+1))
+	}
+	if err := SignJobBatch(f.signers[f.addr(0)], jobs); err != nil {
+		t.Fatal(err)
+	}
+	return jobs
+}
+
+// TestJobBatch: a gateway signs several job announcements at once; each
+// verifies alone and gives the gateway's key, the batch costs one
+// recovery with a cache, and signing alone again drops the proof.
+func TestJobBatch(t *testing.T) {
+	f := newFixture(t, 7, equalStakes(4)...)
+	for _, n := range []int{1, 2, 5, 8} {
+		jobs := jobBatchOf(t, f, n)
+		cache := NewSignatureCache(64)
+		for i, j := range jobs {
+			if j.Batch == nil || int(j.Batch.Index) != i || int(j.Batch.Count) != n {
+				t.Fatalf("n=%d: job %d has proof %+v", n, i, j.Batch)
+			}
+			if err := j.ValidateBasic(); err != nil {
+				t.Fatalf("n=%d: job %d: %v", n, i, err)
+			}
+			pub, err := j.VerifySignature(WithSignatureCache(cache))
+			if err != nil {
+				t.Fatalf("n=%d: job %d: %v", n, i, err)
+			}
+			if crypto.PubkeyToAddress(*pub) != f.addr(0) {
+				t.Fatalf("n=%d: job %d gives the key of %s", n, i, crypto.PubkeyToAddress(*pub).Hex())
+			}
+			d, _ := j.SignedDigest()
+			if i == 0 && n > 1 {
+				// The rest of the batch is known once the first is verified.
+				for _, o := range jobs[1:] {
+					od, _ := o.SignedDigest()
+					if od != d || cache.publicKey(od, o.Signature, o.Gateway) == nil {
+						t.Fatalf("n=%d: job %d of the batch is not in the cache after the first", n, o.Batch.Index)
+					}
+				}
+			}
+		}
+	}
+	j := jobBatchOf(t, f, 3)[1]
+	if err := j.Sign(f.signers[f.addr(0)]); err != nil || j.Batch != nil {
+		t.Fatalf("signed alone: %v, proof %+v kept", err, j.Batch)
+	}
+	if _, err := j.VerifySignature(); err != nil {
+		t.Fatalf("signed alone after a batch: %v", err)
+	}
+	if err := SignJobBatch(f.signers[f.addr(1)], jobBatchOf(t, f, 2)); !errors.Is(err, ErrBadSignature) {
+		t.Fatalf("a validator signed another gateway's jobs: %v", err)
+	}
+	if err := SignJobBatch(f.signers[f.addr(0)], nil); err == nil {
+		t.Fatal("an empty batch was signed")
+	}
+}
+
+// TestJobBatchTampers: a batched job announcement is worth nothing once
+// its proof, its position, its count, its resend or its job is changed,
+// or when it carries the proof of another job of the batch; a cache that
+// holds the batch's signature does not change that.
+func TestJobBatchTampers(t *testing.T) {
+	f := newFixture(t, 7, equalStakes(4)...)
+	jobs := jobBatchOf(t, f, 6)
+	cache := NewSignatureCache(64)
+	for _, j := range jobs {
+		if _, err := j.VerifySignature(WithSignatureCache(cache)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cases := []struct {
+		name   string
+		mutate func(j *Job)
+	}{
+		{"sibling changed", func(j *Job) { j.Batch.Siblings[1][5] ^= 0x80 }},
+		{"sibling dropped", func(j *Job) { j.Batch.Siblings = j.Batch.Siblings[:len(j.Batch.Siblings)-1] }},
+		{"position moved", func(j *Job) { j.Batch.Index ^= 1 }},
+		{"count changed", func(j *Job) { j.Batch.Count-- }},
+		{"proof of another job", func(j *Job) { p := *jobs[4].Batch; j.Batch = &p }},
+		{"resend changed", func(j *Job) { j.Resend = 9 }},
+		{"another job's id", func(j *Job) { j.JobID = jobs[4].JobID }},
+		{"batch dropped", func(j *Job) { j.Batch = nil }},
+		{"another gateway", func(j *Job) { j.Gateway = f.addr(1) }},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			j := *jobs[3]
+			p := *jobs[3].Batch
+			p.Siblings = slices.Clone(p.Siblings)
+			j.Batch = &p
+			tc.mutate(&j)
+			for _, opts := range [][]VerifyOption{nil, {WithSignatureCache(cache)}} {
+				if _, err := j.VerifySignature(opts...); !errors.Is(err, ErrBadSignature) {
+					t.Fatalf("got %v, want ErrBadSignature", err)
+				}
+			}
+		})
+	}
+	for _, p := range []BatchProof{{Index: 3, Count: 3}, {Index: 0, Count: 0}, {Index: 0, Count: MaxBatch + 1}} {
+		j := *jobs[0]
+		j.Batch = &p
+		if err := j.ValidateBasic(); !errors.Is(err, ErrBadJob) || !errors.Is(err, ErrBatchProof) {
+			t.Errorf("proof %+v: got %v, want ErrBadJob and ErrBatchProof", p, err)
+		}
 	}
 }

@@ -149,6 +149,14 @@ type Job struct {
 	Gateway     common.Address `json:"gateway"`
 	Signature   hexutil.Bytes  `json:"signature"`
 
+	// Batch, when set, says the gateway signed this announcement in a
+	// batch (SignJobBatch): Signature is then its one EIP-712
+	// Batch{root, count} signature over the Job struct hashes of several
+	// announcements, and Batch the proof that this one's is leaf Index.
+	// The job id does not cover it. A batched announcement is worth what
+	// the same one signed alone is worth.
+	Batch *BatchProof `json:"batch,omitempty"`
+
 	// Resend numbers a re-announcement of the job by its gateway: 0 for
 	// the first announcement, then increasing (the gateway's clock in unix
 	// milliseconds, or more). The gateway signs it with the job; it is not
@@ -190,20 +198,34 @@ func (j *Job) Params() JobParams {
 // ClaimList returns the claims with indexes and hashes.
 func (j *Job) ClaimList() []claims.Claim { return claims.FromTexts(j.Claims) }
 
-// Digest is what the gateway signs: the job and the resend number.
-func (j *Job) Digest() common.Hash {
-	return sigs.JobDigest(j.NetworkID, sigs.JobData{
+// Data is the signed content of the job: the job and the resend number.
+func (j *Job) Data() sigs.JobData {
+	return sigs.JobData{
 		JobID:      j.JobID,
 		OutputHash: j.OutputHash,
 		ClaimsRoot: j.ClaimsRoot,
 		ClaimCount: uint32(len(j.Claims)),
 		Deadline:   j.Deadline,
 		Resend:     j.Resend,
-	})
+	}
 }
 
-// Sign sets the signature of the job with its resend number; s must be the
-// job's gateway.
+// Digest is what the gateway signs for the job alone: the job and the
+// resend number.
+func (j *Job) Digest() common.Hash { return sigs.JobDigest(j.NetworkID, j.Data()) }
+
+// SignedDigest is the digest the job's signature must recover over: its
+// own Digest, or for a batched job the digest of the Batch its proof
+// leads to. ok is false when the proof does not fit its count.
+func (j *Job) SignedDigest() (common.Hash, bool) {
+	if j.Batch == nil {
+		return j.Digest(), true
+	}
+	return batchDigest(j.NetworkID, sigs.JobStructHash(j.Data()), j.Batch)
+}
+
+// Sign sets the signature of the job with its resend number, alone; s must
+// be the job's gateway.
 func (j *Job) Sign(s sigs.Signer) error {
 	if s.Address() != j.Gateway {
 		return fmt.Errorf("%w: %s cannot sign for gateway %s", ErrBadSignature, s.Address().Hex(), j.Gateway.Hex())
@@ -212,7 +234,7 @@ func (j *Job) Sign(s sigs.Signer) error {
 	if err != nil {
 		return err
 	}
-	j.Signature = sig
+	j.Signature, j.Batch = sig, nil
 	return nil
 }
 
@@ -227,6 +249,9 @@ func (j *Job) ValidateBasic() error {
 	}
 	if len(j.GatewayRecord) > MaxGatewayRecordSize {
 		return fmt.Errorf("%w: gateway record of %d bytes, at most %d", ErrBadJob, len(j.GatewayRecord), MaxGatewayRecordSize)
+	}
+	if err := checkBatchShape(j.Batch); err != nil {
+		return fmt.Errorf("%w: %w", ErrBadJob, err)
 	}
 	hashes := make([]common.Hash, len(j.Claims))
 	for i, t := range j.Claims {
@@ -264,15 +289,27 @@ func (j *Job) Validate(set *ValidatorSet) error {
 }
 
 // VerifySignature checks that the job's gateway signed the job with its
-// resend number and returns the gateway's public key.
-func (j *Job) VerifySignature() (*ecdsa.PublicKey, error) {
-	pub, err := sigs.RecoverPublicKey(j.Digest(), j.Signature)
+// resend number, alone or in a batch, and returns the gateway's public
+// key. A cache (WithSignatureCache) saves recovering a batch signature
+// already recovered for another job of the batch.
+func (j *Job) VerifySignature(opts ...VerifyOption) (*ecdsa.PublicKey, error) {
+	digest, ok := j.SignedDigest()
+	if !ok {
+		return nil, fmt.Errorf("%w: job: %w: the proof does not fit its count", ErrBadSignature, ErrBatchProof)
+	}
+	cache := applyOptions(opts).cache
+	if pub := cache.publicKey(digest, j.Signature, j.Gateway); pub != nil {
+		return pub, nil
+	}
+	pub, err := sigs.RecoverPublicKey(digest, j.Signature)
 	if err != nil {
 		return nil, fmt.Errorf("%w: job: %w", ErrBadSignature, err)
 	}
-	if signer := crypto.PubkeyToAddress(*pub); signer != j.Gateway {
+	signer := crypto.PubkeyToAddress(*pub)
+	if signer != j.Gateway {
 		return nil, fmt.Errorf("%w: job signed by %s, gateway is %s", ErrBadSignature, signer.Hex(), j.Gateway.Hex())
 	}
+	cache.addKey(digest, j.Signature, signer, pub)
 	return pub, nil
 }
 

@@ -1,6 +1,7 @@
 package consensus
 
 import (
+	"crypto/ecdsa"
 	"sync"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -16,7 +17,14 @@ import (
 // for concurrent use.
 type SignatureCache struct {
 	mu   sync.Mutex
-	seen *fifo.Map[sigKey, common.Address]
+	seen *fifo.Map[sigKey, signerOf]
+}
+
+// signerOf is who a signature recovers to; pub is kept when the check
+// needs the key itself (a job's, whose gateway peer id it gives).
+type signerOf struct {
+	addr common.Address
+	pub  *ecdsa.PublicKey
 }
 
 type sigKey struct {
@@ -26,7 +34,7 @@ type sigKey struct {
 
 // NewSignatureCache returns a cache of the given capacity.
 func NewSignatureCache(capacity int) *SignatureCache {
-	return &SignatureCache{seen: fifo.New[sigKey, common.Address](capacity)}
+	return &SignatureCache{seen: fifo.New[sigKey, signerOf](capacity)}
 }
 
 func keyOf(digest common.Hash, sig []byte) (sigKey, bool) {
@@ -48,7 +56,39 @@ func (c *SignatureCache) verified(digest common.Hash, sig []byte, signer common.
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	got, ok := c.seen.Get(k)
-	return ok && got == signer
+	return ok && got.addr == signer
+}
+
+// publicKey is the public key that sig over digest is known to recover
+// to, if it is signer's; nil otherwise, and for a nil cache.
+func (c *SignatureCache) publicKey(digest common.Hash, sig []byte, signer common.Address) *ecdsa.PublicKey {
+	if c == nil {
+		return nil
+	}
+	k, ok := keyOf(digest, sig)
+	if !ok {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if got, ok := c.seen.Get(k); ok && got.addr == signer {
+		return got.pub
+	}
+	return nil
+}
+
+// addKey records that sig over digest recovers to pub, signer's key.
+func (c *SignatureCache) addKey(digest common.Hash, sig []byte, signer common.Address, pub *ecdsa.PublicKey) {
+	if c == nil {
+		return
+	}
+	k, ok := keyOf(digest, sig)
+	if !ok {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.seen.Put(k, signerOf{addr: signer, pub: pub})
 }
 
 // Add records that sig over digest recovers to signer. Call it only for
@@ -60,7 +100,10 @@ func (c *SignatureCache) Add(digest common.Hash, sig []byte, signer common.Addre
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.seen.Put(k, signer)
+	if got, ok := c.seen.Get(k); ok && got.addr == signer {
+		return // keep a key already held
+	}
+	c.seen.Put(k, signerOf{addr: signer})
 }
 
 // VerifyOption adjusts signature checks.

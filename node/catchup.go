@@ -18,7 +18,7 @@ import (
 )
 
 // Catch-up: a node that was down, or cut off, asks a peer for the
-// certificates it missed over /verity/<network>/certs/sync/2 (p2p), and
+// certificates it missed over /verity/<network>/certs/sync/3 (p2p), and
 // takes each exactly as it would from gossip (checkCert, then storeCert).
 //
 //   - When it has a peer on the certificates topic again (at start-up, or

@@ -412,7 +412,7 @@ func (n *Node) Stop() error {
 	// Nothing signs once every task has ended: the signers have nothing
 	// left to sign.
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	for _, s := range []interface{ close(context.Context) error }{n.val.signing, n.gw.signing} {
+	for _, s := range []interface{ close(context.Context) error }{n.val.signing, n.gw.signing, n.gw.jobSigning} {
 		if err := s.close(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("node: stop signing: %w", err))
 		}
@@ -530,17 +530,18 @@ func newNonce() common.Hash {
 }
 
 // SigningStats is what the node has signed since it started: its ballots
-// (validator) and the certificates it issued (gateway), and how many
-// messages each signature covered.
+// (validator), the jobs it announced and the certificates it issued
+// (gateway), and how many messages each signature covered.
 type SigningStats struct {
 	Ballots      BatchStats `json:"ballots"`
+	Jobs         BatchStats `json:"jobs"`
 	Certificates BatchStats `json:"certificates"`
 }
 
 // SigningStats returns the node's signing counts so far (valid after
 // Start).
 func (n *Node) SigningStats() SigningStats {
-	return SigningStats{Ballots: n.val.signing.batchStats(), Certificates: n.gw.signing.batchStats()}
+	return SigningStats{Ballots: n.val.signing.batchStats(), Jobs: n.gw.jobSigning.batchStats(), Certificates: n.gw.signing.batchStats()}
 }
 
 // StoreStats returns the node's store write counts so far (valid after

@@ -178,6 +178,7 @@ func TestCertificatesIssuedTogetherShareOneSignature(t *testing.T) {
 		g := &gateway{env: v.env}
 		g.startSigning()
 		defer g.signing.close(context.Background())
+		defer g.jobSigning.close(context.Background())
 		const n = 4
 		certs := make([]*consensus.Certificate, n)
 		errs := make([]error, n)
@@ -231,6 +232,66 @@ func TestCertificatesIssuedTogetherShareOneSignature(t *testing.T) {
 		forged.Status = consensus.StatusRejected
 		if signer(&forged) == v.signer.Address() {
 			t.Fatal("a batch signature holds for another outcome")
+		}
+	})
+}
+
+// Jobs a gateway accepts while it signs another share one signature, each
+// with its proof, and each verifies alone; a lone one is signed alone.
+func TestJobsAcceptedTogetherShareOneSignature(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		gate := make(chan struct{})
+		v := newSigningValidator(t, gate)
+		defer v.signing.close(context.Background())
+		g := &gateway{env: v.env}
+		g.startSigning()
+		defer g.signing.close(context.Background())
+		defer g.jobSigning.close(context.Background())
+		const n = 5
+		jobs := make([]*consensus.Job, n)
+		errs := make([]error, n)
+		for i := range jobs {
+			jobs[i] = &consensus.Job{NetworkID: 7, JobID: common.Hash{byte(i + 1)}, Claims: []string{"1 + 1 = 2."}, Deadline: 1 << 41, Gateway: v.signer.Address()}
+		}
+		done := make(chan struct{})
+		go func() { errs[0] = g.jobSigning.sign(jobs[0]); done <- struct{}{} }()
+		synctest.Wait()
+		for i := 1; i < n; i++ {
+			go func() { errs[i] = g.jobSigning.sign(jobs[i]); done <- struct{}{} }()
+		}
+		synctest.Wait()
+		gate <- struct{}{}
+		gate <- struct{}{}
+		for range n {
+			<-done
+		}
+		if err := errors.Join(errs...); err != nil {
+			t.Fatal(err)
+		}
+		if jobs[0].Batch != nil {
+			t.Fatal("the lone job carries a batch proof")
+		}
+		want := BatchStats{Signatures: 2, Messages: n, Max: n - 1}
+		want.Sizes[0], want.Sizes[2] = 1, 1
+		if got := g.jobSigning.batchStats(); got != want {
+			t.Fatalf("batch stats %+v, want %+v", got, want)
+		}
+		cache := consensus.NewSignatureCache(8)
+		for i, j := range jobs {
+			if i > 0 && (j.Batch == nil || j.Batch.Count != n-1 || !bytes.Equal(j.Signature, jobs[1].Signature)) {
+				t.Fatalf("job %d: proof %+v, want one of the batch of %d", i, j.Batch, n-1)
+			}
+			for _, opts := range [][]consensus.VerifyOption{nil, {consensus.WithSignatureCache(cache)}} {
+				pub, err := j.VerifySignature(opts...)
+				if err != nil || crypto.PubkeyToAddress(*pub) != v.signer.Address() {
+					t.Fatalf("job %d does not verify alone: %v", i, err)
+				}
+			}
+		}
+		moved := *jobs[2]
+		moved.Batch = jobs[1].Batch
+		if _, err := moved.VerifySignature(consensus.WithSignatureCache(cache)); !errors.Is(err, consensus.ErrBadSignature) {
+			t.Fatalf("a proof moved to another job: %v", err)
 		}
 	})
 }

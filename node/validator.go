@@ -63,7 +63,7 @@ func (v *validator) validateJob(_ context.Context, from peer.ID, data []byte) (p
 		// peer may forward one that expired on the way, never one with a
 		// resend its gateway did not sign.
 		if from != v.net.PeerID() {
-			pub, err = m.VerifySignature()
+			pub, err = m.VerifySignature(consensus.WithSignatureCache(v.sigCache))
 		}
 	}
 	v.metrics.observeValidation(p2p.KindJobs, verdictLabel(err), start)

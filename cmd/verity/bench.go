@@ -35,7 +35,7 @@ Reports the time from submission to certificate (p50, p90, p99, max),
 certificates and claims per second, CPU time per certificate, peak memory per
 node, gossip messages per certificate and the jobs that never became final;
 in-process also the store commits, page writes and writes by kind per
-certificate, the ballots and certificates each batch signature covered, and
+certificate, the ballots, jobs and certificates each batch signature covered, and
 the median of each stage of the critical path from submission to
 certificate (the hops, the validator's and the gateway's work). In-process, latency runs from node.Submit to node.WaitFinal on the gateway
 (no HTTP); with --subprocess from the HTTP submission to client.Await's

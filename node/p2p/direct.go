@@ -17,7 +17,7 @@ import (
 const directTimeout = 5 * time.Second
 
 // DirectProtocol is the stream protocol of messages of kind sent straight
-// to one peer: /verity/<network>/direct/<kind>/1.
+// to one peer: /verity/<network>/direct/<kind>/3.
 func DirectProtocol(networkID uint64, kind string) protocol.ID {
 	return protocol.ID("/verity/" + strconv.FormatUint(networkID, 10) + "/direct/" + kind + "/" + topicVersion)
 }

@@ -18,14 +18,15 @@ const (
 var Kinds = [...]string{KindJobs, KindBallots, KindCerts, KindEvidence}
 
 // topicVersion is the wire version of the message encodings on a topic
-// and the direct and sync protocols: 2 since bundles (bundle.go).
-const topicVersion = "2"
+// and the direct and sync protocols: 2 since bundles (bundle.go), 3 since
+// a job announcement may carry a batch proof (consensus.Job.Batch).
+const topicVersion = "3"
 
 // ErrUnknownKind is returned for a topic kind not in Kinds.
 var ErrUnknownKind = errors.New("unknown topic kind")
 
 // TopicName returns the gossipsub topic of a kind on a network:
-// /verity/<network>/<kind>/2. The kind is not checked; see ValidKind.
+// /verity/<network>/<kind>/3. The kind is not checked; see ValidKind.
 func TopicName(networkID uint64, kind string) string {
 	return "/verity/" + strconv.FormatUint(networkID, 10) + "/" + kind + "/" + topicVersion
 }
