@@ -67,6 +67,18 @@ func FuzzDecodeJob(f *testing.F) {
 	set, keys := fuzzSet(f)
 	m := fuzzJob(f, set, keys[0])
 	f.Add(mustJSON(f, m))
+	// Three announcements signed in one batch: the second, with its proof.
+	batch := []*JobMessage{fuzzJob(f, set, keys[0]), fuzzJob(f, set, keys[0]), fuzzJob(f, set, keys[0])}
+	for i, j := range batch {
+		j.Resend = uint64(i)
+	}
+	if err := consensus.SignJobBatch(sigs.NewKeySigner(keys[0]), batch); err != nil {
+		f.Fatal(err)
+	}
+	if _, err := DecodeJob(mustJSON(f, batch[1]), set); err != nil {
+		f.Fatalf("a batched job is refused: %v", err)
+	}
+	f.Add(mustJSON(f, batch[1]))
 	f.Add([]byte(`{"network_id": 7}`))
 	f.Add([]byte(`[]`))
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -77,8 +89,13 @@ func FuzzDecodeJob(f *testing.F) {
 		if got.Params().ID() != got.JobID {
 			t.Fatal("accepted a job whose id does not match its parameters")
 		}
-		if signer, err := sigs.Recover(got.Digest(), got.Signature); err != nil || signer != got.Gateway {
+		// Signed alone, or in a batch whose root its proof leads to.
+		digest, ok := got.SignedDigest()
+		if signer, err := sigs.Recover(digest, got.Signature); !ok || err != nil || signer != got.Gateway {
 			t.Fatal("accepted a job not signed by its gateway")
+		}
+		if got.Batch == nil && digest != got.Digest() {
+			t.Fatal("a job signed alone recovers over another digest than its own")
 		}
 	})
 }
