@@ -45,10 +45,10 @@ func checkBatchShape(p *BatchProof) error {
 	return nil
 }
 
-// signedDigest is the digest b's signature must recover over: the ballot's
+// SignedDigest is the digest b's signature must recover over: the ballot's
 // own EIP-712 digest, or for a batched ballot the digest of the Batch its
 // proof leads to. ok is false when the proof does not fit its count.
-func (b *Ballot) signedDigest() (common.Hash, bool) {
+func (b *Ballot) SignedDigest() (common.Hash, bool) {
 	if b.Batch == nil {
 		return b.Digest(), true
 	}
@@ -89,90 +89,83 @@ func signBatch(s sigs.Signer, networkID uint64, leaves []common.Hash) ([]byte, [
 	return sig, proofs, nil
 }
 
+// batchItem is what signItems needs of one message of a batch: its
+// network, who must sign it and its leaf (its EIP-712 struct hash).
+type batchItem struct {
+	network uint64
+	signer  common.Address
+	leaf    common.Hash
+}
+
+// signItems signs n messages (what names them in errors), all of one
+// network and all for s to sign, with one batch signature; item describes
+// message i, and set gives it the signature and its proof. The order of
+// the messages is the order of the leaves.
+func signItems(s sigs.Signer, what string, n int, item func(i int) batchItem, set func(i int, sig []byte, p *BatchProof)) error {
+	if n == 0 {
+		return fmt.Errorf("consensus: an empty batch of %s", what)
+	}
+	leaves := make([]common.Hash, n)
+	first := item(0)
+	for i := range n {
+		it := item(i)
+		if it.network != first.network {
+			return fmt.Errorf("consensus: batch mixes networks %d and %d", first.network, it.network)
+		}
+		if it.signer != s.Address() {
+			return fmt.Errorf("%w: %s cannot sign %s %d, %s's", ErrBadSignature, s.Address().Hex(), what, i, it.signer.Hex())
+		}
+		leaves[i] = it.leaf
+	}
+	sig, proofs, err := signBatch(s, first.network, leaves)
+	if err != nil {
+		return err
+	}
+	for i := range n {
+		set(i, sig, proofs[i])
+	}
+	return nil
+}
+
 // SignBallotBatch signs ballots, all of one network, with one signature:
 // each gets the batch signature and its Merkle proof. The ballots may be
 // for different jobs; their order is the order of the leaves.
 func SignBallotBatch(s sigs.Signer, ballots []*Ballot) error {
-	if len(ballots) == 0 {
-		return fmt.Errorf("consensus: an empty batch of ballots")
-	}
-	leaves := make([]common.Hash, len(ballots))
-	for i, b := range ballots {
-		if b.NetworkID != ballots[0].NetworkID {
-			return fmt.Errorf("consensus: batch mixes networks %d and %d", ballots[0].NetworkID, b.NetworkID)
-		}
-		if b.Validator != s.Address() {
-			return fmt.Errorf("consensus: ballot %d is %s's, not the signer's", i, b.Validator.Hex())
-		}
-		leaves[i] = sigs.BallotStructHash(b.Data())
-	}
-	sig, proofs, err := signBatch(s, ballots[0].NetworkID, leaves)
-	if err != nil {
-		return err
-	}
-	for i, b := range ballots {
-		b.Batch, b.Signature = proofs[i], sig
-	}
-	return nil
+	return signItems(s, "ballots", len(ballots),
+		func(i int) batchItem {
+			b := ballots[i]
+			return batchItem{b.NetworkID, b.Validator, sigs.BallotStructHash(b.Data())}
+		},
+		func(i int, sig []byte, p *BatchProof) { ballots[i].Batch, ballots[i].Signature = p, sig })
 }
 
 // SignJobBatch signs, as their gateway, job announcements of one network
 // with one signature: each gets the batch signature and its proof in
 // Batch. The order of jobs is the order of the leaves.
 func SignJobBatch(s sigs.Signer, jobs []*Job) error {
-	if len(jobs) == 0 {
-		return fmt.Errorf("consensus: an empty batch of jobs")
-	}
-	leaves := make([]common.Hash, len(jobs))
-	for i, j := range jobs {
-		if j.NetworkID != jobs[0].NetworkID {
-			return fmt.Errorf("consensus: batch mixes networks %d and %d", jobs[0].NetworkID, j.NetworkID)
-		}
-		if j.Gateway != s.Address() {
-			return fmt.Errorf("%w: %s cannot sign for gateway %s", ErrBadSignature, s.Address().Hex(), j.Gateway.Hex())
-		}
-		leaves[i] = sigs.JobStructHash(j.Data())
-	}
-	sig, proofs, err := signBatch(s, jobs[0].NetworkID, leaves)
-	if err != nil {
-		return err
-	}
-	for i, j := range jobs {
-		j.Batch, j.Signature = proofs[i], sig
-	}
-	return nil
+	return signItems(s, "jobs", len(jobs),
+		func(i int) batchItem {
+			j := jobs[i]
+			return batchItem{j.NetworkID, j.Gateway, sigs.JobStructHash(j.Data())}
+		},
+		func(i int, sig []byte, p *BatchProof) { jobs[i].Batch, jobs[i].Signature = p, sig })
 }
 
 // SignCertificateBatch signs, as their gateway, the outcomes of
 // certificates of one network with one signature: each gets the batch
 // signature as its gateway signature and its proof in GatewayBatch.
 func SignCertificateBatch(s sigs.Signer, certs []*Certificate) error {
-	if len(certs) == 0 {
-		return fmt.Errorf("consensus: an empty batch of certificates")
-	}
-	leaves := make([]common.Hash, len(certs))
-	for i, c := range certs {
-		if c.NetworkID != certs[0].NetworkID {
-			return fmt.Errorf("consensus: batch mixes networks %d and %d", certs[0].NetworkID, c.NetworkID)
-		}
-		if c.Gateway != s.Address() {
-			return fmt.Errorf("%w: %s cannot sign for gateway %s", ErrBadSignature, s.Address().Hex(), c.Gateway.Hex())
-		}
-		leaves[i] = sigs.CertificateStructHash(c.GatewayData())
-	}
-	sig, proofs, err := signBatch(s, certs[0].NetworkID, leaves)
-	if err != nil {
-		return err
-	}
-	for i, c := range certs {
-		c.GatewayBatch, c.GatewaySignature = proofs[i], sig
-	}
-	return nil
+	return signItems(s, "certificates", len(certs),
+		func(i int) batchItem {
+			c := certs[i]
+			return batchItem{c.NetworkID, c.Gateway, sigs.CertificateStructHash(c.GatewayData())}
+		},
+		func(i int, sig []byte, p *BatchProof) { certs[i].GatewayBatch, certs[i].GatewaySignature = p, sig })
 }
 
-// gatewaySignedDigest is the digest the gateway signature must recover
+// GatewaySignedDigest is the digest the gateway signature must recover
 // over: the certificate's own, or the Batch its GatewayBatch proof leads to.
-func (c *Certificate) gatewaySignedDigest() (common.Hash, bool) {
+func (c *Certificate) GatewaySignedDigest() (common.Hash, bool) {
 	if c.GatewayBatch == nil {
 		return c.GatewayDigest(), true
 	}

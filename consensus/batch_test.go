@@ -117,12 +117,12 @@ func TestBallotBatchOneRecovery(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i, b := range ballots[1:] {
-		d, ok := b.signedDigest()
+		d, ok := b.SignedDigest()
 		if !ok || !cache.verified(d, b.Signature, b.Validator) {
 			t.Fatalf("ballot %d of the batch is not in the cache after the first was verified", i+1)
 		}
 	}
-	if d, _ := ballots[0].signedDigest(); d != sigs.BatchDigest(7, mustRoot(t, ballots[0]), 16) {
+	if d, _ := ballots[0].SignedDigest(); d != sigs.BatchDigest(7, mustRoot(t, ballots[0]), 16) {
 		t.Fatal("the batch digest is not the EIP-712 Batch digest of the root")
 	}
 }

@@ -416,7 +416,7 @@ func VerifyCertificate(cert *Certificate, set *ValidatorSet, output []byte, opts
 // verifyGatewaySignature checks that the gateway signature recovers to the
 // certificate's gateway, over its own digest or its batch's.
 func verifyGatewaySignature(cert *Certificate, cache *SignatureCache) error {
-	digest, ok := cert.gatewaySignedDigest()
+	digest, ok := cert.GatewaySignedDigest()
 	if !ok {
 		return fmt.Errorf("%w: gateway signature: %w: the proof does not fit its count", ErrBadSignature, ErrBatchProof)
 	}

@@ -19,7 +19,6 @@ import (
 	"github.com/verity-network/verity/consensus"
 	"github.com/verity-network/verity/node/p2p"
 	"github.com/verity-network/verity/node/store"
-	"github.com/verity-network/verity/sigs"
 )
 
 // gateway aggregates the jobs this node accepts: it starts a job (submit),
@@ -66,21 +65,25 @@ func (g *gateway) startSigning() {
 			if err := c.Sign(g.signer); err != nil {
 				return err
 			}
-			g.sigCache.Add(c.GatewayDigest(), c.GatewaySignature, g.signer.Address())
-			return nil
+			return g.rememberOwn(c)
 		},
 		func(cs []*consensus.Certificate) error {
 			if err := consensus.SignCertificateBatch(g.signer, cs); err != nil {
 				return err
 			}
-			c := cs[0]
-			root, ok := claims.ProofRoot(sigs.CertificateStructHash(c.GatewayData()), *c.GatewayBatch)
-			if !ok {
-				return fmt.Errorf("node: batch proof of %d certificates does not fold", len(cs))
-			}
-			g.sigCache.Add(sigs.BatchDigest(c.NetworkID, root, c.GatewayBatch.Count), c.GatewaySignature, g.signer.Address())
-			return nil
+			return g.rememberOwn(cs[0]) // one signature for all
 		})
+}
+
+// rememberOwn adds c's gateway signature, this node's own, to the
+// signature cache.
+func (g *gateway) rememberOwn(c *consensus.Certificate) error {
+	digest, ok := c.GatewaySignedDigest()
+	if !ok {
+		return fmt.Errorf("node: batch proof of certificate %d of %d does not fold", c.GatewayBatch.Index, c.GatewayBatch.Count)
+	}
+	g.sigCache.Add(digest, c.GatewaySignature, g.signer.Address())
+	return nil
 }
 
 func newGateway(e *env, obs *observer, seen *announceBook) *gateway {

@@ -59,6 +59,33 @@ func unsignedBallot(v *validator, job byte) *consensus.Ballot {
 	}
 }
 
+// signTogether signs n messages (sign(i) signs message i) the way a busy
+// signer meets them: message 0 first, held at the gate while the other
+// n-1 queue, then those n-1 with one signature. It fails t unless all are
+// signed, and reports how many were queued behind message 0. Call it
+// inside a synctest bubble.
+func signTogether(t *testing.T, gate chan struct{}, n int, sign func(i int) error, queued func() int) int {
+	t.Helper()
+	errs := make([]error, n)
+	done := make(chan struct{})
+	go func() { errs[0] = sign(0); done <- struct{}{} }()
+	synctest.Wait() // the worker signs message 0, held at the gate
+	for i := 1; i < n; i++ {
+		go func() { errs[i] = sign(i); done <- struct{}{} }()
+	}
+	synctest.Wait()
+	q := queued()
+	gate <- struct{}{} // message 0
+	gate <- struct{}{} // the batch of the others: one signature
+	for range n {
+		<-done
+	}
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+	return q
+}
+
 // A lone ballot is signed alone, at once: no batch proof, and sign returns
 // without any other ballot or any time passing.
 func TestLoneBallotSignedAlone(t *testing.T) {
@@ -92,27 +119,11 @@ func TestBallotsReadyTogetherShareOneSignature(t *testing.T) {
 		defer v.signing.close(context.Background())
 		const n = 6
 		ballots := make([]*consensus.Ballot, n)
-		errs := make([]error, n)
 		for i := range ballots {
 			ballots[i] = unsignedBallot(v, byte(i+1))
 		}
-		done := make(chan struct{})
-		go func() { errs[0] = v.sign(ballots[0]); done <- struct{}{} }()
-		synctest.Wait() // the worker signs ballot 0, held at the gate
-		for i := 1; i < n; i++ {
-			go func() { errs[i] = v.sign(ballots[i]); done <- struct{}{} }()
-		}
-		synctest.Wait()
-		if q := v.signing.queued(); q != n-1 {
+		if q := signTogether(t, gate, n, func(i int) error { return v.sign(ballots[i]) }, v.signing.queued); q != n-1 {
 			t.Fatalf("%d ballots queued, want %d", q, n-1)
-		}
-		gate <- struct{}{} // ballot 0
-		gate <- struct{}{} // the batch of the others: one signature
-		for range n {
-			<-done
-		}
-		if err := errors.Join(errs...); err != nil {
-			t.Fatal(err)
 		}
 		if ballots[0].Batch != nil {
 			t.Fatal("the first ballot, alone, carries a batch proof")
@@ -168,37 +179,35 @@ func TestSigningStops(t *testing.T) {
 	})
 }
 
+// newSigningGateway is a gateway with its signers started, on the
+// signing validator's env (newSigningValidator); they stop when t ends.
+// Call it inside a synctest bubble.
+func newSigningGateway(t *testing.T, gate chan struct{}) (*validator, *gateway) {
+	t.Helper()
+	v := newSigningValidator(t, gate)
+	g := &gateway{env: v.env}
+	g.startSigning()
+	t.Cleanup(func() {
+		for _, s := range []interface{ close(context.Context) error }{v.signing, g.signing, g.jobSigning} {
+			s.close(context.Background())
+		}
+	})
+	return v, g
+}
+
 // Certificates a gateway issues while it signs another share one gateway
 // signature, each with its proof; a lone one is signed alone.
 func TestCertificatesIssuedTogetherShareOneSignature(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		gate := make(chan struct{})
-		v := newSigningValidator(t, gate)
-		defer v.signing.close(context.Background())
-		g := &gateway{env: v.env}
-		g.startSigning()
-		defer g.signing.close(context.Background())
-		defer g.jobSigning.close(context.Background())
+		v, g := newSigningGateway(t, gate)
 		const n = 4
 		certs := make([]*consensus.Certificate, n)
-		errs := make([]error, n)
 		for i := range certs {
 			certs[i] = &consensus.Certificate{NetworkID: 7, JobID: common.Hash{byte(i + 1)}, Gateway: v.signer.Address(), Status: consensus.StatusVerified}
 		}
-		done := make(chan struct{})
-		go func() { errs[0] = g.signing.sign(certs[0]); done <- struct{}{} }()
-		synctest.Wait()
-		for i := 1; i < n; i++ {
-			go func() { errs[i] = g.signing.sign(certs[i]); done <- struct{}{} }()
-		}
-		synctest.Wait()
-		gate <- struct{}{}
-		gate <- struct{}{}
-		for range n {
-			<-done
-		}
-		if err := errors.Join(errs...); err != nil {
-			t.Fatal(err)
+		if q := signTogether(t, gate, n, func(i int) error { return g.signing.sign(certs[i]) }, g.signing.queued); q != n-1 {
+			t.Fatalf("%d certificates queued, want %d", q, n-1)
 		}
 		signer := func(c *consensus.Certificate) common.Address {
 			digest := c.GatewayDigest()
@@ -241,32 +250,14 @@ func TestCertificatesIssuedTogetherShareOneSignature(t *testing.T) {
 func TestJobsAcceptedTogetherShareOneSignature(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		gate := make(chan struct{})
-		v := newSigningValidator(t, gate)
-		defer v.signing.close(context.Background())
-		g := &gateway{env: v.env}
-		g.startSigning()
-		defer g.signing.close(context.Background())
-		defer g.jobSigning.close(context.Background())
+		v, g := newSigningGateway(t, gate)
 		const n = 5
 		jobs := make([]*consensus.Job, n)
-		errs := make([]error, n)
 		for i := range jobs {
 			jobs[i] = &consensus.Job{NetworkID: 7, JobID: common.Hash{byte(i + 1)}, Claims: []string{"1 + 1 = 2."}, Deadline: 1 << 41, Gateway: v.signer.Address()}
 		}
-		done := make(chan struct{})
-		go func() { errs[0] = g.jobSigning.sign(jobs[0]); done <- struct{}{} }()
-		synctest.Wait()
-		for i := 1; i < n; i++ {
-			go func() { errs[i] = g.jobSigning.sign(jobs[i]); done <- struct{}{} }()
-		}
-		synctest.Wait()
-		gate <- struct{}{}
-		gate <- struct{}{}
-		for range n {
-			<-done
-		}
-		if err := errors.Join(errs...); err != nil {
-			t.Fatal(err)
+		if q := signTogether(t, gate, n, func(i int) error { return g.jobSigning.sign(jobs[i]) }, g.jobSigning.queued); q != n-1 {
+			t.Fatalf("%d jobs queued, want %d", q, n-1)
 		}
 		if jobs[0].Batch != nil {
 			t.Fatal("the lone job carries a batch proof")

@@ -15,7 +15,6 @@ import (
 	"github.com/verity-network/verity/consensus"
 	"github.com/verity-network/verity/node/p2p"
 	"github.com/verity-network/verity/node/store"
-	"github.com/verity-network/verity/sigs"
 )
 
 // validator answers the jobs assigned to this node: it takes job
@@ -262,8 +261,7 @@ func (v *validator) signBallot(b *consensus.Ballot) error {
 		return err
 	}
 	b.Signature = sig
-	v.sigCache.Add(b.Digest(), sig, v.signer.Address())
-	return nil
+	return v.rememberOwn(b)
 }
 
 // signBallots signs several ballots with one batch signature
@@ -273,12 +271,16 @@ func (v *validator) signBallots(ballots []*consensus.Ballot) error {
 	if err := consensus.SignBallotBatch(v.signer, ballots); err != nil {
 		return err
 	}
-	b := ballots[0]
-	root, ok := claims.ProofRoot(sigs.BallotStructHash(b.Data()), *b.Batch)
+	return v.rememberOwn(ballots[0]) // one signature for all
+}
+
+// rememberOwn adds b's signature, this node's own, to the signature cache.
+func (v *validator) rememberOwn(b *consensus.Ballot) error {
+	digest, ok := b.SignedDigest()
 	if !ok {
-		return fmt.Errorf("node: batch proof of %d ballots does not fold", len(ballots))
+		return fmt.Errorf("node: batch proof of ballot %d of %d does not fold", b.Batch.Index, b.Batch.Count)
 	}
-	v.sigCache.Add(sigs.BatchDigest(b.NetworkID, root, b.Batch.Count), b.Signature, v.signer.Address())
+	v.sigCache.Add(digest, b.Signature, v.signer.Address())
 	return nil
 }
 

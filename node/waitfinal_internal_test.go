@@ -50,17 +50,7 @@ func TestWaitFinalLeavesNoEntry(t *testing.T) {
 // batch signature covers every outcome of its batch, so a gateway can sign
 // two outcomes of one job under it: the second must not pass for a copy.
 func TestHoldsCertificateComparesOutcome(t *testing.T) {
-	n := soloNode(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	j, err := n.Submit(ctx, api.VerifyRequest{Output: "2 + 2 = 4."})
-	if err != nil {
-		t.Fatal(err)
-	}
-	held, err := n.WaitFinal(ctx, j.JobID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	n, _, held := soloCertificate(t)
 	// As gossip and catch-up carry it (its stored bytes, other bytes of
 	// the same certificate: compared decoded), and another outcome under
 	// the same signature.
@@ -109,15 +99,13 @@ func soloNode(t *testing.T) *Node {
 	return n
 }
 
-// TestOwnCertificateNotDeliveredBack: a certificate this node publishes
-// is checked by its topic validator (it must verify before it spreads)
-// but not handed back to its own store, which holds it already. (One from
-// a peer is handed on: every network test sees certificates reach the
-// other nodes.)
-func TestOwnCertificateNotDeliveredBack(t *testing.T) {
+// soloCertificate starts a soloNode and has it certify one job; ctx
+// bounds what the test does with them.
+func soloCertificate(t *testing.T) (*Node, context.Context, *consensus.Certificate) {
+	t.Helper()
 	n := soloNode(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	t.Cleanup(cancel)
 	j, err := n.Submit(ctx, api.VerifyRequest{Output: "2 + 2 = 4."})
 	if err != nil {
 		t.Fatal(err)
@@ -126,6 +114,16 @@ func TestOwnCertificateNotDeliveredBack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return n, ctx, cert
+}
+
+// TestOwnCertificateNotDeliveredBack: a certificate this node publishes
+// is checked by its topic validator (it must verify before it spreads)
+// but not handed back to its own store, which holds it already. (One from
+// a peer is handed on: every network test sees certificates reach the
+// other nodes.)
+func TestOwnCertificateNotDeliveredBack(t *testing.T) {
+	n, ctx, cert := soloCertificate(t)
 	data, err := encode(cert)
 	if err != nil {
 		t.Fatal(err)
