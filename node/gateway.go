@@ -305,6 +305,9 @@ func (g *gateway) newJob(output string, cs []claims.Claim, rule jobRule, now tim
 	// moment, one batch signature for all (each validator recovers it
 	// once).
 	if err := g.jobSigning.sign(msg); err != nil {
+		if errors.Is(err, errSigningStopped) {
+			return nil, nil, errStopping()
+		}
 		return nil, nil, fmt.Errorf("sign job: %w", err)
 	}
 	raw, err := encode(msg)

@@ -103,6 +103,9 @@ func newBatchSigner[T any](loaded func() bool, one func(T) error, many func([]T)
 // sign signs m, alone or with the messages ready at the same moment, and
 // waits for it.
 func (s *batchSigner[T]) sign(m T) error {
+	if s == nil { // a node never started
+		return errSigningStopped
+	}
 	r := &signRequest[T]{msg: m, done: make(chan error, 1)}
 	// Every message is one leaf: a batch is bounded by MaxItems only.
 	if !s.b.Add(r, 0) {

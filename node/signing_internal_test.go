@@ -11,6 +11,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/crypto"
 
+	"github.com/verity-network/verity/api"
 	"github.com/verity-network/verity/claims"
 	"github.com/verity-network/verity/consensus"
 	"github.com/verity-network/verity/sigs"
@@ -285,4 +286,22 @@ func TestJobsAcceptedTogetherShareOneSignature(t *testing.T) {
 			t.Fatalf("a proof moved to another job: %v", err)
 		}
 	})
+}
+
+// A job submitted once the node has stopped signing is refused as the
+// node being unavailable (503 stopping), not as an internal error.
+func TestSubmitAfterStopIsUnavailable(t *testing.T) {
+	n := soloNode(t)
+	if err := n.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	_, err := n.Submit(context.Background(), api.VerifyRequest{Output: "2 + 2 = 4."})
+	var re *RequestError
+	if !errors.Is(err, ErrUnavailable) || !errors.As(err, &re) || re.Code != "stopping" {
+		t.Fatalf("submit after stop: %v, want ErrUnavailable with code stopping", err)
+	}
+	var never *batchSigner[*consensus.Job] // a node never started
+	if err := never.sign(&consensus.Job{}); !errors.Is(err, errSigningStopped) {
+		t.Fatalf("sign on a signer never started: %v", err)
+	}
 }
