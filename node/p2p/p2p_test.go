@@ -1158,6 +1158,106 @@ func BenchmarkJobRoundTrip(b *testing.B) { benchJobRoundTrip(b, 0) }
 // goroutines that carry it.
 func BenchmarkJobRoundTripIdle(b *testing.B) { benchJobRoundTrip(b, 50*time.Millisecond) }
 
+// BenchmarkJobQuorumRoundTripIdle is the round trip a gateway of four
+// nodes waits for, the network idle for 50 ms before each job as in
+// BenchmarkJobRoundTripIdle: four nodes, each connected to every other
+// (verity bench's network), the job published by the gateway to the
+// three others, each answering straight to it; an op lasts until the
+// second answer, the quorum of four with the gateway's own ballot. The
+// hops then share two cores with the other validators' (the fan-out,
+// their forwarding of the job to each other), as in a local network.
+func BenchmarkJobQuorumRoundTripIdle(b *testing.B) {
+	const nodesN, answers = 4, 2
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	wctx, wcancel := context.WithTimeout(ctx, time.Minute)
+	nodes := startMesh(b, wctx, nodesN)
+	wcancel()
+	gw := nodes[0]
+	answered := make(chan string, 3*nodesN)
+	if err := gw.HandleDirect(KindBallots, 1024, func(_ context.Context, _ peer.ID, data []byte) Verdict {
+		answered <- string(data)
+		return Accept
+	}); err != nil {
+		b.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for _, val := range nodes[1:] {
+		jobs, err := val.Subscribe(KindJobs)
+		if err != nil {
+			b.Fatal(err)
+		}
+		wg.Go(func() {
+			for m := range jobs {
+				if err := val.SendDirect(ctx, gw.PeerID(), KindBallots, m.Data); err != nil && ctx.Err() == nil {
+					b.Error(err)
+				}
+			}
+		})
+	}
+	defer wg.Wait()
+	defer func() {
+		cancel()
+		for _, n := range nodes {
+			_ = n.Close()
+		}
+	}()
+	// wait reads answers to job until n came.
+	wait := func(job string, n int) {
+		for n > 0 {
+			select {
+			case got := <-answered:
+				if got == job {
+					n--
+				}
+			case <-time.After(time.Minute):
+				b.Fatalf("no answer to %.12q within a minute", job)
+			}
+		}
+	}
+	payload := make([]byte, 400) // about a one-claim job message
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		b.StopTimer()
+		time.Sleep(50 * time.Millisecond)
+		copy(payload, fmt.Sprintf("%d-%d", b.N, i))
+		job := string(payload)
+		b.StartTimer()
+		if err := gw.Publish(ctx, KindJobs, bytes.Clone(payload)); err != nil {
+			b.Fatal(err)
+		}
+		wait(job, answers)
+		b.StopTimer()
+		wait(job, nodesN-1-answers) // the last, off the clock
+		b.StartTimer()
+	}
+}
+
+// startMesh starts count nodes, each connected to every other and in
+// every other's mesh on every topic.
+func startMesh(tb testing.TB, ctx context.Context, count int) []*Network {
+	tb.Helper()
+	nodes := make([]*Network, count)
+	for i := range nodes {
+		cfg := testConfig(tb)
+		cfg.TargetPeers = count - 1
+		for _, prev := range nodes[:i] {
+			cfg.Bootstrap = append(cfg.Bootstrap, addrStrings(prev)...)
+		}
+		nodes[i] = startNode(tb, cfg)
+	}
+	for i, n := range nodes {
+		if err := n.WaitForPeers(ctx, count-1); err != nil {
+			tb.Fatalf("node %d: %v", i, err)
+		}
+		if err := n.WaitForMesh(ctx, count-1); err != nil {
+			tb.Fatalf("node %d: %v", i, err)
+		}
+	}
+	return nodes
+}
+
 func benchJobRoundTrip(b *testing.B, idle time.Duration) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
