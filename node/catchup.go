@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -24,7 +25,9 @@ import (
 //   - When it has a peer on the certificates topic again (at start-up, or
 //     after it had none), it asks for every certificate issued since its
 //     newest one, less catchUpOverlap, a page at a time, until a page comes
-//     back empty; and once more catchUpSettle later.
+//     back empty; and once more catchUpSettle later, that time only up to
+//     the first certificate gossip brought it after it had a peer again
+//     (plus certClockSkew): what was issued later reached it by gossip.
 //   - Every catchUpInterval it asks for the certificates of the jobs it saw
 //     announced (or stored unfinished before a restart) whose deadline has
 //     passed, less certClockSkew, without a certificate arriving.
@@ -116,6 +119,39 @@ type catchUp struct {
 	mu     sync.Mutex
 	wanted *fifo.Map[common.Hash, time.Time] // job -> deadline; deleted when the certificate is stored
 	served *rateLimiter
+	// gossiped is when gossip first brought a certificate since the node
+	// last had a peer again (Unix ms, this node's clock); 0: not yet.
+	gossiped atomic.Int64
+}
+
+// heard records that gossip brought a certificate at now: the first time
+// since reconnected, it bounds the next settle sync.
+func (c *catchUp) heard(now time.Time) {
+	if c.gossiped.Load() == 0 {
+		c.gossiped.CompareAndSwap(0, max(now.UnixMilli(), 1))
+	}
+}
+
+// reconnected forgets when gossip last brought a certificate: the node has
+// a peer again after having none.
+func (c *catchUp) reconnected() { c.gossiped.Store(0) }
+
+// settleUntil is how far the settle sync reads: certificates issued up to
+// the first one gossip brought since the node had a peer again, plus
+// certClockSkew (a gateway's clock may run ahead). Zero: no certificate
+// came by gossip, so the sync reads to the end.
+func (c *catchUp) settleUntil() time.Time {
+	ms := c.gossiped.Load()
+	if ms == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(ms).Add(certClockSkew)
+}
+
+// pastUntil reports whether a sync that reads up to until (zero: to the
+// end) has read far enough once a page ended with last.
+func pastUntil(last *consensus.Certificate, until time.Time) bool {
+	return !until.IsZero() && last != nil && last.IssuedAt.After(until)
 }
 
 func newCatchUp() *catchUp {
@@ -207,8 +243,9 @@ func (o *observer) serveCertSync(_ context.Context, from peer.ID, data []byte, s
 // catchUpLoop runs catch-up until the node stops: a sync of everything
 // issued since the newest certificate whenever the node has a peer on the
 // certificates topic after having none (at start-up first), again
-// catchUpSettle later (what was gossiped while the mesh formed), and a sync
-// of overdue jobs every catchUpInterval.
+// catchUpSettle later up to where gossip took over (what was gossiped
+// while the mesh formed), and a sync of overdue jobs every
+// catchUpInterval.
 func (o *observer) catchUpLoop() {
 	if o.set.Len() == 1 {
 		return
@@ -223,13 +260,14 @@ func (o *observer) catchUpLoop() {
 		if has := o.net.TopicPeers(p2p.KindCerts) > 0; has != connected {
 			connected = has
 			if has {
-				o.catchUpSince()
+				o.catchUp.reconnected()
+				o.catchUpSince(time.Time{})
 				again = time.Now().Add(catchUpSettle)
 			}
 		}
 		if connected && !again.IsZero() && time.Now().After(again) {
 			again = time.Time{}
-			o.catchUpSince()
+			o.catchUpSince(o.catchUp.settleUntil())
 		}
 		select {
 		case <-o.ctx.Done():
@@ -244,8 +282,9 @@ func (o *observer) catchUpLoop() {
 }
 
 // catchUpSince asks peers for every certificate issued since this node's
-// newest one, less catchUpOverlap (everything, for an empty store).
-func (o *observer) catchUpSince() {
+// newest one, less catchUpOverlap (everything, for an empty store), up to
+// until (zero: to the end), a page at a time.
+func (o *observer) catchUpSince(until time.Time) {
 	start := time.Now()
 	newest, ok, err := o.store.LastIssued()
 	if err != nil {
@@ -269,13 +308,13 @@ func (o *observer) catchUpSince() {
 			if err != nil {
 				return err
 			}
-			if page.received == 0 {
+			if page.received == 0 || pastUntil(page.last, until) {
 				return nil
 			}
 			req.IssuedFromMS, req.After = uint64(max(page.last.IssuedAt.UnixMilli(), 0)), page.last.JobID
 		}
 	})
-	log.Infow("catch-up done", "from", from, "stored", stored, "took", time.Since(start))
+	log.Infow("catch-up done", "from", from, "until", until, "stored", stored, "took", time.Since(start))
 }
 
 // catchUpOverdue asks peers for the certificates of overdue jobs.

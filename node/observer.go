@@ -304,10 +304,15 @@ func (o *observer) validateCert(_ context.Context, from peer.ID, data []byte) (p
 	own := from == o.net.PeerID()
 	c, v, err := o.checkCert(data, own)
 	o.metrics.observeValidation(p2p.KindCerts, verdictLabel(err), start)
-	switch {
-	case err != nil:
+	if err != nil {
 		log.Debugw("certificate rejected", "from", from, "err", err)
 		return p2p.Reject, nil
+	}
+	if !own {
+		// Gossip reaches this node: the settle sync reads up to here.
+		o.catchUp.heard(o.clock.Now())
+	}
+	switch {
 	case v != p2p.Accept:
 		return v, nil
 	case own:

@@ -30,6 +30,13 @@ func TestMain(m *testing.M) {
 	switch os.Getenv(fakeNodeEnv) {
 	case "1":
 		os.Exit(fakeNode(os.Args[1:]))
+	case "stopfail":
+		// A node that runs, then fails as it stops: it says why and exits 1.
+		if code := fakeNode(os.Args[1:]); code != 0 {
+			os.Exit(code)
+		}
+		os.Stderr.WriteString("stop node: close store: disk full\n")
+		os.Exit(1)
 	case "fail":
 		// A node that cannot start: it says why and exits 1.
 		os.Stderr.WriteString("listen: bind: address already in use\n")

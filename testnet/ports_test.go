@@ -109,3 +109,36 @@ func TestStopQuietForNodesThatEnded(t *testing.T) {
 		t.Fatalf("Stop after the nodes ended on their own = %v, want nil", err)
 	}
 }
+
+// TestStopQuotesTheLogOfANodeThatFailed: a node that exits 1 on SIGTERM
+// did not stop cleanly, and the error quotes the end of its log, which a
+// caller that removes the testnet's directory cannot read afterwards.
+func TestStopQuotesTheLogOfANodeThatFailed(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs processes")
+	}
+	t.Setenv(fakeNodeEnv, "stopfail")
+	l, err := Init(InitOptions{Dir: t.TempDir(), Nodes: 1, BasePort: freeBasePort(t, 1), Password: "pw"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	procs, err := StartProcesses(l, ProcessOptions{Command: exe, Grace: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := procs.WaitHealthy(ctx, nil); err != nil {
+		procs.Stop()
+		t.Fatal(err)
+	}
+	err = procs.Stop()
+	if !errors.Is(err, ErrStop) || !strings.Contains(err.Error(), "exit status 1") ||
+		!strings.Contains(err.Error(), "\n    stop node: close store: disk full") {
+		t.Fatalf("Stop = %v, want ErrStop quoting the node's last log line", err)
+	}
+}

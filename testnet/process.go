@@ -291,9 +291,9 @@ func (ps *Processes) stop() error {
 		}
 		switch {
 		case p.killed:
-			errs = append(errs, fmt.Errorf("%w: %s killed after %s", ErrStop, p.Info.Name, ps.grace))
+			errs = append(errs, fmt.Errorf("%w: %s killed after %s%s", ErrStop, p.Info.Name, ps.grace, lastLogLines(p.Info)))
 		case p.err != nil && !terminatedBySIGTERM(p.err) && !p.perturbed && !endedBefore[p]:
-			errs = append(errs, fmt.Errorf("%w: %s: %v", ErrStop, p.Info.Name, exitDescription(p.err)))
+			errs = append(errs, fmt.Errorf("%w: %s: %v%s", ErrStop, p.Info.Name, exitDescription(p.err), lastLogLines(p.Info)))
 		}
 	}
 	return errors.Join(append(errs, <-adopted)...)
@@ -304,6 +304,21 @@ func exitDescription(err error) string {
 		return "exit status 0"
 	}
 	return err.Error()
+}
+
+// stopLogLines is how many lines of a node's log an ErrStop error quotes:
+// what the node said as it failed to stop, which a caller that removes the
+// node's home (verity bench) cannot read afterwards.
+const stopLogLines = 6
+
+// lastLogLines is the end of a node's log, indented, for an error; empty if
+// it cannot be read.
+func lastLogLines(info NodeInfo) string {
+	tail, err := Tail(info.LogPath(), stopLogLines)
+	if err != nil || strings.TrimSpace(tail) == "" {
+		return ""
+	}
+	return "; the end of its log:\n    " + strings.ReplaceAll(strings.TrimRight(tail, "\n"), "\n", "\n    ")
 }
 
 // Tail returns at most the last lines lines of the file at path (reading at

@@ -1,0 +1,47 @@
+package node
+
+import (
+	"testing"
+	"time"
+
+	"github.com/verity-network/verity/consensus"
+)
+
+// TestSettleSyncStopsWhereGossipTookOver: the settle sync reads to the end
+// until gossip brings a certificate; then up to the first one gossip
+// brought since the node had a peer again, plus certClockSkew.
+func TestSettleSyncStopsWhereGossipTookOver(t *testing.T) {
+	c := newCatchUp()
+	if got := c.settleUntil(); !got.IsZero() {
+		t.Fatalf("no gossip yet: until %v, want the end", got)
+	}
+	first := time.UnixMilli(1_700_000_000_000)
+	c.heard(first)
+	c.heard(first.Add(time.Minute)) // later certificates do not move it
+	want := first.Add(certClockSkew)
+	if got := c.settleUntil(); !got.Equal(want) {
+		t.Fatalf("until %v, want %v", got, want)
+	}
+	cert := func(at time.Time) *consensus.Certificate { return &consensus.Certificate{IssuedAt: at} }
+	for _, tc := range []struct {
+		last  *consensus.Certificate
+		until time.Time
+		past  bool
+	}{
+		{cert(want.Add(time.Millisecond)), want, true},
+		{cert(want), want, false},
+		{cert(first), want, false},
+		{cert(want.Add(time.Hour)), time.Time{}, false}, // to the end
+		{nil, want, false},
+	} {
+		if got := pastUntil(tc.last, tc.until); got != tc.past {
+			t.Errorf("pastUntil(%v, %v) = %v, want %v", tc.last, tc.until, got, tc.past)
+		}
+	}
+	// Having no peer, then one again: the next settle sync reads to the
+	// end until gossip brings a certificate again.
+	c.reconnected()
+	if got := c.settleUntil(); !got.IsZero() {
+		t.Fatalf("after reconnecting: until %v, want the end", got)
+	}
+}
