@@ -372,7 +372,7 @@ func (o *observer) syncPage(p peer.ID, req *CertSyncRequest) (syncPageResult, er
 		asked[id] = true
 	}
 	from := time.UnixMilli(int64(req.IssuedFromMS))
-	var take []*consensus.Certificate
+	var take []takenCert
 	err = o.net.RequestCertSync(o.ctx, p, data, syncLimits, func(item []byte) error {
 		// A certificate checkCert takes or ignores comes back parsed.
 		c, v, err := o.checkCert(item, false)
@@ -394,7 +394,7 @@ func (o *observer) syncPage(p peer.ID, req *CertSyncRequest) (syncPageResult, er
 		res.received++
 		res.last = c
 		if v == p2p.Accept {
-			take = append(take, c)
+			take = append(take, takenCert{cert: c, data: item})
 		} else {
 			o.metrics.catchUp.WithLabelValues("ignored").Inc()
 		}
@@ -403,11 +403,11 @@ func (o *observer) syncPage(p peer.ID, req *CertSyncRequest) (syncPageResult, er
 	// Store what verified, even if the answer broke off: group commit
 	// shares the writes.
 	var wg sync.WaitGroup
-	for _, c := range take {
+	for _, t := range take {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			o.storeCert(c)
+			o.storeCert(t.cert, t.data)
 		}()
 	}
 	wg.Wait()

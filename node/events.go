@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"sync"
@@ -9,6 +10,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 
 	"github.com/verity-network/verity/api"
+	"github.com/verity-network/verity/consensus"
 )
 
 // Event is api.Event: IDs increase by one per event on a node, so a client
@@ -87,14 +89,40 @@ func (h *eventHub) grow() {
 	h.ring, h.head = ring, 0
 }
 
+// certificateIssued is the data of a certificate_issued event,
+// api.CertificateIssuedData, made of the certificate's JSON as encoded
+// already (data, as gossiped) rather than by encoding it again, which
+// costs as much as the rest of storing it. It is the JSON encoding/json
+// writes but for HTML escaping, which it does not need. A line break a
+// peer's encoding may hold (never inside a JSON string) is compacted away:
+// an event is one line of a stream.
+func certificateIssued(c *consensus.Certificate, data []byte) json.RawMessage {
+	status, _ := json.Marshal(c.Status) // a string: never fails
+	out := make([]byte, 0, len(data)+len(status)+32)
+	out = append(out, `{"certificate":`...)
+	if bytes.ContainsAny(data, "\r\n") {
+		var buf bytes.Buffer
+		if err := json.Compact(&buf, data); err == nil {
+			data = buf.Bytes()
+		}
+	}
+	out = append(out, data...)
+	out = append(out, `,"status":`...)
+	out = append(out, status...)
+	return append(out, '}')
+}
+
 // eventBytes is what an event costs the buffer.
 func eventBytes(e *hubEvent) int { return len(e.frame) + len(e.typ) + 96 }
 
 func (h *eventHub) publish(typ string, job common.Hash, at time.Time, data any) {
-	raw, err := json.Marshal(data)
-	if err != nil {
-		log.Errorw("encode event", "type", typ, "err", err)
-		return
+	raw, ok := data.(json.RawMessage) // encoded by the caller
+	if !ok {
+		var err error
+		if raw, err = json.Marshal(data); err != nil {
+			log.Errorw("encode event", "type", typ, "err", err)
+			return
+		}
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()

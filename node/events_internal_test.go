@@ -1,8 +1,10 @@
 package node
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -11,6 +13,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 
 	"github.com/verity-network/verity/api"
+	"github.com/verity-network/verity/consensus"
 )
 
 // everything is a page no replay in these tests fills.
@@ -157,6 +160,41 @@ func TestEncodeFrameMatchesMarshal(t *testing.T) {
 		wantFrame := fmt.Sprintf("id: %d\nevent: %s\ndata: %s\n\n", e.ID, e.Type, want)
 		if got := string(encodeFrame(e)); got != wantFrame {
 			t.Errorf("frame\n%s\nwant\n%s", got, wantFrame)
+		}
+	}
+}
+
+// TestCertificateIssuedAsEncoded: a certificate_issued event made of the
+// certificate's bytes as gossiped is the event made of the certificate, but
+// for HTML escaping, also for bytes a peer spaced out; and it is one line.
+func TestCertificateIssuedAsEncoded(t *testing.T) {
+	data, err := os.ReadFile("../testdata/certs/batched.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := consensus.ParseCertificate(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, reason := range []string{"", " a <b> & c"} {
+		c.Status = consensus.Status(string(c.Status) + reason)
+		gossiped, err := encode(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var spaced bytes.Buffer
+		json.Indent(&spaced, gossiped, "", "\t")
+		want, err := json.Marshal(&api.CertificateIssuedData{Status: c.Status, Certificate: c})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, in := range [][]byte{gossiped, spaced.Bytes()} {
+			got := certificateIssued(c, in)
+			var escaped bytes.Buffer
+			json.HTMLEscape(&escaped, got)
+			if escaped.String() != string(want) || bytes.ContainsAny(got, "\r\n") {
+				t.Fatalf("event data differs:\ngot  %s\nwant %s", got, want)
+			}
 		}
 	}
 }

@@ -587,8 +587,15 @@ func (g *gateway) issue(j *aggJob, cert *consensus.Certificate, now time.Time, e
 		g.storeBallots(ballots)
 		return
 	}
+	// Encoded once: stored, gossiped and told to event streams as these
+	// bytes.
+	data, err := encode(cert)
+	if err != nil {
+		log.Errorw("encode certificate", "job", cert.JobID.Hex(), "err", err)
+		return
+	}
 	t0 := time.Now()
-	stored, err := g.storeCertificate(cert, now, ballots)
+	stored, err := g.storeCertificate(cert, data, now, ballots)
 	if err != nil {
 		// The job stays provisional in the store; a restart resumes it.
 		return
@@ -618,17 +625,17 @@ func (g *gateway) issue(j *aggJob, cert *consensus.Certificate, now time.Time, e
 		}
 		g.events.publish(api.EventJobExpired, cert.JobID, now, &api.JobExpiredData{Undecided: undecided, Ballots: len(cert.Ballots)})
 	}
-	g.events.publish(api.EventCertificateIssued, cert.JobID, now, &api.CertificateIssuedData{Status: cert.Status, Certificate: cert})
-	g.publish(p2p.KindCerts, cert)
+	g.events.publish(api.EventCertificateIssued, cert.JobID, now, certificateIssued(cert, data))
+	g.publishRaw(p2p.KindCerts, data)
 }
 
 // storeCertificate stores a certificate this gateway issued, trying three
 // times; it reports whether this one was stored (not another of the job).
-func (g *gateway) storeCertificate(cert *consensus.Certificate, now time.Time, ballots []store.StoredBallot) (bool, error) {
+func (g *gateway) storeCertificate(cert *consensus.Certificate, data []byte, now time.Time, ballots []store.StoredBallot) (bool, error) {
 	var stored bool
 	var err error
 	for attempt := range 3 {
-		if stored, err = g.store.PutCertificate(cert, now, ballots...); err == nil || errors.Is(err, store.ErrClosed) {
+		if stored, err = g.store.PutCertificateData(cert, data, now, ballots...); err == nil || errors.Is(err, store.ErrClosed) {
 			return stored, err
 		}
 		log.Errorw("store certificate", "job", cert.JobID.Hex(), "attempt", attempt+1, "err", err)

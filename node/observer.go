@@ -321,7 +321,17 @@ func (o *observer) validateCert(_ context.Context, from peer.ID, data []byte) (p
 		// does not verify, and not delivered back to its own store.
 		return p2p.Accept, nil
 	}
-	return p2p.Accept, c
+	return p2p.Accept, &takenCert{cert: c, data: data}
+}
+
+// takenCert is a certificate this node took (checkCert), with its bytes as
+// received: stored and told to event streams as they are, not encoded
+// again. strictjson, which parsed them, decodes only what encoding/json
+// decodes the same (internal/strictjson's FuzzSameAsEncodingJSON), so the
+// store reads back the certificate that was verified.
+type takenCert struct {
+	cert *consensus.Certificate
+	data []byte
 }
 
 // checkCert decodes and verifies a certificate from a peer, from gossip or
@@ -384,18 +394,18 @@ const certClockSkew = time.Second
 
 // onCert stores a verified certificate.
 func (o *observer) onCert(v any) {
-	c, ok := v.(*consensus.Certificate)
+	t, ok := v.(*takenCert)
 	if !ok {
 		return
 	}
 	// Stored off the subscription loop, so that certificates share commits.
-	o.tasks.goTracked(func() { o.storeCert(c) })
+	o.tasks.goTracked(func() { o.storeCert(t.cert, t.data) })
 }
 
 // storeCert stores a certificate this node took (checkCert), from gossip or
 // catch-up. The job's record, if any, becomes final with it.
-func (o *observer) storeCert(c *consensus.Certificate) {
-	stored, err := o.store.PutCertificate(c, o.clock.Now())
+func (o *observer) storeCert(c *consensus.Certificate, data []byte) {
+	stored, err := o.store.PutCertificateData(c, data, o.clock.Now())
 	if err != nil {
 		if !errors.Is(err, store.ErrClosed) {
 			log.Errorw("store certificate", "job", c.JobID.Hex(), "err", err)
@@ -415,7 +425,7 @@ func (o *observer) storeCert(c *consensus.Certificate) {
 	}
 	o.countAgreement(c)
 	o.notifyFinal(c.JobID)
-	o.events.publish(api.EventCertificateIssued, c.JobID, o.clock.Now(), &api.CertificateIssuedData{Status: c.Status, Certificate: c})
+	o.events.publish(api.EventCertificateIssued, c.JobID, o.clock.Now(), certificateIssued(c, data))
 }
 
 // sameOutcome reports whether two certificates of a job state the same

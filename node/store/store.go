@@ -643,12 +643,25 @@ func (s *Store) OwnBallot(job common.Hash) (*consensus.Ballot, error) {
 // certificate already stored for the job is kept (the first one wins) and
 // returned with stored=false; the ballots are then stored all the same.
 func (s *Store) PutCertificate(c *consensus.Certificate, finalAt time.Time, ballots ...StoredBallot) (stored bool, err error) {
+	return s.PutCertificateData(c, nil, finalAt, ballots...)
+}
+
+// PutCertificateData is PutCertificate of a certificate already encoded:
+// data is c's JSON (as a peer sent it, or as this node gossips it), stored
+// as it is; nil encodes c. Either way the encoding is done before the
+// write transaction, not in it.
+func (s *Store) PutCertificateData(c *consensus.Certificate, data []byte, finalAt time.Time, ballots ...StoredBallot) (stored bool, err error) {
 	if len(ballots) == 0 {
 		// A node gets most certificates it already holds (its own,
 		// back from gossip): check without a write transaction, which
 		// would cost a sync for nothing.
 		held, err := s.HasCertificate(c.JobID)
 		if err != nil || held {
+			return false, err
+		}
+	}
+	if data == nil {
+		if data, err = json.Marshal(c); err != nil {
 			return false, err
 		}
 	}
@@ -660,7 +673,7 @@ func (s *Store) PutCertificate(c *consensus.Certificate, finalAt time.Time, ball
 		if tx.Bucket(bucketCerts).Get(c.JobID[:]) != nil {
 			return nil
 		}
-		if err := put(tx, bucketCerts, c.JobID[:], c); err != nil {
+		if err := tx.Bucket(bucketCerts).Put(c.JobID[:], data); err != nil {
 			return err
 		}
 		// The job record is not rewritten: Job and Jobs read its final

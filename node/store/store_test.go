@@ -275,3 +275,24 @@ func TestCertificateLeavesJobRecord(t *testing.T) {
 		t.Fatalf("Jobs: %d records with the certificate's status, want 1 (%v)", n, err)
 	}
 }
+
+// TestPutCertificateDataStoresTheBytes: a certificate put with its bytes is
+// stored as those bytes (a copy with the same bytes compares same without
+// decoding) and reads back as the certificate.
+func TestPutCertificateDataStoresTheBytes(t *testing.T) {
+	s, _ := openTemp(t)
+	defer s.Close()
+	id := common.Hash{3}
+	c := &consensus.Certificate{JobID: id, Status: consensus.StatusVerified, IssuedAt: time.UnixMilli(1_700_000_000_000).UTC()}
+	data := []byte(`{"job_id":"` + id.Hex() + `","status":"verified","issued_at":"2023-11-14T22:13:20Z"}`)
+	if stored, err := s.PutCertificateData(c, data, time.Unix(20, 0)); err != nil || !stored {
+		t.Fatalf("put certificate: %v %v", stored, err)
+	}
+	if held, same, err := s.CompareCertificate(id, data); err != nil || !held || !same {
+		t.Fatalf("compare with the bytes put: held %v same %v %v", held, same, err)
+	}
+	got, err := s.Certificate(id)
+	if err != nil || got.JobID != id || got.Status != c.Status || !got.IssuedAt.Equal(c.IssuedAt) {
+		t.Fatalf("read back %+v %v, want %+v", got, err, c)
+	}
+}
