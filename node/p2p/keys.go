@@ -4,11 +4,14 @@ import (
 	"crypto/ecdsa"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/ethereum/go-ethereum/common"
 	ethcrypto "github.com/ethereum/go-ethereum/crypto"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/verity-network/verity/internal/fifo"
 )
 
 // Errors about keys and peer ids. They are wrapped with detail; test with
@@ -71,6 +74,19 @@ func PeerIDFromKey(key *ecdsa.PrivateKey) (peer.ID, error) {
 // A secp256k1 public key is short enough to be embedded in its peer id
 // (identity multihash), so AddressFromPeerID can invert this.
 func PeerIDFromPublicKey(pub *ecdsa.PublicKey) (peer.ID, error) {
+	if pub == nil || pub.X == nil || pub.Y == nil {
+		return "", ErrNoKey
+	}
+	// A node derives the ids of the same few keys (its peers', a job's
+	// gateway's) over and over; the conversion decompresses the point.
+	var k [64]byte
+	if pub.Curve == ethcrypto.S256() && pub.X.BitLen() <= 256 && pub.Y.BitLen() <= 256 {
+		pub.X.FillBytes(k[:32])
+		pub.Y.FillBytes(k[32:])
+		if id, ok := peerIDs.get(k); ok {
+			return id, nil
+		}
+	}
 	pk, err := libp2pPublicKey(pub)
 	if err != nil {
 		return "", err
@@ -79,7 +95,29 @@ func PeerIDFromPublicKey(pub *ecdsa.PublicKey) (peer.ID, error) {
 	if err != nil {
 		return "", fmt.Errorf("derive peer id: %w", err)
 	}
+	peerIDs.put(k, id) // on the curve, so X and Y filled k
 	return id, nil
+}
+
+// peerIDs remembers the peer ids of the most recent keys PeerIDFromPublicKey
+// converted, by the key's coordinates.
+var peerIDs = peerIDCache{ids: fifo.New[[64]byte, peer.ID](4096)}
+
+type peerIDCache struct {
+	mu  sync.Mutex
+	ids *fifo.Map[[64]byte, peer.ID]
+}
+
+func (c *peerIDCache) get(k [64]byte) (peer.ID, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.ids.Get(k)
+}
+
+func (c *peerIDCache) put(k [64]byte, id peer.ID) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.ids.Put(k, id)
 }
 
 // PublicKeyFromPeerID extracts the secp256k1 public key embedded in a peer id.

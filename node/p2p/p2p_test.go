@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/big"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -189,6 +190,25 @@ func TestKeyErrors(t *testing.T) {
 	}
 	if _, err := PeerIDFromKey(p256); !errors.Is(err, ErrKeyCurve) {
 		t.Errorf("PeerIDFromKey(P-256 key) error = %v, want ErrKeyCurve", err)
+	}
+	// The peer ids of keys already converted are remembered by their
+	// coordinates; the same coordinates on another curve, or off the
+	// curve, are still refused.
+	k, err := ethcrypto.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := PeerIDFromPublicKey(&k.PublicKey)
+	if again, err2 := PeerIDFromPublicKey(&k.PublicKey); err != nil || err2 != nil || again != first {
+		t.Errorf("PeerIDFromPublicKey twice = %s, %s (%v, %v)", first, again, err, err2)
+	}
+	other := ecdsa.PublicKey{Curve: elliptic.P256(), X: k.X, Y: k.Y}
+	if _, err := PeerIDFromPublicKey(&other); !errors.Is(err, ErrKeyCurve) {
+		t.Errorf("PeerIDFromPublicKey(secp256k1 point on P-256) error = %v, want ErrKeyCurve", err)
+	}
+	off := ecdsa.PublicKey{Curve: ethcrypto.S256(), X: k.X, Y: new(big.Int).Add(k.Y, big.NewInt(1))}
+	if _, err := PeerIDFromPublicKey(&off); !errors.Is(err, ErrKeyCurve) {
+		t.Errorf("PeerIDFromPublicKey(point off the curve) error = %v, want ErrKeyCurve", err)
 	}
 	_, edPub, err := crypto.GenerateEd25519Key(rand.Reader)
 	if err != nil {
