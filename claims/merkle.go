@@ -83,6 +83,39 @@ func Prove(hashes []common.Hash, index int) (Proof, error) {
 	return p, nil
 }
 
+// ProveAll is Root and the proof of every hash, from one build of the
+// tree: each level hashed once, where a Prove per hash would hash the whole
+// tree again for each (a batch of n signed messages would cost n² hashes).
+func ProveAll(hashes []common.Hash) (common.Hash, []Proof) {
+	if len(hashes) == 0 {
+		return common.Hash{}, nil
+	}
+	levels := [][]common.Hash{leaves(hashes)}
+	for top := levels[0]; len(top) > 1; {
+		top = nextLevel(top)
+		levels = append(levels, top)
+	}
+	depth := len(levels) - 1
+	proofs := make([]Proof, len(hashes))
+	// One backing array for every proof's siblings: at most depth each.
+	siblings := make([]common.Hash, 0, len(hashes)*depth)
+	for i := range hashes {
+		start := len(siblings)
+		pos := i
+		for _, level := range levels[:depth] {
+			if sib := pos ^ 1; sib < len(level) {
+				siblings = append(siblings, level[sib])
+			}
+			pos /= 2
+		}
+		proofs[i] = Proof{Index: uint32(i), Count: uint32(len(hashes)), Siblings: siblings[start:len(siblings):len(siblings)]}
+		if len(proofs[i].Siblings) == 0 {
+			proofs[i].Siblings = nil
+		}
+	}
+	return levels[depth][0], proofs
+}
+
 // VerifyProof reports whether claimHash sits at p.Index in a list of p.Count
 // claims whose root is root.
 func VerifyProof(root, claimHash common.Hash, p Proof) bool {

@@ -271,3 +271,61 @@ func FuzzProof(f *testing.F) {
 		}
 	})
 }
+
+// ProveAll gives Root and, for every hash, the proof Prove gives, whatever
+// the shape of the tree (odd levels promote their last node).
+func TestProveAllMatchesProve(t *testing.T) {
+	if root, proofs := ProveAll(nil); root != (common.Hash{}) || proofs != nil {
+		t.Fatalf("empty list: %s %v", root.Hex(), proofs)
+	}
+	for n := 1; n <= 70; n++ {
+		hs := testHashes(n)
+		root, proofs := ProveAll(hs)
+		if root != Root(hs) {
+			t.Fatalf("n=%d: root %s, Root gives %s", n, root.Hex(), Root(hs).Hex())
+		}
+		if len(proofs) != n {
+			t.Fatalf("n=%d: %d proofs", n, len(proofs))
+		}
+		for i := range n {
+			want, err := Prove(hs, i)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := proofs[i]
+			if got.Index != want.Index || got.Count != want.Count || !slices.Equal(got.Siblings, want.Siblings) ||
+				(got.Siblings == nil) != (want.Siblings == nil) {
+				t.Fatalf("n=%d i=%d: ProveAll %+v, Prove %+v", n, i, got, want)
+			}
+		}
+		// Each proof owns its siblings: growing one leaves the next alone.
+		if n > 2 {
+			next := slices.Clone(proofs[1].Siblings)
+			proofs[0].Siblings = append(proofs[0].Siblings, common.Hash{0xff})
+			if !slices.Equal(proofs[1].Siblings, next) {
+				t.Fatalf("n=%d: proofs share their siblings", n)
+			}
+		}
+	}
+}
+
+// Proofs of a whole batch, as a batch signer makes them: one ProveAll
+// against a Prove per leaf.
+func BenchmarkProofsOfABatch(b *testing.B) {
+	for _, n := range []int{4, 16, 64} {
+		hs := testHashes(n)
+		b.Run(fmt.Sprintf("n=%d/ProveAll", n), func(b *testing.B) {
+			for b.Loop() {
+				ProveAll(hs)
+			}
+		})
+		b.Run(fmt.Sprintf("n=%d/Prove-each", n), func(b *testing.B) {
+			for b.Loop() {
+				Root(hs)
+				for i := range hs {
+					Prove(hs, i)
+				}
+			}
+		})
+	}
+}

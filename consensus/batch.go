@@ -71,20 +71,17 @@ func signBatch(s sigs.Signer, networkID uint64, leaves []common.Hash) ([]byte, [
 	if len(leaves) == 0 || len(leaves) > MaxBatch {
 		return nil, nil, fmt.Errorf("consensus: a batch of %d (want 1..%d)", len(leaves), MaxBatch)
 	}
-	sig, err := s.SignDigest(sigs.BatchDigest(networkID, claims.Root(leaves), uint32(len(leaves))))
+	root, all := claims.ProveAll(leaves)
+	sig, err := s.SignDigest(sigs.BatchDigest(networkID, root, uint32(len(leaves))))
 	if err != nil {
 		return nil, nil, err
 	}
 	proofs := make([]*BatchProof, len(leaves))
-	for i := range leaves {
-		p, err := claims.Prove(leaves, i)
-		if err != nil {
-			return nil, nil, err
+	for i := range all {
+		if all[i].Siblings == nil {
+			all[i].Siblings = []common.Hash{} // JSON [], as the schema wants
 		}
-		if p.Siblings == nil {
-			p.Siblings = []common.Hash{} // JSON [], as the schema wants
-		}
-		proofs[i] = &p
+		proofs[i] = &all[i]
 	}
 	return sig, proofs, nil
 }
