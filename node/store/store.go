@@ -347,8 +347,11 @@ func (s *Store) Path() string { return s.db.Path() }
 
 // Job is what a node keeps about a job.
 type Job struct {
-	ID          common.Hash      `json:"job_id"`
-	Message     json.RawMessage  `json:"message"` // the signed job message as gossiped
+	ID common.Hash `json:"job_id"`
+	// Message is the signed job message as gossiped: JSON this node
+	// encoded, or decoded from a peer. It is stored as it is, unchecked
+	// (encodeJob).
+	Message     json.RawMessage  `json:"message"`
 	Output      string           `json:"output,omitempty"`
 	Prompt      string           `json:"prompt,omitempty"`
 	Gateway     bool             `json:"gateway"` // this node accepted the job
@@ -356,6 +359,40 @@ type Job struct {
 	SubmittedAt time.Time        `json:"submitted_at"`
 	Deadline    time.Time        `json:"deadline"`
 	FinalAt     time.Time        `json:"final_at,omitzero"`
+}
+
+// jobFields is a Job without its message, which encodeJob appends as it
+// is.
+type jobFields struct {
+	ID          common.Hash      `json:"job_id"`
+	Output      string           `json:"output,omitempty"`
+	Prompt      string           `json:"prompt,omitempty"`
+	Gateway     bool             `json:"gateway"`
+	Status      consensus.Status `json:"status"`
+	SubmittedAt time.Time        `json:"submitted_at"`
+	Deadline    time.Time        `json:"deadline"`
+	FinalAt     time.Time        `json:"final_at,omitzero"`
+}
+
+// encodeJob is a job record's JSON. encoding/json would copy the message
+// through its compactor (about a kilobyte scanned byte by byte, per job on
+// every node); the message is JSON already, so it is appended as it is.
+// The record decodes into a Job like json.Marshal's.
+func encodeJob(j *Job) ([]byte, error) {
+	data, err := json.Marshal(jobFields{ID: j.ID, Output: j.Output, Prompt: j.Prompt, Gateway: j.Gateway,
+		Status: j.Status, SubmittedAt: j.SubmittedAt, Deadline: j.Deadline, FinalAt: j.FinalAt})
+	if err != nil {
+		return nil, err
+	}
+	msg := []byte(j.Message)
+	if len(msg) == 0 {
+		msg = []byte("null")
+	}
+	out := make([]byte, 0, len(data)+len(`,"message":`)+len(msg))
+	out = append(out, data[:len(data)-1]...)
+	out = append(out, `,"message":`...)
+	out = append(out, msg...)
+	return append(out, '}'), nil
 }
 
 func put(tx *bolt.Tx, bucket, key []byte, v any) error {
@@ -378,32 +415,40 @@ func get(tx *bolt.Tx, bucket, key []byte, v any) error {
 // never replaced by a non-final one, and a job whose certificate is stored
 // is written with the certificate's status.
 func (s *Store) PutJob(j *Job) error {
+	data, err := encodeJob(j)
+	if err != nil {
+		return err
+	}
 	return s.update(KindJob, func(tx *bolt.Tx) error {
 		var old Job
 		if err := get(tx, bucketJobs, j.ID[:], &old); err == nil && old.Status.Final() && !j.Status.Final() {
 			return nil
 		}
-		return putJob(tx, j)
+		return putJob(tx, j, data)
 	})
 }
 
-// putJob writes a job record; if the record is not final but the job's
-// certificate is stored (it came first), the record written takes the
-// certificate's status, and its issue time as FinalAt, so that a job's
-// record always follows its certificate. j itself is not changed.
-func putJob(tx *bolt.Tx, j *Job) error {
+// putJob writes a job record, data being encodeJob(j); if the record is
+// not final but the job's certificate is stored (it came first), the
+// record written takes the certificate's status, and its issue time as
+// FinalAt, so that a job's record always follows its certificate. j itself
+// is not changed.
+func putJob(tx *bolt.Tx, j *Job, data []byte) error {
 	if !j.Status.Final() {
-		if data := tx.Bucket(bucketCerts).Get(j.ID[:]); data != nil {
+		if cert := tx.Bucket(bucketCerts).Get(j.ID[:]); cert != nil {
 			var c certSummary
-			if err := json.Unmarshal(data, &c); err != nil {
+			if err := json.Unmarshal(cert, &c); err != nil {
 				return fmt.Errorf("certificate %x: %w", j.ID, err)
 			}
 			final := *j
 			final.Status, final.FinalAt = c.Status, c.IssuedAt
-			return put(tx, bucketJobs, j.ID[:], &final)
+			var err error
+			if data, err = encodeJob(&final); err != nil {
+				return err
+			}
 		}
 	}
-	return put(tx, bucketJobs, j.ID[:], j)
+	return tx.Bucket(bucketJobs).Put(j.ID[:], data)
 }
 
 // certSummary is what the store reads of a stored certificate for its own
@@ -431,14 +476,18 @@ func (s *Store) AddJob(j *Job) (bool, error) {
 	if exists {
 		return false, nil
 	}
+	data, err := encodeJob(j)
+	if err != nil {
+		return false, err
+	}
 	added := false
-	err := s.update(KindJobSeen, func(tx *bolt.Tx) error {
+	err = s.update(KindJobSeen, func(tx *bolt.Tx) error {
 		added = false
 		if tx.Bucket(bucketJobs).Get(j.ID[:]) != nil {
 			return nil
 		}
 		added = true
-		return putJob(tx, j)
+		return putJob(tx, j, data)
 	})
 	return added, err
 }
@@ -545,18 +594,37 @@ func (s *Store) AddBallots(bs []StoredBallot) error {
 	if len(bs) == 0 {
 		return nil
 	}
-	return s.update(KindBallot, func(tx *bolt.Tx) error { return putBallots(tx, bs) })
+	data, err := encodeBallots(bs)
+	if err != nil {
+		return err
+	}
+	return s.update(KindBallot, func(tx *bolt.Tx) error { return putBallots(tx, bs, data) })
 }
 
 func ballotKey(b *consensus.Ballot) []byte { return append(b.JobID.Bytes(), b.Validator.Bytes()...) }
 
-func putBallots(tx *bolt.Tx, bs []StoredBallot) error {
+// encodeBallots encodes ballots for putBallots, before the write
+// transaction.
+func encodeBallots(bs []StoredBallot) ([][]byte, error) {
+	data := make([][]byte, len(bs))
+	for i := range bs {
+		var err error
+		if data[i], err = json.Marshal(&bs[i]); err != nil {
+			return nil, err
+		}
+	}
+	return data, nil
+}
+
+// putBallots writes the ballots not stored yet, data[i] being bs[i]
+// encoded.
+func putBallots(tx *bolt.Tx, bs []StoredBallot, data [][]byte) error {
 	for i := range bs {
 		key := ballotKey(&bs[i].Ballot)
 		if tx.Bucket(bucketBallots).Get(key) != nil {
 			continue
 		}
-		if err := put(tx, bucketBallots, key, &bs[i]); err != nil {
+		if err := tx.Bucket(bucketBallots).Put(key, data[i]); err != nil {
 			return err
 		}
 	}
@@ -607,8 +675,20 @@ func (s *Store) PutOwnBallot(b *consensus.Ballot) (*consensus.Ballot, error) {
 // PutOwnBallotWithJob is PutOwnBallot that also stores the job record, if
 // absent, in the same transaction: one commit where a validator needs both.
 func (s *Store) PutOwnBallotWithJob(b *consensus.Ballot, j *Job) (*consensus.Ballot, error) {
+	// Encoded before the write transaction, which the store's writes
+	// share one after the other.
+	ballot, err := json.Marshal(b)
+	if err != nil {
+		return nil, err
+	}
+	var job []byte
+	if j != nil {
+		if job, err = encodeJob(j); err != nil {
+			return nil, err
+		}
+	}
 	var existing *consensus.Ballot
-	err := s.update(KindOwnBallot, func(tx *bolt.Tx) error {
+	err = s.update(KindOwnBallot, func(tx *bolt.Tx) error {
 		existing = nil
 		var old consensus.Ballot
 		switch err := get(tx, bucketOwn, b.JobID[:], &old); {
@@ -618,13 +698,13 @@ func (s *Store) PutOwnBallotWithJob(b *consensus.Ballot, j *Job) (*consensus.Bal
 		case !errors.Is(err, ErrNotFound):
 			return err
 		}
-		if err := put(tx, bucketOwn, b.JobID[:], b); err != nil {
+		if err := tx.Bucket(bucketOwn).Put(b.JobID[:], ballot); err != nil {
 			return err
 		}
 		if j == nil || tx.Bucket(bucketJobs).Get(j.ID[:]) != nil {
 			return nil
 		}
-		return putJob(tx, j)
+		return putJob(tx, j, job)
 	})
 	return existing, err
 }
@@ -665,9 +745,13 @@ func (s *Store) PutCertificateData(c *consensus.Certificate, data []byte, finalA
 			return false, err
 		}
 	}
+	ballotData, err := encodeBallots(ballots)
+	if err != nil {
+		return false, err
+	}
 	err = s.update(KindCertificate, func(tx *bolt.Tx) error {
 		stored = false
-		if err := putBallots(tx, ballots); err != nil {
+		if err := putBallots(tx, ballots, ballotData); err != nil {
 			return err
 		}
 		if tx.Bucket(bucketCerts).Get(c.JobID[:]) != nil {

@@ -2,9 +2,11 @@ package store
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"sync"
 	"testing"
 	"time"
@@ -294,5 +296,45 @@ func TestPutCertificateDataStoresTheBytes(t *testing.T) {
 	got, err := s.Certificate(id)
 	if err != nil || got.JobID != id || got.Status != c.Status || !got.IssuedAt.Equal(c.IssuedAt) {
 		t.Fatalf("read back %+v %v, want %+v", got, err, c)
+	}
+}
+
+// A job record reads back as json.Marshal's would, its message byte for
+// byte as given (encodeJob appends it as it is: no HTML escaping, no
+// compaction).
+func TestJobRecordKeepsTheMessageAsGiven(t *testing.T) {
+	s, _ := openTemp(t)
+	defer s.Close()
+	at := time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)
+	for i, j := range []*Job{
+		{ID: common.Hash{1}, Message: []byte(`{"output":"a < b & c > d","n":[1,2]}`), Output: "a < b", Prompt: "p",
+			Gateway: true, Status: consensus.StatusProvisional, SubmittedAt: at, Deadline: at.Add(time.Second)},
+		{ID: common.Hash{2}, Message: []byte(`{}`), Status: consensus.StatusVerified, FinalAt: at},
+		{ID: common.Hash{3}, Status: consensus.StatusProvisional},
+	} {
+		if err := s.PutJob(j); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.Job(j.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := *j
+		if j.Message == nil {
+			want.Message = []byte("null")
+		}
+		std, err := json.Marshal(j)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var viaStd Job
+		if err := json.Unmarshal(std, &viaStd); err != nil {
+			t.Fatal(err)
+		}
+		// encoding/json escapes the message's < > &; the store keeps it.
+		viaStd.Message = want.Message
+		if !reflect.DeepEqual(*got, want) || !reflect.DeepEqual(*got, viaStd) {
+			t.Errorf("job %d: stored %+v\nwant %+v\njson.Marshal's %+v", i, *got, want, viaStd)
+		}
 	}
 }
