@@ -3,6 +3,7 @@ package claims
 import (
 	"encoding/json"
 	"fmt"
+	"strconv"
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/crypto"
@@ -84,7 +85,7 @@ func (v Verdict) Invert() Verdict {
 // MarshalJSON encodes a verdict as its numeric code, so that a []Verdict is a
 // JSON array of numbers rather than base64.
 func (v Verdict) MarshalJSON() ([]byte, error) {
-	return []byte(fmt.Sprintf("%d", uint8(v))), nil
+	return strconv.AppendUint(nil, uint64(v), 10), nil
 }
 
 // UnmarshalJSON accepts only the numeric codes 0, 1 and 2.

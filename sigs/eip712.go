@@ -2,6 +2,7 @@ package sigs
 
 import (
 	"encoding/binary"
+	"sync/atomic"
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/crypto"
@@ -45,6 +46,24 @@ var (
 // DomainSeparator is hashStruct(EIP712Domain{name: "Verity", version: "1",
 // chainId: networkID}). There is no verifyingContract.
 func DomainSeparator(networkID uint64) common.Hash {
+	// Every digest a node checks starts with its network's separator:
+	// the last one computed is kept.
+	if d := lastDomain.Load(); d != nil && d.networkID == networkID {
+		return d.separator
+	}
+	h := domainSeparator(networkID)
+	lastDomain.Store(&domain{networkID, h})
+	return h
+}
+
+type domain struct {
+	networkID uint64
+	separator common.Hash
+}
+
+var lastDomain atomic.Pointer[domain]
+
+func domainSeparator(networkID uint64) common.Hash {
 	var buf [4 * 32]byte
 	copy(buf[0:], domainTypeHash[:])
 	copy(buf[32:], nameHash[:])

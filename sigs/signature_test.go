@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"math/big"
+	"sync"
 	"testing"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -381,4 +382,29 @@ func TestRecoverPublicKey(t *testing.T) {
 	if _, err := RecoverPublicKey(digest, sig[:64]); !errors.Is(err, ErrSignatureLength) {
 		t.Fatalf("short signature: %v", err)
 	}
+}
+
+// DomainSeparator keeps the last separator it computed: networks asked
+// for in turn, from many goroutines, each get their own.
+func TestDomainSeparatorPerNetwork(t *testing.T) {
+	want := map[uint64]common.Hash{}
+	for id := range uint64(4) {
+		want[id] = domainSeparator(id)
+	}
+	if want[1] == want[2] {
+		t.Fatal("two networks share a separator")
+	}
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for i := range 1000 {
+				id := uint64((g + i) % 4)
+				if got := DomainSeparator(id); got != want[id] {
+					t.Errorf("network %d: %s, want %s", id, got.Hex(), want[id].Hex())
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
 }
