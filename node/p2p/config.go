@@ -30,8 +30,8 @@ const (
 	DefaultValidatorTimeout = 5 * time.Second
 	// DefaultBundleLinger: a busy destination's sends wait this long
 	// for more messages to bundle with (measured in docs/performance.md,
-	// "Bundles").
-	DefaultBundleLinger = 5 * time.Millisecond
+	// "Bundles" and "Proofs of a batch").
+	DefaultBundleLinger = 10 * time.Millisecond
 	// DefaultBanDuration is how long a peer whose score fell below
 	// GraylistThreshold is refused: the time its count of rejected
 	// messages takes to decay to a hundredth.
