@@ -374,10 +374,14 @@ type jobFields struct {
 	FinalAt     time.Time        `json:"final_at,omitzero"`
 }
 
+// ErrBadJobMessage is a job record whose message is not one JSON value.
+var ErrBadJobMessage = errors.New("store: job message is not JSON")
+
 // encodeJob is a job record's JSON. encoding/json would copy the message
-// through its compactor (about a kilobyte scanned byte by byte, per job on
-// every node); the message is JSON already, so it is appended as it is.
-// The record decodes into a Job like json.Marshal's.
+// through its compactor, which writes it again byte by byte (about a
+// kilobyte, per job on every node); the message is only checked here,
+// and appended as it is. The record decodes into a Job like
+// json.Marshal's.
 func encodeJob(j *Job) ([]byte, error) {
 	data, err := json.Marshal(jobFields{ID: j.ID, Output: j.Output, Prompt: j.Prompt, Gateway: j.Gateway,
 		Status: j.Status, SubmittedAt: j.SubmittedAt, Deadline: j.Deadline, FinalAt: j.FinalAt})
@@ -387,6 +391,11 @@ func encodeJob(j *Job) ([]byte, error) {
 	msg := []byte(j.Message)
 	if len(msg) == 0 {
 		msg = []byte("null")
+	}
+	// Anything but one JSON value would make the record unreadable, or
+	// let the message's bytes set the record's other fields.
+	if !json.Valid(msg) {
+		return nil, fmt.Errorf("%w: job %x", ErrBadJobMessage, j.ID)
 	}
 	out := make([]byte, 0, len(data)+len(`,"message":`)+len(msg))
 	out = append(out, data[:len(data)-1]...)

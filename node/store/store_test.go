@@ -338,3 +338,46 @@ func TestJobRecordKeepsTheMessageAsGiven(t *testing.T) {
 		}
 	}
 }
+
+// A job message that is not one JSON value is refused, not stored where
+// it would make the record unreadable or set its other fields.
+func TestJobRecordRefusesABadMessage(t *testing.T) {
+	s, _ := openTemp(t)
+	defer s.Close()
+	for _, msg := range []string{`{"a":1`, `{} ,"status":"verified"`, `{}{}`, `nope`} {
+		j := &Job{ID: common.Hash{7}, Message: []byte(msg), Status: consensus.StatusProvisional}
+		if err := s.PutJob(j); !errors.Is(err, ErrBadJobMessage) {
+			t.Errorf("message %q: PutJob %v, want ErrBadJobMessage", msg, err)
+		}
+		if _, err := s.AddJob(j); !errors.Is(err, ErrBadJobMessage) {
+			t.Errorf("message %q: AddJob %v, want ErrBadJobMessage", msg, err)
+		}
+	}
+	if _, err := s.Job(common.Hash{7}); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("a refused job was stored: %v", err)
+	}
+}
+
+// jobFields is Job without its message: the same fields, types and tags,
+// so that a field added to Job is not left out of its records.
+func TestJobFieldsFollowJob(t *testing.T) {
+	var want []reflect.StructField
+	for f := range reflect.TypeFor[Job]().Fields() {
+		if f.Name != "Message" {
+			want = append(want, f)
+		}
+	}
+	var got []reflect.StructField
+	for f := range reflect.TypeFor[jobFields]().Fields() {
+		got = append(got, f)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("jobFields has %d fields, Job %d besides its message", len(got), len(want))
+	}
+	for i := range want {
+		if got[i].Name != want[i].Name || got[i].Type != want[i].Type || got[i].Tag != want[i].Tag {
+			t.Errorf("field %d: jobFields %s %s %q, Job %s %s %q", i, got[i].Name, got[i].Type, got[i].Tag,
+				want[i].Name, want[i].Type, want[i].Tag)
+		}
+	}
+}
