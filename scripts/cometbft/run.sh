@@ -93,10 +93,15 @@ for r in $(seq 1 "$rounds"); do
 	"$out/load" -rpc "$rpc_list" -mode latency -n 200 -rate 20 -json | tee -a "$out/cometbft-latency.jsonl"
 	"$out/load" -rpc "$rpc_list" -mode saturate -clients 8 -duration 10s -json | tee -a "$out/cometbft-saturate.jsonl"
 	stop_cometbft
+	# Each network's writes reach the disk before the other runs: CometBFT
+	# leaves about 200 MB to write back after a saturated run, and an
+	# fsync behind that writeback takes hundreds of milliseconds.
+	sync
 	"$out/verity" bench -q --nodes 4 --claims 1 --rate 20 --duration 10s \
 		--json-out "$out/verity-latency-$r.json" | tail -n 3
 	"$out/verity" bench -q --nodes 4 --claims 1 --rate 0 --duration 10s \
 		--json-out "$out/verity-saturate-$r.json" | tail -n 3
+	sync
 done
 
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$out/env.txt"
