@@ -18,13 +18,26 @@ import (
 type Event = api.Event
 
 // hubEvent is an event as the hub keeps it: what a stream filters on, and
-// its Server-Sent Events frame, encoded once for every stream.
+// its Server-Sent Events frame, encoded once for every stream. The frame
+// is in pieces written one after the other: its data is not copied into
+// it (a certificate's few kilobytes, once per node and job, kept as the
+// node received or encoded them).
 type hubEvent struct {
 	id    uint64
 	typ   string
 	job   common.Hash
 	at    time.Time
-	frame []byte
+	frame [][]byte
+	size  int // the frame's length in bytes
+}
+
+// frameSize is the length of a frame in pieces.
+func frameSize(frame [][]byte) int {
+	n := 0
+	for _, p := range frame {
+		n += len(p)
+	}
+	return n
 }
 
 // encodeFrame is the Server-Sent Events frame of e: an id: line, an event:
@@ -35,14 +48,24 @@ type hubEvent struct {
 // from json.Marshal (a certificate's few kilobytes, once per node and
 // job). TestEncodeFrameMatchesMarshal holds the two equal.
 func encodeFrame(e *Event) []byte {
+	return bytes.Join(framePieces(e, [][]byte{e.Data}), nil)
+}
+
+// framePieces is encodeFrame in pieces: data, the pieces of e's data
+// (e.Data is not read), between a head and a tail.
+func framePieces(e *Event, data [][]byte) [][]byte {
 	typ, _ := json.Marshal(e.Type)
 	at, _ := e.Time.MarshalJSON() // a node's own clock: always in range
-	out := make([]byte, 0, len(e.Data)+len(typ)+len(at)+160)
-	out = fmt.Appendf(out, "id: %d\nevent: %s\ndata: ", e.ID, e.Type)
-	out = fmt.Appendf(out, `{"id":%d,"type":%s,"job_id":"%s","time":%s,"data":`, e.ID, typ, e.JobID.Hex(), at)
-	out = append(out, e.Data...)
-	return append(out, "}\n\n"...)
+	head := make([]byte, 0, len(typ)+len(at)+160)
+	head = fmt.Appendf(head, "id: %d\nevent: %s\ndata: ", e.ID, e.Type)
+	head = fmt.Appendf(head, `{"id":%d,"type":%s,"job_id":"%s","time":%s,"data":`, e.ID, typ, e.JobID.Hex(), at)
+	out := make([][]byte, 0, len(data)+2)
+	out = append(out, head)
+	out = append(out, data...)
+	return append(out, frameTail)
 }
+
+var frameTail = []byte("}\n\n")
 
 // eventHub keeps the most recent events in a ring for replay and fans new
 // ones out to subscribers. A subscriber that falls subscriberQueue events
@@ -96,39 +119,52 @@ func (h *eventHub) grow() {
 // writes but for HTML escaping, which it does not need. A line break a
 // peer's encoding may hold (never inside a JSON string) is compacted away:
 // an event is one line of a stream.
-func certificateIssued(c *consensus.Certificate, data []byte) json.RawMessage {
+//
+// Its pieces are written one after the other; data is not copied.
+func certificateIssued(c *consensus.Certificate, data []byte) eventPieces {
 	status, _ := json.Marshal(c.Status) // a string: never fails
-	out := make([]byte, 0, len(data)+len(status)+32)
-	out = append(out, `{"certificate":`...)
 	if bytes.ContainsAny(data, "\r\n") {
 		var buf bytes.Buffer
 		if err := json.Compact(&buf, data); err == nil {
 			data = buf.Bytes()
 		}
 	}
-	out = append(out, data...)
-	out = append(out, `,"status":`...)
-	out = append(out, status...)
-	return append(out, '}')
+	tail := make([]byte, 0, len(status)+len(`,"status":}`))
+	tail = append(tail, `,"status":`...)
+	tail = append(tail, status...)
+	return eventPieces{certificateHead, data, append(tail, '}')}
 }
 
+var certificateHead = []byte(`{"certificate":`)
+
+// eventPieces is an event's data JSON in pieces, written one after the
+// other.
+type eventPieces [][]byte
+
 // eventBytes is what an event costs the buffer.
-func eventBytes(e *hubEvent) int { return len(e.frame) + len(e.typ) + 96 }
+func eventBytes(e *hubEvent) int { return e.size + len(e.typ) + 96 }
 
 func (h *eventHub) publish(typ string, job common.Hash, at time.Time, data any) {
-	raw, ok := data.(json.RawMessage) // encoded by the caller
-	if !ok {
-		var err error
-		if raw, err = json.Marshal(data); err != nil {
+	var pieces [][]byte
+	switch d := data.(type) {
+	case eventPieces: // encoded by the caller, in pieces
+		pieces = d
+	case json.RawMessage: // encoded by the caller
+		pieces = [][]byte{d}
+	default:
+		raw, err := json.Marshal(data)
+		if err != nil {
 			log.Errorw("encode event", "type", typ, "err", err)
 			return
 		}
+		pieces = [][]byte{raw}
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	e := Event{ID: h.next, Type: typ, JobID: job, Time: at.UTC(), Data: raw}
+	e := Event{ID: h.next, Type: typ, JobID: job, Time: at.UTC()}
 	h.next++
-	he := &hubEvent{id: e.ID, typ: typ, job: job, at: e.Time, frame: encodeFrame(&e)}
+	frame := framePieces(&e, pieces)
+	he := &hubEvent{id: e.ID, typ: typ, job: job, at: e.Time, frame: frame, size: frameSize(frame)}
 	if h.size == len(h.ring) && len(h.ring) < h.capacity {
 		h.grow()
 	}
@@ -219,11 +255,11 @@ func (h *eventHub) subscribe(job common.Hash, from streamStart, page replayPage)
 		if !match(e) {
 			continue
 		}
-		if len(backlog) >= page.events || (len(backlog) > 0 && bytes+len(e.frame) > page.bytes) {
+		if len(backlog) >= page.events || (len(backlog) > 0 && bytes+e.size > page.bytes) {
 			return backlog, true, nil
 		}
 		backlog = append(backlog, e)
-		bytes += len(e.frame)
+		bytes += e.size
 	}
 	sub = &eventSub{job: job, ch: make(chan *hubEvent, subscriberQueue)}
 	h.subs[sub] = struct{}{}

@@ -73,7 +73,7 @@ func TestStreamStart(t *testing.T) {
 		}
 		h.publish("test", job, time.Unix(0, 0), strings.Repeat("x", 100))
 	}
-	frame := len(h.ring[0].frame)
+	frame := h.ring[0].size
 	for _, tc := range []struct {
 		name string
 		job  common.Hash
@@ -189,12 +189,45 @@ func TestCertificateIssuedAsEncoded(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, in := range [][]byte{gossiped, spaced.Bytes()} {
-			got := certificateIssued(c, in)
+			got := bytes.Join(certificateIssued(c, in), nil)
 			var escaped bytes.Buffer
 			json.HTMLEscape(&escaped, got)
 			if escaped.String() != string(want) || bytes.ContainsAny(got, "\r\n") {
 				t.Fatalf("event data differs:\ngot  %s\nwant %s", got, want)
 			}
 		}
+	}
+}
+
+// TestCertificateEventKeepsTheBytes: a certificate_issued event's frame
+// holds the certificate's bytes as they were given, not a copy, and is
+// the frame encodeFrame writes for the same event.
+func TestCertificateEventKeepsTheBytes(t *testing.T) {
+	data, err := os.ReadFile("../testdata/certs/batched.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := consensus.ParseCertificate(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if data, err = encode(c); err != nil {
+		t.Fatal(err)
+	}
+	h := newEventHub(8, 1<<20, time.Unix(0, 0))
+	at := time.Unix(1700000000, 5)
+	h.publish(api.EventCertificateIssued, c.JobID, at, certificateIssued(c, data))
+	e := h.ring[h.head]
+	shared := false
+	for _, p := range e.frame {
+		shared = shared || (len(p) == len(data) && &p[0] == &data[0])
+	}
+	if !shared {
+		t.Error("the frame copied the certificate's bytes")
+	}
+	want := encodeFrame(&Event{ID: e.id, Type: api.EventCertificateIssued, JobID: c.JobID, Time: at.UTC(),
+		Data: bytes.Join(certificateIssued(c, data), nil)})
+	if got := bytes.Join(e.frame, nil); !bytes.Equal(got, want) || e.size != len(want) {
+		t.Fatalf("frame of %d bytes (size %d)\n%s\nwant %d bytes\n%s", len(got), e.size, got, len(want), want)
 	}
 }

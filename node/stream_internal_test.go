@@ -173,7 +173,7 @@ func TestReplayCappedPerStream(t *testing.T) {
 	for range 64 {
 		n.events.publish("test", common.Hash{1}, time.Now(), big)
 	}
-	frame := len(n.events.ring[n.events.head].frame)
+	frame := n.events.ring[n.events.head].size
 	srv := httptest.NewServer(http.HandlerFunc(n.handleEvents))
 	defer srv.Close()
 	var before runtime.MemStats
