@@ -90,6 +90,14 @@ func (v Verdict) MarshalJSON() ([]byte, error) {
 
 // UnmarshalJSON accepts only the numeric codes 0, 1 and 2.
 func (v *Verdict) UnmarshalJSON(b []byte) error {
+	// The one-digit codes, as every encoder writes them, without a
+	// decoder's scan (a verdict per claim of every ballot a node reads).
+	if len(b) == 1 && b[0] >= '0' && b[0] <= '9' {
+		if n := Verdict(b[0] - '0'); n.Valid() {
+			*v = n
+			return nil
+		}
+	}
 	var n uint8
 	if err := json.Unmarshal(b, &n); err != nil {
 		return fmt.Errorf("verdict: %w", err)

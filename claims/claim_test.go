@@ -2,6 +2,7 @@ package claims
 
 import (
 	"encoding/json"
+	"fmt"
 	"testing"
 
 	"github.com/ethereum/go-ethereum/crypto"
@@ -60,6 +61,26 @@ func TestVerdictJSON(t *testing.T) {
 	for _, bad := range []string{"[3]", `["true"]`, "[-1]", "[256]"} {
 		if err := json.Unmarshal([]byte(bad), &vs); err == nil {
 			t.Errorf("unmarshal %s accepted", bad)
+		}
+	}
+	// UnmarshalJSON takes what decoding the code as a uint8 takes, and
+	// refuses the rest, with or without its one-digit shortcut.
+	slow := func(b []byte) (Verdict, error) {
+		var n uint8
+		if err := json.Unmarshal(b, &n); err != nil {
+			return 0, err
+		}
+		if !Verdict(n).Valid() {
+			return 0, fmt.Errorf("code %d", n)
+		}
+		return Verdict(n), nil
+	}
+	for _, in := range []string{"0", "1", "2", "3", "9", "00", "01", "1.0", "1e0", "-0", " 1", "1 ", "null", `"1"`, "", "a", "２"} {
+		var got Verdict
+		gotErr := got.UnmarshalJSON([]byte(in))
+		want, wantErr := slow([]byte(in))
+		if (gotErr == nil) != (wantErr == nil) || got != want {
+			t.Errorf("UnmarshalJSON(%q) = %v, %v; decoding a uint8 gives %v, %v", in, got, gotErr, want, wantErr)
 		}
 	}
 }
