@@ -174,8 +174,19 @@ func TestBenchCommandSubprocess(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &r); err != nil {
 		t.Fatalf("decode %q: %v", out, err)
 	}
-	if r.Mode != "subprocess" || r.Certified != 10 || r.NotFinal != 0 || r.CPUSecondsPerCertificate <= 0 || r.PeakMemoryPerNodeBytes == 0 {
+	if r.Mode != "subprocess" || r.Certified != 10 || r.NotFinal != 0 || r.CPUCores <= 0 || r.PeakMemoryPerNodeBytes == 0 {
 		t.Errorf("report: %+v", r)
+	}
+	// CPU per certificate counts the certificates issued within the
+	// measured time: there is one only if even the slowest job took less
+	// than it (as in TestBenchCommandJSON). On a machine busy with other
+	// tests the jobs took 1.5 s against the 1 s measured.
+	if r.Latency.Max < 1000*r.DurationSeconds {
+		if r.CPUSecondsPerCertificate <= 0 {
+			t.Errorf("CPU per certificate %v with every job within the measured time: %+v", r.CPUSecondsPerCertificate, r)
+		}
+	} else {
+		t.Logf("the slowest job took %.0f ms against %gs measured: no certificate need have been issued within it", r.Latency.Max, r.DurationSeconds)
 	}
 	if r.Gossip != nil {
 		t.Errorf("subprocess report claims gossip statistics: %+v", r.Gossip)
