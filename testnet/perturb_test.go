@@ -111,18 +111,12 @@ func waitProcState(ctx context.Context, pid int, want ...string) string {
 	}
 }
 
-// TestProcessPerturbations runs three fake node processes and perturbs
-// them: a killed node is no failure for Watch, its restart is adopted, an
-// adopted process that dies on its own is a failure, a paused node still
-// stops cleanly, and Stop stops restarted processes too.
-func TestProcessPerturbations(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs processes")
-	}
-	t.Setenv(fakeNodeEnv, "1")
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	l, err := Init(InitOptions{Dir: t.TempDir(), Nodes: 3, BasePort: freeBasePort(t, 3), Password: "pw"})
+// startFakeNodes starts n fake node processes (this test binary, in the
+// mode fakeNodeEnv sets) of a new testnet in a temporary directory, and
+// returns them with the testnet's layout and the command they run.
+func startFakeNodes(t *testing.T, n int) (*Processes, *Layout, string) {
+	t.Helper()
+	l, err := Init(InitOptions{Dir: t.TempDir(), Nodes: n, BasePort: freeBasePort(t, n), Password: "pw"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,6 +128,21 @@ func TestProcessPerturbations(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return procs, l, exe
+}
+
+// TestProcessPerturbations runs three fake node processes and perturbs
+// them: a killed node is no failure for Watch, its restart is adopted, an
+// adopted process that dies on its own is a failure, a paused node still
+// stops cleanly, and Stop stops restarted processes too.
+func TestProcessPerturbations(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs processes")
+	}
+	t.Setenv(fakeNodeEnv, "1")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	procs, l, exe := startFakeNodes(t, 3)
 	defer procs.Stop()
 	if err := procs.WaitHealthy(ctx, nil); err != nil {
 		t.Fatal(err)

@@ -85,18 +85,7 @@ func TestStopQuietForNodesThatEnded(t *testing.T) {
 		t.Skip("runs processes")
 	}
 	t.Setenv(fakeNodeEnv, "fail")
-	l, err := Init(InitOptions{Dir: t.TempDir(), Nodes: 2, BasePort: freeBasePort(t, 2), Password: "pw"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	procs, err := StartProcesses(l, ProcessOptions{Command: exe, Grace: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
+	procs, _, _ := startFakeNodes(t, 2)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	if err := procs.WaitHealthy(ctx, nil); !errors.Is(err, ErrExited) {
@@ -118,25 +107,14 @@ func TestStopQuotesTheLogOfANodeThatFailed(t *testing.T) {
 		t.Skip("runs processes")
 	}
 	t.Setenv(fakeNodeEnv, "stopfail")
-	l, err := Init(InitOptions{Dir: t.TempDir(), Nodes: 1, BasePort: freeBasePort(t, 1), Password: "pw"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	procs, err := StartProcesses(l, ProcessOptions{Command: exe, Grace: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
+	procs, _, _ := startFakeNodes(t, 1)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	if err := procs.WaitHealthy(ctx, nil); err != nil {
 		procs.Stop()
 		t.Fatal(err)
 	}
-	err = procs.Stop()
+	err := procs.Stop()
 	if !errors.Is(err, ErrStop) || !strings.Contains(err.Error(), "exit status 1") ||
 		!strings.Contains(err.Error(), "\n    stop node: close store: disk full") {
 		t.Fatalf("Stop = %v, want ErrStop quoting the node's last log line", err)
