@@ -119,22 +119,30 @@ type catchUp struct {
 	mu     sync.Mutex
 	wanted *fifo.Map[common.Hash, time.Time] // job -> deadline; deleted when the certificate is stored
 	served *rateLimiter
-	// gossiped is when gossip first brought a certificate since the node
-	// last had a peer again (Unix ms, this node's clock); 0: not yet.
+	// gossiped is when gossip first brought a certificate issued since the
+	// node last had a peer again (Unix ms, this node's clock); 0: not yet.
 	gossiped atomic.Int64
+	// since is when the node last had a peer again (Unix ms).
+	since atomic.Int64
 }
 
-// heard records that gossip brought a certificate at now: the first time
-// since reconnected, it bounds the next settle sync.
-func (c *catchUp) heard(now time.Time) {
-	if c.gossiped.Load() == 0 {
-		c.gossiped.CompareAndSwap(0, max(now.UnixMilli(), 1))
+// heard records that gossip brought, at now, a certificate issued at
+// issued: the first one issued since the node had a peer again (less
+// certClockSkew) bounds the next settle sync. An older one says nothing
+// of gossip now: any peer, with no key at all, can replay one it kept.
+func (c *catchUp) heard(now, issued time.Time) {
+	if c.gossiped.Load() != 0 || issued.UnixMilli() < c.since.Load()-certClockSkew.Milliseconds() {
+		return
 	}
+	c.gossiped.CompareAndSwap(0, max(now.UnixMilli(), 1))
 }
 
 // reconnected forgets when gossip last brought a certificate: the node has
-// a peer again after having none.
-func (c *catchUp) reconnected() { c.gossiped.Store(0) }
+// a peer again, at now, after having none.
+func (c *catchUp) reconnected(now time.Time) {
+	c.since.Store(now.UnixMilli())
+	c.gossiped.Store(0)
+}
 
 // settleUntil is how far the settle sync reads: certificates issued up to
 // the first one gossip brought since the node had a peer again, plus
@@ -260,7 +268,7 @@ func (o *observer) catchUpLoop() {
 		if has := o.net.TopicPeers(p2p.KindCerts) > 0; has != connected {
 			connected = has
 			if has {
-				o.catchUp.reconnected()
+				o.catchUp.reconnected(o.clock.Now())
 				o.catchUpSince(time.Time{})
 				again = time.Now().Add(catchUpSettle)
 			}

@@ -16,8 +16,15 @@ func TestSettleSyncStopsWhereGossipTookOver(t *testing.T) {
 		t.Fatalf("no gossip yet: until %v, want the end", got)
 	}
 	first := time.UnixMilli(1_700_000_000_000)
-	c.heard(first)
-	c.heard(first.Add(time.Minute)) // later certificates do not move it
+	c.reconnected(first.Add(-time.Second))
+	// A certificate issued before the node had a peer again, replayed by
+	// any peer (it needs no key), does not show that gossip reaches it.
+	c.heard(first, first.Add(-time.Second-certClockSkew-time.Millisecond))
+	if got := c.settleUntil(); !got.IsZero() {
+		t.Fatalf("an old certificate bounded the settle sync at %v", got)
+	}
+	c.heard(first, first.Add(-time.Second-certClockSkew))   // within the skew: new
+	c.heard(first.Add(time.Minute), first.Add(time.Minute)) // later certificates do not move it
 	want := first.Add(certClockSkew)
 	if got := c.settleUntil(); !got.Equal(want) {
 		t.Fatalf("until %v, want %v", got, want)
@@ -40,7 +47,7 @@ func TestSettleSyncStopsWhereGossipTookOver(t *testing.T) {
 	}
 	// Having no peer, then one again: the next settle sync reads to the
 	// end until gossip brings a certificate again.
-	c.reconnected()
+	c.reconnected(first.Add(time.Hour))
 	if got := c.settleUntil(); !got.IsZero() {
 		t.Fatalf("after reconnecting: until %v, want the end", got)
 	}

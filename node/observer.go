@@ -310,7 +310,7 @@ func (o *observer) validateCert(_ context.Context, from peer.ID, data []byte) (p
 	}
 	if !own {
 		// Gossip reaches this node: the settle sync reads up to here.
-		o.catchUp.heard(o.clock.Now())
+		o.catchUp.heard(o.clock.Now(), c.IssuedAt)
 	}
 	switch {
 	case v != p2p.Accept:
