@@ -149,8 +149,6 @@ func (h *eventHub) publish(typ string, job common.Hash, at time.Time, data any) 
 	switch d := data.(type) {
 	case eventPieces: // encoded by the caller, in pieces
 		pieces = d
-	case json.RawMessage: // encoded by the caller
-		pieces = [][]byte{d}
 	default:
 		raw, err := json.Marshal(data)
 		if err != nil {

@@ -80,7 +80,8 @@ func PeerIDFromPublicKey(pub *ecdsa.PublicKey) (peer.ID, error) {
 	// A node derives the ids of the same few keys (its peers', a job's
 	// gateway's) over and over; the conversion decompresses the point.
 	var k [64]byte
-	if pub.Curve == ethcrypto.S256() && pub.X.BitLen() <= 256 && pub.Y.BitLen() <= 256 {
+	keyed := pub.Curve == ethcrypto.S256() && pub.X.BitLen() <= 256 && pub.Y.BitLen() <= 256
+	if keyed {
 		pub.X.FillBytes(k[:32])
 		pub.Y.FillBytes(k[32:])
 		if id, ok := peerIDs.get(k); ok {
@@ -95,7 +96,9 @@ func PeerIDFromPublicKey(pub *ecdsa.PublicKey) (peer.ID, error) {
 	if err != nil {
 		return "", fmt.Errorf("derive peer id: %w", err)
 	}
-	peerIDs.put(k, id) // on the curve, so X and Y filled k
+	if keyed {
+		peerIDs.put(k, id)
+	}
 	return id, nil
 }
 
