@@ -164,10 +164,10 @@ func TestEncodeFrameMatchesMarshal(t *testing.T) {
 	}
 }
 
-// TestCertificateIssuedAsEncoded: a certificate_issued event made of the
-// certificate's bytes as gossiped is the event made of the certificate, but
-// for HTML escaping, also for bytes a peer spaced out; and it is one line.
-func TestCertificateIssuedAsEncoded(t *testing.T) {
+// batchedCertificate is the batch-signed certificate of testdata/certs,
+// and its wire encoding.
+func batchedCertificate(t *testing.T) (*consensus.Certificate, []byte) {
+	t.Helper()
 	data, err := os.ReadFile("../testdata/certs/batched.json")
 	if err != nil {
 		t.Fatal(err)
@@ -176,6 +176,17 @@ func TestCertificateIssuedAsEncoded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if data, err = encode(c); err != nil {
+		t.Fatal(err)
+	}
+	return c, data
+}
+
+// TestCertificateIssuedAsEncoded: a certificate_issued event made of the
+// certificate's bytes as gossiped is the event made of the certificate, but
+// for HTML escaping, also for bytes a peer spaced out; and it is one line.
+func TestCertificateIssuedAsEncoded(t *testing.T) {
+	c, _ := batchedCertificate(t)
 	for _, reason := range []string{"", " a <b> & c"} {
 		c.Status = consensus.Status(string(c.Status) + reason)
 		gossiped, err := encode(c)
@@ -203,17 +214,7 @@ func TestCertificateIssuedAsEncoded(t *testing.T) {
 // holds the certificate's bytes as they were given, not a copy, and is
 // the frame encodeFrame writes for the same event.
 func TestCertificateEventKeepsTheBytes(t *testing.T) {
-	data, err := os.ReadFile("../testdata/certs/batched.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := consensus.ParseCertificate(data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if data, err = encode(c); err != nil {
-		t.Fatal(err)
-	}
+	c, data := batchedCertificate(t)
 	h := newEventHub(8, 1<<20, time.Unix(0, 0))
 	at := time.Unix(1700000000, 5)
 	h.publish(api.EventCertificateIssued, c.JobID, at, certificateIssued(c, data))
