@@ -612,15 +612,23 @@ func (s *Store) AddBallots(bs []StoredBallot) error {
 
 func ballotKey(b *consensus.Ballot) []byte { return append(b.JobID.Bytes(), b.Validator.Bytes()...) }
 
+// ballotSize is about the size of a one-claim ballot's JSON.
+const ballotSize = 768
+
 // encodeBallots encodes ballots for putBallots, before the write
 // transaction.
 func encodeBallots(bs []StoredBallot) ([][]byte, error) {
 	data := make([][]byte, len(bs))
 	for i := range bs {
-		var err error
-		if data[i], err = json.Marshal(&bs[i]); err != nil {
+		// json.Marshal's bytes for a StoredBallot, without reflection.
+		at, err := bs[i].ReceivedAt.MarshalJSON()
+		if err != nil {
 			return nil, err
 		}
+		d := append(make([]byte, 0, len(`{"ballot":,"received_at":}`)+ballotSize+len(at)), `{"ballot":`...)
+		d = bs[i].Ballot.AppendJSON(d)
+		d = append(append(append(d, `,"received_at":`...), at...), '}')
+		data[i] = d
 	}
 	return data, nil
 }
@@ -686,11 +694,9 @@ func (s *Store) PutOwnBallot(b *consensus.Ballot) (*consensus.Ballot, error) {
 func (s *Store) PutOwnBallotWithJob(b *consensus.Ballot, j *Job) (*consensus.Ballot, error) {
 	// Encoded before the write transaction, which the store's writes
 	// share one after the other.
-	ballot, err := json.Marshal(b)
-	if err != nil {
-		return nil, err
-	}
+	ballot := b.AppendJSON(nil)
 	var job []byte
+	var err error
 	if j != nil {
 		if job, err = encodeJob(j); err != nil {
 			return nil, err

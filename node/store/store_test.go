@@ -14,6 +14,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/verity-network/verity/claims"
 	"github.com/verity-network/verity/consensus"
 )
 
@@ -378,6 +379,31 @@ func TestJobFieldsFollowJob(t *testing.T) {
 		if got[i].Name != want[i].Name || got[i].Type != want[i].Type || got[i].Tag != want[i].Tag {
 			t.Errorf("field %d: jobFields %s %s %q, Job %s %s %q", i, got[i].Name, got[i].Type, got[i].Tag,
 				want[i].Name, want[i].Type, want[i].Tag)
+		}
+	}
+}
+
+// TestEncodeBallotsIsMarshal: a stored ballot record is json.Marshal's
+// bytes for it, which the reads decode.
+func TestEncodeBallotsIsMarshal(t *testing.T) {
+	bs := []StoredBallot{
+		{ReceivedAt: time.Date(2026, 12, 3, 17, 4, 5, 123456789, time.UTC)},
+		{Ballot: consensus.Ballot{NetworkID: 9, Vote: consensus.Vote{ClaimIndexes: []uint32{0, 4},
+			Verdicts: []claims.Verdict{claims.True, claims.False}, Signature: make([]byte, 65),
+			Batch: &consensus.BatchProof{Index: 1, Count: 2, Siblings: []common.Hash{{7}}}}},
+			ReceivedAt: time.Date(2026, 1, 2, 3, 4, 5, 0, time.FixedZone("x", 3600))},
+	}
+	got, err := encodeBallots(bs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range bs {
+		want, err := json.Marshal(&bs[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got[i], want) {
+			t.Fatalf("ballot %d:\n got %s\nwant %s", i, got[i], want)
 		}
 	}
 }

@@ -1,0 +1,276 @@
+package consensus
+
+import (
+	"bytes"
+	"encoding/hex"
+	"math"
+	"strconv"
+
+	"github.com/ethereum/go-ethereum/common"
+
+	"github.com/verity-network/verity/claims"
+)
+
+// A ballot is the message a node encodes and decodes most: one per
+// validator per job, written by the validator, stored by it, read and
+// stored again by the gateway. Its JSON has no text in it, only numbers
+// and hex, so it is written and read here without reflection. The bytes
+// are those encoding/json writes for the Ballot (the tests hold them
+// equal), which the nodes of a network compare byte for byte: a gossiped
+// message has one encoding.
+
+// AppendJSON appends the ballot's JSON to dst: byte for byte what
+// encoding/json's Marshal writes for b.
+func (b *Ballot) AppendJSON(dst []byte) []byte {
+	return append(b.appendFields(dst), '}')
+}
+
+// appendFields is AppendJSON without the closing brace, for a message
+// that adds fields after the ballot's.
+func (b *Ballot) appendFields(dst []byte) []byte {
+	dst = append(dst, `{"network_id":`...)
+	dst = strconv.AppendUint(dst, b.NetworkID, 10)
+	dst = appendHexField(dst, `,"job_id":`, b.JobID[:])
+	dst = appendHexField(dst, `,"output_hash":`, b.OutputHash[:])
+	dst = appendHexField(dst, `,"claims_root":`, b.ClaimsRoot[:])
+	dst = appendHexField(dst, `,"validator":`, b.Validator[:])
+	dst = appendUints(append(dst, `,"claim_indexes":`...), b.ClaimIndexes)
+	dst = appendUints(append(dst, `,"verdicts":`...), b.Verdicts)
+	dst = appendHexField(dst, `,"signature":`, b.Signature)
+	if p := b.Batch; p != nil {
+		dst = append(dst, `,"batch":{"index":`...)
+		dst = strconv.AppendUint(dst, uint64(p.Index), 10)
+		dst = append(dst, `,"count":`...)
+		dst = strconv.AppendUint(dst, uint64(p.Count), 10)
+		dst = append(dst, `,"siblings":`...)
+		if p.Siblings == nil {
+			dst = append(dst, "null"...)
+		} else {
+			dst = append(dst, '[')
+			for i := range p.Siblings {
+				if i > 0 {
+					dst = append(dst, ',')
+				}
+				dst = appendHex(dst, p.Siblings[i][:])
+			}
+			dst = append(dst, ']')
+		}
+		dst = append(dst, '}')
+	}
+	return dst
+}
+
+// appendUints appends a list of numbers as encoding/json writes it: null
+// for a nil slice.
+func appendUints[T ~uint8 | ~uint32](dst []byte, xs []T) []byte {
+	if xs == nil {
+		return append(dst, "null"...)
+	}
+	dst = append(dst, '[')
+	for i, x := range xs {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = strconv.AppendUint(dst, uint64(x), 10)
+	}
+	return append(dst, ']')
+}
+
+func appendHexField(dst []byte, name string, b []byte) []byte {
+	return appendHex(append(dst, name...), b)
+}
+
+// appendHex appends b as hexutil writes it in JSON: a quoted 0x and
+// lowercase hex digits ("0x" for no bytes).
+func appendHex(dst, b []byte) []byte {
+	dst = append(dst, `"0x`...)
+	dst = hex.AppendEncode(dst, b)
+	return append(dst, '"')
+}
+
+// ParseBallotJSON decodes data as the ballot's canonical JSON, the bytes
+// AppendJSON writes, and reports whether it is that: false for anything
+// else, valid JSON or not, which the caller then decodes (and refuses)
+// the general way. rest is what follows the ballot's last field: "}"
+// alone for a ballot, more fields for a message that adds some. A true
+// result leaves b such that appendFields(b) is data without rest.
+func ParseBallotJSON(data []byte, b *Ballot) (rest []byte, ok bool) {
+	p := ballotParser{data: data}
+	*b = Ballot{}
+	ok = p.lit(`{"network_id":`) && p.uint(&b.NetworkID, math.MaxUint64) &&
+		p.lit(`,"job_id":`) && p.hash(&b.JobID) &&
+		p.lit(`,"output_hash":`) && p.hash(&b.OutputHash) &&
+		p.lit(`,"claims_root":`) && p.hash(&b.ClaimsRoot) &&
+		p.lit(`,"validator":`) && p.address(&b.Validator) &&
+		p.lit(`,"claim_indexes":`) && p.indexes(&b.ClaimIndexes) &&
+		p.lit(`,"verdicts":`) && p.verdicts(&b.Verdicts) &&
+		p.lit(`,"signature":`) && p.bytes((*[]byte)(&b.Signature))
+	if !ok {
+		return nil, false
+	}
+	if p.lit(`,"batch":`) {
+		b.Batch = new(BatchProof)
+		var index, count uint64
+		if !(p.lit(`{"index":`) && p.uint(&index, math.MaxUint32) &&
+			p.lit(`,"count":`) && p.uint(&count, math.MaxUint32) &&
+			p.lit(`,"siblings":`) && p.hashes(&b.Batch.Siblings) && p.lit(`}`)) {
+			return nil, false
+		}
+		b.Batch.Index, b.Batch.Count = uint32(index), uint32(count)
+	}
+	return p.data, true
+}
+
+// ballotParser reads the canonical JSON of a ballot from the front of
+// data. Each method consumes what it read and reports whether it found
+// what it expects, in the one form AppendJSON writes it.
+type ballotParser struct{ data []byte }
+
+func (p *ballotParser) lit(s string) bool {
+	if len(p.data) < len(s) || string(p.data[:len(s)]) != s {
+		return false
+	}
+	p.data = p.data[len(s):]
+	return true
+}
+
+// uint reads a decimal number of at most max, without a sign, a leading
+// zero (but for 0 itself), a fraction or an exponent.
+func (p *ballotParser) uint(v *uint64, max uint64) bool {
+	n := 0
+	for n < len(p.data) && p.data[n] >= '0' && p.data[n] <= '9' {
+		n++
+	}
+	if n == 0 || n > 20 || (n > 1 && p.data[0] == '0') {
+		return false
+	}
+	x, err := strconv.ParseUint(string(p.data[:n]), 10, 64)
+	if err != nil || x > max {
+		return false
+	}
+	*v, p.data = x, p.data[n:]
+	return true
+}
+
+// hexDigits reads a quoted 0x and an even number of hex digits, and
+// returns the digits, unchecked: decodeLower checks them as it decodes.
+func (p *ballotParser) hexDigits() ([]byte, bool) {
+	if !p.lit(`"0x`) {
+		return nil, false
+	}
+	end := bytes.IndexByte(p.data, '"')
+	if end < 0 || end%2 != 0 {
+		return nil, false
+	}
+	digits := p.data[:end]
+	p.data = p.data[end+1:]
+	return digits, true
+}
+
+// lowerHex maps a lowercase hex digit to its value and every other byte,
+// upper-case digits too, to 0xff.
+var lowerHex = func() (t [256]byte) {
+	for i := range t {
+		t[i] = 0xff
+	}
+	for c := '0'; c <= '9'; c++ {
+		t[c] = byte(c - '0')
+	}
+	for c := 'a'; c <= 'f'; c++ {
+		t[c] = byte(c - 'a' + 10)
+	}
+	return t
+}()
+
+// decodeLower decodes len(dst) bytes of lowercase hex digits into dst:
+// false at any other byte.
+func decodeLower(dst, digits []byte) bool {
+	for i := range dst {
+		hi, lo := lowerHex[digits[2*i]], lowerHex[digits[2*i+1]]
+		if hi|lo == 0xff {
+			return false
+		}
+		dst[i] = hi<<4 | lo
+	}
+	return true
+}
+
+// fixed reads hex of exactly len(dst) bytes into dst.
+func (p *ballotParser) fixed(dst []byte) bool {
+	digits, ok := p.hexDigits()
+	return ok && len(digits) == 2*len(dst) && decodeLower(dst, digits)
+}
+
+func (p *ballotParser) hash(h *common.Hash) bool       { return p.fixed(h[:]) }
+func (p *ballotParser) address(a *common.Address) bool { return p.fixed(a[:]) }
+
+func (p *ballotParser) bytes(b *[]byte) bool {
+	digits, ok := p.hexDigits()
+	if !ok {
+		return false
+	}
+	*b = make([]byte, len(digits)/2)
+	return decodeLower(*b, digits)
+}
+
+// open reads the start of a list: null (false, true) or [ (true, true).
+// next reads what follows an item: ] (false, true) or , (true, true).
+func (p *ballotParser) open() (list, ok bool) {
+	if p.lit("null") {
+		return false, true
+	}
+	return true, p.lit("[")
+}
+
+func (p *ballotParser) next() (more, ok bool) {
+	if p.lit("]") {
+		return false, true
+	}
+	return true, p.lit(",")
+}
+
+// readList reads null (leaving *v nil) or a list of items, each read by
+// item.
+func readList[T any](p *ballotParser, v *[]T, item func(*ballotParser) (T, bool)) bool {
+	list, ok := p.open()
+	if !list {
+		return ok
+	}
+	*v = []T{}
+	if p.lit("]") {
+		return true
+	}
+	for {
+		x, ok := item(p)
+		if !ok {
+			return false
+		}
+		*v = append(*v, x)
+		if more, ok := p.next(); !more {
+			return ok
+		}
+	}
+}
+
+func (p *ballotParser) indexes(v *[]uint32) bool { return readList(p, v, readIndex) }
+
+func (p *ballotParser) verdicts(v *[]claims.Verdict) bool { return readList(p, v, readVerdict) }
+
+func (p *ballotParser) hashes(v *[]common.Hash) bool { return readList(p, v, readHash) }
+
+func readIndex(p *ballotParser) (uint32, bool) {
+	var n uint64
+	ok := p.uint(&n, math.MaxUint32)
+	return uint32(n), ok
+}
+
+func readVerdict(p *ballotParser) (claims.Verdict, bool) {
+	var n uint64
+	ok := p.uint(&n, math.MaxUint8) && claims.Verdict(n).Valid()
+	return claims.Verdict(n), ok
+}
+
+func readHash(p *ballotParser) (h common.Hash, ok bool) {
+	ok = p.hash(&h)
+	return h, ok
+}
