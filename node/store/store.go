@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/go-json-experiment/json/jsontext"
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
 
@@ -393,8 +394,11 @@ func encodeJob(j *Job) ([]byte, error) {
 		msg = []byte("null")
 	}
 	// Anything but one JSON value would make the record unreadable, or
-	// let the message's bytes set the record's other fields.
-	if !json.Valid(msg) {
+	// let the message's bytes set the record's other fields. jsontext's
+	// check is twice as fast as json.Valid's; it also refuses duplicate
+	// names and invalid UTF-8, which no message a node encodes or takes
+	// from gossip (decoded strictly) holds.
+	if !jsontext.Value(msg).IsValid() {
 		return nil, fmt.Errorf("%w: job %x", ErrBadJobMessage, j.ID)
 	}
 	out := make([]byte, 0, len(data)+len(`,"message":`)+len(msg))

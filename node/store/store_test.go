@@ -340,12 +340,13 @@ func TestJobRecordKeepsTheMessageAsGiven(t *testing.T) {
 	}
 }
 
-// A job message that is not one JSON value is refused, not stored where
+// A job message that is not one JSON value (or repeats a name, or is not
+// UTF-8) is refused, not stored where
 // it would make the record unreadable or set its other fields.
 func TestJobRecordRefusesABadMessage(t *testing.T) {
 	s, _ := openTemp(t)
 	defer s.Close()
-	for _, msg := range []string{`{"a":1`, `{} ,"status":"verified"`, `{}{}`, `nope`} {
+	for _, msg := range []string{`{"a":1`, `{} ,"status":"verified"`, `{}{}`, `nope`, `{"a":1,"a":2}`, "\"\xff\""} {
 		j := &Job{ID: common.Hash{7}, Message: []byte(msg), Status: consensus.StatusProvisional}
 		if err := s.PutJob(j); !errors.Is(err, ErrBadJobMessage) {
 			t.Errorf("message %q: PutJob %v, want ErrBadJobMessage", msg, err)
