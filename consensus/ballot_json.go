@@ -33,47 +33,51 @@ func (b *Ballot) appendFields(dst []byte) []byte {
 	dst = appendHexField(dst, `,"job_id":`, b.JobID[:])
 	dst = appendHexField(dst, `,"output_hash":`, b.OutputHash[:])
 	dst = appendHexField(dst, `,"claims_root":`, b.ClaimsRoot[:])
-	dst = appendHexField(dst, `,"validator":`, b.Validator[:])
-	dst = appendUints(append(dst, `,"claim_indexes":`...), b.ClaimIndexes)
-	dst = appendUints(append(dst, `,"verdicts":`...), b.Verdicts)
-	dst = appendHexField(dst, `,"signature":`, b.Signature)
-	if p := b.Batch; p != nil {
-		dst = append(dst, `,"batch":{"index":`...)
-		dst = strconv.AppendUint(dst, uint64(p.Index), 10)
-		dst = append(dst, `,"count":`...)
-		dst = strconv.AppendUint(dst, uint64(p.Count), 10)
-		dst = append(dst, `,"siblings":`...)
-		if p.Siblings == nil {
-			dst = append(dst, "null"...)
-		} else {
-			dst = append(dst, '[')
-			for i := range p.Siblings {
-				if i > 0 {
-					dst = append(dst, ',')
-				}
-				dst = appendHex(dst, p.Siblings[i][:])
-			}
-			dst = append(dst, ']')
-		}
-		dst = append(dst, '}')
+	return b.Vote.appendFields(append(dst, ','))
+}
+
+// appendFields appends the vote's fields, from "validator" to "batch",
+// without braces.
+func (v *Vote) appendFields(dst []byte) []byte {
+	dst = appendHexField(dst, `"validator":`, v.Validator[:])
+	dst = appendUints(append(dst, `,"claim_indexes":`...), v.ClaimIndexes)
+	dst = appendUints(append(dst, `,"verdicts":`...), v.Verdicts)
+	dst = appendHexField(dst, `,"signature":`, v.Signature)
+	if p := v.Batch; p != nil {
+		dst = appendBatch(append(dst, `,"batch":`...), p)
 	}
 	return dst
 }
 
-// appendUints appends a list of numbers as encoding/json writes it: null
-// for a nil slice.
-func appendUints[T ~uint8 | ~uint32](dst []byte, xs []T) []byte {
+// appendBatch appends a batch proof's JSON object.
+func appendBatch(dst []byte, p *BatchProof) []byte {
+	dst = append(dst, `{"index":`...)
+	dst = strconv.AppendUint(dst, uint64(p.Index), 10)
+	dst = append(dst, `,"count":`...)
+	dst = strconv.AppendUint(dst, uint64(p.Count), 10)
+	dst = appendList(append(dst, `,"siblings":`...), p.Siblings, func(dst []byte, h *common.Hash) []byte { return appendHex(dst, h[:]) })
+	return append(dst, '}')
+}
+
+// appendList appends a list as encoding/json writes it, each item with
+// item: null for a nil slice.
+func appendList[T any](dst []byte, xs []T, item func([]byte, *T) []byte) []byte {
 	if xs == nil {
 		return append(dst, "null"...)
 	}
 	dst = append(dst, '[')
-	for i, x := range xs {
+	for i := range xs {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		dst = strconv.AppendUint(dst, uint64(x), 10)
+		dst = item(dst, &xs[i])
 	}
 	return append(dst, ']')
+}
+
+// appendUints appends a list of numbers as encoding/json writes it.
+func appendUints[T ~uint8 | ~uint32](dst []byte, xs []T) []byte {
+	return appendList(dst, xs, func(dst []byte, x *T) []byte { return strconv.AppendUint(dst, uint64(*x), 10) })
 }
 
 func appendHexField(dst []byte, name string, b []byte) []byte {
@@ -91,42 +95,58 @@ func appendHex(dst, b []byte) []byte {
 // ParseBallotJSON decodes data as the ballot's canonical JSON, the bytes
 // AppendJSON writes, and reports whether it is that: false for anything
 // else, valid JSON or not, which the caller then decodes (and refuses)
-// the general way. rest is what follows the ballot's last field: "}"
+// the general way; b is then left as it was. rest is what follows the ballot's last field: "}"
 // alone for a ballot, more fields for a message that adds some. A true
 // result leaves b such that appendFields(b) is data without rest.
 func ParseBallotJSON(data []byte, b *Ballot) (rest []byte, ok bool) {
-	p := ballotParser{data: data}
-	*b = Ballot{}
-	ok = p.lit(`{"network_id":`) && p.uint(&b.NetworkID, math.MaxUint64) &&
-		p.lit(`,"job_id":`) && p.hash(&b.JobID) &&
-		p.lit(`,"output_hash":`) && p.hash(&b.OutputHash) &&
-		p.lit(`,"claims_root":`) && p.hash(&b.ClaimsRoot) &&
-		p.lit(`,"validator":`) && p.address(&b.Validator) &&
-		p.lit(`,"claim_indexes":`) && p.indexes(&b.ClaimIndexes) &&
-		p.lit(`,"verdicts":`) && p.verdicts(&b.Verdicts) &&
-		p.lit(`,"signature":`) && p.bytes((*[]byte)(&b.Signature))
+	p := jsonParser{data: data}
+	var v Ballot
+	ok = p.lit(`{"network_id":`) && p.uint(&v.NetworkID, math.MaxUint64) &&
+		p.lit(`,"job_id":`) && p.hash(&v.JobID) &&
+		p.lit(`,"output_hash":`) && p.hash(&v.OutputHash) &&
+		p.lit(`,"claims_root":`) && p.hash(&v.ClaimsRoot) &&
+		p.lit(`,`) && p.voteFields(&v.Vote)
 	if !ok {
 		return nil, false
 	}
-	if p.lit(`,"batch":`) {
-		b.Batch = new(BatchProof)
-		var index, count uint64
-		if !(p.lit(`{"index":`) && p.uint(&index, math.MaxUint32) &&
-			p.lit(`,"count":`) && p.uint(&count, math.MaxUint32) &&
-			p.lit(`,"siblings":`) && p.hashes(&b.Batch.Siblings) && p.lit(`}`)) {
-			return nil, false
-		}
-		b.Batch.Index, b.Batch.Count = uint32(index), uint32(count)
-	}
+	*b = v
 	return p.data, true
 }
 
-// ballotParser reads the canonical JSON of a ballot from the front of
+// voteFields reads what Vote.appendFields writes.
+func (p *jsonParser) voteFields(v *Vote) bool {
+	ok := p.lit(`"validator":`) && p.address(&v.Validator) &&
+		p.lit(`,"claim_indexes":`) && p.indexes(&v.ClaimIndexes) &&
+		p.lit(`,"verdicts":`) && p.verdicts(&v.Verdicts) &&
+		p.lit(`,"signature":`) && p.bytes((*[]byte)(&v.Signature))
+	if !ok {
+		return false
+	}
+	if p.lit(`,"batch":`) {
+		v.Batch = new(BatchProof)
+		return p.batch(v.Batch)
+	}
+	return true
+}
+
+// batch reads what appendBatch writes.
+func (p *jsonParser) batch(b *BatchProof) bool {
+	var index, count uint64
+	if !(p.lit(`{"index":`) && p.uint(&index, math.MaxUint32) &&
+		p.lit(`,"count":`) && p.uint(&count, math.MaxUint32) &&
+		p.lit(`,"siblings":`) && p.hashes(&b.Siblings) && p.lit(`}`)) {
+		return false
+	}
+	b.Index, b.Count = uint32(index), uint32(count)
+	return true
+}
+
+// jsonParser reads the canonical JSON of a ballot from the front of
 // data. Each method consumes what it read and reports whether it found
 // what it expects, in the one form AppendJSON writes it.
-type ballotParser struct{ data []byte }
+type jsonParser struct{ data []byte }
 
-func (p *ballotParser) lit(s string) bool {
+func (p *jsonParser) lit(s string) bool {
 	if len(p.data) < len(s) || string(p.data[:len(s)]) != s {
 		return false
 	}
@@ -136,7 +156,7 @@ func (p *ballotParser) lit(s string) bool {
 
 // uint reads a decimal number of at most max, without a sign, a leading
 // zero (but for 0 itself), a fraction or an exponent.
-func (p *ballotParser) uint(v *uint64, max uint64) bool {
+func (p *jsonParser) uint(v *uint64, max uint64) bool {
 	n := 0
 	for n < len(p.data) && p.data[n] >= '0' && p.data[n] <= '9' {
 		n++
@@ -144,8 +164,15 @@ func (p *ballotParser) uint(v *uint64, max uint64) bool {
 	if n == 0 || n > 20 || (n > 1 && p.data[0] == '0') {
 		return false
 	}
-	x, err := strconv.ParseUint(string(p.data[:n]), 10, 64)
-	if err != nil || x > max {
+	var x uint64
+	for _, c := range p.data[:n] {
+		d := uint64(c - '0')
+		if x > (math.MaxUint64-d)/10 {
+			return false // over 64 bits
+		}
+		x = x*10 + d
+	}
+	if x > max {
 		return false
 	}
 	*v, p.data = x, p.data[n:]
@@ -154,7 +181,7 @@ func (p *ballotParser) uint(v *uint64, max uint64) bool {
 
 // hexDigits reads a quoted 0x and an even number of hex digits, and
 // returns the digits, unchecked: decodeLower checks them as it decodes.
-func (p *ballotParser) hexDigits() ([]byte, bool) {
+func (p *jsonParser) hexDigits() ([]byte, bool) {
 	if !p.lit(`"0x`) {
 		return nil, false
 	}
@@ -196,15 +223,15 @@ func decodeLower(dst, digits []byte) bool {
 }
 
 // fixed reads hex of exactly len(dst) bytes into dst.
-func (p *ballotParser) fixed(dst []byte) bool {
+func (p *jsonParser) fixed(dst []byte) bool {
 	digits, ok := p.hexDigits()
 	return ok && len(digits) == 2*len(dst) && decodeLower(dst, digits)
 }
 
-func (p *ballotParser) hash(h *common.Hash) bool       { return p.fixed(h[:]) }
-func (p *ballotParser) address(a *common.Address) bool { return p.fixed(a[:]) }
+func (p *jsonParser) hash(h *common.Hash) bool       { return p.fixed(h[:]) }
+func (p *jsonParser) address(a *common.Address) bool { return p.fixed(a[:]) }
 
-func (p *ballotParser) bytes(b *[]byte) bool {
+func (p *jsonParser) bytes(b *[]byte) bool {
 	digits, ok := p.hexDigits()
 	if !ok {
 		return false
@@ -215,14 +242,14 @@ func (p *ballotParser) bytes(b *[]byte) bool {
 
 // open reads the start of a list: null (false, true) or [ (true, true).
 // next reads what follows an item: ] (false, true) or , (true, true).
-func (p *ballotParser) open() (list, ok bool) {
+func (p *jsonParser) open() (list, ok bool) {
 	if p.lit("null") {
 		return false, true
 	}
 	return true, p.lit("[")
 }
 
-func (p *ballotParser) next() (more, ok bool) {
+func (p *jsonParser) next() (more, ok bool) {
 	if p.lit("]") {
 		return false, true
 	}
@@ -231,9 +258,9 @@ func (p *ballotParser) next() (more, ok bool) {
 
 // readList reads null (leaving *v nil) or a list of items, each read by
 // item.
-func readList[T any](p *ballotParser, v *[]T, item func(*ballotParser) (T, bool)) bool {
+func readList[T any](p *jsonParser, v *[]T, item func(*jsonParser) (T, bool)) bool {
 	list, ok := p.open()
-	if !list {
+	if !ok || !list {
 		return ok
 	}
 	*v = []T{}
@@ -252,25 +279,25 @@ func readList[T any](p *ballotParser, v *[]T, item func(*ballotParser) (T, bool)
 	}
 }
 
-func (p *ballotParser) indexes(v *[]uint32) bool { return readList(p, v, readIndex) }
+func (p *jsonParser) indexes(v *[]uint32) bool { return readList(p, v, readIndex) }
 
-func (p *ballotParser) verdicts(v *[]claims.Verdict) bool { return readList(p, v, readVerdict) }
+func (p *jsonParser) verdicts(v *[]claims.Verdict) bool { return readList(p, v, readVerdict) }
 
-func (p *ballotParser) hashes(v *[]common.Hash) bool { return readList(p, v, readHash) }
+func (p *jsonParser) hashes(v *[]common.Hash) bool { return readList(p, v, readHash) }
 
-func readIndex(p *ballotParser) (uint32, bool) {
+func readIndex(p *jsonParser) (uint32, bool) {
 	var n uint64
 	ok := p.uint(&n, math.MaxUint32)
 	return uint32(n), ok
 }
 
-func readVerdict(p *ballotParser) (claims.Verdict, bool) {
+func readVerdict(p *jsonParser) (claims.Verdict, bool) {
 	var n uint64
 	ok := p.uint(&n, math.MaxUint8) && claims.Verdict(n).Valid()
 	return claims.Verdict(n), ok
 }
 
-func readHash(p *ballotParser) (h common.Hash, ok bool) {
+func readHash(p *jsonParser) (h common.Hash, ok bool) {
 	ok = p.hash(&h)
 	return h, ok
 }

@@ -110,6 +110,8 @@ func TestParseBallotJSONRefusesOtherForms(t *testing.T) {
 		"odd hex":                {`"signature":"0x00`, `"signature":"0x0`},
 		"short hash":             {`"siblings":["0x01`, `"siblings":["0x`},
 		"trailing comma":         {`"claim_indexes":[7]`, `"claim_indexes":[7,]`},
+		"list without its [":     {`"claim_indexes":[7]`, `"claim_indexes":]`},
+		"list without its ]":     {`"claim_indexes":[7]`, `"claim_indexes":[7`},
 		"escaped hex digit":      {`"signature":"0x00`, `"signature":"0x\u0030`},
 		"count over uint32":      {`"count":2`, `"count":4294967296`},
 		"batch without siblings": {`,"siblings":["0x0100000000000000000000000000000000000000000000000000000000000000"]`, ``},

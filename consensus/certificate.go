@@ -163,6 +163,9 @@ func ParseCertificate(data []byte) (*Certificate, error) {
 		return nil, fmt.Errorf("%w: %d bytes > %d", ErrCertificateTooLarge, len(data), MaxCertificateSize)
 	}
 	var c Certificate
+	if ParseCertificateJSON(data, &c) {
+		return &c, nil
+	}
 	if err := strictjson.Decode(data, &c, MaxCertificateSize); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrCertificateShape, err)
 	}

@@ -79,12 +79,13 @@ func (m *BallotMessage) AppendJSON(dst []byte) []byte {
 // which an honest node never sends, is left to decodeCanonical to decode
 // or refuse.
 func (m *BallotMessage) parseCanonical(data []byte) bool {
-	rest, ok := consensus.ParseBallotJSON(data, &m.Ballot)
-	m.Resend = 0
+	var b consensus.Ballot
+	rest, ok := consensus.ParseBallotJSON(data, &b)
 	if !ok {
 		return false
 	}
 	if string(rest) == "}" {
+		*m = BallotMessage{Ballot: b}
 		return true
 	}
 	// The resend, written only when it is not 0.
@@ -97,7 +98,7 @@ func (m *BallotMessage) parseCanonical(data []byte) bool {
 	if err != nil || n == 0 || digits[0] == '0' {
 		return false
 	}
-	m.Resend = n
+	*m = BallotMessage{Ballot: b, Resend: n}
 	return true
 }
 
@@ -105,11 +106,18 @@ func (m *BallotMessage) parseCanonical(data []byte) bool {
 // with: one claim and a proof of four siblings take about 700 bytes.
 const ballotBufSize = 1024
 
+// certBufSize is the capacity a certificate's encoding starts with: one
+// claim and four ballots with their proofs take about 4 KB.
+const certBufSize = 5 << 10
+
 // encode is the wire encoding of a gossiped message: compact JSON without
 // HTML escaping (json.Marshal would turn each of < > & into six bytes).
 func encode(v any) ([]byte, error) {
-	if m, ok := v.(*BallotMessage); ok {
+	switch m := v.(type) {
+	case *BallotMessage:
 		return m.AppendJSON(make([]byte, 0, ballotBufSize)), nil
+	case *consensus.Certificate:
+		return m.AppendJSON(make([]byte, 0, certBufSize))
 	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)

@@ -1,0 +1,233 @@
+package consensus
+
+import (
+	"bytes"
+	"encoding/json"
+	"math"
+	"math/rand/v2"
+	"os"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/verity-network/verity/internal/strictjson"
+)
+
+// texts are claim texts and other strings: plain ones, which the fast
+// path reads, and every kind encoding/json escapes, which it leaves to
+// the strict decoder.
+var texts = []string{"", "Paris is the capital of France.", "2 < 3 && 4 > 1", "Zürich liegt in der Schweiz.",
+	"日本の首都は東京です。", `a "quoted" word`, `back\slash`, "line\nbreak", "tab\there", "nul\x00", "bell\x07",
+	"del\x7f", "sep\u2028arator", "para\u2029graph", "bad \xff utf-8", "emoji 🙂", "\u00e9\u0301"}
+
+func randomCertificate(r *rand.Rand) *Certificate {
+	c := &Certificate{
+		Version:     []uint32{0, 1, math.MaxUint32}[r.IntN(3)],
+		NetworkID:   []uint64{0, 31337, math.MaxUint64}[r.IntN(3)],
+		Quorum:      Quorum{Kind: []string{"stake", "count", "", "<&>"}[r.IntN(4)]},
+		Replication: []uint32{0, 3, math.MaxUint32}[r.IntN(3)],
+		DeadlineMS:  r.Uint64(),
+		Status:      Status([]string{"verified", "rejected", "", "x\ny"}[r.IntN(4)]),
+		IssuedAt:    time.UnixMilli(r.Int64N(1 << 45)).UTC(),
+	}
+	for _, h := range [][]byte{c.GenesisHash[:], c.JobID[:], c.JobNonce[:], c.OutputHash[:], c.ClaimsRoot[:], c.Gateway[:]} {
+		fill(r, h)
+	}
+	q := []*uint64{&c.Quorum.Num, &c.Quorum.Den, &c.Quorum.N, &c.Quorum.M}
+	for _, v := range q {
+		*v = []uint64{0, 0, 2, 3, math.MaxUint64}[r.IntN(5)]
+	}
+	if n := r.IntN(5) - 1; n >= 0 {
+		c.Claims = make([]CertClaim, n)
+		for i := range c.Claims {
+			c.Claims[i] = CertClaim{Index: r.Uint32(), Text: texts[r.IntN(len(texts))],
+				Verdict: Outcome([]string{"true", "false", "undecided", "\\"}[r.IntN(4)]), StakeFor: r.Uint64(), StakeTotal: r.Uint64()}
+			fill(r, c.Claims[i].Hash[:])
+		}
+	}
+	if n := r.IntN(5) - 1; n >= 0 {
+		c.Ballots = make([]Vote, n)
+		for i := range c.Ballots {
+			c.Ballots[i] = randomBallot(r).Vote
+		}
+	}
+	if r.IntN(4) > 0 {
+		c.GatewaySignature = make([]byte, []int{0, 65}[r.IntN(2)])
+		fill(r, c.GatewaySignature)
+	}
+	if r.IntN(2) > 0 {
+		c.GatewayBatch = randomBallot(r).Batch
+	}
+	return c
+}
+
+// wireJSON is the certificate's wire encoding as encoding/json writes it.
+func wireJSON(t testing.TB, v any) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		t.Fatal(err)
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+}
+
+// strictCertificate is what the general path, the strict decoder, makes
+// of data; ok false if it refuses it.
+func strictCertificate(data []byte) (*Certificate, bool) {
+	var c Certificate
+	if err := strictjson.Decode(data, &c, MaxCertificateSize); err != nil {
+		return nil, false
+	}
+	return &c, true
+}
+
+// TestCertificateJSONIsEncodingJSONs holds AppendJSON to encoding/json's
+// bytes, and ParseCertificateJSON to the strict decoder: it takes every
+// certificate whose text needs no escape, to the same value, and no
+// other.
+func TestCertificateJSONIsEncodingJSONs(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	fast := 0
+	for i := range 5000 {
+		c := randomCertificate(r)
+		want := wireJSON(t, c)
+		got, err := c.AppendJSON(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatalf("certificate %d:\n got %s\nwant %s", i, got, want)
+		}
+		strict, ok := strictCertificate(got)
+		if !ok {
+			continue // invalid UTF-8 in a text: the strict decoder refuses it
+		}
+		var back Certificate
+		if !ParseCertificateJSON(got, &back) {
+			if plainText(c) {
+				t.Fatalf("certificate %d, all its text plain, refused: %s", i, got)
+			}
+			continue
+		}
+		fast++
+		if !reflect.DeepEqual(&back, strict) {
+			t.Fatalf("certificate %d: fast\n%+v\nstrict\n%+v", i, back, *strict)
+		}
+	}
+	if fast < 1000 {
+		t.Fatalf("only %d of 5000 certificates took the fast path", fast)
+	}
+}
+
+func plainText(c *Certificate) bool {
+	ok := plainString(c.Quorum.Kind) && plainString(string(c.Status))
+	for _, cl := range c.Claims {
+		ok = ok && plainString(cl.Text) && plainString(string(cl.Verdict))
+	}
+	return ok
+}
+
+// TestParseCertificateJSONCorpus: the certificates of testdata read the
+// same by both paths, compacted (as gossiped) by the fast one.
+func TestParseCertificateJSONCorpus(t *testing.T) {
+	for _, name := range []string{"valid.json", "batched.json", "verified.json"} {
+		raw, err := os.ReadFile("../testdata/certs/" + name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var compact bytes.Buffer
+		if err := json.Compact(&compact, raw); err != nil {
+			t.Fatal(err)
+		}
+		strict, ok := strictCertificate(raw)
+		if !ok {
+			t.Fatalf("%s: the strict decoder refuses it", name)
+		}
+		var fast Certificate
+		if ParseCertificateJSON(raw, &fast) {
+			t.Errorf("%s: the fast path took the indented form", name)
+		}
+		if !ParseCertificateJSON(compact.Bytes(), &fast) {
+			t.Fatalf("%s: the fast path refused the compact form", name)
+		}
+		if !reflect.DeepEqual(&fast, strict) {
+			t.Fatalf("%s: fast %+v, strict %+v", name, fast, *strict)
+		}
+	}
+}
+
+// FuzzParseCertificateJSON: whatever the fast path takes, the strict
+// decoder takes to the same certificate; and on what it refuses it leaves
+// its output alone.
+func FuzzParseCertificateJSON(f *testing.F) {
+	r := rand.New(rand.NewPCG(9, 10))
+	for range 8 {
+		f.Add(wireJSON(f, randomCertificate(r)))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		sentinel := Certificate{Version: 77}
+		fast := sentinel
+		if !ParseCertificateJSON(data, &fast) {
+			if !reflect.DeepEqual(fast, sentinel) {
+				t.Fatalf("a refusal changed its output: %+v", fast)
+			}
+			return
+		}
+		strict, ok := strictCertificate(data)
+		if !ok {
+			t.Fatalf("fast path took %q, the strict decoder refuses it", data)
+		}
+		if !reflect.DeepEqual(&fast, strict) {
+			t.Fatalf("%q: fast %+v, strict %+v", data, fast, *strict)
+		}
+	})
+}
+
+// BenchmarkCertificateJSON compares the reflection-free encoding and
+// reading of a certificate (testdata/certs/batched.json: 5 claims, 4
+// ballots with batch proofs) with encoding/json's and the strict
+// decoder's.
+func BenchmarkCertificateJSON(b *testing.B) {
+	raw, err := os.ReadFile("../testdata/certs/batched.json")
+	if err != nil {
+		b.Fatal(err)
+	}
+	c, ok := strictCertificate(raw)
+	if !ok {
+		b.Fatal("strict decoder refused the certificate")
+	}
+	data := wireJSON(b, c)
+	b.Run("encode/encoding-json", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			wireJSON(b, c)
+		}
+	})
+	b.Run("encode/append", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := c.AppendJSON(make([]byte, 0, 5<<10)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("decode/strict", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, ok := strictCertificate(data); !ok {
+				b.Fatal("refused")
+			}
+		}
+	})
+	b.Run("decode/parse", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			var v Certificate
+			if !ParseCertificateJSON(data, &v) {
+				b.Fatal("refused")
+			}
+		}
+	})
+}
