@@ -797,10 +797,28 @@ func (s *Store) PutCertificateData(c *consensus.Certificate, data []byte, finalA
 // Certificate reads the certificate of a job.
 func (s *Store) Certificate(job common.Hash) (*consensus.Certificate, error) {
 	var c consensus.Certificate
-	if err := s.db.View(func(tx *bolt.Tx) error { return get(tx, bucketCerts, job[:], &c) }); err != nil {
+	err := s.db.View(func(tx *bolt.Tx) error {
+		data := tx.Bucket(bucketCerts).Get(job[:])
+		if data == nil {
+			return ErrNotFound
+		}
+		return decodeCertificate(data, &c)
+	})
+	if err != nil {
 		return nil, err
 	}
 	return &c, nil
+}
+
+// decodeCertificate decodes a stored certificate: the bytes a node wrote
+// or took from a peer, read the fast way when they are in the form a
+// node writes (consensus.ParseCertificateJSON), with encoding/json
+// otherwise.
+func decodeCertificate(data []byte, c *consensus.Certificate) error {
+	if consensus.ParseCertificateJSON(data, c) {
+		return nil
+	}
+	return json.Unmarshal(data, c)
 }
 
 // Certificates calls fn for every stored certificate until fn returns false.
@@ -893,7 +911,7 @@ func (s *Store) certPage(seek []byte, skip bool) (page []consensus.Certificate, 
 				continue
 			}
 			var cert consensus.Certificate
-			if err := json.Unmarshal(data, &cert); err != nil {
+			if err := decodeCertificate(data, &cert); err != nil {
 				return fmt.Errorf("certificate %x: %w", id, err)
 			}
 			page = append(page, cert)
