@@ -31,16 +31,8 @@ func (c *Certificate) AppendJSON(dst []byte) ([]byte, error) {
 	dst = appendHexField(dst, `,"job_nonce":`, c.JobNonce[:])
 	dst = appendHexField(dst, `,"output_hash":`, c.OutputHash[:])
 	dst = appendHexField(dst, `,"claims_root":`, c.ClaimsRoot[:])
-	dst = appendString(append(dst, `,"quorum":{"kind":`...), c.Quorum.Kind)
-	for _, f := range [...]struct {
-		name string
-		v    uint64
-	}{{`,"num":`, c.Quorum.Num}, {`,"den":`, c.Quorum.Den}, {`,"n":`, c.Quorum.N}, {`,"m":`, c.Quorum.M}} {
-		if f.v != 0 {
-			dst = strconv.AppendUint(append(dst, f.name...), f.v, 10)
-		}
-	}
-	dst = append(dst, `},"replication":`...)
+	dst = c.Quorum.appendJSON(append(dst, `,"quorum":`...))
+	dst = append(dst, `,"replication":`...)
 	dst = strconv.AppendUint(dst, uint64(c.Replication), 10)
 	dst = appendHexField(dst, `,"gateway":`, c.Gateway[:])
 	dst = append(dst, `,"deadline_ms":`...)
@@ -62,6 +54,27 @@ func (c *Certificate) AppendJSON(dst []byte) ([]byte, error) {
 		dst = appendBatch(append(dst, `,"gateway_batch":`...), c.GatewayBatch)
 	}
 	return append(dst, '}'), nil
+}
+
+// appendJSON appends the quorum's JSON object.
+func (q *Quorum) appendJSON(dst []byte) []byte {
+	dst = appendString(append(dst, `{"kind":`...), q.Kind)
+	for _, f := range [...]struct {
+		name string
+		v    uint64
+	}{{`,"num":`, q.Num}, {`,"den":`, q.Den}, {`,"n":`, q.N}, {`,"m":`, q.M}} {
+		if f.v != 0 {
+			dst = strconv.AppendUint(append(dst, f.name...), f.v, 10)
+		}
+	}
+	return append(dst, '}')
+}
+
+// quorum reads what Quorum.appendJSON writes.
+func (p *jsonParser) quorum(q *Quorum) bool {
+	return p.lit(`{"kind":`) && p.str(&q.Kind) &&
+		p.optUint(`,"num":`, &q.Num) && p.optUint(`,"den":`, &q.Den) &&
+		p.optUint(`,"n":`, &q.N) && p.optUint(`,"m":`, &q.M) && p.lit(`}`)
 }
 
 func appendCertClaim(dst []byte, cl *CertClaim) []byte {
@@ -133,10 +146,8 @@ func ParseCertificateJSON(data []byte, out *Certificate) bool {
 		p.lit(`,"job_nonce":`) && p.hash(&c.JobNonce) &&
 		p.lit(`,"output_hash":`) && p.hash(&c.OutputHash) &&
 		p.lit(`,"claims_root":`) && p.hash(&c.ClaimsRoot) &&
-		p.lit(`,"quorum":{"kind":`) && p.str(&c.Quorum.Kind) &&
-		p.optUint(`,"num":`, &c.Quorum.Num) && p.optUint(`,"den":`, &c.Quorum.Den) &&
-		p.optUint(`,"n":`, &c.Quorum.N) && p.optUint(`,"m":`, &c.Quorum.M) &&
-		p.lit(`},"replication":`) && p.uint(&replication, math.MaxUint32) &&
+		p.lit(`,"quorum":`) && p.quorum(&c.Quorum) &&
+		p.lit(`,"replication":`) && p.uint(&replication, math.MaxUint32) &&
 		p.lit(`,"gateway":`) && p.address(&c.Gateway) &&
 		p.lit(`,"deadline_ms":`) && p.uint(&c.DeadlineMS, math.MaxUint64) &&
 		p.lit(`,"status":`) && p.str((*string)(&c.Status)) &&

@@ -167,22 +167,33 @@ func FuzzParseCertificateJSON(f *testing.F) {
 		f.Add(wireJSON(f, randomCertificate(r)))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		sentinel := Certificate{Version: 77}
-		fast := sentinel
-		if !ParseCertificateJSON(data, &fast) {
-			if !reflect.DeepEqual(fast, sentinel) {
-				t.Fatalf("a refusal changed its output: %+v", fast)
-			}
-			return
-		}
-		strict, ok := strictCertificate(data)
-		if !ok {
-			t.Fatalf("fast path took %q, the strict decoder refuses it", data)
-		}
-		if !reflect.DeepEqual(&fast, strict) {
-			t.Fatalf("%q: fast %+v, strict %+v", data, fast, *strict)
-		}
+		checkFastPath(t, data, Certificate{Version: 77}, ParseCertificateJSON, strictCertificate, false)
 	})
+}
+
+// checkFastPath checks a fast path, parse, against the strict decoder on
+// data: a refusal leaves the output (set to sentinel) alone; what it takes
+// the strict decoder takes to the same value; and, if canonical, data is
+// exactly that value's encoding.
+func checkFastPath[T any](t *testing.T, data []byte, sentinel T, parse func([]byte, *T) bool, strict func([]byte) (*T, bool), canonical bool) {
+	t.Helper()
+	fast := sentinel
+	if !parse(data, &fast) {
+		if !reflect.DeepEqual(fast, sentinel) {
+			t.Fatalf("a refusal changed its output: %+v", fast)
+		}
+		return
+	}
+	want, ok := strict(data)
+	if !ok {
+		t.Fatalf("fast path took %q, the strict decoder refuses it", data)
+	}
+	if !reflect.DeepEqual(&fast, want) {
+		t.Fatalf("%q: fast %+v, strict %+v", data, fast, *want)
+	}
+	if enc := wireJSON(t, want); canonical && !bytes.Equal(enc, data) {
+		t.Fatalf("fast path took %q, whose encoding is %q", data, enc)
+	}
 }
 
 // BenchmarkCertificateJSON compares the reflection-free encoding and

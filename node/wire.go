@@ -118,6 +118,8 @@ func encode(v any) ([]byte, error) {
 		return m.AppendJSON(make([]byte, 0, ballotBufSize)), nil
 	case *consensus.Certificate:
 		return m.AppendJSON(make([]byte, 0, certBufSize))
+	case *JobMessage:
+		return m.AppendJSON(make([]byte, 0, certBufSize)), nil
 	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
@@ -150,8 +152,10 @@ func decodeJobShape(data []byte, set *consensus.ValidatorSet) (*JobMessage, erro
 		return nil, fmt.Errorf("%w: job of %d bytes", ErrMessageTooLarge, len(data))
 	}
 	var m JobMessage
-	if err := decodeCanonical(data, &m, MaxJobMessageSize); err != nil {
-		return nil, fmt.Errorf("job: %w", err)
+	if !consensus.ParseJobJSON(data, &m) {
+		if err := decodeCanonical(data, &m, MaxJobMessageSize); err != nil {
+			return nil, fmt.Errorf("job: %w", err)
+		}
 	}
 	if err := m.Validate(set); err != nil {
 		if errors.Is(err, consensus.ErrBadJob) {
