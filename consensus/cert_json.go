@@ -2,12 +2,12 @@ package consensus
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"math"
 	"strconv"
 	"time"
-	"unicode/utf8"
+
+	"github.com/verity-network/verity/internal/jsonw"
 )
 
 // A certificate is encoded once by its gateway and then read by every
@@ -37,7 +37,7 @@ func (c *Certificate) AppendJSON(dst []byte) ([]byte, error) {
 	dst = appendHexField(dst, `,"gateway":`, c.Gateway[:])
 	dst = append(dst, `,"deadline_ms":`...)
 	dst = strconv.AppendUint(dst, c.DeadlineMS, 10)
-	dst = appendString(append(dst, `,"status":`...), string(c.Status))
+	dst = jsonw.AppendString(append(dst, `,"status":`...), string(c.Status))
 	dst = appendList(append(dst, `,"claims":`...), c.Claims, appendCertClaim)
 	dst = appendList(append(dst, `,"ballots":`...), c.Ballots, func(dst []byte, v *Vote) []byte {
 		return append(v.appendFields(append(dst, '{')), '}')
@@ -58,7 +58,7 @@ func (c *Certificate) AppendJSON(dst []byte) ([]byte, error) {
 
 // appendJSON appends the quorum's JSON object.
 func (q *Quorum) appendJSON(dst []byte) []byte {
-	dst = appendString(append(dst, `{"kind":`...), q.Kind)
+	dst = jsonw.AppendString(append(dst, `{"kind":`...), q.Kind)
 	for _, f := range [...]struct {
 		name string
 		v    uint64
@@ -80,53 +80,14 @@ func (p *jsonParser) quorum(q *Quorum) bool {
 func appendCertClaim(dst []byte, cl *CertClaim) []byte {
 	dst = append(dst, `{"index":`...)
 	dst = strconv.AppendUint(dst, uint64(cl.Index), 10)
-	dst = appendString(append(dst, `,"text":`...), cl.Text)
+	dst = jsonw.AppendString(append(dst, `,"text":`...), cl.Text)
 	dst = appendHexField(dst, `,"hash":`, cl.Hash[:])
-	dst = appendString(append(dst, `,"verdict":`...), string(cl.Verdict))
+	dst = jsonw.AppendString(append(dst, `,"verdict":`...), string(cl.Verdict))
 	dst = append(dst, `,"stake_for":`...)
 	dst = strconv.AppendUint(dst, cl.StakeFor, 10)
 	dst = append(dst, `,"stake_total":`...)
 	dst = strconv.AppendUint(dst, cl.StakeTotal, 10)
 	return append(dst, '}')
-}
-
-// appendString appends s as a JSON string the way encoding/json writes
-// it without HTML escaping. Text that needs no escape, as claims
-// mostly are, is copied as it is; anything else goes through
-// encoding/json itself.
-func appendString(dst []byte, s string) []byte {
-	if plainString(s) {
-		return append(append(append(dst, '"'), s...), '"')
-	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(s); err != nil {
-		panic(err) // a string always encodes
-	}
-	return append(dst, bytes.TrimSuffix(buf.Bytes(), []byte("\n"))...)
-}
-
-// plainString reports whether encoding/json writes s as it is between
-// quotes (without HTML escaping): valid UTF-8 without a quote, a
-// backslash, a control character, U+2028 or U+2029.
-func plainString[T string | []byte](s T) bool {
-	for i := 0; i < len(s); {
-		b := s[i]
-		if b < utf8.RuneSelf {
-			if b < 0x20 || b == '"' || b == '\\' {
-				return false
-			}
-			i++
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(string(s[i:min(i+utf8.UTFMax, len(s))]))
-		if r == utf8.RuneError || r == '\u2028' || r == '\u2029' {
-			return false
-		}
-		i += size
-	}
-	return true
 }
 
 // ParseCertificateJSON decodes data into c if data is exactly c's wire
@@ -207,7 +168,7 @@ func (p *jsonParser) str(s *string) bool {
 		return false
 	}
 	end := bytes.IndexByte(p.data, '"')
-	if end < 0 || !plainString(p.data[:end]) {
+	if end < 0 || !jsonw.Plain(p.data[:end]) {
 		return false
 	}
 	*s = string(p.data[:end])

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/verity-network/verity/internal/jsonw"
 	"github.com/verity-network/verity/internal/strictjson"
 )
 
@@ -61,16 +62,14 @@ func randomCertificate(r *rand.Rand) *Certificate {
 	return c
 }
 
-// wireJSON is the certificate's wire encoding as encoding/json writes it.
+// wireJSON is v's wire encoding as encoding/json writes it.
 func wireJSON(t testing.TB, v any) []byte {
 	t.Helper()
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
+	data, err := jsonw.Marshal(v)
+	if err != nil {
 		t.Fatal(err)
 	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+	return data
 }
 
 // strictCertificate is what the general path, the strict decoder, makes
@@ -122,9 +121,9 @@ func TestCertificateJSONIsEncodingJSONs(t *testing.T) {
 }
 
 func plainText(c *Certificate) bool {
-	ok := plainString(c.Quorum.Kind) && plainString(string(c.Status))
+	ok := jsonw.Plain(c.Quorum.Kind) && jsonw.Plain(string(c.Status))
 	for _, cl := range c.Claims {
-		ok = ok && plainString(cl.Text) && plainString(string(cl.Verdict))
+		ok = ok && jsonw.Plain(cl.Text) && jsonw.Plain(string(cl.Verdict))
 	}
 	return ok
 }

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"math"
 	"strconv"
+
+	"github.com/verity-network/verity/internal/jsonw"
 )
 
 // A job announcement is encoded by its gateway and read, its encoding
@@ -21,7 +23,7 @@ func (j *Job) AppendJSON(dst []byte) []byte {
 	dst = appendHexField(dst, `,"nonce":`, j.Nonce[:])
 	dst = appendHexField(dst, `,"output_hash":`, j.OutputHash[:])
 	dst = appendHexField(dst, `,"claims_root":`, j.ClaimsRoot[:])
-	dst = appendList(append(dst, `,"claims":`...), j.Claims, func(dst []byte, s *string) []byte { return appendString(dst, *s) })
+	dst = appendList(append(dst, `,"claims":`...), j.Claims, func(dst []byte, s *string) []byte { return jsonw.AppendString(dst, *s) })
 	dst = j.Quorum.appendJSON(append(dst, `,"quorum":`...))
 	dst = append(dst, `,"replication":`...)
 	dst = strconv.AppendUint(dst, uint64(j.Replication), 10)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 
+	"github.com/verity-network/verity/internal/jsonw"
 	"github.com/verity-network/verity/internal/strictjson"
 )
 
@@ -58,9 +59,9 @@ func TestJobJSONIsEncodingJSONs(t *testing.T) {
 		}
 		var back Job
 		if !ParseJobJSON(got, &back) {
-			plain := plainString(j.Quorum.Kind)
+			plain := jsonw.Plain(j.Quorum.Kind)
 			for _, s := range j.Claims {
-				plain = plain && plainString(s)
+				plain = plain && jsonw.Plain(s)
 			}
 			if plain {
 				t.Fatalf("job %d, all its text plain, refused: %s", i, got)

@@ -3,7 +3,6 @@ package node
 import (
 	"bytes"
 	"crypto/ecdsa"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -11,6 +10,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/verity-network/verity/consensus"
+	"github.com/verity-network/verity/internal/jsonw"
 	"github.com/verity-network/verity/internal/strictjson"
 	"github.com/verity-network/verity/node/p2p"
 )
@@ -121,13 +121,7 @@ func encode(v any) ([]byte, error) {
 	case *JobMessage:
 		return m.AppendJSON(make([]byte, 0, certBufSize)), nil
 	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+	return jsonw.Marshal(v)
 }
 
 // DecodeJob decodes and fully checks a job message against the validator set:

@@ -2,13 +2,13 @@ package node
 
 import (
 	"bytes"
-	"encoding/json"
 	"testing"
 
 	"github.com/ethereum/go-ethereum/common"
 
 	"github.com/verity-network/verity/claims"
 	"github.com/verity-network/verity/consensus"
+	"github.com/verity-network/verity/internal/jsonw"
 )
 
 // encodeReflect is the wire encoding as encoding/json writes it, which
@@ -16,13 +16,11 @@ import (
 // ballot's bytes with it.
 func encodeReflect(t *testing.T, v any) []byte {
 	t.Helper()
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
+	data, err := jsonw.Marshal(v)
+	if err != nil {
 		t.Fatal(err)
 	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+	return data
 }
 
 func TestBallotMessageEncoding(t *testing.T) {

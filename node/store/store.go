@@ -8,10 +8,12 @@ package store
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,6 +25,7 @@ import (
 
 	"github.com/verity-network/verity/consensus"
 	"github.com/verity-network/verity/internal/batch"
+	"github.com/verity-network/verity/internal/jsonw"
 )
 
 var (
@@ -362,19 +365,6 @@ type Job struct {
 	FinalAt     time.Time        `json:"final_at,omitzero"`
 }
 
-// jobFields is a Job without its message, which encodeJob appends as it
-// is.
-type jobFields struct {
-	ID          common.Hash      `json:"job_id"`
-	Output      string           `json:"output,omitempty"`
-	Prompt      string           `json:"prompt,omitempty"`
-	Gateway     bool             `json:"gateway"`
-	Status      consensus.Status `json:"status"`
-	SubmittedAt time.Time        `json:"submitted_at"`
-	Deadline    time.Time        `json:"deadline"`
-	FinalAt     time.Time        `json:"final_at,omitzero"`
-}
-
 // ErrBadJobMessage is a job record whose message is not one JSON value.
 var ErrBadJobMessage = errors.New("store: job message is not JSON")
 
@@ -384,11 +374,6 @@ var ErrBadJobMessage = errors.New("store: job message is not JSON")
 // and appended as it is. The record decodes into a Job like
 // json.Marshal's.
 func encodeJob(j *Job) ([]byte, error) {
-	data, err := json.Marshal(jobFields{ID: j.ID, Output: j.Output, Prompt: j.Prompt, Gateway: j.Gateway,
-		Status: j.Status, SubmittedAt: j.SubmittedAt, Deadline: j.Deadline, FinalAt: j.FinalAt})
-	if err != nil {
-		return nil, err
-	}
 	msg := []byte(j.Message)
 	if len(msg) == 0 {
 		msg = []byte("null")
@@ -401,8 +386,35 @@ func encodeJob(j *Job) ([]byte, error) {
 	if !jsontext.Value(msg).IsValid() {
 		return nil, fmt.Errorf("%w: job %x", ErrBadJobMessage, j.ID)
 	}
-	out := make([]byte, 0, len(data)+len(`,"message":`)+len(msg))
-	out = append(out, data[:len(data)-1]...)
+	// The other fields written by hand, as json.Marshal writes them but
+	// for HTML escapes, which read back the same: encoding/json spent more
+	// on them (the times and the hash through their marshalers, each
+	// output checked) than on the kilobyte of message.
+	out := make([]byte, 0, 256+len(j.Output)+len(j.Prompt)+len(msg))
+	out = append(out, `{"job_id":"0x`...)
+	out = append(hex.AppendEncode(out, j.ID[:]), '"')
+	if j.Output != "" {
+		out = jsonw.AppendString(append(out, `,"output":`...), j.Output)
+	}
+	if j.Prompt != "" {
+		out = jsonw.AppendString(append(out, `,"prompt":`...), j.Prompt)
+	}
+	out = strconv.AppendBool(append(out, `,"gateway":`...), j.Gateway)
+	out = jsonw.AppendString(append(out, `,"status":`...), string(j.Status))
+	for _, t := range []struct {
+		name string
+		at   time.Time
+		omit bool
+	}{{`,"submitted_at":`, j.SubmittedAt, false}, {`,"deadline":`, j.Deadline, false}, {`,"final_at":`, j.FinalAt, j.FinalAt.IsZero()}} {
+		if t.omit {
+			continue
+		}
+		at, err := t.at.MarshalJSON()
+		if err != nil {
+			return nil, fmt.Errorf("job %x: %w", j.ID, err)
+		}
+		out = append(append(out, t.name...), at...)
+	}
 	out = append(out, `,"message":`...)
 	out = append(out, msg...)
 	return append(out, '}'), nil
