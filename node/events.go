@@ -2,8 +2,9 @@ package node
 
 import (
 	"bytes"
+	"encoding/hex"
 	"encoding/json"
-	"fmt"
+	"strconv"
 	"sync"
 	"time"
 
@@ -56,9 +57,13 @@ func encodeFrame(e *Event) []byte {
 func framePieces(e *Event, data [][]byte) [][]byte {
 	typ, _ := json.Marshal(e.Type)
 	at, _ := e.Time.MarshalJSON() // a node's own clock: always in range
-	head := make([]byte, 0, len(typ)+len(at)+160)
-	head = fmt.Appendf(head, "id: %d\nevent: %s\ndata: ", e.ID, e.Type)
-	head = fmt.Appendf(head, `{"id":%d,"type":%s,"job_id":"%s","time":%s,"data":`, e.ID, typ, e.JobID.Hex(), at)
+	head := make([]byte, 0, len(e.Type)+len(typ)+len(at)+160)
+	head = strconv.AppendUint(append(head, "id: "...), e.ID, 10)
+	head = append(append(append(head, "\nevent: "...), e.Type...), "\ndata: "...)
+	head = strconv.AppendUint(append(head, `{"id":`...), e.ID, 10)
+	head = append(append(append(head, `,"type":`...), typ...), `,"job_id":"0x`...)
+	head = hex.AppendEncode(head, e.JobID[:])
+	head = append(append(append(head, `","time":`...), at...), `,"data":`...)
 	out := make([][]byte, 0, len(data)+2)
 	out = append(out, head)
 	out = append(out, data...)
