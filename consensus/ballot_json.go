@@ -95,9 +95,10 @@ func appendHex(dst, b []byte) []byte {
 // ParseBallotJSON decodes data as the ballot's canonical JSON, the bytes
 // AppendJSON writes, and reports whether it is that: false for anything
 // else, valid JSON or not, which the caller then decodes (and refuses)
-// the general way; b is then left as it was. rest is what follows the ballot's last field: "}"
-// alone for a ballot, more fields for a message that adds some. A true
-// result leaves b such that appendFields(b) is data without rest.
+// the general way; b is then left as it was. rest is what follows the
+// ballot's last field: "}" alone for a ballot, more fields for a message
+// that adds some. A true result leaves b such that appendFields(b) is
+// data without rest.
 func ParseBallotJSON(data []byte, b *Ballot) (rest []byte, ok bool) {
 	p := jsonParser{data: data}
 	var v Ballot
@@ -141,9 +142,10 @@ func (p *jsonParser) batch(b *BatchProof) bool {
 	return true
 }
 
-// jsonParser reads the canonical JSON of a ballot from the front of
-// data. Each method consumes what it read and reports whether it found
-// what it expects, in the one form AppendJSON writes it.
+// jsonParser reads a message's JSON, in the one form its AppendJSON
+// writes, from the front of data: a ballot's, a job's, a certificate's.
+// Each method consumes what it read and reports whether it found what
+// it expects in that form.
 type jsonParser struct{ data []byte }
 
 func (p *jsonParser) lit(s string) bool {
