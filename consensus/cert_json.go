@@ -90,12 +90,14 @@ func appendCertClaim(dst []byte, cl *CertClaim) []byte {
 	return append(dst, '}')
 }
 
-// ParseCertificateJSON decodes data into c if data is exactly c's wire
-// encoding (AppendJSON), with text that needs no escape, and reports
-// whether it was. For anything else it returns false, leaving out as it
-// was, and the caller
-// decodes data the strict, general way. A certificate it takes is one the
-// strict decoder takes, to the same value (FuzzParseCertificateJSON).
+// ParseCertificateJSON decodes data into out if data is in the form
+// AppendJSON writes, with text that needs no escape, and reports whether
+// it was. For anything else it returns false, leaving out as it was, and
+// the caller decodes data the strict, general way. A certificate it
+// takes is one the strict decoder takes, to the same value
+// (FuzzParseCertificateJSON). Unlike a ballot or a job, a certificate is
+// not refused for being written another way, so this is only a faster
+// path to the same value, not a check of the encoding.
 func ParseCertificateJSON(data []byte, out *Certificate) bool {
 	var c Certificate
 	p := jsonParser{data: data}
@@ -162,7 +164,7 @@ func (p *jsonParser) optUint(name string, v *uint64) bool {
 	return p.uint(v, math.MaxUint64) && *v != 0
 }
 
-// str reads a string that needs no escape (plainString).
+// str reads a string that needs no escape (jsonw.Plain).
 func (p *jsonParser) str(s *string) bool {
 	if !p.lit(`"`) {
 		return false
