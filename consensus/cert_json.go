@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"time"
 
@@ -22,6 +23,7 @@ import (
 // (less its newline). It fails where encoding/json does: an issue time
 // whose year has more than four digits.
 func (c *Certificate) AppendJSON(dst []byte) ([]byte, error) {
+	dst = slices.Grow(dst, c.jsonSize())
 	dst = append(dst, `{"version":`...)
 	dst = strconv.AppendUint(dst, uint64(c.Version), 10)
 	dst = append(dst, `,"network_id":`...)
@@ -54,6 +56,17 @@ func (c *Certificate) AppendJSON(dst []byte) ([]byte, error) {
 		dst = appendBatch(append(dst, `,"gateway_batch":`...), c.GatewayBatch)
 	}
 	return append(dst, '}'), nil
+}
+
+func (c *Certificate) jsonSize() int {
+	n := 760 + 2*len(c.GatewaySignature) + batchJSONSize(c.GatewayBatch)
+	for i := range c.Claims {
+		n += len(c.Claims[i].Text) + 170
+	}
+	for i := range c.Ballots {
+		n += c.Ballots[i].jsonSize()
+	}
+	return n
 }
 
 // appendJSON appends the quorum's JSON object.

@@ -10,6 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ethereum/go-ethereum/common"
+
+	"github.com/verity-network/verity/claims"
 	"github.com/verity-network/verity/internal/jsonw"
 	"github.com/verity-network/verity/internal/strictjson"
 )
@@ -240,4 +243,40 @@ func BenchmarkCertificateJSON(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestJSONSizeHints: the size each encoder grows its buffer to holds
+// the encoding of a typical message without growing again, and is not
+// much larger.
+func TestJSONSizeHints(t *testing.T) {
+	raw, err := os.ReadFile("../testdata/certs/batched.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, ok := strictCertificate(raw)
+	if !ok {
+		t.Fatal("strict decoder refused the certificate")
+	}
+	job := &Job{NetworkID: 31337, Claims: []string{"12 + 30 = 42.", "The sky is blue."}, Quorum: DefaultQuorum,
+		Signature: make([]byte, 65), GatewayRecord: make([]byte, 300), Batch: &BatchProof{Count: 4, Siblings: make([]common.Hash, 2)}}
+	ballot := &Ballot{NetworkID: 31337, Vote: Vote{ClaimIndexes: []uint32{0}, Verdicts: []claims.Verdict{claims.True},
+		Signature: make([]byte, 65), Batch: &BatchProof{Index: 5, Count: 12, Siblings: make([]common.Hash, 4)}}}
+	certData, err := c.AppendJSON(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []struct {
+		name     string
+		data     []byte
+		sizeHint int
+	}{
+		{"certificate", certData, c.jsonSize()},
+		{"job", job.AppendJSON(nil), job.jsonSize()},
+		{"ballot", ballot.AppendJSON(nil), ballot.jsonSize()},
+	} {
+		t.Logf("%s: %d bytes, hint %d", m.name, len(m.data), m.sizeHint)
+		if m.sizeHint < len(m.data) || m.sizeHint > len(m.data)*5/4 {
+			t.Errorf("%s of %d bytes: size hint %d", m.name, len(m.data), m.sizeHint)
+		}
+	}
 }

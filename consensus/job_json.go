@@ -3,6 +3,7 @@ package consensus
 import (
 	"bytes"
 	"math"
+	"slices"
 	"strconv"
 
 	"github.com/verity-network/verity/internal/jsonw"
@@ -17,6 +18,7 @@ import (
 // an encoding/json Encoder without HTML escaping writes for j (less its
 // newline).
 func (j *Job) AppendJSON(dst []byte) []byte {
+	dst = slices.Grow(dst, j.jsonSize())
 	dst = append(dst, `{"network_id":`...)
 	dst = strconv.AppendUint(dst, j.NetworkID, 10)
 	dst = appendHexField(dst, `,"job_id":`, j.JobID[:])
@@ -41,6 +43,14 @@ func (j *Job) AppendJSON(dst []byte) []byte {
 		dst = appendHexField(dst, `,"gateway_record":`, j.GatewayRecord)
 	}
 	return append(dst, '}')
+}
+
+func (j *Job) jsonSize() int {
+	n := 560 + 2*len(j.Signature) + 2*len(j.GatewayRecord) + batchJSONSize(j.Batch)
+	for _, c := range j.Claims {
+		n += len(c) + 3
+	}
+	return n
 }
 
 // ParseJobJSON decodes data into j if data is exactly j's wire encoding

@@ -102,50 +102,16 @@ func (m *BallotMessage) parseCanonical(data []byte) bool {
 	return true
 }
 
-// ballotBufSize is the capacity a ballot message's encoding starts
-// with: one claim and a proof of four siblings take about 700 bytes.
-const ballotBufSize = 1024
-
-// jobSize and certSize are a little over the length of a message's
-// encoding when its text needs no escape, so that its buffer is
-// allocated once and not much larger (TestEncodeSizes).
-func jobSize(m *JobMessage) int {
-	n := 560 + 2*len(m.Signature) + 2*len(m.GatewayRecord) + batchSize(m.Batch)
-	for _, c := range m.Claims {
-		n += len(c) + 3
-	}
-	return n
-}
-
-func certSize(c *consensus.Certificate) int {
-	n := 760 + 2*len(c.GatewaySignature) + batchSize(c.GatewayBatch)
-	for i := range c.Claims {
-		n += len(c.Claims[i].Text) + 170
-	}
-	for i := range c.Ballots {
-		b := &c.Ballots[i]
-		n += 110 + 2*len(b.Signature) + 4*len(b.ClaimIndexes) + batchSize(b.Batch)
-	}
-	return n
-}
-
-func batchSize(p *consensus.BatchProof) int {
-	if p == nil {
-		return 0
-	}
-	return 40 + 69*len(p.Siblings)
-}
-
 // encode is the wire encoding of a gossiped message: compact JSON without
 // HTML escaping (json.Marshal would turn each of < > & into six bytes).
 func encode(v any) ([]byte, error) {
 	switch m := v.(type) {
 	case *BallotMessage:
-		return m.AppendJSON(make([]byte, 0, ballotBufSize)), nil
+		return m.AppendJSON(nil), nil
 	case *consensus.Certificate:
-		return m.AppendJSON(make([]byte, 0, certSize(m)))
+		return m.AppendJSON(nil)
 	case *JobMessage:
-		return m.AppendJSON(make([]byte, 0, jobSize(m))), nil
+		return m.AppendJSON(nil), nil
 	}
 	return jsonw.Marshal(v)
 }

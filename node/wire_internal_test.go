@@ -56,26 +56,3 @@ func TestBallotMessageEncoding(t *testing.T) {
 		}
 	}
 }
-
-// TestEncodeSizes: the buffer a job or a certificate is encoded into
-// holds it without growing, and is not much larger.
-func TestEncodeSizes(t *testing.T) {
-	c, _ := batchedCertificate(t)
-	job := &JobMessage{NetworkID: 7, Claims: []string{"12 + 30 = 42.", "The sky is blue."}, Quorum: consensus.DefaultQuorum,
-		Signature: make([]byte, 65), GatewayRecord: make([]byte, 300),
-		Batch: &consensus.BatchProof{Index: 1, Count: 4, Siblings: make([]common.Hash, 2)}}
-	for _, m := range []struct {
-		name string
-		v    any
-		size int
-	}{{"certificate", c, certSize(c)}, {"job", job, jobSize(job)}} {
-		data, err := encode(m.v)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("%s: %d bytes, buffer of %d", m.name, len(data), m.size)
-		if m.size < len(data) || m.size > len(data)*5/4 {
-			t.Errorf("%s of %d bytes: buffer of %d", m.name, len(data), m.size)
-		}
-	}
-}

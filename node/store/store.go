@@ -628,9 +628,6 @@ func (s *Store) AddBallots(bs []StoredBallot) error {
 
 func ballotKey(b *consensus.Ballot) []byte { return append(b.JobID.Bytes(), b.Validator.Bytes()...) }
 
-// ballotSize is about the size of a one-claim ballot's JSON.
-const ballotSize = 768
-
 // encodeBallots encodes ballots for putBallots, before the write
 // transaction.
 func encodeBallots(bs []StoredBallot) ([][]byte, error) {
@@ -641,8 +638,7 @@ func encodeBallots(bs []StoredBallot) ([][]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		d := append(make([]byte, 0, len(`{"ballot":,"received_at":}`)+ballotSize+len(at)), `{"ballot":`...)
-		d = bs[i].Ballot.AppendJSON(d)
+		d := bs[i].Ballot.AppendJSON([]byte(`{"ballot":`))
 		d = append(append(append(d, `,"received_at":`...), at...), '}')
 		data[i] = d
 	}
