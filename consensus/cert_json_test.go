@@ -85,42 +85,64 @@ func strictCertificate(data []byte) (*Certificate, bool) {
 	return &c, true
 }
 
-// TestCertificateJSONIsEncodingJSONs holds AppendJSON to encoding/json's
-// bytes, and ParseCertificateJSON to the strict decoder: it takes every
-// certificate whose text needs no escape, to the same value, and no
-// other.
-func TestCertificateJSONIsEncodingJSONs(t *testing.T) {
-	r := rand.New(rand.NewPCG(7, 8))
+// codec is one message's hand-written encoder and fast parser, with what
+// checkCodec compares them to.
+type codec[T any] struct {
+	random func(*rand.Rand) *T
+	encode func(*T) ([]byte, error)
+	parse  func([]byte, *T) bool
+	strict func([]byte) (*T, bool)
+	plain  func(*T) bool // all the message's text needs no escape
+}
+
+// checkCodec holds, over 5,000 random messages, encode to encoding/json's
+// bytes, and parse to the strict decoder: it takes every message whose
+// text is plain, to the same value. took is called with each encoding
+// parse took.
+func checkCodec[T any](t *testing.T, r *rand.Rand, c codec[T], took func(data []byte)) {
+	t.Helper()
 	fast := 0
 	for i := range 5000 {
-		c := randomCertificate(r)
-		want := wireJSON(t, c)
-		got, err := c.AppendJSON(nil)
+		m := c.random(r)
+		want := wireJSON(t, m)
+		got, err := c.encode(m)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if !bytes.Equal(got, want) {
-			t.Fatalf("certificate %d:\n got %s\nwant %s", i, got, want)
+			t.Fatalf("message %d:\n got %s\nwant %s", i, got, want)
 		}
-		strict, ok := strictCertificate(got)
+		strict, ok := c.strict(got)
 		if !ok {
 			continue // invalid UTF-8 in a text: the strict decoder refuses it
 		}
-		var back Certificate
-		if !ParseCertificateJSON(got, &back) {
-			if plainText(c) {
-				t.Fatalf("certificate %d, all its text plain, refused: %s", i, got)
+		var back T
+		if !c.parse(got, &back) {
+			if c.plain(m) {
+				t.Fatalf("message %d, all its text plain, refused: %s", i, got)
 			}
 			continue
 		}
 		fast++
 		if !reflect.DeepEqual(&back, strict) {
-			t.Fatalf("certificate %d: fast\n%+v\nstrict\n%+v", i, back, *strict)
+			t.Fatalf("message %d: fast\n%+v\nstrict\n%+v", i, back, *strict)
+		}
+		if took != nil {
+			took(got)
 		}
 	}
 	if fast < 1000 {
-		t.Fatalf("only %d of 5000 certificates took the fast path", fast)
+		t.Fatalf("only %d of 5000 messages took the fast path", fast)
 	}
+}
+
+// TestCertificateJSONIsEncodingJSONs: checkCodec of certificates.
+func TestCertificateJSONIsEncodingJSONs(t *testing.T) {
+	checkCodec(t, rand.New(rand.NewPCG(7, 8)), codec[Certificate]{
+		random: randomCertificate,
+		encode: func(c *Certificate) ([]byte, error) { return c.AppendJSON(nil) },
+		parse:  ParseCertificateJSON, strict: strictCertificate, plain: plainText,
+	}, nil)
 }
 
 func plainText(c *Certificate) bool {

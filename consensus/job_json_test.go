@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"math"
 	"math/rand/v2"
-	"reflect"
 	"testing"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -40,45 +39,26 @@ func strictJob(data []byte) (*Job, bool) {
 	return &j, true
 }
 
-// TestJobJSONIsEncodingJSONs holds AppendJSON to encoding/json's bytes,
-// and ParseJobJSON to the strict decoder: it takes every job whose claims
-// need no escape, to the same value, and nothing written another way.
+// TestJobJSONIsEncodingJSONs: checkCodec of jobs, and the fast path takes
+// nothing written another way (a space).
 func TestJobJSONIsEncodingJSONs(t *testing.T) {
-	r := rand.New(rand.NewPCG(11, 12))
-	fast := 0
-	for i := range 5000 {
-		j := randomJob(r)
-		want := wireJSON(t, j)
-		got := j.AppendJSON(nil)
-		if !bytes.Equal(got, want) {
-			t.Fatalf("job %d:\n got %s\nwant %s", i, got, want)
-		}
-		strict, ok := strictJob(got)
-		if !ok {
-			continue // invalid UTF-8 in a claim: the strict decoder refuses it
-		}
-		var back Job
-		if !ParseJobJSON(got, &back) {
+	checkCodec(t, rand.New(rand.NewPCG(11, 12)), codec[Job]{
+		random: randomJob,
+		encode: func(j *Job) ([]byte, error) { return j.AppendJSON(nil), nil },
+		parse:  ParseJobJSON, strict: strictJob,
+		plain: func(j *Job) bool {
 			plain := jsonw.Plain(j.Quorum.Kind)
 			for _, s := range j.Claims {
 				plain = plain && jsonw.Plain(s)
 			}
-			if plain {
-				t.Fatalf("job %d, all its text plain, refused: %s", i, got)
-			}
-			continue
+			return plain
+		},
+	}, func(data []byte) {
+		var back Job
+		if spaced := bytes.Replace(data, []byte(`,"quorum":`), []byte(`, "quorum":`), 1); ParseJobJSON(spaced, &back) {
+			t.Fatalf("took a space: %s", spaced)
 		}
-		fast++
-		if !reflect.DeepEqual(&back, strict) {
-			t.Fatalf("job %d: fast\n%+v\nstrict\n%+v", i, back, *strict)
-		}
-		if spaced := bytes.Replace(got, []byte(`,"quorum":`), []byte(`, "quorum":`), 1); ParseJobJSON(spaced, &back) {
-			t.Fatalf("job %d: took a space", i)
-		}
-	}
-	if fast < 1000 {
-		t.Fatalf("only %d of 5000 jobs took the fast path", fast)
-	}
+	})
 }
 
 // FuzzParseJobJSON: whatever the fast path takes, the strict decoder
