@@ -32,9 +32,11 @@ var (
 	bucketJobs    = []byte("jobs")
 	bucketBallots = []byte("ballots") // job id || validator address
 	bucketCerts   = []byte("certs")
-	bucketOwn     = []byte("own_ballots")
-	bucketAudit   = []byte("audit")    // job id || u64 sequence
-	bucketEvid    = []byte("evidence") // validator || job id
+	// bucketOwn held this node's own ballots in stores written before
+	// they moved beside their jobs (ownKey); it is still read.
+	bucketOwn   = []byte("own_ballots")
+	bucketAudit = []byte("audit")    // job id || u64 sequence
+	bucketEvid  = []byte("evidence") // validator || job id
 	// bucketCertIndex orders certificates by issue time, for catch-up:
 	// u64 issued_at (unix ms) || job id, and as value the u64 unix
 	// nanoseconds at which this node stored the certificate (the job's
@@ -560,6 +562,9 @@ func (s *Store) Jobs(fn func(*Job) bool) error {
 	return s.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketJobs).Cursor()
 		for k, v := c.First(); k != nil; k, v = c.Next() {
+			if len(k) != common.HashLength {
+				continue // an own ballot (ownKey)
+			}
 			var j Job
 			if err := json.Unmarshal(v, &j); err != nil {
 				return fmt.Errorf("job %x: %w", k, err)
@@ -718,14 +723,14 @@ func (s *Store) PutOwnBallotWithJob(b *consensus.Ballot, j *Job) (*consensus.Bal
 	err = s.update(KindOwnBallot, func(tx *bolt.Tx) error {
 		existing = nil
 		var old consensus.Ballot
-		switch err := get(tx, bucketOwn, b.JobID[:], &old); {
+		switch err := getOwn(tx, b.JobID, &old); {
 		case err == nil:
 			existing = &old
 			return nil
 		case !errors.Is(err, ErrNotFound):
 			return err
 		}
-		if err := tx.Bucket(bucketOwn).Put(b.JobID[:], ballot); err != nil {
+		if err := tx.Bucket(bucketJobs).Put(ownKey(b.JobID), ballot); err != nil {
 			return err
 		}
 		if j == nil || tx.Bucket(bucketJobs).Get(j.ID[:]) != nil {
@@ -739,10 +744,26 @@ func (s *Store) PutOwnBallotWithJob(b *consensus.Ballot, j *Job) (*consensus.Bal
 // OwnBallot returns the ballot this node signed for a job.
 func (s *Store) OwnBallot(job common.Hash) (*consensus.Ballot, error) {
 	var b consensus.Ballot
-	if err := s.db.View(func(tx *bolt.Tx) error { return get(tx, bucketOwn, job[:], &b) }); err != nil {
+	if err := s.db.View(func(tx *bolt.Tx) error { return getOwn(tx, job, &b) }); err != nil {
 		return nil, err
 	}
 	return &b, nil
+}
+
+// ownKey is the key of this node's own ballot for a job: in bucketJobs,
+// right after the job's record (its id), so that the two, written in one
+// transaction, share a leaf page: one page written per job, where a
+// bucket of their own took two and a branch page (docs/performance.md,
+// "Own ballots beside their jobs").
+func ownKey(job common.Hash) []byte { return append(job[:len(job):len(job)], 'o') }
+
+// getOwn reads this node's own ballot for a job, beside the job or, in a
+// store written before, in bucketOwn.
+func getOwn(tx *bolt.Tx, job common.Hash, b *consensus.Ballot) error {
+	if err := get(tx, bucketJobs, ownKey(job), b); !errors.Is(err, ErrNotFound) {
+		return err
+	}
+	return get(tx, bucketOwn, job[:], b)
 }
 
 // PutCertificate stores a certificate, which makes its job final (Job

@@ -453,3 +453,54 @@ func TestCertificateReadsBothWays(t *testing.T) {
 		}
 	}
 }
+
+// TestOwnBallotBesideItsJob: a validator's own ballot is stored in the
+// jobs bucket right after its job, so that the two share a leaf page; Jobs
+// lists the job alone; a ballot in the bucket of stores written before is
+// still found, and still counts as this node's ballot for the job.
+func TestOwnBallotBesideItsJob(t *testing.T) {
+	s, _ := openTemp(t)
+	defer s.Close()
+	id := common.Hash{7}
+	b := &consensus.Ballot{JobID: id, Vote: consensus.Vote{Validator: common.Address{3}, Signature: []byte{1, 2}}}
+	if old, err := s.PutOwnBallotWithJob(b, &Job{ID: id, Message: []byte(`{}`), Status: consensus.StatusProvisional}); err != nil || old != nil {
+		t.Fatalf("put own ballot: %v %v", old, err)
+	}
+	var keys [][]byte
+	if err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketJobs).ForEach(func(k, _ []byte) error { keys = append(keys, bytes.Clone(k)); return nil })
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) != 2 || !bytes.Equal(keys[0], id[:]) || !bytes.Equal(keys[1], ownKey(id)) {
+		t.Fatalf("jobs bucket keys %x, want the job then its own ballot", keys)
+	}
+	if got, err := s.OwnBallot(id); err != nil || got.Validator != b.Validator {
+		t.Fatalf("own ballot: %+v %v", got, err)
+	}
+	n := 0
+	if err := s.Jobs(func(j *Job) bool { n++; return j.ID == id }); err != nil || n != 1 {
+		t.Fatalf("Jobs listed %d records (%v), want the job alone", n, err)
+	}
+	// Another ballot for the job is not stored: the first is returned.
+	if old, err := s.PutOwnBallot(&consensus.Ballot{JobID: id}); err != nil || old == nil || old.Validator != b.Validator {
+		t.Fatalf("second own ballot: %+v %v", old, err)
+	}
+
+	// A store written before: the ballot in bucketOwn.
+	legacy := common.Hash{8}
+	if err := s.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketOwn).Put(legacy[:], b.AppendJSON(nil))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.OwnBallot(legacy); err != nil || got.Validator != b.Validator {
+		t.Fatalf("own ballot of a store written before: %+v %v", got, err)
+	}
+	if old, err := s.PutOwnBallot(&consensus.Ballot{JobID: legacy}); err != nil || old == nil {
+		t.Fatalf("a ballot of a store written before was not seen: %+v %v", old, err)
+	}
+	if _, err := s.OwnBallot(common.Hash{9}); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("no ballot: %v", err)
+	}
+}
