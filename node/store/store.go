@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -40,7 +41,8 @@ var (
 	// bucketCertIndex orders certificates by issue time, for catch-up:
 	// u64 issued_at (unix ms) || job id, and as value the u64 unix
 	// nanoseconds at which this node stored the certificate (the job's
-	// FinalAt; empty in stores written before it).
+	// FinalAt; empty in stores written before it), then the receipts of
+	// the ballots it carries that this node counted (indexValue).
 	bucketCertIndex = []byte("cert_index")
 )
 
@@ -551,7 +553,7 @@ func withCertificate(tx *bolt.Tx, j *Job) error {
 		return fmt.Errorf("certificate %x: %w", j.ID, err)
 	}
 	j.Status, j.FinalAt = c.Status, c.IssuedAt
-	if v := tx.Bucket(bucketCertIndex).Get(certIndexKey(c.IssuedAt, j.ID)); len(v) == 8 {
+	if v := tx.Bucket(bucketCertIndex).Get(certIndexKey(c.IssuedAt, j.ID)); len(v) >= 8 && binary.BigEndian.Uint64(v) != 0 {
 		j.FinalAt = time.Unix(0, int64(binary.BigEndian.Uint64(v)))
 	}
 	return nil
@@ -665,9 +667,65 @@ func putBallots(tx *bolt.Tx, bs []StoredBallot, data [][]byte) error {
 	return nil
 }
 
-// Ballots returns the ballots stored for a job, by validator address.
+// Ballots returns the ballots stored for a job, by validator address:
+// those stored whole, and those its certificate carries with a receipt
+// (PutCertificateData).
 func (s *Store) Ballots(job common.Hash) ([]StoredBallot, error) {
-	return collect[StoredBallot](s, bucketBallots, job[:], "ballot")
+	var out []StoredBallot
+	err := s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketBallots).Cursor()
+		for k, v := c.Seek(job[:]); k != nil && bytes.HasPrefix(k, job[:]); k, v = c.Next() {
+			var b StoredBallot
+			if err := json.Unmarshal(v, &b); err != nil {
+				return fmt.Errorf("ballot %x: %w", k, err)
+			}
+			out = append(out, b)
+		}
+		return receiptBallots(tx, job, &out)
+	})
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(out, func(a, b StoredBallot) int { return bytes.Compare(a.Ballot.Validator[:], b.Ballot.Validator[:]) })
+	return out, nil
+}
+
+// receiptBallots adds to out the ballots of job's certificate that this
+// node holds receipts of, but for validators out has a ballot of.
+func receiptBallots(tx *bolt.Tx, job common.Hash, out *[]StoredBallot) error {
+	data := tx.Bucket(bucketCerts).Get(job[:])
+	if data == nil {
+		return nil
+	}
+	var sum certSummary
+	if err := json.Unmarshal(data, &sum); err != nil {
+		return fmt.Errorf("certificate %x: %w", job, err)
+	}
+	v := tx.Bucket(bucketCertIndex).Get(certIndexKey(sum.IssuedAt, job))
+	if len(v) <= 8 {
+		return nil
+	}
+	receipts := v[8:]
+	if len(receipts)%receiptSize != 0 {
+		return fmt.Errorf("certificate %x: ballot receipts of %d bytes", job, len(receipts))
+	}
+	var c consensus.Certificate
+	if err := decodeCertificate(data, &c); err != nil {
+		return fmt.Errorf("certificate %x: %w", job, err)
+	}
+	for ; len(receipts) > 0; receipts = receipts[receiptSize:] {
+		validator := common.BytesToAddress(receipts[:common.AddressLength])
+		if slices.ContainsFunc(*out, func(b StoredBallot) bool { return b.Ballot.Validator == validator }) {
+			continue
+		}
+		b, ok := ballotFromCertificate(&c, validator)
+		if !ok {
+			return fmt.Errorf("certificate %x: a receipt for %s, whose ballot it does not carry", job, validator.Hex())
+		}
+		at := time.Unix(0, int64(binary.BigEndian.Uint64(receipts[common.AddressLength:receiptSize])))
+		*out = append(*out, StoredBallot{Ballot: b, ReceivedAt: at})
+	}
+	return nil
 }
 
 // AuditRecord is a read of a job's answer or an action a client took on it.
@@ -793,34 +851,89 @@ func (s *Store) PutCertificateData(c *consensus.Certificate, data []byte, finalA
 			return false, err
 		}
 	}
-	ballotData, err := encodeBallots(ballots)
+	// The ballots the certificate carries are stored as receipts (who,
+	// and when it came) in its index entry, not whole: Ballots rebuilds
+	// them from the certificate. The others are stored whole.
+	receipts, rest := splitReceipts(c, ballots)
+	restData, err := encodeBallots(rest)
 	if err != nil {
 		return false, err
 	}
 	err = s.update(KindCertificate, func(tx *bolt.Tx) error {
 		stored = false
-		if err := putBallots(tx, ballots, ballotData); err != nil {
-			return err
-		}
 		if tx.Bucket(bucketCerts).Get(c.JobID[:]) != nil {
-			return nil
+			// Another certificate of the job stands: the ballots are
+			// stored whole (rare: encoded here, not before).
+			data, err := encodeBallots(ballots)
+			if err != nil {
+				return err
+			}
+			return putBallots(tx, ballots, data)
+		}
+		if err := putBallots(tx, rest, restData); err != nil {
+			return err
 		}
 		if err := tx.Bucket(bucketCerts).Put(c.JobID[:], data); err != nil {
 			return err
 		}
 		// The job record is not rewritten: Job and Jobs read its final
 		// status from the certificate, and FinalAt from the index.
-		var at []byte
-		if !finalAt.IsZero() {
-			at = binary.BigEndian.AppendUint64(nil, uint64(finalAt.UnixNano()))
-		}
-		if err := tx.Bucket(bucketCertIndex).Put(certIndexKey(c.IssuedAt, c.JobID), at); err != nil {
+		if err := tx.Bucket(bucketCertIndex).Put(certIndexKey(c.IssuedAt, c.JobID), indexValue(finalAt, receipts)); err != nil {
 			return err
 		}
 		stored = true
 		return nil
 	})
 	return stored, err
+}
+
+// A certificate's entry in bucketCertIndex holds, as its value, the u64
+// unix nanoseconds at which this node stored it (0 or no value: not
+// known), then a receipt for each ballot of the certificate that this
+// node counted as its gateway: the validator's address and the u64 unix
+// nanoseconds at which the ballot came. The index is written in issue
+// order, so receipts cost no page of their own, where a ballot stored
+// whole, under its job's random id, took about two pages and a kilobyte
+// (docs/performance.md, "Ballots as receipts").
+const receiptSize = common.AddressLength + 8
+
+// indexValue is a certificate's value in bucketCertIndex.
+func indexValue(finalAt time.Time, receipts []byte) []byte {
+	if finalAt.IsZero() && len(receipts) == 0 {
+		return nil
+	}
+	v := make([]byte, 8, 8+len(receipts))
+	if !finalAt.IsZero() {
+		binary.BigEndian.PutUint64(v, uint64(finalAt.UnixNano()))
+	}
+	return append(v, receipts...)
+}
+
+// splitReceipts returns the receipts of the ballots that c carries as
+// they are, and the other ballots.
+func splitReceipts(c *consensus.Certificate, bs []StoredBallot) (receipts []byte, rest []StoredBallot) {
+	for i := range bs {
+		b := &bs[i]
+		if b.Ballot.JobID == c.JobID {
+			if r, ok := ballotFromCertificate(c, b.Ballot.Validator); ok && bytes.Equal(r.AppendJSON(nil), b.Ballot.AppendJSON(nil)) {
+				receipts = append(receipts, b.Ballot.Validator[:]...)
+				receipts = binary.BigEndian.AppendUint64(receipts, uint64(b.ReceivedAt.UnixNano()))
+				continue
+			}
+		}
+		rest = append(rest, *b)
+	}
+	return receipts, rest
+}
+
+// ballotFromCertificate is the ballot of validator that c carries.
+func ballotFromCertificate(c *consensus.Certificate, validator common.Address) (consensus.Ballot, bool) {
+	for _, v := range c.Ballots {
+		if v.Validator == validator {
+			return consensus.Ballot{NetworkID: c.NetworkID, JobID: c.JobID, OutputHash: c.OutputHash, ClaimsRoot: c.ClaimsRoot, Vote: v}, true
+		}
+	}
+	return consensus.Ballot{}, false
 }
 
 // Certificate reads the certificate of a job.

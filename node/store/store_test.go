@@ -504,3 +504,79 @@ func TestOwnBallotBesideItsJob(t *testing.T) {
 		t.Fatalf("no ballot: %v", err)
 	}
 }
+
+// TestBallotsAsReceipts: the ballots a gateway stores with its
+// certificate that the certificate carries are kept as receipts (no
+// record of their own) and read back whole, as they were, with the time
+// each came, across a reopen; a ballot the certificate does not carry,
+// or carries otherwise, is stored whole; with another certificate of the
+// job stored first, every ballot is stored whole.
+func TestBallotsAsReceipts(t *testing.T) {
+	s, path := openTemp(t)
+	id := common.Hash{5}
+	vote := func(v byte, verdict claims.Verdict) consensus.Vote {
+		return consensus.Vote{Validator: common.Address{v}, ClaimIndexes: []uint32{0}, Verdicts: []claims.Verdict{verdict},
+			Signature: bytes.Repeat([]byte{v}, 65), Batch: &consensus.BatchProof{Index: 1, Count: 3, Siblings: []common.Hash{{v}, {v + 1}}}}
+	}
+	c := &consensus.Certificate{NetworkID: 7, JobID: id, OutputHash: common.Hash{6}, ClaimsRoot: common.Hash{7}, Status: consensus.StatusVerified,
+		IssuedAt: time.Unix(40, 0), Ballots: []consensus.Vote{vote(1, claims.True), vote(2, claims.True), vote(3, claims.False)}}
+	ballot := func(v consensus.Vote, at int64) StoredBallot {
+		return StoredBallot{Ballot: consensus.Ballot{NetworkID: 7, JobID: id, OutputHash: common.Hash{6}, ClaimsRoot: common.Hash{7}, Vote: v}, ReceivedAt: time.Unix(at, 5)}
+	}
+	other := vote(2, claims.False) // validator 2, but not the ballot the certificate carries
+	if err := s.PutJob(&Job{ID: id, Status: consensus.StatusProvisional, Gateway: true}); err != nil {
+		t.Fatal(err)
+	}
+	bs := []StoredBallot{ballot(vote(3, claims.False), 30), ballot(vote(1, claims.True), 31), ballot(vote(4, claims.True), 32)}
+	if stored, err := s.PutCertificate(c, time.Unix(41, 0), bs...); err != nil || !stored {
+		t.Fatalf("put certificate: %v %v", stored, err)
+	}
+	if err := s.AddBallots([]StoredBallot{ballot(other, 33)}); err != nil {
+		t.Fatal(err)
+	}
+	whole := func() (n int) {
+		if err := s.db.View(func(tx *bolt.Tx) error {
+			return tx.Bucket(bucketBallots).ForEach(func(k, _ []byte) error {
+				if bytes.HasPrefix(k, id[:]) {
+					n++
+				}
+				return nil
+			})
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n := whole(); n != 2 {
+		t.Fatalf("%d ballots stored whole, want 2 (validator 4's, not in the certificate, and validator 2's other one)", n)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	want := []StoredBallot{bs[1], ballot(other, 33), bs[0], bs[2]}
+	got, err := s.Ballots(id)
+	if err != nil || len(got) != len(want) {
+		t.Fatalf("ballots: %+v %v", got, err)
+	}
+	for i := range want {
+		if !bytes.Equal(got[i].Ballot.AppendJSON(nil), want[i].Ballot.AppendJSON(nil)) || !got[i].ReceivedAt.Equal(want[i].ReceivedAt) {
+			t.Errorf("ballot %d:\n got %s at %v\nwant %s at %v", i, got[i].Ballot.AppendJSON(nil), got[i].ReceivedAt, want[i].Ballot.AppendJSON(nil), want[i].ReceivedAt)
+		}
+	}
+	if j, err := s.Job(id); err != nil || !j.FinalAt.Equal(time.Unix(41, 0)) {
+		t.Fatalf("job FinalAt with receipts in the index: %+v %v", j, err)
+	}
+
+	// Another certificate of the job stands: the ballots are stored whole.
+	if stored, err := s.PutCertificate(&consensus.Certificate{JobID: id, Ballots: c.Ballots}, time.Unix(42, 0), ballot(vote(5, claims.True), 34)); err != nil || stored {
+		t.Fatalf("second certificate: %v %v", stored, err)
+	}
+	if n := whole(); n != 3 {
+		t.Fatalf("%d ballots stored whole, want 3", n)
+	}
+}
