@@ -30,6 +30,7 @@ type verity struct {
 	} `json:"latency_ms"`
 	PerSec    float64 `json:"certificates_per_second"`
 	CPUPerCrt float64 `json:"cpu_seconds_per_certificate"`
+	InFlight  int     `json:"concurrency"`
 }
 
 func main() {
@@ -68,8 +69,8 @@ func main() {
 	fmt.Println("| --- | --- | --- | --- |")
 	fmt.Printf("| light load p50 / p99, 4 validators, 1 item, 20/s | %.2f / %.2f ms | %.1f / %.1f ms | %.3f / %.3f |\n",
 		vP50, vP99, cP50, cP99, vP50/cP50, vP99/cP99)
-	fmt.Printf("| saturated items per second | %.0f certificates/s (closed loop, 64 in flight) | %.0f tx/s (8 clients) | %.2f |\n",
-		vTPS, cTPS, vTPS/cTPS)
+	fmt.Printf("| saturated items per second | %.0f certificates/s (closed loop, %d in flight) | %.0f tx/s (8 clients) | %.2f |\n",
+		vTPS, vs[0].InFlight, cTPS, vTPS/cTPS)
 	fmt.Printf("| Verity CPU per certificate (all nodes) | %.1f ms | | |\n", vCPU)
 	fmt.Printf("\nVerity jobs not final: %d; CometBFT transactions failed: %d\n", notFinal, failed)
 }
