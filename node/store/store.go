@@ -915,7 +915,7 @@ func splitReceipts(c *consensus.Certificate, bs []StoredBallot) (receipts []byte
 	for i := range bs {
 		b := &bs[i]
 		if b.Ballot.JobID == c.JobID {
-			if r, ok := ballotFromCertificate(c, b.Ballot.Validator); ok && bytes.Equal(r.AppendJSON(nil), b.Ballot.AppendJSON(nil)) {
+			if r, ok := ballotFromCertificate(c, b.Ballot.Validator); ok && sameBallot(&r, &b.Ballot) {
 				receipts = append(receipts, b.Ballot.Validator[:]...)
 				receipts = binary.BigEndian.AppendUint64(receipts, uint64(b.ReceivedAt.UnixNano()))
 				continue
@@ -924,6 +924,17 @@ func splitReceipts(c *consensus.Certificate, bs []StoredBallot) (receipts []byte
 		rest = append(rest, *b)
 	}
 	return receipts, rest
+}
+
+// sameBallot reports whether a and b are the same ballot, field by field
+// (what their encodings would say, without encoding them).
+func sameBallot(a, b *consensus.Ballot) bool {
+	if a.NetworkID != b.NetworkID || a.JobID != b.JobID || a.OutputHash != b.OutputHash || a.ClaimsRoot != b.ClaimsRoot ||
+		a.Validator != b.Validator || !slices.Equal(a.ClaimIndexes, b.ClaimIndexes) || !slices.Equal(a.Verdicts, b.Verdicts) ||
+		!bytes.Equal(a.Signature, b.Signature) || (a.Batch == nil) != (b.Batch == nil) {
+		return false
+	}
+	return a.Batch == nil || a.Batch.Index == b.Batch.Index && a.Batch.Count == b.Batch.Count && slices.Equal(a.Batch.Siblings, b.Batch.Siblings)
 }
 
 // ballotFromCertificate is the ballot of validator that c carries.

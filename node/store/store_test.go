@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -578,5 +579,75 @@ func TestBallotsAsReceipts(t *testing.T) {
 	}
 	if n := whole(); n != 3 {
 		t.Fatalf("%d ballots stored whole, want 3", n)
+	}
+}
+
+// TestSameBallotSeesEveryField: sameBallot tells apart two ballots that
+// differ in any one field, however deep, so that a field added to a
+// ballot cannot be lost by a receipt.
+func TestSameBallotSeesEveryField(t *testing.T) {
+	base := consensus.Ballot{NetworkID: 1, JobID: common.Hash{2}, OutputHash: common.Hash{3}, ClaimsRoot: common.Hash{4},
+		Vote: consensus.Vote{Validator: common.Address{5}, ClaimIndexes: []uint32{0}, Verdicts: []claims.Verdict{claims.True},
+			Signature: []byte{6}, Batch: &consensus.BatchProof{Index: 1, Count: 2, Siblings: []common.Hash{{7}}}}}
+	if !sameBallot(&base, &base) {
+		t.Fatal("a ballot differs from itself")
+	}
+	// clone is a deep copy of base, through the encoding.
+	clone := func() consensus.Ballot {
+		var c consensus.Ballot
+		if rest, ok := consensus.ParseBallotJSON(base.AppendJSON(nil), &c); !ok || string(rest) != "}" {
+			t.Fatal("base ballot does not read back")
+		}
+		return c
+	}
+	// Every leaf field, by its path of field indexes, is changed in a copy.
+	var leaves [][]int
+	var walk func(typ reflect.Type, path []int)
+	walk = func(typ reflect.Type, path []int) {
+		for i := range typ.NumField() {
+			f := typ.Field(i)
+			p := append(slices.Clone(path), i)
+			switch {
+			case f.Type.Kind() == reflect.Struct:
+				walk(f.Type, p)
+			case f.Type.Kind() == reflect.Pointer && f.Type.Elem().Kind() == reflect.Struct:
+				leaves = append(leaves, p) // the pointer itself: nil
+				walk(f.Type.Elem(), p)
+			default:
+				leaves = append(leaves, p)
+			}
+		}
+	}
+	walk(reflect.TypeFor[consensus.Ballot](), nil)
+	if len(leaves) < 12 {
+		t.Fatalf("%d fields found, want at least the 12 of today", len(leaves))
+	}
+	for _, path := range leaves {
+		c := clone()
+		v := reflect.ValueOf(&c).Elem()
+		for i, idx := range path {
+			if v.Kind() == reflect.Pointer {
+				v = v.Elem()
+			}
+			v = v.Field(idx)
+			if i < len(path)-1 {
+				continue
+			}
+			switch v.Kind() {
+			case reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+				v.SetUint(v.Uint() + 1)
+			case reflect.Array:
+				v.Index(0).SetUint(v.Index(0).Uint() + 1)
+			case reflect.Slice:
+				v.Set(reflect.Append(v, reflect.Zero(v.Type().Elem())))
+			case reflect.Pointer:
+				v.Set(reflect.Zero(v.Type()))
+			default:
+				t.Fatalf("field %v of kind %s: teach this test to change it", path, v.Kind())
+			}
+		}
+		if sameBallot(&base, &c) || sameBallot(&c, &base) {
+			t.Errorf("ballots that differ in field %v are the same to sameBallot", path)
+		}
 	}
 }
