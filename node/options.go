@@ -57,7 +57,9 @@ type Options struct {
 	Deadline       time.Duration
 	MaxDeadline    time.Duration
 	MaxOutputBytes int
-	// JudgeConcurrency bounds the jobs judged at once (default 64).
+	// JudgeConcurrency bounds the jobs judged at once (default 64): the
+	// ballot policy's judgments, not the signing, storing and sending of
+	// the ballots they give, which go on without a slot.
 	JudgeConcurrency int
 	// EventBuffer and EventBufferBytes bound the recent events kept for
 	// replay to clients that reconnect: at most that many events and that

@@ -177,21 +177,33 @@ func (v *validator) castBallot(m *JobMessage, gw peer.ID, rec *store.Job) bool {
 	v.tasks.goTracked(func() {
 		defer v.load.Add(-1)
 		defer v.announce.doneJudging(m.JobID)
-		defer func() { <-v.judge }()
-		v.judgeAndSend(m, gw, mine, rec)
+		released := false
+		release := func() {
+			if !released {
+				released = true
+				<-v.judge
+			}
+		}
+		defer release() // if judging panicked
+		v.judgeAndSend(m, gw, mine, rec, release)
 	})
 	return true
 }
 
 // judgeAndSend has the ballot policy judge this validator's claims of m
-// by the job's deadline, then signs and sends what it says.
-func (v *validator) judgeAndSend(m *JobMessage, gw peer.ID, mine []uint32, rec *store.Job) {
+// by the job's deadline, then signs and sends what it says. It calls
+// judged once the policy has answered: the judging slot is free for the
+// next job while this one's ballot is signed, stored and sent, which take
+// a batch's linger and a durable commit (docs/performance.md, "Judging
+// slots").
+func (v *validator) judgeAndSend(m *JobMessage, gw peer.ID, mine []uint32, rec *store.Job, judged func()) {
 	ctx, cancel := context.WithDeadline(v.ctx, time.UnixMilli(int64(m.Deadline)))
 	defer cancel()
 	lists := v.opts.Ballots.Ballots(ctx, &Judgement{
 		Job: m, Mine: mine, Validator: v.signer.Address(), Set: v.set, Verifier: v.opts.Verifier,
 		Observed: func() ([]*consensus.Ballot, <-chan struct{}) { return v.obs.book.observed(m.JobID) },
 	})
+	judged()
 	if ctx.Err() != nil || len(lists) == 0 {
 		if rec != nil { // keep the record for reads; no ballot is due any more
 			v.storeJob(rec)

@@ -1,0 +1,143 @@
+package node
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/crypto"
+
+	"github.com/verity-network/verity/api"
+	"github.com/verity-network/verity/claims"
+	"github.com/verity-network/verity/consensus"
+	"github.com/verity-network/verity/sigs"
+)
+
+// holdNextSigner is a KeySigner that, once armed, holds the next
+// signature until release is closed.
+type holdNextSigner struct {
+	*sigs.KeySigner
+	mu      sync.Mutex
+	armed   bool
+	held    chan struct{} // closed when the held signature starts
+	release chan struct{}
+}
+
+func (s *holdNextSigner) SignDigest(d common.Hash) ([]byte, error) {
+	s.mu.Lock()
+	hold := s.armed
+	s.armed = false
+	s.mu.Unlock()
+	if hold {
+		close(s.held)
+		<-s.release
+	}
+	return s.KeySigner.SignDigest(d)
+}
+
+func (s *holdNextSigner) arm() {
+	s.mu.Lock()
+	s.armed = true
+	s.mu.Unlock()
+}
+
+// judgingPolicy votes true on every claim, arming the signer when it
+// judges the first job and telling judged about every job it judges.
+type judgingPolicy struct {
+	signer *holdNextSigner
+	once   sync.Once
+	judged chan common.Hash
+}
+
+func (p *judgingPolicy) Ballots(_ context.Context, j *Judgement) [][]claims.Verdict {
+	// The first job's ballot is the next signature: it is held.
+	p.once.Do(p.signer.arm)
+	p.judged <- j.Job.JobID
+	v := make([]claims.Verdict, len(j.Mine))
+	for i := range v {
+		v[i] = claims.True
+	}
+	return [][]claims.Verdict{v}
+}
+
+// TestJudgingSlotFreedBeforeTheBallotIsSigned: a validator that judges
+// one job at a time (JudgeConcurrency 1) judges the next job while the
+// ballot of the one before is still being signed (and then stored and
+// sent): the judging slot bounds the judging, not the signing linger and
+// the durable commit that follow it.
+func TestJudgingSlotFreedBeforeTheBallotIsSigned(t *testing.T) {
+	key, err := crypto.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer := &holdNextSigner{KeySigner: sigs.NewKeySigner(key), held: make(chan struct{}), release: make(chan struct{})}
+	policy := &judgingPolicy{signer: signer, judged: make(chan common.Hash, 2)}
+	g := &consensus.Genesis{NetworkID: 9, Validators: []consensus.Validator{{Name: "solo", Address: crypto.PubkeyToAddress(key.PublicKey), Stake: 1}}}
+	n, err := New(Options{Key: key, Genesis: g, Verifier: claims.Arithmetic{}, Ballots: policy, JudgeConcurrency: 1,
+		DataDir: t.TempDir(), ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.signer = signer
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := n.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer n.Stop()
+	defer func() {
+		select {
+		case <-signer.release:
+		default:
+			close(signer.release)
+		}
+	}()
+
+	first, err := n.Submit(ctx, api.VerifyRequest{Output: "2 + 2 = 4."})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wait := func(what string, ch <-chan struct{}) {
+		t.Helper()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			t.Fatalf("%s: %v", what, ctx.Err())
+		}
+	}
+	judged := func() common.Hash {
+		t.Helper()
+		select {
+		case id := <-policy.judged:
+			return id
+		case <-ctx.Done():
+			t.Fatalf("no job judged: %v", ctx.Err())
+			return common.Hash{}
+		}
+	}
+	if id := judged(); id != first.JobID {
+		t.Fatalf("judged %s first, want %s", id.Hex(), first.JobID.Hex())
+	}
+	wait("the first ballot's signature is not held", signer.held)
+
+	second, err := n.Submit(ctx, api.VerifyRequest{Output: "3 + 3 = 6."})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id := judged(); id != second.JobID {
+		t.Fatalf("judged %s second, want %s", id.Hex(), second.JobID.Hex())
+	}
+	// Judged while the first job's ballot was still held at its
+	// signature: not stored yet.
+	if b, err := n.store.OwnBallot(first.JobID); err == nil {
+		t.Fatalf("the first job's ballot was stored before the second job was judged: %+v", b)
+	}
+	close(signer.release)
+	for _, id := range []common.Hash{first.JobID, second.JobID} {
+		if c, err := n.WaitFinal(ctx, id); err != nil || c.Status != consensus.StatusVerified {
+			t.Fatalf("job %s: %+v %v", id.Hex(), c, err)
+		}
+	}
+}
