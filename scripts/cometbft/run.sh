@@ -8,14 +8,14 @@
 #
 #   bash scripts/cometbft/run.sh            # 3 rounds, about 4 minutes
 #   ROUNDS=5 bash scripts/cometbft/run.sh
-#   INFLIGHT=64 bash scripts/cometbft/run.sh   # Verity's saturated loop
+#   INFLIGHT=256 bash scripts/cometbft/run.sh  # Verity's saturated loop
 #
 # Verity's saturated loop keeps INFLIGHT jobs waiting for their
-# certificates (default 256). CometBFT's clients wait only for the mempool
-# to take a transaction (broadcast_tx_sync), so its blocks always have
-# work; a loop of 64 jobs that each wait for their certificate left a
-# quarter of the machine idle (docs/performance.md, "Enough jobs in
-# flight").
+# certificates (default 1024). CometBFT's clients wait only for the
+# mempool to take a transaction (broadcast_tx_sync), so its blocks always
+# have work (its mempool holds up to 5,000); a loop of 64 jobs that each
+# wait for their certificate left a quarter of the machine idle
+# (docs/performance.md, "Enough jobs in flight").
 #
 # Installs cometbft v0.38.25 with the Go toolchain (into GOBIN or
 # $(go env GOPATH)/bin) when it is not already there. Writes every result
@@ -26,7 +26,7 @@ cd "$(dirname "$0")/../.."
 
 version=v0.38.25
 rounds=${ROUNDS:-3}
-inflight=${INFLIGHT:-256}
+inflight=${INFLIGHT:-1024}
 out=${OUT:-${TMPDIR:-/tmp}/verity-vs-cometbft}
 rm -rf "$out"
 mkdir -p "$out"
