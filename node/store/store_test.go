@@ -29,6 +29,20 @@ func openTemp(t *testing.T) (*Store, string) {
 	return s, path
 }
 
+// reopen closes s and opens its file again, closed when t ends.
+func reopen(t *testing.T, s *Store, path string) *Store {
+	t.Helper()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
 func TestWritesSurviveReopen(t *testing.T) {
 	s, path := openTemp(t)
 	id := common.Hash{1}
@@ -221,14 +235,7 @@ func TestCertificateWithBallotsOneCommit(t *testing.T) {
 	if again := s.Stats(); again.Commits != after.Commits {
 		t.Fatalf("a certificate already held cost %d commits", again.Commits-after.Commits)
 	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	s, err := Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s = reopen(t, s, path)
 	got, err := s.Ballots(id)
 	if err != nil || len(got) != 3 {
 		t.Fatalf("ballots after reopen: %+v %v", got, err)
@@ -551,14 +558,7 @@ func TestBallotsAsReceipts(t *testing.T) {
 	if n := whole(); n != 2 {
 		t.Fatalf("%d ballots stored whole, want 2 (validator 4's, not in the certificate, and validator 2's other one)", n)
 	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	s, err := Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s = reopen(t, s, path)
 	want := []StoredBallot{bs[1], ballot(other, 33), bs[0], bs[2]}
 	got, err := s.Ballots(id)
 	if err != nil || len(got) != len(want) {
