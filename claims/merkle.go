@@ -5,7 +5,8 @@ import (
 	"fmt"
 
 	"github.com/ethereum/go-ethereum/common"
-	"github.com/ethereum/go-ethereum/crypto"
+
+	"github.com/verity-network/verity/internal/keccak"
 )
 
 // Domain tags of the claims Merkle tree. A leaf can never be confused with an
@@ -20,7 +21,7 @@ func Leaf(claimHash common.Hash) common.Hash {
 	var buf [33]byte
 	buf[0] = leafTag
 	copy(buf[1:], claimHash[:])
-	return crypto.Keccak256Hash(buf[:])
+	return keccak.Sum(buf[:])
 }
 
 func inner(left, right common.Hash) common.Hash {
@@ -28,7 +29,7 @@ func inner(left, right common.Hash) common.Hash {
 	buf[0] = innerTag
 	copy(buf[1:33], left[:])
 	copy(buf[33:], right[:])
-	return crypto.Keccak256Hash(buf[:])
+	return keccak.Sum(buf[:])
 }
 
 // Root is the claims Merkle root over claim hashes in order.

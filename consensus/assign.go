@@ -6,7 +6,8 @@ import (
 	"slices"
 
 	"github.com/ethereum/go-ethereum/common"
-	"github.com/ethereum/go-ethereum/crypto"
+
+	"github.com/verity-network/verity/internal/keccak"
 )
 
 // Assignment maps each claim of a job to the validators that judge it.
@@ -103,14 +104,14 @@ func assignSeed(jobID common.Hash, claim uint32) common.Hash {
 	buf = append(buf, "verity.assign.v1"...)
 	buf = append(buf, jobID[:]...)
 	buf = binary.BigEndian.AppendUint32(buf, claim)
-	return crypto.Keccak256Hash(buf)
+	return keccak.Sum(buf)
 }
 
 func drawPoint(seed common.Hash, k uint32, modulus uint64) uint64 {
 	var buf [36]byte
 	copy(buf[:], seed[:])
 	binary.BigEndian.PutUint32(buf[32:], k)
-	h := crypto.Keccak256(buf[:])
+	h := keccak.Sum(buf[:])
 	hi := binary.BigEndian.Uint64(h[0:8])
 	lo := binary.BigEndian.Uint64(h[8:16])
 	return bits.Rem64(hi, lo, modulus)

@@ -12,6 +12,7 @@ import (
 	"github.com/ethereum/go-ethereum/crypto"
 
 	"github.com/verity-network/verity/claims"
+	"github.com/verity-network/verity/internal/keccak"
 	"github.com/verity-network/verity/sigs"
 )
 
@@ -71,7 +72,7 @@ func (p JobParams) ID() common.Hash {
 	buf = append(buf, p.Gateway[:]...)
 	buf = binary.BigEndian.AppendUint64(buf, p.Deadline)
 	buf = append(buf, p.Nonce[:]...)
-	return crypto.Keccak256Hash(buf)
+	return keccak.Sum(buf)
 }
 
 // EffectiveReplication is the number of validators assigned to each claim.

@@ -6,6 +6,8 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/crypto"
+
+	"github.com/verity-network/verity/internal/keccak"
 )
 
 // Type strings of the EIP-712 structs Verity signs. They are part of the
@@ -69,7 +71,7 @@ func domainSeparator(networkID uint64) common.Hash {
 	copy(buf[32:], nameHash[:])
 	copy(buf[64:], versionHash[:])
 	putUint(buf[96:128], networkID)
-	return crypto.Keccak256Hash(buf[:])
+	return keccak.Sum(buf[:])
 }
 
 // BallotData is the signed content of a ballot.
@@ -93,15 +95,15 @@ func BallotStructHash(b BallotData) common.Hash {
 	for i, v := range b.ClaimIndexes {
 		putUint(idx[32*i:32*i+32], uint64(v))
 	}
-	h := crypto.Keccak256Hash(idx)
+	h := keccak.Sum(idx)
 	copy(buf[128:], h[:])
 	ver := make([]byte, 32*len(b.Verdicts))
 	for i, v := range b.Verdicts {
 		ver[32*i+31] = v
 	}
-	h = crypto.Keccak256Hash(ver)
+	h = keccak.Sum(ver)
 	copy(buf[160:], h[:])
-	return crypto.Keccak256Hash(buf[:])
+	return keccak.Sum(buf[:])
 }
 
 // BallotDigest is the EIP-712 digest a validator signs for a ballot:
@@ -133,7 +135,7 @@ func JobStructHash(j JobData) common.Hash {
 	putUint(buf[128:160], uint64(j.ClaimCount))
 	putUint(buf[160:192], j.Deadline)
 	putUint(buf[192:224], j.Resend)
-	return crypto.Keccak256Hash(buf[:])
+	return keccak.Sum(buf[:])
 }
 
 // JobDigest is the EIP-712 digest a gateway signs for a job.
@@ -165,16 +167,16 @@ func CertificateStructHash(c CertificateData) common.Hash {
 	for i, v := range c.Verdicts {
 		ver[32*i+31] = v
 	}
-	h := crypto.Keccak256Hash(ver)
+	h := keccak.Sum(ver)
 	copy(buf[128:], h[:])
 	voters := make([]byte, 32*len(c.Voters))
 	for i, a := range c.Voters {
 		copy(voters[32*i+12:32*i+32], a[:])
 	}
-	h = crypto.Keccak256Hash(voters)
+	h = keccak.Sum(voters)
 	copy(buf[160:], h[:])
 	putUint(buf[192:224], c.IssuedAt)
-	return crypto.Keccak256Hash(buf[:])
+	return keccak.Sum(buf[:])
 }
 
 // CertificateDigest is the EIP-712 digest a gateway signs for a
@@ -189,7 +191,7 @@ func BatchStructHash(root common.Hash, count uint32) common.Hash {
 	copy(buf[0:], batchTypeHash[:])
 	copy(buf[32:], root[:])
 	putUint(buf[64:96], uint64(count))
-	return crypto.Keccak256Hash(buf[:])
+	return keccak.Sum(buf[:])
 }
 
 // BatchDigest is the EIP-712 digest a signer signs for a batch of messages.
@@ -203,7 +205,7 @@ func TypedDataDigest(domainSeparator, structHash common.Hash) common.Hash {
 	buf[0], buf[1] = 0x19, 0x01
 	copy(buf[2:34], domainSeparator[:])
 	copy(buf[34:], structHash[:])
-	return crypto.Keccak256Hash(buf[:])
+	return keccak.Sum(buf[:])
 }
 
 // putUint writes v as a big-endian uint256 into the 32-byte slot dst.
