@@ -5,6 +5,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"sync"
 
 	"github.com/verity-network/verity/internal/jsonw"
 )
@@ -95,7 +96,7 @@ func ParseJobJSON(data []byte, j *Job) bool {
 	}
 	// Read field by field in the one order, each in its one form: this
 	// is the encoding. Written again, it must be these bytes.
-	if !bytes.Equal(v.AppendJSON(make([]byte, 0, len(data))), data) {
+	if !encodesTo(&v, data) {
 		return false
 	}
 	*j = v
@@ -105,4 +106,21 @@ func ParseJobJSON(data []byte, j *Job) bool {
 func readString(p *jsonParser) (s string, ok bool) {
 	ok = p.str(&s)
 	return s, ok
+}
+
+// checkBuffers holds the buffers encodesTo writes a job into: every
+// validator checks every job it takes this way, and the buffer is done
+// with once compared.
+var checkBuffers = sync.Pool{New: func() any { return new([]byte) }}
+
+// encodesTo reports whether j's encoding is data.
+func encodesTo(j *Job, data []byte) bool {
+	buf := checkBuffers.Get().(*[]byte)
+	enc := j.AppendJSON((*buf)[:0])
+	same := bytes.Equal(enc, data)
+	if cap(enc) <= 64<<10 { // a buffer grown by a large job is let go
+		*buf = enc[:0]
+		checkBuffers.Put(buf)
+	}
+	return same
 }
