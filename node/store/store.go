@@ -697,21 +697,17 @@ func receiptBallots(tx *bolt.Tx, job common.Hash, out *[]StoredBallot) error {
 	if data == nil {
 		return nil
 	}
-	var sum certSummary
-	if err := json.Unmarshal(data, &sum); err != nil {
+	var c consensus.Certificate
+	if err := decodeCertificate(data, &c); err != nil {
 		return fmt.Errorf("certificate %x: %w", job, err)
 	}
-	v := tx.Bucket(bucketCertIndex).Get(certIndexKey(sum.IssuedAt, job))
+	v := tx.Bucket(bucketCertIndex).Get(certIndexKey(c.IssuedAt, job))
 	if len(v) <= 8 {
 		return nil
 	}
 	receipts := v[8:]
 	if len(receipts)%receiptSize != 0 {
 		return fmt.Errorf("certificate %x: ballot receipts of %d bytes", job, len(receipts))
-	}
-	var c consensus.Certificate
-	if err := decodeCertificate(data, &c); err != nil {
-		return fmt.Errorf("certificate %x: %w", job, err)
 	}
 	for ; len(receipts) > 0; receipts = receipts[receiptSize:] {
 		validator := common.BytesToAddress(receipts[:common.AddressLength])
