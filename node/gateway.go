@@ -595,7 +595,7 @@ func (g *gateway) issue(j *aggJob, cert *consensus.Certificate, now time.Time, e
 		return
 	}
 	t0 := time.Now()
-	stored, err := g.storeCertificate(cert, data, now, ballots)
+	stored, err := g.storeCertificate(cert, now, ballots)
 	if err != nil {
 		// The job stays provisional in the store; a restart resumes it.
 		return
@@ -631,11 +631,11 @@ func (g *gateway) issue(j *aggJob, cert *consensus.Certificate, now time.Time, e
 
 // storeCertificate stores a certificate this gateway issued, trying three
 // times; it reports whether this one was stored (not another of the job).
-func (g *gateway) storeCertificate(cert *consensus.Certificate, data []byte, now time.Time, ballots []store.StoredBallot) (bool, error) {
+func (g *gateway) storeCertificate(cert *consensus.Certificate, now time.Time, ballots []store.StoredBallot) (bool, error) {
 	var stored bool
 	var err error
 	for attempt := range 3 {
-		if stored, err = g.store.PutCertificateData(cert, data, now, ballots...); err == nil || errors.Is(err, store.ErrClosed) {
+		if stored, err = g.store.PutCertificate(cert, now, ballots...); err == nil || errors.Is(err, store.ErrClosed) {
 			return stored, err
 		}
 		log.Errorw("store certificate", "job", cert.JobID.Hex(), "attempt", attempt+1, "err", err)

@@ -380,7 +380,7 @@ func (o *observer) checkCert(data []byte, own bool) (*consensus.Certificate, p2p
 // data is c as received: a copy whose bytes are those stored (as a
 // catch-up answer's are) is held without decoding the stored one.
 func (o *observer) holdsCertificate(c *consensus.Certificate, data []byte) bool {
-	if held, same, err := o.store.CompareCertificate(c.JobID, data); err != nil || !held || same {
+	if held, same, err := o.store.CompareCertificate(c, data); err != nil || !held || same {
 		return err == nil && held
 	}
 	held, err := o.store.Certificate(c.JobID)
@@ -405,7 +405,7 @@ func (o *observer) onCert(v any) {
 // storeCert stores a certificate this node took (checkCert), from gossip or
 // catch-up. The job's record, if any, becomes final with it.
 func (o *observer) storeCert(c *consensus.Certificate, data []byte) {
-	stored, err := o.store.PutCertificateData(c, data, o.clock.Now())
+	stored, err := o.store.PutCertificate(c, o.clock.Now())
 	if err != nil {
 		if !errors.Is(err, store.ErrClosed) {
 			log.Errorw("store certificate", "job", c.JobID.Hex(), "err", err)

@@ -295,8 +295,8 @@ func Open(path string) (*Store, error) {
 		}
 		// A store written before the index: index what it holds.
 		return tx.Bucket(bucketCerts).ForEach(func(k, v []byte) error {
-			var c certSummary
-			if err := json.Unmarshal(v, &c); err != nil {
+			c, err := readSummary(v)
+			if err != nil {
 				return fmt.Errorf("certificate %x: %w", k, err)
 			}
 			return tx.Bucket(bucketCertIndex).Put(certIndexKey(c.IssuedAt, common.BytesToHash(k)), nil)
@@ -465,13 +465,12 @@ func (s *Store) PutJob(j *Job) error {
 func putJob(tx *bolt.Tx, j *Job, data []byte) error {
 	if !j.Status.Final() {
 		if cert := tx.Bucket(bucketCerts).Get(j.ID[:]); cert != nil {
-			var c certSummary
-			if err := json.Unmarshal(cert, &c); err != nil {
+			c, err := readSummary(cert)
+			if err != nil {
 				return fmt.Errorf("certificate %x: %w", j.ID, err)
 			}
 			final := *j
 			final.Status, final.FinalAt = c.Status, c.IssuedAt
-			var err error
 			if data, err = encodeJob(&final); err != nil {
 				return err
 			}
@@ -485,6 +484,20 @@ func putJob(tx *bolt.Tx, j *Job, data []byte) error {
 type certSummary struct {
 	Status   consensus.Status `json:"status"`
 	IssuedAt time.Time        `json:"issued_at"`
+}
+
+// readSummary reads the summary of a stored certificate, in either form.
+func readSummary(data []byte) (certSummary, error) {
+	var s certSummary
+	if !isBinaryCert(data) {
+		err := json.Unmarshal(data, &s)
+		return s, err
+	}
+	var c consensus.Certificate
+	if err := parseCert(data, &c); err != nil {
+		return s, err
+	}
+	return certSummary{Status: c.Status, IssuedAt: c.IssuedAt}, nil
 }
 
 // certIndexKey is a certificate's key in bucketCertIndex.
@@ -548,8 +561,8 @@ func withCertificate(tx *bolt.Tx, j *Job) error {
 	if data == nil {
 		return nil
 	}
-	var c certSummary
-	if err := json.Unmarshal(data, &c); err != nil {
+	c, err := readSummary(data)
+	if err != nil {
 		return fmt.Errorf("certificate %x: %w", j.ID, err)
 	}
 	j.Status, j.FinalAt = c.Status, c.IssuedAt
@@ -824,15 +837,10 @@ func getOwn(tx *bolt.Tx, job common.Hash, b *consensus.Ballot) error {
 // reads the job's status from it), in one transaction, with ballots counted for the job (AddBallots), if any. A
 // certificate already stored for the job is kept (the first one wins) and
 // returned with stored=false; the ballots are then stored all the same.
+//
+// The certificate is stored in the store's binary form (certcodec.go),
+// encoded before the write transaction, not in it.
 func (s *Store) PutCertificate(c *consensus.Certificate, finalAt time.Time, ballots ...StoredBallot) (stored bool, err error) {
-	return s.PutCertificateData(c, nil, finalAt, ballots...)
-}
-
-// PutCertificateData is PutCertificate of a certificate already encoded:
-// data is c's JSON (as a peer sent it, or as this node gossips it), stored
-// as it is; nil encodes c. Either way the encoding is done before the
-// write transaction, not in it.
-func (s *Store) PutCertificateData(c *consensus.Certificate, data []byte, finalAt time.Time, ballots ...StoredBallot) (stored bool, err error) {
 	if len(ballots) == 0 {
 		// A node gets most certificates it already holds (its own,
 		// back from gossip): check without a write transaction, which
@@ -842,11 +850,7 @@ func (s *Store) PutCertificateData(c *consensus.Certificate, data []byte, finalA
 			return false, err
 		}
 	}
-	if data == nil {
-		if data, err = json.Marshal(c); err != nil {
-			return false, err
-		}
-	}
+	data := appendCert(make([]byte, 0, certSize(c)), c)
 	// The ballots the certificate carries are stored as receipts (who,
 	// and when it came) in its index entry, not whole: Ballots rebuilds
 	// them from the certificate. The others are stored whole.
@@ -959,11 +963,15 @@ func (s *Store) Certificate(job common.Hash) (*consensus.Certificate, error) {
 	return &c, nil
 }
 
-// decodeCertificate decodes a stored certificate: the bytes a node wrote
-// or took from a peer, read the fast way when they are in the form a
+// decodeCertificate decodes a stored certificate: the binary form
+// (certcodec.go), or JSON in a store written before it, as a node wrote
+// it or took it from a peer, read the fast way when it is in the form a
 // node writes (consensus.ParseCertificateJSON), with encoding/json
 // otherwise.
 func decodeCertificate(data []byte, c *consensus.Certificate) error {
+	if isBinaryCert(data) {
+		return parseCert(data, c)
+	}
 	if consensus.ParseCertificateJSON(data, c) {
 		return nil
 	}
@@ -972,7 +980,19 @@ func decodeCertificate(data []byte, c *consensus.Certificate) error {
 
 // Certificates calls fn for every stored certificate until fn returns false.
 func (s *Store) Certificates(fn func(*consensus.Certificate) bool) error {
-	return scan(s, bucketCerts, nil, "certificate", fn)
+	return s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketCerts).Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			var cert consensus.Certificate
+			if err := decodeCertificate(v, &cert); err != nil {
+				return fmt.Errorf("certificate %x: %w", k, err)
+			}
+			if !fn(&cert) {
+				return nil
+			}
+		}
+		return nil
+	})
 }
 
 // LastIssued returns the issue time of the newest certificate stored, and
@@ -990,13 +1010,20 @@ func (s *Store) LastIssued() (time.Time, bool, error) {
 	return at, ok, err
 }
 
-// CompareCertificate reports whether a certificate of the job is stored
-// (held) and whether its stored encoding is data, byte for byte (same),
-// without decoding it.
-func (s *Store) CompareCertificate(job common.Hash, data []byte) (held, same bool, err error) {
+// CompareCertificate reports whether a certificate of c's job is stored
+// (held) and whether it is c (same), without decoding it: the same
+// binary form, or for a certificate stored as JSON before that form, the
+// same bytes as data, c's JSON as received.
+func (s *Store) CompareCertificate(c *consensus.Certificate, data []byte) (held, same bool, err error) {
+	enc := appendCert(make([]byte, 0, certSize(c)), c)
 	err = s.db.View(func(tx *bolt.Tx) error {
-		stored := tx.Bucket(bucketCerts).Get(job[:])
-		held, same = stored != nil, stored != nil && bytes.Equal(stored, data)
+		stored := tx.Bucket(bucketCerts).Get(c.JobID[:])
+		held = stored != nil
+		if isBinaryCert(stored) {
+			same = bytes.Equal(stored, enc)
+		} else {
+			same = held && bytes.Equal(stored, data)
+		}
 		return nil
 	})
 	return held, same, err

@@ -287,27 +287,6 @@ func TestCertificateLeavesJobRecord(t *testing.T) {
 	}
 }
 
-// TestPutCertificateDataStoresTheBytes: a certificate put with its bytes is
-// stored as those bytes (a copy with the same bytes compares same without
-// decoding) and reads back as the certificate.
-func TestPutCertificateDataStoresTheBytes(t *testing.T) {
-	s, _ := openTemp(t)
-	defer s.Close()
-	id := common.Hash{3}
-	c := &consensus.Certificate{JobID: id, Status: consensus.StatusVerified, IssuedAt: time.UnixMilli(1_700_000_000_000).UTC()}
-	data := []byte(`{"job_id":"` + id.Hex() + `","status":"verified","issued_at":"2023-11-14T22:13:20Z"}`)
-	if stored, err := s.PutCertificateData(c, data, time.Unix(20, 0)); err != nil || !stored {
-		t.Fatalf("put certificate: %v %v", stored, err)
-	}
-	if held, same, err := s.CompareCertificate(id, data); err != nil || !held || !same {
-		t.Fatalf("compare with the bytes put: held %v same %v %v", held, same, err)
-	}
-	got, err := s.Certificate(id)
-	if err != nil || got.JobID != id || got.Status != c.Status || !got.IssuedAt.Equal(c.IssuedAt) {
-		t.Fatalf("read back %+v %v, want %+v", got, err, c)
-	}
-}
-
 // A job record reads back as json.Marshal's would, its message byte for
 // byte as given (encodeJob appends it as it is: no HTML escaping, no
 // compaction).
@@ -418,10 +397,11 @@ func TestEncodeBallotsIsMarshal(t *testing.T) {
 	}
 }
 
-// TestCertificateReadsBothWays: a certificate reads back the same whether
-// its bytes are in the form a node writes (read by
-// consensus.ParseCertificateJSON) or not (HTML escapes, indentation: read
-// by encoding/json).
+// TestCertificateReadsBothWays: a certificate stored as JSON, by a store
+// written before the binary form, reads back the same whether its bytes
+// are in the form a node writes (read by consensus.ParseCertificateJSON)
+// or not (HTML escapes, indentation: read by encoding/json); and the same
+// as one stored now, in the binary form.
 func TestCertificateReadsBothWays(t *testing.T) {
 	s, _ := openTemp(t)
 	defer s.Close()
@@ -444,9 +424,11 @@ func TestCertificateReadsBothWays(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i, data := range [][]byte{wire, marshalled, indented} {
+	for i, data := range [][]byte{wire, marshalled, indented, nil} {
 		c.JobID = common.Hash{byte(i + 1)}
-		if _, err := s.PutCertificateData(c, data, time.Now()); err != nil {
+		if data != nil {
+			putJSONCert(t, s, c.JobID, data)
+		} else if _, err := s.PutCertificate(c, time.Now()); err != nil {
 			t.Fatal(err)
 		}
 		got, err := s.Certificate(c.JobID)
