@@ -147,11 +147,15 @@ func FuzzParseCert(f *testing.F) {
 	})
 }
 
-// putJSONCert writes a certificate's JSON under its job's id, as a store
-// written before the binary form holds it.
+// putJSONCert stores a certificate's JSON for its job, as a store written
+// before the binary form holds it.
 func putJSONCert(t *testing.T, s *Store, job common.Hash, data []byte) {
 	t.Helper()
-	if err := s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketCerts).Put(job[:], data) }); err != nil {
+	sum, err := readSummary(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.db.Update(func(tx *bolt.Tx) error { return certPut(tx, job, sum.DeadlineMS, data) }); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -32,7 +32,12 @@ import (
 var (
 	bucketJobs    = []byte("jobs")
 	bucketBallots = []byte("ballots") // job id || validator address
-	bucketCerts   = []byte("certs")
+	// bucketCerts holds certificates, in the store's binary form
+	// (certcodec.go), under certKey: their job's deadline, then its id.
+	bucketCerts = []byte("certs_by_deadline")
+	// bucketCertsByJob held certificates under their job's id alone, in
+	// stores written before bucketCerts; Open moves them (moveCerts).
+	bucketCertsByJob = []byte("certs")
 	// bucketOwn held this node's own ballots in stores written before
 	// they moved beside their jobs (ownKey); it is still read.
 	bucketOwn   = []byte("own_ballots")
@@ -284,24 +289,35 @@ func Open(path string) (*Store, error) {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		indexed := tx.Bucket(bucketCertIndex) != nil
-		for _, b := range [][]byte{bucketJobs, bucketBallots, bucketCerts, bucketOwn, bucketAudit, bucketEvid, bucketCertIndex} {
+		for _, b := range [][]byte{bucketJobs, bucketBallots, bucketCerts, bucketOwn, bucketAudit, bucketEvid} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
 		}
-		if indexed {
-			return nil
-		}
-		// A store written before the index: index what it holds.
-		return tx.Bucket(bucketCerts).ForEach(func(k, v []byte) error {
-			c, err := readSummary(v)
-			if err != nil {
-				return fmt.Errorf("certificate %x: %w", k, err)
-			}
-			return tx.Bucket(bucketCertIndex).Put(certIndexKey(c.IssuedAt, common.BytesToHash(k)), nil)
-		})
+		return nil
 	})
+	if err == nil {
+		err = moveCerts(db)
+	}
+	if err == nil {
+		err = db.Update(func(tx *bolt.Tx) error {
+			if tx.Bucket(bucketCertIndex) != nil {
+				return nil
+			}
+			// A store written before the index: index what it holds.
+			index, err := tx.CreateBucket(bucketCertIndex)
+			if err != nil {
+				return err
+			}
+			return tx.Bucket(bucketCerts).ForEach(func(k, v []byte) error {
+				c, err := readSummary(v)
+				if err != nil {
+					return fmt.Errorf("certificate %x: %w", k, err)
+				}
+				return index.Put(certIndexKey(c.IssuedAt, common.BytesToHash(k[8:])), nil)
+			})
+		})
+	}
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("init store %s: %w", path, err)
@@ -464,7 +480,7 @@ func (s *Store) PutJob(j *Job) error {
 // is not changed.
 func putJob(tx *bolt.Tx, j *Job, data []byte) error {
 	if !j.Status.Final() {
-		if cert := tx.Bucket(bucketCerts).Get(j.ID[:]); cert != nil {
+		if cert := certGet(tx, j.ID); cert != nil {
 			c, err := readSummary(cert)
 			if err != nil {
 				return fmt.Errorf("certificate %x: %w", j.ID, err)
@@ -476,14 +492,21 @@ func putJob(tx *bolt.Tx, j *Job, data []byte) error {
 			}
 		}
 	}
-	return tx.Bucket(bucketJobs).Put(j.ID[:], data)
+	if err := tx.Bucket(bucketJobs).Put(j.ID[:], data); err != nil {
+		return err
+	}
+	if certKey(tx, j.ID) != nil {
+		return nil
+	}
+	return putDeadline(tx, j.ID, uint64(max(j.Deadline.UnixMilli(), 0)))
 }
 
 // certSummary is what the store reads of a stored certificate for its own
 // bookkeeping.
 type certSummary struct {
-	Status   consensus.Status `json:"status"`
-	IssuedAt time.Time        `json:"issued_at"`
+	Status     consensus.Status `json:"status"`
+	IssuedAt   time.Time        `json:"issued_at"`
+	DeadlineMS uint64           `json:"deadline_ms"`
 }
 
 // readSummary reads the summary of a stored certificate, in either form.
@@ -497,7 +520,7 @@ func readSummary(data []byte) (certSummary, error) {
 	if err := parseCert(data, &c); err != nil {
 		return s, err
 	}
-	return certSummary{Status: c.Status, IssuedAt: c.IssuedAt}, nil
+	return certSummary{Status: c.Status, IssuedAt: c.IssuedAt, DeadlineMS: c.DeadlineMS}, nil
 }
 
 // certIndexKey is a certificate's key in bucketCertIndex.
@@ -557,7 +580,7 @@ func withCertificate(tx *bolt.Tx, j *Job) error {
 	if j.Status.Final() {
 		return nil
 	}
-	data := tx.Bucket(bucketCerts).Get(j.ID[:])
+	data := certGet(tx, j.ID)
 	if data == nil {
 		return nil
 	}
@@ -578,7 +601,7 @@ func (s *Store) Jobs(fn func(*Job) bool) error {
 		c := tx.Bucket(bucketJobs).Cursor()
 		for k, v := c.First(); k != nil; k, v = c.Next() {
 			if len(k) != common.HashLength {
-				continue // an own ballot (ownKey)
+				continue // an own ballot (ownKey) or a deadline (deadlineKey)
 			}
 			var j Job
 			if err := json.Unmarshal(v, &j); err != nil {
@@ -706,7 +729,7 @@ func (s *Store) Ballots(job common.Hash) ([]StoredBallot, error) {
 // receiptBallots adds to out the ballots of job's certificate that this
 // node holds receipts of, but for validators out has a ballot of.
 func receiptBallots(tx *bolt.Tx, job common.Hash, out *[]StoredBallot) error {
-	data := tx.Bucket(bucketCerts).Get(job[:])
+	data := certGet(tx, job)
 	if data == nil {
 		return nil
 	}
@@ -861,7 +884,7 @@ func (s *Store) PutCertificate(c *consensus.Certificate, finalAt time.Time, ball
 	}
 	err = s.update(KindCertificate, func(tx *bolt.Tx) error {
 		stored = false
-		if tx.Bucket(bucketCerts).Get(c.JobID[:]) != nil {
+		if certGet(tx, c.JobID) != nil {
 			// Another certificate of the job stands: the ballots are
 			// stored whole (rare: encoded here, not before).
 			data, err := encodeBallots(ballots)
@@ -873,7 +896,7 @@ func (s *Store) PutCertificate(c *consensus.Certificate, finalAt time.Time, ball
 		if err := putBallots(tx, rest, restData); err != nil {
 			return err
 		}
-		if err := tx.Bucket(bucketCerts).Put(c.JobID[:], data); err != nil {
+		if err := certPut(tx, c.JobID, c.DeadlineMS, data); err != nil {
 			return err
 		}
 		// The job record is not rewritten: Job and Jobs read its final
@@ -951,7 +974,7 @@ func ballotFromCertificate(c *consensus.Certificate, validator common.Address) (
 func (s *Store) Certificate(job common.Hash) (*consensus.Certificate, error) {
 	var c consensus.Certificate
 	err := s.db.View(func(tx *bolt.Tx) error {
-		data := tx.Bucket(bucketCerts).Get(job[:])
+		data := certGet(tx, job)
 		if data == nil {
 			return ErrNotFound
 		}
@@ -985,7 +1008,7 @@ func (s *Store) Certificates(fn func(*consensus.Certificate) bool) error {
 		for k, v := c.First(); k != nil; k, v = c.Next() {
 			var cert consensus.Certificate
 			if err := decodeCertificate(v, &cert); err != nil {
-				return fmt.Errorf("certificate %x: %w", k, err)
+				return fmt.Errorf("certificate %x: %w", k[8:], err)
 			}
 			if !fn(&cert) {
 				return nil
@@ -1017,7 +1040,7 @@ func (s *Store) LastIssued() (time.Time, bool, error) {
 func (s *Store) CompareCertificate(c *consensus.Certificate, data []byte) (held, same bool, err error) {
 	enc := appendCert(make([]byte, 0, certSize(c)), c)
 	err = s.db.View(func(tx *bolt.Tx) error {
-		stored := tx.Bucket(bucketCerts).Get(c.JobID[:])
+		stored := certGet(tx, c.JobID)
 		held = stored != nil
 		if isBinaryCert(stored) {
 			same = bytes.Equal(stored, enc)
@@ -1032,7 +1055,7 @@ func (s *Store) CompareCertificate(c *consensus.Certificate, data []byte) (held,
 // HasCertificate reports whether a certificate of the job is stored.
 func (s *Store) HasCertificate(job common.Hash) (bool, error) {
 	var ok bool
-	err := s.db.View(func(tx *bolt.Tx) error { ok = tx.Bucket(bucketCerts).Get(job[:]) != nil; return nil })
+	err := s.db.View(func(tx *bolt.Tx) error { ok = certGet(tx, job) != nil; return nil })
 	return ok, err
 }
 
@@ -1071,7 +1094,6 @@ const certPageSize = 16
 // read, nil when the index has no more.
 func (s *Store) certPage(seek []byte, skip bool) (page []consensus.Certificate, last []byte, err error) {
 	err = s.db.View(func(tx *bolt.Tx) error {
-		certs := tx.Bucket(bucketCerts)
 		c := tx.Bucket(bucketCertIndex).Cursor()
 		for k, _ := c.Seek(seek); k != nil; k, _ = c.Next() {
 			if skip && bytes.Equal(k, seek) {
@@ -1082,7 +1104,7 @@ func (s *Store) certPage(seek []byte, skip bool) (page []consensus.Certificate, 
 			}
 			last = bytes.Clone(k)
 			id := k[8:]
-			data := certs.Get(id)
+			data := certGet(tx, common.Hash(id))
 			if data == nil {
 				continue
 			}

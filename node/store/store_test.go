@@ -462,8 +462,8 @@ func TestOwnBallotBesideItsJob(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if len(keys) != 2 || !bytes.Equal(keys[0], id[:]) || !bytes.Equal(keys[1], ownKey(id)) {
-		t.Fatalf("jobs bucket keys %x, want the job then its own ballot", keys)
+	if len(keys) != 3 || !bytes.Equal(keys[0], id[:]) || !bytes.Equal(keys[1], deadlineKey(id)) || !bytes.Equal(keys[2], ownKey(id)) {
+		t.Fatalf("jobs bucket keys %x, want the job, its deadline, then its own ballot", keys)
 	}
 	if got, err := s.OwnBallot(id); err != nil || got.Validator != b.Validator {
 		t.Fatalf("own ballot: %+v %v", got, err)

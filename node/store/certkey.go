@@ -1,0 +1,119 @@
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+
+	"github.com/ethereum/go-ethereum/common"
+	bolt "go.etcd.io/bbolt"
+)
+
+// Certificates are stored under their job's deadline, then the job's id
+// (certKey), not under the id alone: ids are random, so each certificate
+// stored under its id went to a leaf page of its own, and in a B+tree of
+// many leaves, to a branch page of its own too, about two pages written
+// per certificate. Deadlines come in about the order certificates are
+// written, so the certificates of a commit share the few leaves at the
+// end of the bucket (docs/performance.md, "Certificates in deadline
+// order").
+//
+// A job's deadline is found by its id in bucketJobs, under deadlineKey,
+// beside the job's record and written with it (putJob), so it costs no page
+// of its own; a certificate that comes before its job, or without one,
+// writes it (certPut). Whatever deadline that entry holds is the one in
+// the certificate's key: a job record and its certificate need not agree
+// on it for the certificate to be found.
+
+// deadlineKey is the key, in bucketJobs, of the deadline under which a
+// job's certificate is stored: right after the job's record.
+func deadlineKey(job common.Hash) []byte { return append(job[:len(job):len(job)], 'd') }
+
+// certKey is the key of a job's certificate in bucketCerts, nil if no
+// deadline is stored for the job (nor, then, any certificate).
+func certKey(tx *bolt.Tx, job common.Hash) []byte {
+	d := tx.Bucket(bucketJobs).Get(deadlineKey(job))
+	if len(d) != 8 {
+		return nil
+	}
+	return append(append(make([]byte, 0, 8+common.HashLength), d...), job[:]...)
+}
+
+// putDeadline stores the deadline under which a job's certificate is
+// stored.
+func putDeadline(tx *bolt.Tx, job common.Hash, deadlineMS uint64) error {
+	return tx.Bucket(bucketJobs).Put(deadlineKey(job), binary.BigEndian.AppendUint64(nil, deadlineMS))
+}
+
+// certGet reads a job's stored certificate, nil if none.
+func certGet(tx *bolt.Tx, job common.Hash) []byte {
+	k := certKey(tx, job)
+	if k == nil {
+		return nil
+	}
+	return tx.Bucket(bucketCerts).Get(k)
+}
+
+// certPut stores a job's certificate, data, under the deadline stored for
+// the job, or deadlineMS, stored with it, if there is none.
+func certPut(tx *bolt.Tx, job common.Hash, deadlineMS uint64, data []byte) error {
+	k := certKey(tx, job)
+	if k == nil {
+		if err := putDeadline(tx, job, deadlineMS); err != nil {
+			return err
+		}
+		k = append(binary.BigEndian.AppendUint64(make([]byte, 0, 8+common.HashLength), deadlineMS), job[:]...)
+	}
+	return tx.Bucket(bucketCerts).Put(k, data)
+}
+
+// moveChunk is how many certificates moveCerts moves in one transaction.
+const moveChunk = 4096
+
+// moveCerts moves the certificates of a store written before bucketCerts,
+// stored under their job's id in bucketCertsByJob, to bucketCerts, and
+// drops that bucket. It moves a chunk per transaction, so that a store of
+// any size moves without holding it all in one; a move cut short by a
+// crash goes on at the next Open.
+func moveCerts(db *bolt.DB) error {
+	for {
+		done := false
+		err := db.Update(func(tx *bolt.Tx) error {
+			old := tx.Bucket(bucketCertsByJob)
+			if old == nil {
+				done = true
+				return nil
+			}
+			// Copied out: the puts and deletes below change the pages the
+			// cursor's slices point into.
+			var keys, values [][]byte
+			c := old.Cursor()
+			for k, v := c.First(); k != nil && len(keys) < moveChunk; k, v = c.Next() {
+				keys, values = append(keys, bytes.Clone(k)), append(values, bytes.Clone(v))
+			}
+			if len(keys) == 0 {
+				done = true
+				return tx.DeleteBucket(bucketCertsByJob)
+			}
+			for i, k := range keys {
+				if len(k) != common.HashLength {
+					return fmt.Errorf("certificate under key %x: not a job id", k)
+				}
+				c, err := readSummary(values[i])
+				if err != nil {
+					return fmt.Errorf("certificate %x: %w", k, err)
+				}
+				if err := certPut(tx, common.Hash(k), c.DeadlineMS, values[i]); err != nil {
+					return err
+				}
+				if err := old.Delete(k); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil || done {
+			return err
+		}
+	}
+}

@@ -1,0 +1,164 @@
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/verity-network/verity/consensus"
+)
+
+// certKeys lists the keys of bucketCerts.
+func certKeys(t *testing.T, s *Store) [][]byte {
+	t.Helper()
+	var keys [][]byte
+	if err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketCerts).ForEach(func(k, _ []byte) error { keys = append(keys, bytes.Clone(k)); return nil })
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return keys
+}
+
+// TestCertificatesInDeadlineOrder: certificates are stored under their
+// job's deadline, then its id, whatever order their ids are in; a job's
+// record fixes the deadline its certificate is stored under, and a
+// certificate that comes before its job fixes it for the job.
+func TestCertificatesInDeadlineOrder(t *testing.T) {
+	s, path := openTemp(t)
+	deadline := time.UnixMilli(1_800_000_000_000).UTC()
+	var ids []common.Hash
+	for i := range 3 {
+		id := common.Hash{byte(0xf0 - 0x10*i)} // ids in the reverse order of deadlines
+		ids = append(ids, id)
+		j := &Job{ID: id, Message: []byte(`{}`), Status: consensus.StatusProvisional, Deadline: deadline.Add(time.Duration(i) * time.Second)}
+		if err := s.PutJob(j); err != nil {
+			t.Fatal(err)
+		}
+		c := fullCert()
+		c.JobID, c.DeadlineMS = id, 1 // the job record's deadline stands
+		if stored, err := s.PutCertificate(c, time.Now()); err != nil || !stored {
+			t.Fatalf("put certificate %d: %v %v", i, stored, err)
+		}
+	}
+	// A certificate before its job: its own deadline, kept when the job
+	// comes.
+	early := fullCert()
+	early.JobID, early.DeadlineMS = common.Hash{0x01}, uint64(deadline.Add(time.Hour).UnixMilli())
+	if _, err := s.PutCertificate(early, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutJob(&Job{ID: early.JobID, Message: []byte(`{}`), Status: consensus.StatusProvisional, Deadline: deadline}); err != nil {
+		t.Fatal(err)
+	}
+
+	s = reopen(t, s, path)
+	keys := certKeys(t, s)
+	want := [][]byte{}
+	for i, id := range ids {
+		want = append(want, append(binary.BigEndian.AppendUint64(nil, uint64(deadline.UnixMilli())+uint64(i)*1000), id[:]...))
+	}
+	want = append(want, append(binary.BigEndian.AppendUint64(nil, early.DeadlineMS), early.JobID[:]...))
+	if !reflect.DeepEqual(keys, want) {
+		t.Fatalf("certificate keys\n%x\nwant\n%x", keys, want)
+	}
+	for _, id := range append(ids, early.JobID) {
+		if ok, err := s.HasCertificate(id); err != nil || !ok {
+			t.Fatalf("job %x: has certificate %v %v", id[:1], ok, err)
+		}
+		j, err := s.Job(id)
+		if err != nil || j.Status != consensus.StatusVerified {
+			t.Fatalf("job %x: %+v %v, want it verified by its certificate", id[:1], j, err)
+		}
+	}
+	if ok, err := s.HasCertificate(common.Hash{0x02}); err != nil || ok {
+		t.Fatalf("no certificate: %v %v", ok, err)
+	}
+}
+
+// TestMoveCertificates: a store written with certificates under their
+// job's id alone opens with them moved under their deadline, in both
+// stored forms, more than one chunk of them, the old bucket gone, and each
+// found by every reader.
+func TestMoveCertificates(t *testing.T) {
+	s, path := openTemp(t)
+	n := moveChunk + 3
+	jsonCert := fullCert()
+	jsonCert.JobID = common.Hash{0xee}
+	jsonData, err := jsonCert.AppendJSON(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.db.Update(func(tx *bolt.Tx) error {
+		old, err := tx.CreateBucket(bucketCertsByJob)
+		if err != nil {
+			return err
+		}
+		if err := old.Put(jsonCert.JobID[:], jsonData); err != nil {
+			return err
+		}
+		for i := range n {
+			c := fullCert()
+			c.JobID = common.BytesToHash(binary.BigEndian.AppendUint32(nil, uint32(i)))
+			c.DeadlineMS = uint64(n - i) // the reverse of id order
+			c.IssuedAt = time.UnixMilli(int64(i)).UTC()
+			if err := old.Put(c.JobID[:], appendCert(nil, c)); err != nil {
+				return err
+			}
+		}
+		// As before the index: built anew from the moved certificates.
+		return tx.DeleteBucket(bucketCertIndex)
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	s = reopen(t, s, path)
+	if err := s.db.View(func(tx *bolt.Tx) error {
+		if tx.Bucket(bucketCertsByJob) != nil {
+			t.Error("the old certificates bucket is still there")
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	keys := certKeys(t, s)
+	if len(keys) != n+1 {
+		t.Fatalf("%d certificates moved, want %d", len(keys), n+1)
+	}
+	for i, k := range keys[:n] {
+		if d := binary.BigEndian.Uint64(k); d != uint64(i+1) {
+			t.Fatalf("certificate %d under deadline %d, want %d", i, d, i+1)
+		}
+	}
+	got, err := s.Certificate(jsonCert.JobID)
+	if err != nil || !reflect.DeepEqual(got, jsonCert) {
+		t.Fatalf("moved JSON certificate reads back as %+v (%v)", got, err)
+	}
+	if held, same, err := s.CompareCertificate(jsonCert, jsonData); err != nil || !held || !same {
+		t.Fatalf("moved JSON certificate: held %v same %v %v", held, same, err)
+	}
+	last := common.BytesToHash(binary.BigEndian.AppendUint32(nil, uint32(n-1)))
+	if ok, err := s.HasCertificate(last); err != nil || !ok {
+		t.Fatalf("moved certificate: %v %v", ok, err)
+	}
+	var from []common.Hash
+	if err := s.CertificatesIssuedFrom(time.UnixMilli(int64(n-2)), common.Hash{}, func(c *consensus.Certificate) bool {
+		from = append(from, c.JobID)
+		return true
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// The JSON certificate was issued long after the others.
+	if want := []common.Hash{common.BytesToHash(binary.BigEndian.AppendUint32(nil, uint32(n-2))), last, jsonCert.JobID}; !reflect.DeepEqual(from, want) {
+		t.Fatalf("certificates issued from %d: %x, want %x", n-2, from, want)
+	}
+	count := 0
+	if err := s.Certificates(func(*consensus.Certificate) bool { count++; return true }); err != nil || count != n+1 {
+		t.Fatalf("Certificates listed %d (%v), want %d", count, err, n+1)
+	}
+}
