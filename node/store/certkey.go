@@ -47,24 +47,30 @@ func putDeadline(tx *bolt.Tx, job common.Hash, deadlineMS uint64) error {
 
 // certGet reads a job's stored certificate, nil if none.
 func certGet(tx *bolt.Tx, job common.Hash) []byte {
-	k := certKey(tx, job)
-	if k == nil {
-		return nil
-	}
-	return tx.Bucket(bucketCerts).Get(k)
+	_, data := certAt(tx, job)
+	return data
 }
 
-// certPut stores a job's certificate, data, under the deadline stored for
-// the job, or deadlineMS, stored with it, if there is none.
-func certPut(tx *bolt.Tx, job common.Hash, deadlineMS uint64, data []byte) error {
-	k := certKey(tx, job)
-	if k == nil {
+// certAt returns the key of a job's certificate (certKey) and the
+// certificate stored under it, nil if none.
+func certAt(tx *bolt.Tx, job common.Hash) (key, data []byte) {
+	key = certKey(tx, job)
+	if key == nil {
+		return nil, nil
+	}
+	return key, tx.Bucket(bucketCerts).Get(key)
+}
+
+// certPut stores a job's certificate, data, under key, the job's certKey;
+// with a nil key, under deadlineMS, stored as the job's deadline.
+func certPut(tx *bolt.Tx, job common.Hash, key []byte, deadlineMS uint64, data []byte) error {
+	if key == nil {
 		if err := putDeadline(tx, job, deadlineMS); err != nil {
 			return err
 		}
-		k = append(binary.BigEndian.AppendUint64(make([]byte, 0, 8+common.HashLength), deadlineMS), job[:]...)
+		key = append(binary.BigEndian.AppendUint64(make([]byte, 0, 8+common.HashLength), deadlineMS), job[:]...)
 	}
-	return tx.Bucket(bucketCerts).Put(k, data)
+	return tx.Bucket(bucketCerts).Put(key, data)
 }
 
 // moveChunk is how many certificates moveCerts moves in one transaction.
@@ -103,7 +109,7 @@ func moveCerts(db *bolt.DB) error {
 				if err != nil {
 					return fmt.Errorf("certificate %x: %w", k, err)
 				}
-				if err := certPut(tx, common.Hash(k), c.DeadlineMS, values[i]); err != nil {
+				if err := certPut(tx, common.Hash(k), certKey(tx, common.Hash(k)), c.DeadlineMS, values[i]); err != nil {
 					return err
 				}
 				if err := old.Delete(k); err != nil {

@@ -479,8 +479,9 @@ func (s *Store) PutJob(j *Job) error {
 // FinalAt, so that a job's record always follows its certificate. j itself
 // is not changed.
 func putJob(tx *bolt.Tx, j *Job, data []byte) error {
-	if !j.Status.Final() {
-		if cert := certGet(tx, j.ID); cert != nil {
+	key := certKey(tx, j.ID)
+	if !j.Status.Final() && key != nil {
+		if cert := tx.Bucket(bucketCerts).Get(key); cert != nil {
 			c, err := readSummary(cert)
 			if err != nil {
 				return fmt.Errorf("certificate %x: %w", j.ID, err)
@@ -495,7 +496,7 @@ func putJob(tx *bolt.Tx, j *Job, data []byte) error {
 	if err := tx.Bucket(bucketJobs).Put(j.ID[:], data); err != nil {
 		return err
 	}
-	if certKey(tx, j.ID) != nil {
+	if key != nil {
 		return nil
 	}
 	return putDeadline(tx, j.ID, uint64(max(j.Deadline.UnixMilli(), 0)))
@@ -884,7 +885,8 @@ func (s *Store) PutCertificate(c *consensus.Certificate, finalAt time.Time, ball
 	}
 	err = s.update(KindCertificate, func(tx *bolt.Tx) error {
 		stored = false
-		if certGet(tx, c.JobID) != nil {
+		key, held := certAt(tx, c.JobID)
+		if held != nil {
 			// Another certificate of the job stands: the ballots are
 			// stored whole (rare: encoded here, not before).
 			data, err := encodeBallots(ballots)
@@ -896,7 +898,7 @@ func (s *Store) PutCertificate(c *consensus.Certificate, finalAt time.Time, ball
 		if err := putBallots(tx, rest, restData); err != nil {
 			return err
 		}
-		if err := certPut(tx, c.JobID, c.DeadlineMS, data); err != nil {
+		if err := certPut(tx, c.JobID, key, c.DeadlineMS, data); err != nil {
 			return err
 		}
 		// The job record is not rewritten: Job and Jobs read its final
