@@ -129,6 +129,12 @@ func VerifyProof(root, claimHash common.Hash, p Proof) bool {
 // index out of range, too few or too many siblings): such a proof shows
 // nothing.
 func ProofRoot(hash common.Hash, p Proof) (common.Hash, bool) {
+	return ProofRootWith(hash, p, nil)
+}
+
+// ProofRootWith is ProofRoot taking the inner nodes nodes remembers from
+// it, and adding those it hashes.
+func ProofRootWith(hash common.Hash, p Proof, nodes *Nodes) (common.Hash, bool) {
 	if p.Count == 0 || p.Index >= p.Count {
 		return common.Hash{}, false
 	}
@@ -142,9 +148,9 @@ func ProofRoot(hash common.Hash, p Proof) (common.Hash, bool) {
 				return common.Hash{}, false
 			}
 			if pos%2 == 0 {
-				node = inner(node, p.Siblings[used])
+				node = nodes.inner(node, p.Siblings[used])
 			} else {
-				node = inner(p.Siblings[used], node)
+				node = nodes.inner(p.Siblings[used], node)
 			}
 			used++
 		}

@@ -200,7 +200,7 @@ func verifyVoteSignature(b *Ballot) error { return verifyBallotSignature(b, nil)
 
 // verifyBallotSignature checks b's signature, alone or over its batch.
 func verifyBallotSignature(b *Ballot, cache *SignatureCache) error {
-	digest, ok := b.SignedDigest()
+	digest, ok := b.signedDigest(cache.merkle())
 	if !ok {
 		return fmt.Errorf("%w: %s: %w: the proof does not fit its count", ErrBadSignature, b.Validator.Hex(), ErrBatchProof)
 	}

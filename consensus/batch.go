@@ -48,17 +48,21 @@ func checkBatchShape(p *BatchProof) error {
 // SignedDigest is the digest b's signature must recover over: the ballot's
 // own EIP-712 digest, or for a batched ballot the digest of the Batch its
 // proof leads to. ok is false when the proof does not fit its count.
-func (b *Ballot) SignedDigest() (common.Hash, bool) {
+func (b *Ballot) SignedDigest() (common.Hash, bool) { return b.signedDigest(nil) }
+
+// signedDigest is SignedDigest taking inner nodes of the proof from nodes.
+func (b *Ballot) signedDigest(nodes *claims.Nodes) (common.Hash, bool) {
 	if b.Batch == nil {
 		return b.Digest(), true
 	}
-	return batchDigest(b.NetworkID, sigs.BallotStructHash(b.Data()), b.Batch)
+	return batchDigest(b.NetworkID, sigs.BallotStructHash(b.Data()), b.Batch, nodes)
 }
 
 // batchDigest is the Batch digest that the proof p of leaf implies, or
-// false when p does not fit its count.
-func batchDigest(networkID uint64, leaf common.Hash, p *BatchProof) (common.Hash, bool) {
-	root, ok := claims.ProofRoot(leaf, *p)
+// false when p does not fit its count; inner nodes of the proof come from
+// nodes where it holds them.
+func batchDigest(networkID uint64, leaf common.Hash, p *BatchProof, nodes *claims.Nodes) (common.Hash, bool) {
+	root, ok := claims.ProofRootWith(leaf, *p, nodes)
 	if !ok {
 		return common.Hash{}, false
 	}
@@ -162,9 +166,13 @@ func SignCertificateBatch(s sigs.Signer, certs []*Certificate) error {
 
 // GatewaySignedDigest is the digest the gateway signature must recover
 // over: the certificate's own, or the Batch its GatewayBatch proof leads to.
-func (c *Certificate) GatewaySignedDigest() (common.Hash, bool) {
+func (c *Certificate) GatewaySignedDigest() (common.Hash, bool) { return c.gatewaySignedDigest(nil) }
+
+// gatewaySignedDigest is GatewaySignedDigest taking inner nodes of the
+// proof from nodes.
+func (c *Certificate) gatewaySignedDigest(nodes *claims.Nodes) (common.Hash, bool) {
 	if c.GatewayBatch == nil {
 		return c.GatewayDigest(), true
 	}
-	return batchDigest(c.NetworkID, sigs.CertificateStructHash(c.GatewayData()), c.GatewayBatch)
+	return batchDigest(c.NetworkID, sigs.CertificateStructHash(c.GatewayData()), c.GatewayBatch, nodes)
 }

@@ -419,7 +419,7 @@ func VerifyCertificate(cert *Certificate, set *ValidatorSet, output []byte, opts
 // verifyGatewaySignature checks that the gateway signature recovers to the
 // certificate's gateway, over its own digest or its batch's.
 func verifyGatewaySignature(cert *Certificate, cache *SignatureCache) error {
-	digest, ok := cert.GatewaySignedDigest()
+	digest, ok := cert.gatewaySignedDigest(cache.merkle())
 	if !ok {
 		return fmt.Errorf("%w: gateway signature: %w: the proof does not fit its count", ErrBadSignature, ErrBatchProof)
 	}

@@ -218,11 +218,14 @@ func (j *Job) Digest() common.Hash { return sigs.JobDigest(j.NetworkID, j.Data()
 // SignedDigest is the digest the job's signature must recover over: its
 // own Digest, or for a batched job the digest of the Batch its proof
 // leads to. ok is false when the proof does not fit its count.
-func (j *Job) SignedDigest() (common.Hash, bool) {
+func (j *Job) SignedDigest() (common.Hash, bool) { return j.signedDigest(nil) }
+
+// signedDigest is SignedDigest taking inner nodes of the proof from nodes.
+func (j *Job) signedDigest(nodes *claims.Nodes) (common.Hash, bool) {
 	if j.Batch == nil {
 		return j.Digest(), true
 	}
-	return batchDigest(j.NetworkID, sigs.JobStructHash(j.Data()), j.Batch)
+	return batchDigest(j.NetworkID, sigs.JobStructHash(j.Data()), j.Batch, nodes)
 }
 
 // Sign sets the signature of the job with its resend number, alone; s must
@@ -294,11 +297,11 @@ func (j *Job) Validate(set *ValidatorSet) error {
 // key. A cache (WithSignatureCache) saves recovering a batch signature
 // already recovered for another job of the batch.
 func (j *Job) VerifySignature(opts ...VerifyOption) (*ecdsa.PublicKey, error) {
-	digest, ok := j.SignedDigest()
+	cache := applyOptions(opts).cache
+	digest, ok := j.signedDigest(cache.merkle())
 	if !ok {
 		return nil, fmt.Errorf("%w: job: %w: the proof does not fit its count", ErrBadSignature, ErrBatchProof)
 	}
-	cache := applyOptions(opts).cache
 	if pub := cache.publicKey(digest, j.Signature, j.Gateway); pub != nil {
 		return pub, nil
 	}
