@@ -137,6 +137,13 @@ func Tolerance(set *ValidatorSet, q Quorum, a *Assignment, claim int) uint64 {
 	switch q.Kind {
 	case QuorumStake:
 		// (2*num - den) * A / den; num/den >= 1/2 after Validate.
+		if q.Num < q.Den && q.Num >= q.Den-q.Num {
+			// As Validate leaves it: 2*num - den < den, so the product
+			// over den stays below A, in 64 bits.
+			hi, lo := bits.Mul64(q.Num-(q.Den-q.Num), a.Stake[claim])
+			quo, _ := bits.Div64(hi, lo, q.Den)
+			return quo
+		}
 		x := new(big.Int).SetUint64(2)
 		x.Mul(x, new(big.Int).SetUint64(q.Num))
 		x.Sub(x, new(big.Int).SetUint64(q.Den))

@@ -2,6 +2,7 @@ package consensus
 
 import (
 	"errors"
+	"math/big"
 	"math/rand/v2"
 	"testing"
 )
@@ -197,5 +198,40 @@ func TestParseQuorum(t *testing.T) {
 				t.Fatalf("String %q does not parse back: %+v, %v", q.String(), back, err)
 			}
 		})
+	}
+}
+
+// TestToleranceStakeExact: the stake tolerance, computed in 64 and 128
+// bits, is (2*num - den) * A / den rounded down, as big integers give it,
+// for every quorum Validate takes, at the edges of its bounds and of the
+// stake.
+func TestToleranceStakeExact(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	quorums := []Quorum{
+		{Kind: QuorumStake, Num: 1, Den: 2}, {Kind: QuorumStake, Num: 2, Den: 3},
+		{Kind: QuorumStake, Num: 1<<32 - 1, Den: 1 << 32}, {Kind: QuorumStake, Num: 1 << 31, Den: 1 << 32},
+	}
+	for range 200 {
+		den := 2 + r.Uint64N(1<<32-1)
+		quorums = append(quorums, Quorum{Kind: QuorumStake, Num: (den+1)/2 + r.Uint64N(den/2), Den: den})
+	}
+	stakes := []uint64{0, 1, 3, 1 << 40, 1<<64 - 1}
+	for range 20 {
+		stakes = append(stakes, r.Uint64())
+	}
+	for _, q := range quorums {
+		if err := q.Validate(); err != nil {
+			t.Fatalf("quorum %v: %v", q, err)
+		}
+		for _, stake := range stakes {
+			want := new(big.Int).SetUint64(2)
+			want.Mul(want, new(big.Int).SetUint64(q.Num))
+			want.Sub(want, new(big.Int).SetUint64(q.Den))
+			want.Mul(want, new(big.Int).SetUint64(stake))
+			want.Quo(want, new(big.Int).SetUint64(q.Den))
+			if got := Tolerance(nil, q, &Assignment{Stake: []uint64{stake}}, 0); got != want.Uint64() {
+				t.Fatalf("quorum %d/%d, stake %d: tolerance %d, want %d", q.Num, q.Den, stake, got, want)
+			}
+		}
 	}
 }
