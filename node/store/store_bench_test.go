@@ -258,7 +258,12 @@ func BenchmarkPutCertificate(b *testing.B) {
 			err := s.db.Update(func(tx *bolt.Tx) error {
 				for i := range uint64(b.N) {
 					id := jobID(i + 1)
-					if err := put(tx, bucketJobs, id[:], f.job(id)); err != nil {
+					j := f.job(id)
+					data, err := encodeJob(j)
+					if err != nil {
+						return err
+					}
+					if err := putJob(tx, j, data); err != nil { // with its deadline
 						return err
 					}
 				}
