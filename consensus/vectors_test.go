@@ -550,6 +550,21 @@ func TestCertVectors(t *testing.T) {
 		}
 	}
 
+	// A node verifies with a cache warmed by the honest certificates
+	// first: their signatures recovered and their batch proofs' inner
+	// nodes remembered. A peer with no key replays them tampered; the
+	// warm cache must not let one through.
+	warm := NewSignatureCache(1 << 10)
+	for _, v := range []struct{ cert, output string }{{"valid.json", "output.txt"}, {"batched.json", "output.txt"}} {
+		c, err := ParseCertificate(read(v.cert))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := VerifyCertificate(c, set, read(v.output), WithSignatureCache(warm)); err != nil {
+			t.Fatalf("%s with a cache: %v", v.cert, err)
+		}
+	}
+
 	var cases []vectorCase
 	if err := json.Unmarshal(read("invalid/cases.json"), &cases); err != nil {
 		t.Fatal(err)
@@ -582,6 +597,9 @@ func TestCertVectors(t *testing.T) {
 			}
 			if err.Error() != tc.Error {
 				t.Fatalf("message\n got %q\nwant %q", err, tc.Error)
+			}
+			if err := VerifyCertificate(c, set, output, WithSignatureCache(warm)); !errors.Is(err, sentinel) {
+				t.Fatalf("with a warm cache: got %v, want %s", err, tc.Sentinel)
 			}
 		})
 	}
