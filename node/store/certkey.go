@@ -14,9 +14,11 @@ import (
 // stored under its id went to a leaf page of its own, and in a B+tree of
 // many leaves, to a branch page of its own too, about two pages written
 // per certificate. Deadlines come in about the order certificates are
-// written, so the certificates of a commit share the few leaves at the
-// end of the bucket (docs/performance.md, "Certificates in deadline
-// order").
+// written, so the certificates of a commit fall near the end of the
+// bucket: under saturation among a few hundred leaves, sharing branch
+// pages more than leaves (docs/performance.md, "Certificates in deadline
+// order", for how little that gained). Finding a certificate by its job
+// costs a lookup of the deadline first.
 //
 // A job's deadline is found by its id in bucketJobs, under deadlineKey,
 // beside the job's record and written with it (putJob), so it costs no page
@@ -36,7 +38,7 @@ func certKey(tx *bolt.Tx, job common.Hash) []byte {
 	if len(d) != 8 {
 		return nil
 	}
-	return append(append(make([]byte, 0, 8+common.HashLength), d...), job[:]...)
+	return msKey(binary.BigEndian.Uint64(d), job)
 }
 
 // putDeadline stores the deadline under which a job's certificate is
@@ -68,7 +70,7 @@ func certPut(tx *bolt.Tx, job common.Hash, key []byte, deadlineMS uint64, data [
 		if err := putDeadline(tx, job, deadlineMS); err != nil {
 			return err
 		}
-		key = append(binary.BigEndian.AppendUint64(make([]byte, 0, 8+common.HashLength), deadlineMS), job[:]...)
+		key = msKey(deadlineMS, job)
 	}
 	return tx.Bucket(bucketCerts).Put(key, data)
 }
@@ -79,9 +81,10 @@ const moveChunk = 4096
 // moveCerts moves the certificates of a store written before bucketCerts,
 // stored under their job's id in bucketCertsByJob, to bucketCerts, and
 // drops that bucket. A job with a certificate in both keeps the one in
-// bucketCerts (a store opened by an earlier version after this one). It moves a chunk per transaction, so that a store of
-// any size moves without holding it all in one; a move cut short by a
-// crash goes on at the next Open.
+// bucketCerts (a store opened by an earlier version after this one). It
+// moves a chunk per transaction, so that a store of any size moves
+// without holding it all in one; a move cut short by a crash goes on at
+// the next Open.
 func moveCerts(db *bolt.DB) error {
 	for {
 		done := false
@@ -117,7 +120,6 @@ func moveCerts(db *bolt.DB) error {
 						return err
 					}
 				} // else one is stored under the new key: the first stands
-
 				if err := old.Delete(k); err != nil {
 					return err
 				}

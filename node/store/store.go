@@ -288,7 +288,9 @@ func Open(path string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
+	var move, indexed bool
 	err = db.Update(func(tx *bolt.Tx) error {
+		move, indexed = tx.Bucket(bucketCertsByJob) != nil, tx.Bucket(bucketCertIndex) != nil
 		for _, b := range [][]byte{bucketJobs, bucketBallots, bucketCerts, bucketOwn, bucketAudit, bucketEvid} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
@@ -296,15 +298,13 @@ func Open(path string) (*Store, error) {
 		}
 		return nil
 	})
-	if err == nil {
+	if err == nil && move {
 		err = moveCerts(db)
 	}
-	if err == nil {
+	if err == nil && !indexed {
+		// A store written before the index: index what it holds, after
+		// the move, which keys certificates as the index reads them.
 		err = db.Update(func(tx *bolt.Tx) error {
-			if tx.Bucket(bucketCertIndex) != nil {
-				return nil
-			}
-			// A store written before the index: index what it holds.
 			index, err := tx.CreateBucket(bucketCertIndex)
 			if err != nil {
 				return err
@@ -528,7 +528,14 @@ func readSummary(data []byte) (certSummary, error) {
 
 // certIndexKey is a certificate's key in bucketCertIndex.
 func certIndexKey(issuedAt time.Time, job common.Hash) []byte {
-	return append(binary.BigEndian.AppendUint64(make([]byte, 0, 8+common.HashLength), uint64(max(issuedAt.UnixMilli(), 0))), job[:]...)
+	return msKey(uint64(max(issuedAt.UnixMilli(), 0)), job)
+}
+
+// msKey is a time in unix milliseconds, big-endian, then a job id: the
+// shape of the keys of bucketCerts (certKey) and bucketCertIndex, which
+// sort by the time.
+func msKey(ms uint64, job common.Hash) []byte {
+	return append(binary.BigEndian.AppendUint64(make([]byte, 0, 8+common.HashLength), ms), job[:]...)
 }
 
 // AddJob writes a job record only if none exists yet; it reports whether it
