@@ -69,8 +69,6 @@ type Config struct {
 	// directory). A directory on tmpfs shows what the network does when a
 	// durable write costs no fsync.
 	StoreDir string
-	// StoreEngine is the nodes' store engine (in-process; default bbolt).
-	StoreEngine store.Engine
 
 	// GossipBallots has validators gossip ballots to every node instead of
 	// sending them straight to each job's gateway
@@ -251,9 +249,6 @@ type StoreWrites struct {
 	// PageWritesPerCertificate counts bbolt's page writes (a page or a
 	// run of overflow pages each, and each commit's meta page).
 	PageWritesPerCertificate float64 `json:"page_writes_per_certificate"`
-	// KiBPerCertificate is what Pebble stores wrote (log, flushes,
-	// compactions), in KiB; 0 with bbolt stores.
-	KiBPerCertificate float64 `json:"kib_per_certificate,omitempty"`
 	// WritesPerCertificate counts the store writes by kind of record
 	// (store.Kind names).
 	WritesPerCertificate map[string]float64 `json:"writes_per_certificate"`
@@ -336,7 +331,6 @@ func storePerCert(before, after *store.Stats, certs int) *StoreWrites {
 	}
 	w.CommitsPerCertificate = float64(commits) / float64(certs)
 	w.PageWritesPerCertificate = float64(after.PageWrites-before.PageWrites) / float64(certs)
-	w.KiBPerCertificate = float64(after.BytesWritten-before.BytesWritten) / 1024 / float64(certs)
 	if commits > 0 {
 		w.WritesPerCommit = float64(writes) / float64(commits)
 	}

@@ -75,11 +75,7 @@ func WriteTable(w io.Writer, r *Report) error {
 		for i, k := range kinds {
 			kinds[i] = fmt.Sprintf("%s %.2f", k, st.WritesPerCertificate[k])
 		}
-		if st.KiBPerCertificate > 0 {
-			row("store per certificate", "%.2f commits (%.2f writes each), %.1f KiB written, all nodes", st.CommitsPerCertificate, st.WritesPerCommit, st.KiBPerCertificate)
-		} else {
-			row("store per certificate", "%.2f commits (%.2f writes each), %.1f page writes, all nodes", st.CommitsPerCertificate, st.WritesPerCommit, st.PageWritesPerCertificate)
-		}
+		row("store per certificate", "%.2f commits (%.2f writes each), %.1f page writes, all nodes", st.CommitsPerCertificate, st.WritesPerCommit, st.PageWritesPerCertificate)
 		row("", "writes: %s", strings.Join(kinds, ", "))
 	}
 	if sg := r.Signing; sg != nil {

@@ -275,7 +275,6 @@ func Median(runs []*Report) (*Report, error) {
 		st.CommitsPerCertificate = med(func(r *Report) float64 { return r.Store.CommitsPerCertificate })
 		st.WritesPerCommit = med(func(r *Report) float64 { return r.Store.WritesPerCommit })
 		st.PageWritesPerCertificate = med(func(r *Report) float64 { return r.Store.PageWritesPerCertificate })
-		st.KiBPerCertificate = med(func(r *Report) float64 { return r.Store.KiBPerCertificate })
 		for _, r := range runs {
 			for k := range r.Store.WritesPerCertificate {
 				st.WritesPerCertificate[k] = med(func(r *Report) float64 { return r.Store.WritesPerCertificate[k] })

@@ -69,7 +69,6 @@ func startInProcess(ctx context.Context, cfg *Config) (*inProcess, error) {
 		Dir:      dir,
 		Options: func(_ int, o *node.Options) {
 			o.GossipBallots = cfg.GossipBallots
-			o.StoreEngine = cfg.StoreEngine
 			o.Trace = traces.add
 		},
 	})
@@ -94,7 +93,6 @@ func (t *inProcess) usage() (usage, error) {
 		s := n.StoreStats()
 		st.Commits += s.Commits
 		st.PageWrites += s.PageWrites
-		st.BytesWritten += s.BytesWritten
 		for k := range st.Writes {
 			st.Writes[k] += s.Writes[k]
 		}

@@ -219,11 +219,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	if err := os.MkdirAll(n.opts.DataDir, 0o700); err != nil {
 		return fmt.Errorf("node: data dir: %w", err)
 	}
-	engine := n.opts.StoreEngine
-	if engine == "" {
-		engine = store.EngineBolt
-	}
-	n.store, err = store.OpenEngine(n.opts.DataDir+"/verity.db", engine)
+	n.store, err = store.Open(n.opts.DataDir + "/verity.db")
 	if err != nil {
 		return err
 	}

@@ -8,7 +8,6 @@ import (
 
 	"github.com/verity-network/verity/claims"
 	"github.com/verity-network/verity/consensus"
-	"github.com/verity-network/verity/node/store"
 )
 
 // Options configure a node. FromConfig builds them from a config.toml.
@@ -24,11 +23,7 @@ type Options struct {
 	// Generator answers prompts for POST /v1/generate; nil disables it.
 	Generator Generator
 
-	DataDir string
-	// StoreEngine is the engine of a store the node creates (a store
-	// that exists opens with the engine that wrote it): store.EngineBolt
-	// (the default) or store.EnginePebble.
-	StoreEngine store.Engine
+	DataDir     string
 	ListenAddrs []string
 	Bootstrap   []string
 	// MaxPeers, if above 0, is how many libp2p connections the node keeps

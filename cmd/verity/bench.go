@@ -12,7 +12,6 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/verity-network/verity/bench"
-	"github.com/verity-network/verity/node/store"
 )
 
 func init() {
@@ -55,7 +54,6 @@ median of its runs; --svg draws p50 and p99 against the number of nodes.`,
 			&cli.DurationFlag{Name: "warmup", Value: bench.DefaultWarmup, Usage: "load before the measured time, not counted"},
 			&cli.DurationFlag{Name: "deadline", Value: bench.DefaultDeadline, Usage: "deadline of each job"},
 			&cli.StringFlag{Name: "store-dir", Usage: "directory for the nodes' stores (default: the temporary directory); tmpfs shows the cost of fsync"},
-			&cli.StringFlag{Name: "store-engine", Value: string(store.EngineBolt), Usage: "the nodes' store engine, bolt or pebble (in-process)"},
 			&cli.BoolFlag{Name: "gossip-ballots", Usage: "validators gossip ballots to every node instead of sending them to the gateway (in-process)"},
 			&cli.BoolFlag{Name: "subprocess", Usage: "run each node as its own process and submit over HTTP"},
 			&cli.StringFlag{Name: "command", Usage: "verity binary for --subprocess (default: this one)"},
@@ -119,11 +117,6 @@ func benchConfig(c *cli.Context) (bench.Config, int, error) {
 		Command:       c.String("command"),
 		BasePort:      c.Int("base-port"),
 	}
-	engine, err := store.ParseEngine(c.String("store-engine"))
-	if err != nil {
-		return cfg, 0, exitCode(2, err)
-	}
-	cfg.StoreEngine = engine
 	repeat := c.Int("repeat")
 	if cfg.Duration <= 0 || cfg.Deadline <= 0 || cfg.Warmup < 0 || cfg.Nodes < 1 || cfg.Claims < 1 || cfg.Concurrency < 1 || cfg.Rate < 0 || repeat < 1 {
 		return cfg, 0, exitCode(2, errors.New("--nodes, --claims, --concurrency, --repeat, --duration and --deadline must be positive, --rate and --warmup not negative"))

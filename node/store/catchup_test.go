@@ -105,7 +105,7 @@ func TestCertificatesIssuedFrom(t *testing.T) {
 
 	// A store written before the index has its certificates indexed when
 	// it is opened.
-	if err := boltOf(s).Update(func(tx *bolt.Tx) error { return tx.DeleteBucket(bucketCertIndex) }); err != nil {
+	if err := s.db.Update(func(tx *bolt.Tx) error { return tx.DeleteBucket(bucketCertIndex) }); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()
@@ -190,7 +190,7 @@ func TestCertificatesIssuedFromOutsideReadTx(t *testing.T) {
 	// commit must remap the file.
 	wrote := make(chan error, 1)
 	go func() {
-		wrote <- s.update(KindAudit, func(tx kvTx) error { return tx.Bucket(bucketAudit).Put([]byte("big"), make([]byte, 8<<20)) })
+		wrote <- s.update(KindAudit, func(tx *bolt.Tx) error { return tx.Bucket(bucketAudit).Put([]byte("big"), make([]byte, 8<<20)) })
 	}()
 	select {
 	case err := <-wrote:

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/verity-network/verity/claims"
 	"github.com/verity-network/verity/consensus"
@@ -154,7 +155,7 @@ func putJSONCert(t *testing.T, s *Store, job common.Hash, data []byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.db.Update(func(tx kvTx) error { return certPut(tx, job, certKey(tx, job), sum.DeadlineMS, data) }); err != nil {
+	if err := s.db.Update(func(tx *bolt.Tx) error { return certPut(tx, job, certKey(tx, job), sum.DeadlineMS, data) }); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -33,7 +33,7 @@ func deadlineKey(job common.Hash) []byte { return append(job[:len(job):len(job)]
 
 // certKey is the key of a job's certificate in bucketCerts, nil if no
 // deadline is stored for the job (nor, then, any certificate).
-func certKey(tx kvTx, job common.Hash) []byte {
+func certKey(tx *bolt.Tx, job common.Hash) []byte {
 	d := tx.Bucket(bucketJobs).Get(deadlineKey(job))
 	if len(d) != 8 {
 		return nil
@@ -43,19 +43,19 @@ func certKey(tx kvTx, job common.Hash) []byte {
 
 // putDeadline stores the deadline under which a job's certificate is
 // stored.
-func putDeadline(tx kvTx, job common.Hash, deadlineMS uint64) error {
+func putDeadline(tx *bolt.Tx, job common.Hash, deadlineMS uint64) error {
 	return tx.Bucket(bucketJobs).Put(deadlineKey(job), binary.BigEndian.AppendUint64(nil, deadlineMS))
 }
 
 // certGet reads a job's stored certificate, nil if none.
-func certGet(tx kvTx, job common.Hash) []byte {
+func certGet(tx *bolt.Tx, job common.Hash) []byte {
 	_, data := certAt(tx, job)
 	return data
 }
 
 // certAt returns the key of a job's certificate (certKey) and the
 // certificate stored under it, nil if none.
-func certAt(tx kvTx, job common.Hash) (key, data []byte) {
+func certAt(tx *bolt.Tx, job common.Hash) (key, data []byte) {
 	key = certKey(tx, job)
 	if key == nil {
 		return nil, nil
@@ -65,7 +65,7 @@ func certAt(tx kvTx, job common.Hash) (key, data []byte) {
 
 // certPut stores a job's certificate, data, under key, the job's certKey;
 // with a nil key, under deadlineMS, stored as the job's deadline.
-func certPut(tx kvTx, job common.Hash, key []byte, deadlineMS uint64, data []byte) error {
+func certPut(tx *bolt.Tx, job common.Hash, key []byte, deadlineMS uint64, data []byte) error {
 	if key == nil {
 		if err := putDeadline(tx, job, deadlineMS); err != nil {
 			return err
@@ -88,9 +88,8 @@ const moveChunk = 4096
 func moveCerts(db *bolt.DB) error {
 	for {
 		done := false
-		err := db.Update(func(btx *bolt.Tx) error {
-			tx := boltTx{btx}
-			old := btx.Bucket(bucketCertsByJob)
+		err := db.Update(func(tx *bolt.Tx) error {
+			old := tx.Bucket(bucketCertsByJob)
 			if old == nil {
 				done = true
 				return nil
@@ -104,7 +103,7 @@ func moveCerts(db *bolt.DB) error {
 			}
 			if len(keys) == 0 {
 				done = true
-				return btx.DeleteBucket(bucketCertsByJob)
+				return tx.DeleteBucket(bucketCertsByJob)
 			}
 			for i, k := range keys {
 				if len(k) != common.HashLength {

@@ -17,7 +17,7 @@ import (
 func certKeys(t *testing.T, s *Store) [][]byte {
 	t.Helper()
 	var keys [][]byte
-	if err := s.db.View(func(tx kvTx) error {
+	if err := s.db.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketCerts).ForEach(func(k, _ []byte) error { keys = append(keys, bytes.Clone(k)); return nil })
 	}); err != nil {
 		t.Fatal(err)
@@ -98,7 +98,7 @@ func TestMoveCertificates(t *testing.T) {
 	garbled := common.Hash{0xdd}
 	kept := fullCert()
 	kept.JobID = common.Hash{0xcc}
-	if err := boltOf(s).Update(func(tx *bolt.Tx) error {
+	if err := s.db.Update(func(tx *bolt.Tx) error {
 		old, err := tx.CreateBucket(bucketCertsByJob)
 		if err != nil {
 			return err
@@ -111,7 +111,7 @@ func TestMoveCertificates(t *testing.T) {
 		if err := old.Put(garbled[:], []byte("{not a certificate")); err != nil {
 			return err
 		}
-		if err := certPut(boltTx{tx}, kept.JobID, nil, kept.DeadlineMS, appendCert(nil, kept)); err != nil {
+		if err := certPut(tx, kept.JobID, nil, kept.DeadlineMS, appendCert(nil, kept)); err != nil {
 			return err
 		}
 		other := *kept
@@ -135,7 +135,7 @@ func TestMoveCertificates(t *testing.T) {
 	}
 
 	s = reopen(t, s, path)
-	if err := s.db.View(func(tx kvTx) error {
+	if err := s.db.View(func(tx *bolt.Tx) error {
 		if tx.Bucket(bucketCertsByJob) != nil {
 			t.Error("the old certificates bucket is still there")
 		}

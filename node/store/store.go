@@ -59,7 +59,7 @@ var ErrNotFound = errors.New("not found")
 // (group commit): under load, many writes share one fsync; alone, a write
 // commits at once, with no added delay.
 type Store struct {
-	db kvDB
+	db *bolt.DB
 
 	mu      sync.RWMutex // held for reading while sending to writes
 	closed  bool
@@ -87,7 +87,7 @@ func (s *Store) isLoaded() bool {
 
 type writeReq struct {
 	kind Kind
-	fn   func(kvTx) error
+	fn   func(*bolt.Tx) error
 	done chan error
 }
 
@@ -127,18 +127,14 @@ type Stats struct {
 	// Writes counts the write calls committed, by Kind (index Kind).
 	Writes [NumKinds]uint64
 	// PageWrites counts bbolt's page writes (one per page or run of
-	// overflow pages, plus the meta page of each commit); 0 in a Pebble
-	// store.
+	// overflow pages, plus the meta page of each commit).
 	PageWrites uint64
-	// BytesWritten counts what a Pebble store wrote: its log, and the
-	// tables flushed and compacted; 0 in a bbolt store.
-	BytesWritten uint64
 }
 
 // Stats returns the store's write counts so far.
 func (s *Store) Stats() Stats {
-	pages, bytes := s.db.written()
-	st := Stats{Commits: s.commits.Load(), PageWrites: pages, BytesWritten: bytes}
+	tx := s.db.Stats().TxStats
+	st := Stats{Commits: s.commits.Load(), PageWrites: uint64(tx.GetWrite())}
 	for k := range st.Writes {
 		st.Writes[k] = s.written[k].Load()
 	}
@@ -175,7 +171,7 @@ var ErrLocked = errors.New("store is locked by another process")
 // update runs fn in a write transaction, committed (fsync) before it
 // returns. fn may run more than once (when a batch it shared is rolled back
 // by another write's error), so it must not keep state across runs.
-func (s *Store) update(kind Kind, fn func(kvTx) error) error {
+func (s *Store) update(kind Kind, fn func(*bolt.Tx) error) error {
 	req := &writeReq{kind: kind, fn: fn, done: make(chan error, 1)}
 	s.mu.RLock()
 	if s.closed {
@@ -250,7 +246,7 @@ func (s *Store) commit(batch []*writeReq) {
 		batch[0].done <- s.updateCounted(batch[:1], batch[0].fn)
 		return
 	}
-	err := s.updateCounted(batch, func(tx kvTx) error {
+	err := s.updateCounted(batch, func(tx *bolt.Tx) error {
 		for _, r := range batch {
 			if err := r.fn(tx); err != nil {
 				return err
@@ -271,7 +267,7 @@ func (s *Store) commit(batch []*writeReq) {
 
 // updateCounted runs fn in a write transaction and, if it commits, counts
 // the commit and the writes of batch.
-func (s *Store) updateCounted(batch []*writeReq, fn func(kvTx) error) error {
+func (s *Store) updateCounted(batch []*writeReq, fn func(*bolt.Tx) error) error {
 	err := s.db.Update(fn)
 	if err == nil {
 		s.commits.Add(1)
@@ -282,45 +278,8 @@ func (s *Store) updateCounted(batch []*writeReq, fn func(kvTx) error) error {
 	return err
 }
 
-// Open opens the store at path, or creates one there: a bbolt file unless
-// the Pebble store is asked for (OpenEngine). A store that exists is
-// opened with the engine that wrote it.
-func Open(path string) (*Store, error) { return OpenEngine(path, EngineBolt) }
-
-// OpenEngine opens the store at path with the engine that wrote it, or
-// creates one there with engine.
-func OpenEngine(path string, engine Engine) (*Store, error) {
-	found, ok, err := engineAt(path)
-	if err != nil {
-		return nil, fmt.Errorf("open store %s: %w", path, err)
-	}
-	if ok {
-		engine = found
-	}
-	var db kvDB
-	switch engine {
-	case EnginePebble:
-		d, err := openPebble(path, false)
-		if err != nil {
-			return nil, fmt.Errorf("open store %s: %w", path, err)
-		}
-		db = d
-	case EngineBolt:
-		db, err = openBolt(path)
-		if err != nil {
-			return nil, err
-		}
-	default:
-		return nil, fmt.Errorf("open store %s: unknown engine %q", path, engine)
-	}
-	st := &Store{db: db, writes: make(chan *writeReq), closing: make(chan struct{}), stopped: make(chan struct{}), rate: busyRate()}
-	go st.writer()
-	return st, nil
-}
-
-// openBolt opens or creates the bbolt store file at path, moving and
-// indexing what an earlier version wrote.
-func openBolt(path string) (kvDB, error) {
+// Open opens or creates the store file at path.
+func Open(path string) (*Store, error) {
 	db, err := bolt.Open(path, 0o600, &bolt.Options{
 		Timeout:        5 * time.Second,
 		NoFreelistSync: true,
@@ -365,7 +324,9 @@ func openBolt(path string) (kvDB, error) {
 		db.Close()
 		return nil, fmt.Errorf("init store %s: %w", path, err)
 	}
-	return boltDB{db}, nil
+	st := &Store{db: db, writes: make(chan *writeReq), closing: make(chan struct{}), stopped: make(chan struct{}), rate: busyRate()}
+	go st.writer()
+	return st, nil
 }
 
 // CopyFile writes a consistent copy of the store file at path to dst
@@ -376,12 +337,8 @@ func openBolt(path string) (kvDB, error) {
 // goes on. A store file that does not exist is an error wrapping
 // fs.ErrNotExist.
 func CopyFile(path, dst string, timeout time.Duration) error {
-	fi, err := os.Stat(path)
-	if err != nil {
+	if _, err := os.Stat(path); err != nil {
 		return err
-	}
-	if fi.IsDir() {
-		return copyPebble(path, dst, timeout)
 	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: timeout})
 	if errors.Is(err, berrors.ErrTimeout) {
@@ -485,7 +442,7 @@ func encodeJob(j *Job) ([]byte, error) {
 	return append(out, '}'), nil
 }
 
-func put(tx kvTx, bucket, key []byte, v any) error {
+func put(tx *bolt.Tx, bucket, key []byte, v any) error {
 	data, err := json.Marshal(v)
 	if err != nil {
 		return err
@@ -493,7 +450,7 @@ func put(tx kvTx, bucket, key []byte, v any) error {
 	return tx.Bucket(bucket).Put(key, data)
 }
 
-func get(tx kvTx, bucket, key []byte, v any) error {
+func get(tx *bolt.Tx, bucket, key []byte, v any) error {
 	data := tx.Bucket(bucket).Get(key)
 	if data == nil {
 		return ErrNotFound
@@ -509,7 +466,7 @@ func (s *Store) PutJob(j *Job) error {
 	if err != nil {
 		return err
 	}
-	return s.update(KindJob, func(tx kvTx) error {
+	return s.update(KindJob, func(tx *bolt.Tx) error {
 		var old Job
 		if err := get(tx, bucketJobs, j.ID[:], &old); err == nil && old.Status.Final() && !j.Status.Final() {
 			return nil
@@ -523,7 +480,7 @@ func (s *Store) PutJob(j *Job) error {
 // record written takes the certificate's status, and its issue time as
 // FinalAt, so that a job's record always follows its certificate. j itself
 // is not changed.
-func putJob(tx kvTx, j *Job, data []byte) error {
+func putJob(tx *bolt.Tx, j *Job, data []byte) error {
 	key := certKey(tx, j.ID)
 	if !j.Status.Final() && key != nil {
 		if cert := tx.Bucket(bucketCerts).Get(key); cert != nil {
@@ -588,7 +545,7 @@ func (s *Store) AddJob(j *Job) (bool, error) {
 	// re-announcement): check without a write transaction, which would
 	// cost a sync for nothing.
 	var exists bool
-	if err := s.db.View(func(tx kvTx) error { exists = tx.Bucket(bucketJobs).Get(j.ID[:]) != nil; return nil }); err != nil {
+	if err := s.db.View(func(tx *bolt.Tx) error { exists = tx.Bucket(bucketJobs).Get(j.ID[:]) != nil; return nil }); err != nil {
 		return false, err
 	}
 	if exists {
@@ -599,7 +556,7 @@ func (s *Store) AddJob(j *Job) (bool, error) {
 		return false, err
 	}
 	added := false
-	err = s.update(KindJobSeen, func(tx kvTx) error {
+	err = s.update(KindJobSeen, func(tx *bolt.Tx) error {
 		added = false
 		if tx.Bucket(bucketJobs).Get(j.ID[:]) != nil {
 			return nil
@@ -613,7 +570,7 @@ func (s *Store) AddJob(j *Job) (bool, error) {
 // Job reads a job record.
 func (s *Store) Job(id common.Hash) (*Job, error) {
 	var j Job
-	err := s.db.View(func(tx kvTx) error {
+	err := s.db.View(func(tx *bolt.Tx) error {
 		if err := get(tx, bucketJobs, id[:], &j); err != nil {
 			return err
 		}
@@ -629,7 +586,7 @@ func (s *Store) Job(id common.Hash) (*Job, error) {
 // job's certificate, if stored, and the time this node stored it as
 // FinalAt: PutCertificate does not rewrite the job record, a page write
 // per certificate saved.
-func withCertificate(tx kvTx, j *Job) error {
+func withCertificate(tx *bolt.Tx, j *Job) error {
 	if j.Status.Final() {
 		return nil
 	}
@@ -650,7 +607,7 @@ func withCertificate(tx kvTx, j *Job) error {
 
 // Jobs calls fn for every job record in job id order until fn returns false.
 func (s *Store) Jobs(fn func(*Job) bool) error {
-	return s.db.View(func(tx kvTx) error {
+	return s.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketJobs).Cursor()
 		for k, v := c.First(); k != nil; k, v = c.Next() {
 			if len(k) != common.HashLength {
@@ -675,7 +632,7 @@ func (s *Store) Jobs(fn func(*Job) bool) error {
 // prefix (all records for a nil prefix) and calls fn with each until fn
 // returns false.
 func scan[T any](s *Store, bucket, prefix []byte, what string, fn func(*T) bool) error {
-	return s.db.View(func(tx kvTx) error {
+	return s.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucket).Cursor()
 		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
 			var rec T
@@ -719,7 +676,7 @@ func (s *Store) AddBallots(bs []StoredBallot) error {
 	if err != nil {
 		return err
 	}
-	return s.update(KindBallot, func(tx kvTx) error { return putBallots(tx, bs, data) })
+	return s.update(KindBallot, func(tx *bolt.Tx) error { return putBallots(tx, bs, data) })
 }
 
 func ballotKey(b *consensus.Ballot) []byte { return append(b.JobID.Bytes(), b.Validator.Bytes()...) }
@@ -743,7 +700,7 @@ func encodeBallots(bs []StoredBallot) ([][]byte, error) {
 
 // putBallots writes the ballots not stored yet, data[i] being bs[i]
 // encoded.
-func putBallots(tx kvTx, bs []StoredBallot, data [][]byte) error {
+func putBallots(tx *bolt.Tx, bs []StoredBallot, data [][]byte) error {
 	for i := range bs {
 		key := ballotKey(&bs[i].Ballot)
 		if tx.Bucket(bucketBallots).Get(key) != nil {
@@ -761,7 +718,7 @@ func putBallots(tx kvTx, bs []StoredBallot, data [][]byte) error {
 // (PutCertificateData).
 func (s *Store) Ballots(job common.Hash) ([]StoredBallot, error) {
 	var out []StoredBallot
-	err := s.db.View(func(tx kvTx) error {
+	err := s.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketBallots).Cursor()
 		for k, v := c.Seek(job[:]); k != nil && bytes.HasPrefix(k, job[:]); k, v = c.Next() {
 			var b StoredBallot
@@ -781,7 +738,7 @@ func (s *Store) Ballots(job common.Hash) ([]StoredBallot, error) {
 
 // receiptBallots adds to out the ballots of job's certificate that this
 // node holds receipts of, but for validators out has a ballot of.
-func receiptBallots(tx kvTx, job common.Hash, out *[]StoredBallot) error {
+func receiptBallots(tx *bolt.Tx, job common.Hash, out *[]StoredBallot) error {
 	data := certGet(tx, job)
 	if data == nil {
 		return nil
@@ -825,7 +782,7 @@ type AuditRecord struct {
 
 // AddAudit appends a record to a job's audit trail.
 func (s *Store) AddAudit(job common.Hash, r *AuditRecord) error {
-	return s.update(KindAudit, func(tx kvTx) error {
+	return s.update(KindAudit, func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketAudit)
 		seq, err := b.NextSequence()
 		if err != nil {
@@ -863,7 +820,7 @@ func (s *Store) PutOwnBallotWithJob(b *consensus.Ballot, j *Job) (*consensus.Bal
 		}
 	}
 	var existing *consensus.Ballot
-	err = s.update(KindOwnBallot, func(tx kvTx) error {
+	err = s.update(KindOwnBallot, func(tx *bolt.Tx) error {
 		existing = nil
 		var old consensus.Ballot
 		switch err := getOwn(tx, b.JobID, &old); {
@@ -887,7 +844,7 @@ func (s *Store) PutOwnBallotWithJob(b *consensus.Ballot, j *Job) (*consensus.Bal
 // OwnBallot returns the ballot this node signed for a job.
 func (s *Store) OwnBallot(job common.Hash) (*consensus.Ballot, error) {
 	var b consensus.Ballot
-	if err := s.db.View(func(tx kvTx) error { return getOwn(tx, job, &b) }); err != nil {
+	if err := s.db.View(func(tx *bolt.Tx) error { return getOwn(tx, job, &b) }); err != nil {
 		return nil, err
 	}
 	return &b, nil
@@ -902,7 +859,7 @@ func ownKey(job common.Hash) []byte { return append(job[:len(job):len(job)], 'o'
 
 // getOwn reads this node's own ballot for a job, beside the job or, in a
 // store written before, in bucketOwn.
-func getOwn(tx kvTx, job common.Hash, b *consensus.Ballot) error {
+func getOwn(tx *bolt.Tx, job common.Hash, b *consensus.Ballot) error {
 	if err := get(tx, bucketJobs, ownKey(job), b); !errors.Is(err, ErrNotFound) {
 		return err
 	}
@@ -935,7 +892,7 @@ func (s *Store) PutCertificate(c *consensus.Certificate, finalAt time.Time, ball
 	if err != nil {
 		return false, err
 	}
-	err = s.update(KindCertificate, func(tx kvTx) error {
+	err = s.update(KindCertificate, func(tx *bolt.Tx) error {
 		stored = false
 		key, held := certAt(tx, c.JobID)
 		if held != nil {
@@ -1027,7 +984,7 @@ func ballotFromCertificate(c *consensus.Certificate, validator common.Address) (
 // Certificate reads the certificate of a job.
 func (s *Store) Certificate(job common.Hash) (*consensus.Certificate, error) {
 	var c consensus.Certificate
-	err := s.db.View(func(tx kvTx) error {
+	err := s.db.View(func(tx *bolt.Tx) error {
 		data := certGet(tx, job)
 		if data == nil {
 			return ErrNotFound
@@ -1057,7 +1014,7 @@ func decodeCertificate(data []byte, c *consensus.Certificate) error {
 
 // Certificates calls fn for every stored certificate until fn returns false.
 func (s *Store) Certificates(fn func(*consensus.Certificate) bool) error {
-	return s.db.View(func(tx kvTx) error {
+	return s.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketCerts).Cursor()
 		for k, v := c.First(); k != nil; k, v = c.Next() {
 			var cert consensus.Certificate
@@ -1077,7 +1034,7 @@ func (s *Store) Certificates(fn func(*consensus.Certificate) bool) error {
 func (s *Store) LastIssued() (time.Time, bool, error) {
 	var at time.Time
 	var ok bool
-	err := s.db.View(func(tx kvTx) error {
+	err := s.db.View(func(tx *bolt.Tx) error {
 		k, _ := tx.Bucket(bucketCertIndex).Cursor().Last()
 		if len(k) == 8+common.HashLength {
 			at, ok = time.UnixMilli(int64(binary.BigEndian.Uint64(k[:8]))), true
@@ -1093,7 +1050,7 @@ func (s *Store) LastIssued() (time.Time, bool, error) {
 // same bytes as data, c's JSON as received.
 func (s *Store) CompareCertificate(c *consensus.Certificate, data []byte) (held, same bool, err error) {
 	enc := appendCert(make([]byte, 0, certSize(c)), c)
-	err = s.db.View(func(tx kvTx) error {
+	err = s.db.View(func(tx *bolt.Tx) error {
 		stored := certGet(tx, c.JobID)
 		held = stored != nil
 		if isBinaryCert(stored) {
@@ -1109,7 +1066,7 @@ func (s *Store) CompareCertificate(c *consensus.Certificate, data []byte) (held,
 // HasCertificate reports whether a certificate of the job is stored.
 func (s *Store) HasCertificate(job common.Hash) (bool, error) {
 	var ok bool
-	err := s.db.View(func(tx kvTx) error { ok = certGet(tx, job) != nil; return nil })
+	err := s.db.View(func(tx *bolt.Tx) error { ok = certGet(tx, job) != nil; return nil })
 	return ok, err
 }
 
@@ -1147,7 +1104,7 @@ const certPageSize = 16
 // index key seek (past it when skip), and the index key of the last one
 // read, nil when the index has no more.
 func (s *Store) certPage(seek []byte, skip bool) (page []consensus.Certificate, last []byte, err error) {
-	err = s.db.View(func(tx kvTx) error {
+	err = s.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketCertIndex).Cursor()
 		for k, _ := c.Seek(seek); k != nil; k, _ = c.Next() {
 			if skip && bytes.Equal(k, seek) {
@@ -1185,7 +1142,7 @@ type Evidence struct {
 func (s *Store) AddEvidence(e *Evidence) (bool, error) {
 	key := append(e.Validator.Bytes(), e.First.JobID.Bytes()...)
 	added := false
-	err := s.update(KindEvidence, func(tx kvTx) error {
+	err := s.update(KindEvidence, func(tx *bolt.Tx) error {
 		added = false
 		if tx.Bucket(bucketEvid).Get(key) != nil {
 			return nil

@@ -237,8 +237,7 @@ func BenchmarkAddBallot(b *testing.B) {
 			bl := *f.ballots[i%benchValidators]
 			bl.JobID = jobID(i / benchValidators)
 			key := append(bl.JobID.Bytes(), bl.Validator.Bytes()...)
-			return boltOf(s).Batch(func(btx *bolt.Tx) error {
-				tx := boltTx{btx}
+			return s.db.Batch(func(tx *bolt.Tx) error {
 				if tx.Bucket(bucketBallots).Get(key) != nil {
 					return nil
 				}
@@ -256,7 +255,7 @@ func BenchmarkPutCertificate(b *testing.B) {
 		b.Run(mode(parallel), func(b *testing.B) {
 			f := newBenchFixture(b)
 			s := openBench(b)
-			err := s.db.Update(func(tx kvTx) error {
+			err := s.db.Update(func(tx *bolt.Tx) error {
 				for i := range uint64(b.N) {
 					id := jobID(i + 1)
 					j := f.job(id)

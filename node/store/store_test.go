@@ -100,7 +100,7 @@ func TestGroupCommit(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			if i%50 == 7 {
-				errs[i] = s.update(KindAudit, func(kvTx) error { return boom })
+				errs[i] = s.update(KindAudit, func(*bolt.Tx) error { return boom })
 				return
 			}
 			id := common.Hash{byte(i), byte(i >> 8), 1}
@@ -259,7 +259,7 @@ func TestCertificateLeavesJobRecord(t *testing.T) {
 	}
 	raw := func() []byte {
 		var out []byte
-		if err := s.db.View(func(tx kvTx) error { out = bytes.Clone(tx.Bucket(bucketJobs).Get(id[:])); return nil }); err != nil {
+		if err := s.db.View(func(tx *bolt.Tx) error { out = bytes.Clone(tx.Bucket(bucketJobs).Get(id[:])); return nil }); err != nil {
 			t.Fatal(err)
 		}
 		return out
@@ -457,7 +457,7 @@ func TestOwnBallotBesideItsJob(t *testing.T) {
 		t.Fatalf("put own ballot: %v %v", old, err)
 	}
 	var keys [][]byte
-	if err := s.db.View(func(tx kvTx) error {
+	if err := s.db.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketJobs).ForEach(func(k, _ []byte) error { keys = append(keys, bytes.Clone(k)); return nil })
 	}); err != nil {
 		t.Fatal(err)
@@ -479,7 +479,7 @@ func TestOwnBallotBesideItsJob(t *testing.T) {
 
 	// A store written before: the ballot in bucketOwn.
 	legacy := common.Hash{8}
-	if err := s.db.Update(func(tx kvTx) error {
+	if err := s.db.Update(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketOwn).Put(legacy[:], b.AppendJSON(nil))
 	}); err != nil {
 		t.Fatal(err)
@@ -525,7 +525,7 @@ func TestBallotsAsReceipts(t *testing.T) {
 		t.Fatal(err)
 	}
 	whole := func() (n int) {
-		if err := s.db.View(func(tx kvTx) error {
+		if err := s.db.View(func(tx *bolt.Tx) error {
 			return tx.Bucket(bucketBallots).ForEach(func(k, _ []byte) error {
 				if bytes.HasPrefix(k, id[:]) {
 					n++
@@ -633,6 +633,3 @@ func TestSameBallotSeesEveryField(t *testing.T) {
 		}
 	}
 }
-
-// boltOf is the bbolt file under a store opened with EngineBolt.
-func boltOf(s *Store) *bolt.DB { return s.db.(boltDB).db }
