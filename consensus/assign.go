@@ -24,6 +24,10 @@ type Assignment struct {
 	Count []uint64
 }
 
+// maxSharedAssignment is the largest claim count whose full assignment a
+// validator set keeps (ValidatorSet.full).
+const maxSharedAssignment = 64
+
 // Assign computes the deterministic, stake-weighted assignment of a job's
 // claims. With replication 0 (or at least the set size) every validator
 // judges every claim. Otherwise claim i gets r distinct validators drawn by
@@ -37,9 +41,25 @@ type Assignment struct {
 //
 // Integer arithmetic only, so every node and every verifier computes the same
 // assignment.
+//
+// The Assignment returned may be shared with other callers: read it, never
+// change it.
 func Assign(set *ValidatorSet, jobID common.Hash, claimCount int, replication uint32) *Assignment {
 	n := set.Len()
 	r := EffectiveReplication(set, replication)
+	if r == n && claimCount >= 0 && claimCount <= maxSharedAssignment {
+		if a := set.full[claimCount].Load(); a != nil {
+			return a
+		}
+		a := assign(set, jobID, claimCount, r)
+		set.full[claimCount].Store(a)
+		return a
+	}
+	return assign(set, jobID, claimCount, r)
+}
+
+func assign(set *ValidatorSet, jobID common.Hash, claimCount int, r int) *Assignment {
+	n := set.Len()
 	a := &Assignment{
 		ByClaim:     make([][]int, claimCount),
 		ByValidator: make([][]uint32, n),

@@ -140,3 +140,28 @@ func TestAssignWithoutReplacementWeights(t *testing.T) {
 		t.Fatalf("heavy validator in %d of %d pairs", in, 4*MaxClaims)
 	}
 }
+
+// TestFullAssignmentShared: with every validator on every claim, Assign
+// returns one shared assignment per claim count, equal to the one computed
+// afresh, for any job; past maxSharedAssignment claims it computes anew.
+func TestFullAssignmentShared(t *testing.T) {
+	f := newFixture(t, 1, 10, 20, 30, 40, 50)
+	for _, r := range []uint32{0, 5, 9} {
+		for _, claims := range []int{0, 1, 7, maxSharedAssignment} {
+			a := Assign(f.set, jobIDFor(1), claims, r)
+			if b := Assign(f.set, jobIDFor(2), claims, r); a != b {
+				t.Fatalf("replication %d, %d claims: two full assignments, want one shared", r, claims)
+			}
+			if fresh := assign(f.set, jobIDFor(3), claims, f.set.Len()); !reflect.DeepEqual(a, fresh) {
+				t.Fatalf("replication %d, %d claims: shared %+v, computed %+v", r, claims, a, fresh)
+			}
+		}
+	}
+	if Assign(f.set, jobIDFor(1), maxSharedAssignment+1, 0) == Assign(f.set, jobIDFor(1), maxSharedAssignment+1, 0) {
+		t.Fatal("an assignment past maxSharedAssignment claims was shared")
+	}
+	// A partial replication depends on the job: never shared.
+	if Assign(f.set, jobIDFor(1), 3, 2) == Assign(f.set, jobIDFor(1), 3, 2) {
+		t.Fatal("a partial assignment was shared")
+	}
+}

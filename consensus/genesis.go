@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"sync/atomic"
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/crypto"
@@ -191,6 +192,10 @@ type ValidatorSet struct {
 	index      map[common.Address]int
 	total      uint64
 	hash       common.Hash
+	// full holds, by claim count, the assignment of a job in which every
+	// validator judges every claim (Assign): it depends on nothing else,
+	// so a node computes it once, not three times per job.
+	full [maxSharedAssignment + 1]atomic.Pointer[Assignment]
 }
 
 // NetworkID is the network (EIP-712 chain) id.
