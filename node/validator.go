@@ -158,10 +158,18 @@ func (v *validator) castBallot(m *JobMessage, gw peer.ID, rec *store.Job) bool {
 	if len(mine) == 0 {
 		return false
 	}
-	if own, err := v.store.OwnBallot(m.JobID); err == nil {
-		// Already voted: answer a re-announcement with the same ballot.
-		v.tasks.goTracked(func() { v.sendBallot(m, gw, &BallotMessage{Ballot: *own, Resend: m.Resend}, true) })
-		return true
+	// A re-announcement may find this node voted already (before a
+	// restart, or its ballot lost on the way): answer with the same
+	// ballot, not judged again. A first announcement (resend 0, taken
+	// once per job by validateJob) is not looked up: whatever the node
+	// stored before is found where its ballot is stored
+	// (PutOwnBallotWithJob returns it, and it is the one sent), so the
+	// lookup would cost every job a read to save, rarely, a judgment.
+	if m.Resend > 0 {
+		if own, err := v.store.OwnBallot(m.JobID); err == nil {
+			v.tasks.goTracked(func() { v.sendBallot(m, gw, &BallotMessage{Ballot: *own, Resend: m.Resend}, true) })
+			return true
+		}
 	}
 	if !v.announce.startJudging(m.JobID) {
 		return true // a judgment of this job is under way
