@@ -405,7 +405,8 @@ func (o *observer) onCert(v any) {
 // storeCert stores a certificate this node took (checkCert), from gossip or
 // catch-up. The job's record, if any, becomes final with it.
 func (o *observer) storeCert(c *consensus.Certificate, data []byte) {
-	stored, err := o.store.PutCertificate(c, o.clock.Now())
+	// checkCert found none held.
+	stored, err := o.store.PutNewCertificate(c, o.clock.Now())
 	if err != nil {
 		if !errors.Is(err, store.ErrClosed) {
 			log.Errorw("store certificate", "job", c.JobID.Hex(), "err", err)

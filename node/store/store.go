@@ -883,6 +883,19 @@ func (s *Store) PutCertificate(c *consensus.Certificate, finalAt time.Time, ball
 			return false, err
 		}
 	}
+	return s.putCertificate(c, finalAt, ballots)
+}
+
+// PutNewCertificate is PutCertificate, without ballots, for a caller that
+// has just found that the store holds no certificate of c's job (a node's
+// observer, which looks before it verifies one): it does not look again
+// before the write transaction, which checks all the same, so that one
+// stored in between stands (stored=false). A read saved per certificate.
+func (s *Store) PutNewCertificate(c *consensus.Certificate, finalAt time.Time) (stored bool, err error) {
+	return s.putCertificate(c, finalAt, nil)
+}
+
+func (s *Store) putCertificate(c *consensus.Certificate, finalAt time.Time, ballots []StoredBallot) (stored bool, err error) {
 	data := appendCert(make([]byte, 0, certSize(c)), c)
 	// The ballots the certificate carries are stored as receipts (who,
 	// and when it came) in its index entry, not whole: Ballots rebuilds

@@ -633,3 +633,29 @@ func TestSameBallotSeesEveryField(t *testing.T) {
 		}
 	}
 }
+
+// TestPutNewCertificateFirstStands: PutNewCertificate, which reads
+// nothing before its write transaction, stores a certificate not held and
+// keeps the first one of a job: a second, even with another outcome, is
+// not stored, and the job reads the first.
+func TestPutNewCertificateFirstStands(t *testing.T) {
+	s, path := openTemp(t)
+	first := fullCert()
+	if stored, err := s.PutNewCertificate(first, time.Unix(30, 0)); err != nil || !stored {
+		t.Fatalf("put new certificate: %v %v", stored, err)
+	}
+	other := *first
+	other.Status = consensus.StatusRejected
+	before := s.Stats()
+	if stored, err := s.PutNewCertificate(&other, time.Unix(31, 0)); err != nil || stored {
+		t.Fatalf("second certificate of the job: stored %v %v", stored, err)
+	}
+	if after := s.Stats(); after.Writes[KindCertificate] != before.Writes[KindCertificate]+1 {
+		t.Fatalf("the second certificate's transaction was not run: %+v then %+v", before, after)
+	}
+	s = reopen(t, s, path)
+	got, err := s.Certificate(first.JobID)
+	if err != nil || got.Status != first.Status {
+		t.Fatalf("certificate after reopen: %+v %v, want the first (%s)", got, err, first.Status)
+	}
+}
