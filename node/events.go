@@ -55,7 +55,7 @@ func encodeFrame(e *Event) []byte {
 // framePieces is encodeFrame in pieces: data, the pieces of e's data
 // (e.Data is not read), between a head and a tail.
 func framePieces(e *Event, data [][]byte) [][]byte {
-	typ, _ := json.Marshal(e.Type)
+	typ := consensus.AppendJSONString(nil, e.Type)
 	at, _ := e.Time.MarshalJSON() // a node's own clock: always in range
 	head := make([]byte, 0, len(e.Type)+len(typ)+len(at)+160)
 	head = strconv.AppendUint(append(head, "id: "...), e.ID, 10)
@@ -149,11 +149,17 @@ type eventPieces [][]byte
 // eventBytes is what an event costs the buffer.
 func eventBytes(e *hubEvent) int { return e.size + len(e.typ) + 96 }
 
+// jsonAppender is event data that writes its own JSON, byte for byte what
+// encoding/json writes for it.
+type jsonAppender interface{ AppendJSON([]byte) []byte }
+
 func (h *eventHub) publish(typ string, job common.Hash, at time.Time, data any) {
 	var pieces [][]byte
 	switch d := data.(type) {
 	case eventPieces: // encoded by the caller, in pieces
 		pieces = d
+	case jsonAppender: // the data a gateway writes for every ballot
+		pieces = [][]byte{d.AppendJSON(nil)}
 	default:
 		raw, err := json.Marshal(data)
 		if err != nil {
