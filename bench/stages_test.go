@@ -54,8 +54,8 @@ func TestTracerPath(t *testing.T) {
 		}
 	}
 	tr.add(node.TraceEvent{Job: job, Step: node.TraceBallotStored, Node: late, At: at(4000)})
-	if len(tr.jobs) != 0 {
-		t.Errorf("%d jobs' events held after their paths were taken", len(tr.jobs))
+	if n := tr.held(); n != 0 {
+		t.Errorf("%d jobs' events held after their paths were taken", n)
 	}
 	if _, ok := tr.take(common.Hash{2}, t0, at(1)); ok {
 		t.Error("a path for a job never traced")
