@@ -141,3 +141,104 @@ func TestJudgingSlotFreedBeforeTheBallotIsSigned(t *testing.T) {
 		}
 	}
 }
+
+// countingPolicy votes true on every claim and counts the jobs it judges.
+type countingPolicy struct {
+	mu     sync.Mutex
+	judged map[common.Hash]int
+}
+
+func (p *countingPolicy) Ballots(_ context.Context, j *Judgement) [][]claims.Verdict {
+	p.mu.Lock()
+	p.judged[j.Job.JobID]++
+	p.mu.Unlock()
+	v := make([]claims.Verdict, len(j.Mine))
+	for i := range v {
+		v[i] = claims.True
+	}
+	return [][]claims.Verdict{v}
+}
+
+func (p *countingPolicy) count(id common.Hash) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.judged[id]
+}
+
+// TestResumedJobNotJudgedAgain: a node that voted on a job, stopped while
+// the job was still pending (its other validator never came) and started
+// again, takes the job up without judging it again: its stored ballot is
+// the one it stands by.
+func TestResumedJobNotJudgedAgain(t *testing.T) {
+	key, err := crypto.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	absent, err := crypto.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := &consensus.Genesis{NetworkID: 9, Validators: []consensus.Validator{
+		{Name: "here", Address: crypto.PubkeyToAddress(key.PublicKey), Stake: 1},
+		{Name: "absent", Address: crypto.PubkeyToAddress(absent.PublicKey), Stake: 1},
+	}}
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	stored := make(chan common.Hash, 16) // own ballots stored (TraceBallotStored)
+	start := func(p *countingPolicy) *Node {
+		t.Helper()
+		n, err := New(Options{Key: key, Genesis: g, Verifier: claims.Arithmetic{}, Ballots: p, Deadline: time.Minute,
+			DataDir: dir, ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"},
+			Trace: func(e TraceEvent) {
+				if e.Step == TraceBallotStored {
+					select {
+					case stored <- e.Job:
+					default:
+					}
+				}
+			}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := n.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	first := &countingPolicy{judged: map[common.Hash]int{}}
+	n := start(first)
+	job, err := n.Submit(ctx, api.VerifyRequest{Output: "2 + 2 = 4."})
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case id := <-stored:
+		if id != job.JobID {
+			t.Fatalf("ballot stored for %s, want %s", id.Hex(), job.JobID.Hex())
+		}
+	case <-ctx.Done():
+		t.Fatalf("no own ballot stored: %v", ctx.Err())
+	}
+	if first.count(job.JobID) != 1 {
+		t.Fatalf("judged %d times before the restart, want 1", first.count(job.JobID))
+	}
+	if err := n.Stop(); err != nil {
+		t.Fatal(err)
+	}
+
+	again := &countingPolicy{judged: map[common.Hash]int{}}
+	n = start(again)
+	defer n.Stop()
+	// The resumed job's answer is sent by a tracked task; Stop waits for
+	// those, so after it the judging, had there been one, is counted.
+	if j, err := n.store.Job(job.JobID); err != nil || j.Status.Final() {
+		t.Fatalf("job after the restart: %+v %v, want it pending", j, err)
+	}
+	if err := n.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if c := again.count(job.JobID); c != 0 {
+		t.Fatalf("the resumed job was judged %d times after the restart, want 0", c)
+	}
+}
