@@ -55,15 +55,20 @@ func encodeFrame(e *Event) []byte {
 // framePieces is encodeFrame in pieces: data, the pieces of e's data
 // (e.Data is not read), between a head and a tail.
 func framePieces(e *Event, data [][]byte) [][]byte {
-	typ := consensus.AppendJSONString(nil, e.Type)
-	at, _ := e.Time.MarshalJSON() // a node's own clock: always in range
-	head := make([]byte, 0, len(e.Type)+len(typ)+len(at)+160)
+	head := make([]byte, 0, 2*len(e.Type)+200)
 	head = strconv.AppendUint(append(head, "id: "...), e.ID, 10)
 	head = append(append(append(head, "\nevent: "...), e.Type...), "\ndata: "...)
 	head = strconv.AppendUint(append(head, `{"id":`...), e.ID, 10)
-	head = append(append(append(head, `,"type":`...), typ...), `,"job_id":"0x`...)
+	head = consensus.AppendJSONString(append(head, `,"type":`...), e.Type)
+	head = append(head, `,"job_id":"0x`...)
 	head = hex.AppendEncode(head, e.JobID[:])
-	head = append(append(append(head, `","time":`...), at...), `,"data":`...)
+	head = append(head, `","time":`...)
+	if at, err := e.Time.AppendText(append(head, '"')); err == nil {
+		head = append(at, '"')
+	} else { // not from a node's own clock, which is always in range
+		head = append(head, "null"...)
+	}
+	head = append(head, `,"data":`...)
 	out := make([][]byte, 0, len(data)+2)
 	out = append(out, head)
 	out = append(out, data...)
