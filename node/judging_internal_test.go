@@ -8,10 +8,12 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/verity-network/verity/api"
 	"github.com/verity-network/verity/claims"
 	"github.com/verity-network/verity/consensus"
+	"github.com/verity-network/verity/node/p2p"
 	"github.com/verity-network/verity/sigs"
 )
 
@@ -168,7 +170,11 @@ func (p *countingPolicy) count(id common.Hash) int {
 // TestResumedJobNotJudgedAgain: a node that voted on a job, stopped while
 // the job was still pending (its other validator never came) and started
 // again, takes the job up without judging it again: its stored ballot is
-// the one it stands by.
+// the one it stands by. Nor does the job's first announcement, replayed
+// by a peer after the restart (when the node's memory of announcements
+// is empty), make it judge, or sign, again: a second ballot signed in a
+// batch would have its leaf in the proofs of the batch's other ballots,
+// and from that leaf anyone could rebuild it, signed.
 func TestResumedJobNotJudgedAgain(t *testing.T) {
 	key, err := crypto.GenerateKey()
 	if err != nil {
@@ -232,13 +238,20 @@ func TestResumedJobNotJudgedAgain(t *testing.T) {
 	defer n.Stop()
 	// The resumed job's answer is sent by a tracked task; Stop waits for
 	// those, so after it the judging, had there been one, is counted.
-	if j, err := n.store.Job(job.JobID); err != nil || j.Status.Final() {
+	j, err := n.store.Job(job.JobID)
+	if err != nil || j.Status.Final() {
 		t.Fatalf("job after the restart: %+v %v, want it pending", j, err)
 	}
+	// The announcement as first published (resend 0), replayed by a peer.
+	verdict, x := n.val.validateJob(ctx, peer.ID("a peer"), j.Message)
+	if verdict != p2p.Accept {
+		t.Fatalf("replayed announcement after a restart: %v, want it accepted (the node's memory of announcements is empty)", verdict)
+	}
+	n.val.onJob(x)
 	if err := n.Stop(); err != nil {
 		t.Fatal(err)
 	}
 	if c := again.count(job.JobID); c != 0 {
-		t.Fatalf("the resumed job was judged %d times after the restart, want 0", c)
+		t.Fatalf("the resumed and replayed job was judged %d times after the restart, want 0", c)
 	}
 }

@@ -121,7 +121,7 @@ func (v *validator) onJob(x any) {
 	// An assigned validator stores the job with its ballot, in one commit;
 	// otherwise the record is only for reads, stored behind. A job lost in
 	// a crash before its ballot is announced again by its gateway.
-	if !v.castBallot(m, vj.gateway, rec, m.Resend > 0) {
+	if !v.castBallot(m, vj.gateway, rec) {
 		v.tasks.goTracked(func() { v.storeJob(rec) })
 	}
 }
@@ -142,7 +142,7 @@ func (v *validator) resume(m *JobMessage, gateway bool) {
 		v.obs.awaitCertificate(m.JobID, time.UnixMilli(int64(m.Deadline)))
 	}
 	if time.UnixMilli(int64(m.Deadline)).After(v.clock.Now()) {
-		v.castBallot(m, "", nil, true)
+		v.castBallot(m, "", nil)
 	}
 }
 
@@ -150,29 +150,18 @@ func (v *validator) resume(m *JobMessage, gateway bool) {
 // (or reuses the one already signed for this job) and publishes it.
 //
 // gw is the gateway's peer id, "" if not known yet. rec, when not nil, is
-// the job record to store with the ballot. mayHaveVoted says whether this
-// node may have voted on the job already: a re-announcement, or a job
-// taken up after a restart (resume). It reports whether it took charge of
-// the job (the validator is assigned claims).
-func (v *validator) castBallot(m *JobMessage, gw peer.ID, rec *store.Job, mayHaveVoted bool) bool {
+// the job record to store with the ballot. It reports whether it took
+// charge of the job (the validator is assigned claims).
+func (v *validator) castBallot(m *JobMessage, gw peer.ID, rec *store.Job) bool {
 	a := consensus.Assign(v.set, m.JobID, len(m.Claims), m.Replication)
 	mine := a.ByValidator[v.pos]
 	if len(mine) == 0 {
 		return false
 	}
-	// A job this node may have voted on already (its ballot lost on the
-	// way, or a restart since) is answered with the same ballot, not
-	// judged again, and once peers are there. A first announcement
-	// (resend 0, taken once per job by validateJob) is not looked up:
-	// a ballot the node stored before, should there be one, is found
-	// where the new one would be stored (PutOwnBallotWithJob returns
-	// it, and it is the one sent), so the lookup would cost every job a
-	// read to save, rarely, a judgment.
-	if mayHaveVoted {
-		if own, err := v.store.OwnBallot(m.JobID); err == nil {
-			v.tasks.goTracked(func() { v.sendBallot(m, gw, &BallotMessage{Ballot: *own, Resend: m.Resend}, true) })
-			return true
-		}
+	if own, err := v.store.OwnBallot(m.JobID); err == nil {
+		// Already voted: answer a re-announcement with the same ballot.
+		v.tasks.goTracked(func() { v.sendBallot(m, gw, &BallotMessage{Ballot: *own, Resend: m.Resend}, true) })
+		return true
 	}
 	if !v.announce.startJudging(m.JobID) {
 		return true // a judgment of this job is under way
