@@ -405,7 +405,9 @@ func (o *observer) onCert(v any) {
 // storeCert stores a certificate this node took (checkCert), from gossip or
 // catch-up. The job's record, if any, becomes final with it.
 func (o *observer) storeCert(c *consensus.Certificate, data []byte) {
-	// checkCert found none held.
+	// checkCert looked for it already; the write transaction looks again
+	// (a different certificate of the job, or this one taken meanwhile
+	// from gossip and catch-up at once, stands: stored is false).
 	stored, err := o.store.PutNewCertificate(c, o.clock.Now())
 	if err != nil {
 		if !errors.Is(err, store.ErrClosed) {

@@ -25,7 +25,8 @@ type BallotPolicy interface {
 // Judgement is what a BallotPolicy knows of a job it casts ballots on.
 type Judgement struct {
 	Job *JobMessage
-	// Mine are the claims assigned to this validator, in order.
+	// Mine are the claims assigned to this validator, in order: the
+	// policy's own copy (the assignment it comes from is shared).
 	Mine      []uint32
 	Validator common.Address
 	Set       *consensus.ValidatorSet

@@ -200,7 +200,7 @@ func (v *validator) judgeAndSend(m *JobMessage, gw peer.ID, mine []uint32, rec *
 	ctx, cancel := context.WithDeadline(v.ctx, time.UnixMilli(int64(m.Deadline)))
 	defer cancel()
 	lists := v.opts.Ballots.Ballots(ctx, &Judgement{
-		Job: m, Mine: mine, Validator: v.signer.Address(), Set: v.set, Verifier: v.opts.Verifier,
+		Job: m, Mine: slices.Clone(mine), Validator: v.signer.Address(), Set: v.set, Verifier: v.opts.Verifier,
 		Observed: func() ([]*consensus.Ballot, <-chan struct{}) { return v.obs.book.observed(m.JobID) },
 	})
 	judged()

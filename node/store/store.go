@@ -887,10 +887,12 @@ func (s *Store) PutCertificate(c *consensus.Certificate, finalAt time.Time, ball
 }
 
 // PutNewCertificate is PutCertificate, without ballots, for a caller that
-// has just found that the store holds no certificate of c's job (a node's
-// observer, which looks before it verifies one): it does not look again
-// before the write transaction, which checks all the same, so that one
-// stored in between stands (stored=false). A read saved per certificate.
+// has just looked for c in the store (a node's observer, which looks
+// before it verifies one): it does not look again before the write
+// transaction, which checks all the same, so that a certificate of the
+// job already there (a different one, or one stored in between) stands
+// and stored is false, at the cost of a commit that writes nothing. A
+// read saved per certificate.
 func (s *Store) PutNewCertificate(c *consensus.Certificate, finalAt time.Time) (stored bool, err error) {
 	return s.putCertificate(c, finalAt, nil)
 }
