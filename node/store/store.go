@@ -1064,14 +1064,17 @@ func (s *Store) LastIssued() (time.Time, bool, error) {
 // binary form, or for a certificate stored as JSON before that form, the
 // same bytes as data, c's JSON as received.
 func (s *Store) CompareCertificate(c *consensus.Certificate, data []byte) (held, same bool, err error) {
-	enc := appendCert(make([]byte, 0, certSize(c)), c)
 	err = s.db.View(func(tx *bolt.Tx) error {
 		stored := certGet(tx, c.JobID)
 		held = stored != nil
-		if isBinaryCert(stored) {
-			same = bytes.Equal(stored, enc)
-		} else {
-			same = held && bytes.Equal(stored, data)
+		// Most certificates a node is sent it does not hold: c is
+		// encoded for the comparison only when it does.
+		switch {
+		case !held:
+		case isBinaryCert(stored):
+			same = bytes.Equal(stored, appendCert(make([]byte, 0, certSize(c)), c))
+		default:
+			same = bytes.Equal(stored, data)
 		}
 		return nil
 	})
