@@ -295,7 +295,10 @@ func readList[T any](p *jsonParser, v *[]T, item func(*jsonParser) (T, bool)) bo
 			return false
 		}
 		*v = append(*v, x)
-		if more, ok := p.next(); !more {
+		// Neither ] nor , after an item: not a list (the items must not
+		// run on into the next one).
+		more, ok := p.next()
+		if !ok || !more {
 			return ok
 		}
 	}
