@@ -383,7 +383,8 @@ func (o *observer) syncPage(p peer.ID, req *CertSyncRequest) (syncPageResult, er
 	var take []takenCert
 	err = o.net.RequestCertSync(o.ctx, p, data, syncLimits, func(item []byte) error {
 		// A certificate checkCert takes or ignores comes back parsed.
-		c, v, err := o.checkCert(item, false)
+		t, v, err := o.checkCert(item, false)
+		c := t.cert
 		if err == nil {
 			// What was asked for, in order: a correct peer sends nothing else.
 			switch {
@@ -402,7 +403,7 @@ func (o *observer) syncPage(p peer.ID, req *CertSyncRequest) (syncPageResult, er
 		res.received++
 		res.last = c
 		if v == p2p.Accept {
-			take = append(take, takenCert{cert: c, data: item})
+			take = append(take, t)
 		} else {
 			o.metrics.catchUp.WithLabelValues("ignored").Inc()
 		}
@@ -415,7 +416,7 @@ func (o *observer) syncPage(p peer.ID, req *CertSyncRequest) (syncPageResult, er
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			o.storeCert(t.cert, t.data)
+			o.storeCert(t)
 		}()
 	}
 	wg.Wait()

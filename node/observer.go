@@ -302,7 +302,8 @@ func (o *observer) onEvidence(v any) {
 func (o *observer) validateCert(_ context.Context, from peer.ID, data []byte) (p2p.Verdict, any) {
 	start := time.Now()
 	own := from == o.net.PeerID()
-	c, v, err := o.checkCert(data, own)
+	t, v, err := o.checkCert(data, own)
+	c := t.cert
 	o.metrics.observeValidation(p2p.KindCerts, verdictLabel(err), start)
 	if err != nil {
 		log.Debugw("certificate rejected", "from", from, "err", err)
@@ -321,7 +322,7 @@ func (o *observer) validateCert(_ context.Context, from peer.ID, data []byte) (p
 		// does not verify, and not delivered back to its own store.
 		return p2p.Accept, nil
 	}
-	return p2p.Accept, &takenCert{cert: c, data: data}
+	return p2p.Accept, &t
 }
 
 // takenCert is a certificate this node took (checkCert), with its bytes as
@@ -332,6 +333,9 @@ func (o *observer) validateCert(_ context.Context, from peer.ID, data []byte) (p
 type takenCert struct {
 	cert *consensus.Certificate
 	data []byte
+	// other says that checkCert found another certificate of the job
+	// stored (a conflict its gateway signed): storeCert then only logs it.
+	other bool
 }
 
 // checkCert decodes and verifies a certificate from a peer, from gossip or
@@ -340,19 +344,23 @@ type takenCert struct {
 // Ignore for one this node already holds (unless own: this node is
 // publishing it), for one of a job this node is still aggregating, and for
 // an unsettled one before this node's clock reaches its deadline. With
-// Accept and Ignore it returns the certificate, parsed.
-func (o *observer) checkCert(data []byte, own bool) (*consensus.Certificate, p2p.Verdict, error) {
+// Accept and Ignore it returns the certificate, parsed, with data.
+func (o *observer) checkCert(data []byte, own bool) (takenCert, p2p.Verdict, error) {
 	c, err := parseCertificate(data)
 	if err != nil {
-		return nil, p2p.Reject, err
+		return takenCert{}, p2p.Reject, err
 	}
-	if !own && o.holdsCertificate(c, data) {
-		return c, p2p.Ignore, nil
+	t := takenCert{cert: c, data: data}
+	if !own {
+		var held bool
+		if held, t.other = o.holdsCertificate(c, data); held {
+			return t, p2p.Ignore, nil
+		}
 	}
 	// Ballots this node already verified on the ballots topic are not
 	// recovered again.
 	if err := consensus.VerifyCertificate(c, o.set, nil, consensus.WithSignatureCache(o.sigCache)); err != nil {
-		return nil, p2p.Reject, err
+		return takenCert{}, p2p.Reject, err
 	}
 	// VerifyCertificate took only a valid, final certificate: signed by
 	// the job's gateway (the job id commits to the gateway and the
@@ -362,13 +370,13 @@ func (o *observer) checkCert(data []byte, own bool) (*consensus.Certificate, p2p
 	// clock has reached the deadline too: a gateway may not close its own
 	// job early.
 	if o.aggregating(c.JobID) {
-		return c, p2p.Ignore, nil
+		return t, p2p.Ignore, nil
 	}
 	if !consensus.Settled(c, o.set) && o.clock.Now().Before(time.UnixMilli(int64(c.DeadlineMS)).Add(-certClockSkew)) {
 		log.Debugw("premature certificate ignored", "job", c.JobID.Hex())
-		return c, p2p.Ignore, nil
+		return t, p2p.Ignore, nil
 	}
-	return c, p2p.Accept, nil
+	return t, p2p.Accept, nil
 }
 
 // holdsCertificate reports whether this node stores c already: the same
@@ -378,14 +386,18 @@ func (o *observer) checkCert(data []byte, own bool) (*consensus.Certificate, p2p
 // every outcome of the batch, two for the same job among them.
 //
 // data is c as received: a copy whose bytes are those stored (as a
-// catch-up answer's are) is held without decoding the stored one.
-func (o *observer) holdsCertificate(c *consensus.Certificate, data []byte) bool {
+// catch-up answer's are) is held without decoding the stored one. other
+// says that another certificate of the job is stored.
+func (o *observer) holdsCertificate(c *consensus.Certificate, data []byte) (held, other bool) {
 	if held, same, err := o.store.CompareCertificate(c, data); err != nil || !held || same {
-		return err == nil && held
+		return err == nil && held, false
 	}
-	held, err := o.store.Certificate(c.JobID)
-	return err == nil && bytes.Equal(held.GatewaySignature, c.GatewaySignature) &&
-		held.GatewayDigest() == c.GatewayDigest()
+	stored, err := o.store.Certificate(c.JobID)
+	if err == nil && bytes.Equal(stored.GatewaySignature, c.GatewaySignature) &&
+		stored.GatewayDigest() == c.GatewayDigest() {
+		return true, false
+	}
+	return false, true
 }
 
 // certClockSkew is how far ahead of this node's clock a gateway's may be
@@ -399,16 +411,23 @@ func (o *observer) onCert(v any) {
 		return
 	}
 	// Stored off the subscription loop, so that certificates share commits.
-	o.tasks.goTracked(func() { o.storeCert(t.cert, t.data) })
+	o.tasks.goTracked(func() { o.storeCert(*t) })
 }
 
 // storeCert stores a certificate this node took (checkCert), from gossip or
 // catch-up. The job's record, if any, becomes final with it.
-func (o *observer) storeCert(c *consensus.Certificate, data []byte) {
-	// checkCert looked for it already; the write transaction looks again
-	// (a different certificate of the job, or this one taken meanwhile
-	// from gossip and catch-up at once, stands: stored is false).
-	stored, err := o.store.PutNewCertificate(c, o.clock.Now())
+func (o *observer) storeCert(t takenCert) {
+	c, data := t.cert, t.data
+	// checkCert looked for it already. Another certificate of the job
+	// found there (a conflict, which a gateway's key can sign again and
+	// again) is looked up once more, with no write transaction; else the
+	// write transaction looks again (this one taken meanwhile from gossip
+	// and catch-up at once stands: stored is false).
+	put := o.store.PutNewCertificate
+	if t.other {
+		put = func(c *consensus.Certificate, at time.Time) (bool, error) { return o.store.PutCertificate(c, at) }
+	}
+	stored, err := put(c, o.clock.Now())
 	if err != nil {
 		if !errors.Is(err, store.ErrClosed) {
 			log.Errorw("store certificate", "job", c.JobID.Hex(), "err", err)

@@ -63,7 +63,7 @@ func TestHoldsCertificateComparesOutcome(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, data := range [][]byte{wire, stored, []byte("{}")} {
-		if !n.obs.holdsCertificate(held, data) {
+		if h, other := n.obs.holdsCertificate(held, data); !h || other {
 			t.Fatalf("the held certificate received as %.40q… is not recognised as held", data)
 		}
 	}
@@ -73,8 +73,19 @@ func TestHoldsCertificateComparesOutcome(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n.obs.holdsCertificate(&other, otherData) {
-		t.Fatal("another outcome under the held signature passes for a copy")
+	if h, o := n.obs.holdsCertificate(&other, otherData); h || !o {
+		t.Fatalf("another outcome under the held signature: held %v, other %v; want it not held, another one held", h, o)
+	}
+	// Taken (it verifies, as a conflict its gateway signed would), it
+	// costs no write transaction: a gateway's key can sign such
+	// certificates one after another.
+	before := n.StoreStats().Commits
+	n.obs.storeCert(takenCert{cert: &other, data: otherData, other: true})
+	if after := n.StoreStats().Commits; after != before {
+		t.Fatalf("a conflicting certificate cost %d commits", after-before)
+	}
+	if c, err := n.store.Certificate(held.JobID); err != nil || !c.IssuedAt.Equal(held.IssuedAt) {
+		t.Fatalf("stored certificate after the conflict: %+v %v, want the first", c, err)
 	}
 }
 
