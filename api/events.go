@@ -11,6 +11,7 @@ import (
 
 	"github.com/verity-network/verity/claims"
 	"github.com/verity-network/verity/consensus"
+	"github.com/verity-network/verity/internal/jsonw"
 	"github.com/verity-network/verity/internal/strictjson"
 )
 
@@ -110,20 +111,8 @@ func (d *BallotAttachedData) AppendJSON(dst []byte) []byte {
 	}
 	dst = slices.Grow(dst, size)
 	dst = consensus.AppendUints(append(dst, `{"claim_indexes":`...), d.ClaimIndexes)
-	dst = consensus.AppendJSONString(append(dst, `,"name":`...), d.Name)
-	dst = append(dst, `,"progress":`...)
-	if d.Progress == nil {
-		dst = append(dst, "null"...)
-	} else {
-		dst = append(dst, '[')
-		for i := range d.Progress {
-			if i > 0 {
-				dst = append(dst, ',')
-			}
-			dst = d.Progress[i].AppendJSON(dst)
-		}
-		dst = append(dst, ']')
-	}
+	dst = jsonw.AppendStringHTML(append(dst, `,"name":`...), d.Name)
+	dst = consensus.AppendProgresses(append(dst, `,"progress":`...), d.Progress)
 	dst = strconv.AppendUint(append(dst, `,"stake":`...), d.Stake, 10)
 	dst = append(dst, `,"validator":"0x`...)
 	dst = append(hex.AppendEncode(dst, d.Validator[:]), '"')

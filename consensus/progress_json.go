@@ -1,7 +1,6 @@
 package consensus
 
 import (
-	"encoding/json"
 	"slices"
 	"strconv"
 
@@ -20,7 +19,7 @@ import (
 func (p *ClaimProgress) AppendJSON(dst []byte) []byte {
 	dst = slices.Grow(dst, p.JSONSize())
 	dst = strconv.AppendUint(append(dst, `{"index":`...), uint64(p.Index), 10)
-	dst = AppendJSONString(append(dst, `,"outcome":`...), string(p.Outcome))
+	dst = jsonw.AppendStringHTML(append(dst, `,"outcome":`...), string(p.Outcome))
 	for _, f := range [...]struct {
 		name string
 		v    uint64
@@ -31,7 +30,7 @@ func (p *ClaimProgress) AppendJSON(dst []byte) []byte {
 	} {
 		dst = strconv.AppendUint(append(dst, f.name...), f.v, 10)
 	}
-	dst = AppendJSONString(append(dst, `,"needed_unit":`...), p.NeededUnit)
+	dst = jsonw.AppendStringHTML(append(dst, `,"needed_unit":`...), p.NeededUnit)
 	for _, f := range [...]struct {
 		name string
 		v    uint64
@@ -51,28 +50,10 @@ func (p *ClaimProgress) JSONSize() int {
 	return 420 + len(p.Outcome) + len(p.NeededUnit) + 45*len(p.Voters)
 }
 
-// AppendJSONString appends s as encoding/json's Marshal writes it, HTML
-// escaping (of < > &) included.
-func AppendJSONString(dst []byte, s string) []byte {
-	if jsonw.Plain(s) && !htmlSpecial(s) {
-		return append(append(append(dst, '"'), s...), '"')
-	}
-	enc, err := json.Marshal(s)
-	if err != nil {
-		panic(err) // a string always encodes
-	}
-	return append(dst, enc...)
-}
-
-// htmlSpecial reports whether s holds a byte encoding/json escapes for
-// HTML.
-func htmlSpecial(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c == '<' || c == '>' || c == '&' {
-			return true
-		}
-	}
-	return false
+// AppendProgresses appends a list of progress as encoding/json writes it:
+// null for a nil slice.
+func AppendProgresses(dst []byte, ps []ClaimProgress) []byte {
+	return appendList(dst, ps, func(dst []byte, p *ClaimProgress) []byte { return p.AppendJSON(dst) })
 }
 
 // AppendAddresses appends a list of addresses as encoding/json writes it:

@@ -12,6 +12,7 @@ import (
 
 	"github.com/verity-network/verity/api"
 	"github.com/verity-network/verity/consensus"
+	"github.com/verity-network/verity/internal/jsonw"
 )
 
 // Event is api.Event: IDs increase by one per event on a node, so a client
@@ -59,7 +60,7 @@ func framePieces(e *Event, data [][]byte) [][]byte {
 	head = strconv.AppendUint(append(head, "id: "...), e.ID, 10)
 	head = append(append(append(head, "\nevent: "...), e.Type...), "\ndata: "...)
 	head = strconv.AppendUint(append(head, `{"id":`...), e.ID, 10)
-	head = consensus.AppendJSONString(append(head, `,"type":`...), e.Type)
+	head = jsonw.AppendStringHTML(append(head, `,"type":`...), e.Type)
 	head = append(head, `,"job_id":"0x`...)
 	head = hex.AppendEncode(head, e.JobID[:])
 	head = append(head, `","time":`...)

@@ -7,6 +7,7 @@ package jsonw
 import (
 	"bytes"
 	"encoding/json"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -19,6 +20,19 @@ func AppendString(dst []byte, s string) []byte {
 		return append(append(append(dst, '"'), s...), '"')
 	}
 	enc, err := Marshal(s)
+	if err != nil {
+		panic(err) // a string always encodes
+	}
+	return append(dst, enc...)
+}
+
+// AppendStringHTML appends s as encoding/json's Marshal writes it, with
+// its HTML escaping (of < > &): for messages that keep Marshal's bytes.
+func AppendStringHTML(dst []byte, s string) []byte {
+	if Plain(s) && !strings.ContainsAny(s, "<>&") {
+		return append(append(append(dst, '"'), s...), '"')
+	}
+	enc, err := json.Marshal(s)
 	if err != nil {
 		panic(err) // a string always encodes
 	}

@@ -17,7 +17,7 @@ func encoded(t *testing.T, s string) []byte {
 }
 
 // FuzzAppendString: AppendString writes what encoding/json writes, and a
-// Plain string as it is.
+// Plain string as it is; AppendStringHTML what json.Marshal writes.
 func FuzzAppendString(f *testing.F) {
 	for _, s := range []string{"", "plain text.", "1 < 2 && 3 > 2", `"q"`, `b\s`, "nl\n", "\x00", "\x7f",
 		"\u2028", "\u2029", "bad \xff", "\xed\xa0\x80", "Zürich", "🙂"} {
@@ -33,6 +33,14 @@ func FuzzAppendString(f *testing.F) {
 		}
 		if Plain(s) && string(got) != `x"`+s+`"` {
 			t.Fatalf("%q is plain but was written %s", s, got)
+		}
+		// With HTML escaping, what json.Marshal writes.
+		marshaled, err := json.Marshal(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := AppendStringHTML([]byte("x"), s); !bytes.Equal(got[1:], marshaled) {
+			t.Fatalf("%q with HTML escaping: got %s, want %s", s, got[1:], marshaled)
 		}
 	})
 }
