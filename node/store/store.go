@@ -60,6 +60,9 @@ var ErrNotFound = errors.New("not found")
 // commits at once, with no added delay.
 type Store struct {
 	db *bolt.DB
+	// legacyOwn: bucketOwn held own ballots when the store was opened
+	// (getOwn).
+	legacyOwn bool
 
 	mu      sync.RWMutex // held for reading while sending to writes
 	closed  bool
@@ -288,7 +291,7 @@ func Open(path string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
-	var move, indexed bool
+	var move, indexed, legacyOwn bool
 	err = db.Update(func(tx *bolt.Tx) error {
 		move, indexed = tx.Bucket(bucketCertsByJob) != nil, tx.Bucket(bucketCertIndex) != nil
 		for _, b := range [][]byte{bucketJobs, bucketBallots, bucketCerts, bucketOwn, bucketAudit, bucketEvid} {
@@ -296,6 +299,8 @@ func Open(path string) (*Store, error) {
 				return err
 			}
 		}
+		// Nothing writes bucketOwn any more: empty when opened, it stays so.
+		legacyOwn = bucketHasKeys(tx.Bucket(bucketOwn))
 		return nil
 	})
 	if err == nil && move {
@@ -324,7 +329,7 @@ func Open(path string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("init store %s: %w", path, err)
 	}
-	st := &Store{db: db, writes: make(chan *writeReq), closing: make(chan struct{}), stopped: make(chan struct{}), rate: busyRate()}
+	st := &Store{db: db, legacyOwn: legacyOwn, writes: make(chan *writeReq), closing: make(chan struct{}), stopped: make(chan struct{}), rate: busyRate()}
 	go st.writer()
 	return st, nil
 }
@@ -823,7 +828,7 @@ func (s *Store) PutOwnBallotWithJob(b *consensus.Ballot, j *Job) (*consensus.Bal
 	err = s.update(KindOwnBallot, func(tx *bolt.Tx) error {
 		existing = nil
 		var old consensus.Ballot
-		switch err := getOwn(tx, b.JobID, &old); {
+		switch err := s.getOwn(tx, b.JobID, &old); {
 		case err == nil:
 			existing = &old
 			return nil
@@ -844,7 +849,7 @@ func (s *Store) PutOwnBallotWithJob(b *consensus.Ballot, j *Job) (*consensus.Bal
 // OwnBallot returns the ballot this node signed for a job.
 func (s *Store) OwnBallot(job common.Hash) (*consensus.Ballot, error) {
 	var b consensus.Ballot
-	if err := s.db.View(func(tx *bolt.Tx) error { return getOwn(tx, job, &b) }); err != nil {
+	if err := s.db.View(func(tx *bolt.Tx) error { return s.getOwn(tx, job, &b) }); err != nil {
 		return nil, err
 	}
 	return &b, nil
@@ -858,12 +863,20 @@ func (s *Store) OwnBallot(job common.Hash) (*consensus.Ballot, error) {
 func ownKey(job common.Hash) []byte { return append(job[:len(job):len(job)], 'o') }
 
 // getOwn reads this node's own ballot for a job, beside the job or, in a
-// store written before, in bucketOwn.
-func getOwn(tx *bolt.Tx, job common.Hash, b *consensus.Ballot) error {
-	if err := get(tx, bucketJobs, ownKey(job), b); !errors.Is(err, ErrNotFound) {
+// store written before, in bucketOwn. A store opened with bucketOwn empty
+// does not look there: most reads find no ballot (a validator asks before
+// its first vote), and each look cost a second search.
+func (s *Store) getOwn(tx *bolt.Tx, job common.Hash, b *consensus.Ballot) error {
+	if err := get(tx, bucketJobs, ownKey(job), b); !errors.Is(err, ErrNotFound) || !s.legacyOwn {
 		return err
 	}
 	return get(tx, bucketOwn, job[:], b)
+}
+
+// bucketHasKeys reports whether b holds any key.
+func bucketHasKeys(b *bolt.Bucket) bool {
+	k, _ := b.Cursor().First()
+	return k != nil
 }
 
 // PutCertificate stores a certificate, which makes its job final (Job

@@ -447,10 +447,11 @@ func TestCertificateReadsBothWays(t *testing.T) {
 // TestOwnBallotBesideItsJob: a validator's own ballot is stored in the
 // jobs bucket right after its job, so that the two share a leaf page; Jobs
 // lists the job alone; a ballot in the bucket of stores written before is
-// still found, and still counts as this node's ballot for the job.
+// still found, and still counts as this node's ballot for the job, once
+// the store is opened again.
 func TestOwnBallotBesideItsJob(t *testing.T) {
-	s, _ := openTemp(t)
-	defer s.Close()
+	s, path := openTemp(t)
+	defer func() { s.Close() }()
 	id := common.Hash{7}
 	b := &consensus.Ballot{JobID: id, Vote: consensus.Vote{Validator: common.Address{3}, Signature: []byte{1, 2}}}
 	if old, err := s.PutOwnBallotWithJob(b, &Job{ID: id, Message: []byte(`{}`), Status: consensus.StatusProvisional}); err != nil || old != nil {
@@ -482,6 +483,14 @@ func TestOwnBallotBesideItsJob(t *testing.T) {
 	if err := s.db.Update(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketOwn).Put(legacy[:], b.AppendJSON(nil))
 	}); err != nil {
+		t.Fatal(err)
+	}
+	if s.legacyOwn {
+		t.Fatal("a store opened with no ballot in bucketOwn looks there")
+	}
+	s.Close()
+	var err error
+	if s, err = Open(path); err != nil {
 		t.Fatal(err)
 	}
 	if got, err := s.OwnBallot(legacy); err != nil || got.Validator != b.Validator {
