@@ -413,6 +413,9 @@ func VerifyCertificate(cert *Certificate, set *ValidatorSet, output []byte, opts
 		return fmt.Errorf("%w: claims %v still open, issued %s before the deadline",
 			ErrNotFinal, open, time.UnixMilli(int64(cert.DeadlineMS)).Sub(cert.IssuedAt))
 	}
+	if o.settled != nil {
+		*o.settled = t.Done()
+	}
 	return nil
 }
 

@@ -295,6 +295,12 @@ func TestSettled(t *testing.T) {
 			if got := Settled(c, f.set); got != tc.want {
 				t.Fatalf("Settled = %v, want %v (status %s)", got, tc.want, c.Status)
 			}
+			var settled bool
+			if err := VerifyCertificate(c, f.set, nil, ReportSettled(&settled)); err == nil && settled != tc.want {
+				t.Fatalf("VerifyCertificate reports settled %v, want %v", settled, tc.want)
+			} else if err != nil && tc.want {
+				t.Fatalf("a settled certificate does not verify: %v", err)
+			}
 		})
 	}
 }

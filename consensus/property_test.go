@@ -319,12 +319,16 @@ func TestPropertyIssuedAtIsSigned(t *testing.T) {
 			t.Fatalf("issued_at moved by %s under the old gateway signature: %v, want ErrBadSignature", shift, err)
 		}
 		rc.f.signCert(t, c)
-		err := VerifyCertificate(c, rc.f.set, rc.job.output)
+		var settled bool
+		err := VerifyCertificate(c, rc.f.set, rc.job.output, ReportSettled(&settled))
 		switch {
 		case shift > 0 || Settled(c, rc.f.set):
 			late++
 			if err != nil {
 				t.Fatalf("re-signed %s after the deadline (or settled): %v", shift, err)
+			}
+			if settled != Settled(c, rc.f.set) {
+				t.Fatalf("VerifyCertificate reports settled %v, Settled says %v", settled, !settled)
 			}
 		default:
 			early++

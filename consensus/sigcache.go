@@ -130,7 +130,15 @@ func (c *SignatureCache) Add(digest common.Hash, sig []byte, signer common.Addre
 type VerifyOption func(*verifyOptions)
 
 type verifyOptions struct {
-	cache *SignatureCache
+	cache   *SignatureCache
+	settled *bool
+}
+
+// ReportSettled sets *p, when VerifyCertificate takes a certificate, to
+// whether it is settled (Settled), from the tally the verification built
+// anyway.
+func ReportSettled(p *bool) VerifyOption {
+	return func(o *verifyOptions) { o.settled = p }
 }
 
 // WithSignatureCache skips recovering signatures the cache already holds

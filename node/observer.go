@@ -359,7 +359,8 @@ func (o *observer) checkCert(data []byte, own bool) (takenCert, p2p.Verdict, err
 	}
 	// Ballots this node already verified on the ballots topic are not
 	// recovered again.
-	if err := consensus.VerifyCertificate(c, o.set, nil, consensus.WithSignatureCache(o.sigCache)); err != nil {
+	var settled bool
+	if err := consensus.VerifyCertificate(c, o.set, nil, consensus.WithSignatureCache(o.sigCache), consensus.ReportSettled(&settled)); err != nil {
 		return takenCert{}, p2p.Reject, err
 	}
 	// VerifyCertificate took only a valid, final certificate: signed by
@@ -372,7 +373,7 @@ func (o *observer) checkCert(data []byte, own bool) (takenCert, p2p.Verdict, err
 	if o.aggregating(c.JobID) {
 		return t, p2p.Ignore, nil
 	}
-	if !consensus.Settled(c, o.set) && o.clock.Now().Before(time.UnixMilli(int64(c.DeadlineMS)).Add(-certClockSkew)) {
+	if !settled && o.clock.Now().Before(time.UnixMilli(int64(c.DeadlineMS)).Add(-certClockSkew)) {
 		log.Debugw("premature certificate ignored", "job", c.JobID.Hex())
 		return t, p2p.Ignore, nil
 	}
