@@ -176,6 +176,15 @@ func (c *catchUp) want(id common.Hash, deadline time.Time) {
 	c.wanted.Put(id, deadline)
 }
 
+// awaited reports whether this node waits for a job's certificate: it saw
+// the job announced, and has stored no certificate of it since.
+func (c *catchUp) awaited(id common.Hash) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	deadline, ok := c.wanted.Get(id)
+	return ok && !deadline.IsZero()
+}
+
 // got records that a job's certificate is stored.
 func (c *catchUp) got(id common.Hash) {
 	c.mu.Lock()

@@ -351,7 +351,12 @@ func (o *observer) checkCert(data []byte, own bool) (takenCert, p2p.Verdict, err
 		return takenCert{}, p2p.Reject, err
 	}
 	t := takenCert{cert: c, data: data}
-	if !own {
+	// The store is not asked about a job this node awaits (the common
+	// case: its first copy). Were it held all the same (stored before a
+	// restart, whose replayed announcement made it awaited again), the
+	// copy is verified for nothing and storing it writes nothing (the
+	// first certificate stands); the job is no longer awaited after that.
+	if !own && !o.catchUp.awaited(c.JobID) {
 		var held bool
 		if held, t.other = o.holdsCertificate(c, data); held {
 			return t, p2p.Ignore, nil
