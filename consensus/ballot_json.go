@@ -281,14 +281,36 @@ func (p *jsonParser) next() (more, ok bool) {
 // readList reads null (leaving *v nil) or a list of items, each read by
 // item.
 func readList[T any](p *jsonParser, v *[]T, item func(*jsonParser) (T, bool)) bool {
+	return readListOf(p, v, item, 4)
+}
+
+// readFlatList is readList for items that hold no ']' or ',' (numbers,
+// hashes): the list's length is counted before it is read, so that it
+// is allocated once. The count is bounded (the list grows past it), so
+// that commas with no items between them cost no memory.
+func readFlatList[T any](p *jsonParser, v *[]T, item func(*jsonParser) (T, bool)) bool {
+	n := 1
+	if end := bytes.IndexByte(p.data, ']'); end > 0 {
+		n += bytes.Count(p.data[:end], []byte{','})
+	}
+	return readListOf(p, v, item, min(n, maxListHint))
+}
+
+// maxListHint bounds the room readFlatList allocates before reading: a
+// batch proof's siblings fit in it, and most ballots' claims.
+const maxListHint = 64
+
+// readListOf is readList allocating room for n items first.
+func readListOf[T any](p *jsonParser, v *[]T, item func(*jsonParser) (T, bool), n int) bool {
 	list, ok := p.open()
 	if !ok || !list {
 		return ok
 	}
-	*v = []T{}
 	if p.lit("]") {
+		*v = []T{}
 		return true
 	}
+	*v = make([]T, 0, n)
 	for {
 		x, ok := item(p)
 		if !ok {
@@ -304,11 +326,11 @@ func readList[T any](p *jsonParser, v *[]T, item func(*jsonParser) (T, bool)) bo
 	}
 }
 
-func (p *jsonParser) indexes(v *[]uint32) bool { return readList(p, v, readIndex) }
+func (p *jsonParser) indexes(v *[]uint32) bool { return readFlatList(p, v, readIndex) }
 
-func (p *jsonParser) verdicts(v *[]claims.Verdict) bool { return readList(p, v, readVerdict) }
+func (p *jsonParser) verdicts(v *[]claims.Verdict) bool { return readFlatList(p, v, readVerdict) }
 
-func (p *jsonParser) hashes(v *[]common.Hash) bool { return readList(p, v, readHash) }
+func (p *jsonParser) hashes(v *[]common.Hash) bool { return readFlatList(p, v, readHash) }
 
 func readIndex(p *jsonParser) (uint32, bool) {
 	var n uint64
