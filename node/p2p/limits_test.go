@@ -76,9 +76,60 @@ func TestMaxPeers(t *testing.T) {
 		t.Fatal("MaxPeers and a host option's connection manager: no error")
 	}
 
-	none, release, err := peerLimitOptions(0)
+	none, release, err := peerLimitOptions(0, true)
 	if err != nil || len(none) != 0 {
 		t.Fatalf("MaxPeers 0: %d options, %v; want libp2p's defaults", len(none), err)
 	}
 	release()
+}
+
+// TestResourceManagerWithoutMetrics: a node without metrics has a
+// resource manager of libp2p's default limits that traces nothing (no
+// Prometheus collector would read it), unless the host's options bring
+// their own manager, which stands; a node with metrics keeps libp2p's.
+func TestResourceManagerWithoutMetrics(t *testing.T) {
+	traced := func(rm network.ResourceManager) bool {
+		v := reflect.ValueOf(rm)
+		if v.Kind() != reflect.Pointer || v.Elem().Kind() != reflect.Struct {
+			t.Fatalf("resource manager %T", rm)
+		}
+		f := v.Elem().FieldByName("trace")
+		if !f.IsValid() || f.Kind() != reflect.Pointer {
+			t.Skipf("libp2p's resource manager %T has no trace field any more", rm)
+		}
+		return !f.IsNil()
+	}
+	n := startNode(t, testConfig(t))
+	rm := n.host.Network().ResourceManager()
+	if traced(rm) {
+		t.Error("a node without metrics traces its resource manager")
+	}
+	def := rcmgr.DefaultLimits
+	libp2p.SetDefaultServiceLimits(&def)
+	want := rcmgr.NewFixedLimiter(def.AutoScale()).GetSystemLimits()
+	if err := rm.ViewSystem(func(s network.ResourceScope) error {
+		l, ok := s.(rcmgr.ResourceScopeLimiter)
+		if !ok {
+			t.Fatalf("system scope %T exposes no limit", s)
+		}
+		if got := l.Limit(); got.GetConnTotalLimit() != want.GetConnTotalLimit() || got.GetMemoryLimit() != want.GetMemoryLimit() {
+			t.Errorf("system limits %d conns, %d bytes; want libp2p's %d, %d",
+				got.GetConnTotalLimit(), got.GetMemoryLimit(), want.GetConnTotalLimit(), want.GetMemoryLimit())
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	own := testConfig(t)
+	own.HostOptions = []libp2p.Option{libp2p.ResourceManager(&network.NullResourceManager{})}
+	if _, ok := startNode(t, own).host.Network().ResourceManager().(*network.NullResourceManager); !ok {
+		t.Error("the host options' resource manager was replaced")
+	}
+
+	if opts, release, err := peerLimitOptions(0, true); err != nil || len(opts) != 0 {
+		t.Fatalf("with metrics: %d options, %v; want libp2p's defaults", len(opts), err)
+	} else {
+		release()
+	}
 }

@@ -131,12 +131,13 @@ func New(ctx context.Context, cfg Config) (*Network, error) {
 	} else {
 		opts = append(opts, libp2p.DisableMetrics())
 	}
-	limits, release, err := peerLimitOptions(cfg.MaxPeers)
+	limits, release, err := peerLimitOptions(cfg.MaxPeers, cfg.PrometheusRegisterer != nil)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
-	opts = append(opts, limits...)
-	h, err := libp2p.New(append(opts, cfg.HostOptions...)...)
+	// After the host options, which may bring a resource manager of their
+	// own (peerLimitOptions' fallback then builds none).
+	h, err := libp2p.New(append(append(opts, cfg.HostOptions...), limits...)...)
 	if err != nil {
 		release()
 		return nil, fmt.Errorf("start libp2p host: %w", err)
