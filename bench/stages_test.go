@@ -18,7 +18,7 @@ func TestTracerPath(t *testing.T) {
 	gw, fast, slow, late := common.Address{0xa}, common.Address{0xb}, common.Address{0xc}, common.Address{0xd}
 	t0 := time.Unix(1000, 0)
 	at := func(us int) time.Time { return t0.Add(time.Duration(us) * time.Microsecond) }
-	tr := newTracer()
+	tr := newTracer(1)
 	events := []node.TraceEvent{
 		{Step: node.TraceJobPublished, Node: gw, At: at(200)},
 		{Step: node.TraceJobReceived, Node: gw, At: at(300)},
@@ -67,6 +67,29 @@ func TestTracerPath(t *testing.T) {
 	s := stages([][]time.Duration{p, p, p})
 	if len(s) != len(stageNames) || s[1].P50MS != 1.3 || s[7].P50MS != 0.5 {
 		t.Errorf("stages %+v", s)
+	}
+}
+
+// TestTracerSample: a tracer that follows one job in 16 keeps no event of
+// the others and gives no path for them; it follows the same jobs on every
+// node (by id).
+func TestTracerSample(t *testing.T) {
+	tr := newTracer(16)
+	t0 := time.Unix(1000, 0)
+	followed, other := common.Hash{7, 32}, common.Hash{7, 33}
+	for _, job := range []common.Hash{followed, other} {
+		for _, step := range []node.TraceStep{node.TraceJobPublished, node.TraceQuorum, node.TraceCertificateStored} {
+			tr.add(node.TraceEvent{Job: job, Step: step, At: t0})
+		}
+	}
+	if n := tr.held(); n != 1 {
+		t.Fatalf("events of %d jobs held, want the one followed", n)
+	}
+	if _, ok := tr.take(other, t0, t0); ok {
+		t.Error("a path for a job not followed")
+	}
+	if n := tr.held(); n != 1 {
+		t.Errorf("events of %d jobs held after taking the other's", n)
 	}
 }
 

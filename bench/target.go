@@ -62,7 +62,11 @@ func startInProcess(ctx context.Context, cfg *Config) (*inProcess, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store directory: %w", err)
 	}
-	traces := newTracer()
+	every := byte(1)
+	if cfg.Rate == 0 {
+		every = closedLoopSample
+	}
+	traces := newTracer(every)
 	net, err := testnet.NewEphemeral(ctx, testnet.EphemeralOptions{
 		Nodes:    cfg.Nodes,
 		Verifier: func(int) node.Verifier { return claims.Arithmetic{} },
