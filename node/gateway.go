@@ -605,14 +605,14 @@ func (g *gateway) issue(j *aggJob, cert *consensus.Certificate, now time.Time, e
 		// Another certificate of this job was stored first (received in the
 		// moment between the end of the tally and this write): it stands.
 		log.Warnw("a certificate of this job was already stored; keeping it", "job", cert.JobID.Hex())
-		g.obs.notifyFinal(cert.JobID)
+		g.obs.notifyFinal(cert.JobID, nil)
 		return
 	}
 	g.trace(TraceCertificateStored, cert.JobID, common.Address{})
 	g.obs.countAgreement(cert)
 	g.metrics.timeToCertificate.Observe(g.clock.Now().Sub(j.accepted).Seconds())
 	g.metrics.jobs.WithLabelValues(string(cert.Status)).Inc()
-	g.obs.notifyFinal(cert.JobID)
+	g.obs.notifyFinal(cert.JobID, cert)
 	log.Debugw("certificate issued", "job", cert.JobID.Hex(), "status", cert.Status, "ballots", len(cert.Ballots), "expired", expired)
 	j.mu.Lock()
 	defer j.mu.Unlock()

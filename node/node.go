@@ -477,6 +477,8 @@ func (n *Node) Generate(ctx context.Context, req api.GenerateRequest) (*api.Job,
 }
 
 // WaitFinal blocks until the job has a certificate on this node or ctx ends.
+// The certificate may be the node's own copy, shared with other callers:
+// it is not to be changed.
 func (n *Node) WaitFinal(ctx context.Context, id common.Hash) (*consensus.Certificate, error) {
 	return n.obs.waitFinal(ctx, id)
 }

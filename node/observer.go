@@ -452,7 +452,7 @@ func (o *observer) storeCert(t takenCert) {
 		return
 	}
 	o.countAgreement(c)
-	o.notifyFinal(c.JobID)
+	o.notifyFinal(c.JobID, c)
 	o.events.publish(api.EventCertificateIssued, c.JobID, o.clock.Now(), certificateIssued(c, data))
 }
 
@@ -478,17 +478,19 @@ func (o *observer) awaitCertificate(id common.Hash, deadline time.Time) {
 }
 
 // finalWait is the waiters of one job: a channel closed when its
-// certificate is stored, and how many wait on it.
+// certificate is stored, and how many wait on it. cert, set before the
+// channel is closed, is the certificate stored, when notifyFinal had it.
 type finalWait struct {
 	ch      chan struct{}
 	waiters int
+	cert    *consensus.Certificate
 }
 
-// waitFor registers a waiter of id and returns its channel and a release
+// waitFor registers a waiter of id and returns its entry and a release
 // function; the entry is removed when its last waiter leaves or the job
 // becomes final. Callers check the store after registering, so no wake-up
 // is lost.
-func (o *observer) waitFor(id common.Hash) (<-chan struct{}, func()) {
+func (o *observer) waitFor(id common.Hash) (*finalWait, func()) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	w, ok := o.finals[id]
@@ -497,7 +499,7 @@ func (o *observer) waitFor(id common.Hash) (<-chan struct{}, func()) {
 		o.finals[id] = w
 	}
 	w.waiters++
-	return w.ch, func() {
+	return w, func() {
 		o.mu.Lock()
 		defer o.mu.Unlock()
 		w.waiters--
@@ -508,25 +510,32 @@ func (o *observer) waitFor(id common.Hash) (<-chan struct{}, func()) {
 }
 
 // notifyFinal wakes everyone waiting for id: its certificate is stored.
-func (o *observer) notifyFinal(id common.Hash) {
+// c, if not nil, is that certificate, handed to the waiters as it is
+// rather than read back from the store.
+func (o *observer) notifyFinal(id common.Hash, c *consensus.Certificate) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if w, ok := o.finals[id]; ok {
+		w.cert = c
 		close(w.ch)
 		delete(o.finals, id)
 	}
 }
 
 // waitFinal blocks until the job has a certificate on this node or ctx
-// ends.
+// ends. The certificate may be the one the node stored, shared with the
+// other waiters: it is not to be changed.
 func (o *observer) waitFinal(ctx context.Context, id common.Hash) (*consensus.Certificate, error) {
-	ch, release := o.waitFor(id)
+	w, release := o.waitFor(id)
 	defer release()
 	if c, err := o.store.Certificate(id); err == nil {
 		return c, nil
 	}
 	select {
-	case <-ch:
+	case <-w.ch:
+		if w.cert != nil {
+			return w.cert, nil
+		}
 		return o.store.Certificate(id)
 	case <-ctx.Done():
 		return nil, ctx.Err()

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"testing"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/verity-network/verity/claims"
 	"github.com/verity-network/verity/consensus"
 	"github.com/verity-network/verity/node/p2p"
+	"github.com/verity-network/verity/node/store"
 )
 
 // TestWaitFinalLeavesNoEntry: waiting, whether it ends in a certificate, a
@@ -42,6 +44,45 @@ func TestWaitFinalLeavesNoEntry(t *testing.T) {
 	n.obs.mu.Unlock()
 	if left != 0 {
 		t.Fatalf("%d waiter entries left behind", left)
+	}
+}
+
+// TestWaitFinalHandsTheNotifiedCertificate: a waiter woken with the
+// certificate stored gets it as it was handed over, not read back from
+// the store; woken without one, it reads the store.
+func TestWaitFinalHandsTheNotifiedCertificate(t *testing.T) {
+	n := soloNode(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	wait := func(id common.Hash, handed *consensus.Certificate) (*consensus.Certificate, error) {
+		type result struct {
+			c   *consensus.Certificate
+			err error
+		}
+		got := make(chan result, 1)
+		go func() {
+			c, err := n.WaitFinal(ctx, id)
+			got <- result{c, err}
+		}()
+		for registered := false; !registered; {
+			if ctx.Err() != nil {
+				t.Fatal("the waiter never registered")
+			}
+			n.obs.mu.Lock()
+			registered = n.obs.finals[id] != nil
+			n.obs.mu.Unlock()
+			time.Sleep(time.Millisecond) // polls the condition; ctx bounds it
+		}
+		n.obs.notifyFinal(id, handed)
+		r := <-got
+		return r.c, r.err
+	}
+	handed := &consensus.Certificate{JobID: common.Hash{0xaa}} // in no store
+	if c, err := wait(handed.JobID, handed); err != nil || c != handed {
+		t.Errorf("woken with a certificate, the waiter got %p (%v), not it (%p)", c, err, handed)
+	}
+	if c, err := wait(common.Hash{0xbb}, nil); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("woken without a certificate, the waiter got %+v, %v; want the store's answer (not found)", c, err)
 	}
 }
 
