@@ -92,12 +92,29 @@ type env struct {
 
 // loadedJobs is how many jobs under way make a node loaded: its sends,
 // signatures and commits then wait a moment for more to share them
-// (p2p.Config.Loaded, batch.Config.Loaded, store.Store.SetLoaded). A
+// (p2p.Config.Loaded, batch.Config.Loaded, store.Store.SetLoad). A
 // node at light load has a job or two under way at a time.
 const loadedJobs = 8
 
 // loaded reports whether the node is under load.
 func (e *env) loaded() bool { return e.load.Load() >= loadedJobs }
+
+// saturatedJobs is how many jobs under way make a node saturated: its
+// store's commits then wait longer still (store.Saturated). A node at
+// 200 jobs a second has fewer than a dozen under way; one of four with a
+// thousand in flight, hundreds.
+const saturatedJobs = 64
+
+// storeLoad is the node's load as its store takes it (store.SetLoad).
+func (e *env) storeLoad() store.Load {
+	switch n := e.load.Load(); {
+	case n >= saturatedJobs:
+		return store.Saturated
+	case n >= loadedJobs:
+		return store.Loaded
+	}
+	return store.Light
+}
 
 // New checks opts and builds a node; Start runs it.
 func New(opts Options) (*Node, error) {
@@ -223,7 +240,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	n.store.SetLoaded(n.loaded)
+	n.store.SetLoad(n.storeLoad)
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.val.startSigning()
 	n.gw.startSigning()

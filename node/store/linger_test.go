@@ -12,15 +12,15 @@ import (
 )
 
 // TestLoadedCommitWaits: while the store's user says it is loaded, a
-// commit waits up to loadedLinger for more writes to share it; at light
-// load a write commits alone, at once. Virtual time, so the waits are
-// exact.
+// commit waits up to loadedLinger for more writes to share it, saturated
+// up to saturatedLinger; at light load a write commits alone, at once.
+// Virtual time, so the waits are exact.
 func TestLoadedCommitWaits(t *testing.T) {
-	for _, loaded := range []bool{false, true} {
+	for load, linger := range map[Load]time.Duration{Light: 0, Loaded: loadedLinger, Saturated: saturatedLinger} {
 		synctest.Test(t, func(t *testing.T) {
 			s, _ := openTemp(t)
 			defer s.Close()
-			s.SetLoaded(func() bool { return loaded })
+			s.SetLoad(func() Load { return load })
 			before := s.Stats().Commits
 			put := func(id byte) error {
 				return s.PutJob(&Job{ID: common.Hash{id}, Status: consensus.StatusProvisional})
@@ -34,7 +34,7 @@ func TestLoadedCommitWaits(t *testing.T) {
 				first = time.Since(start)
 			})
 			synctest.Wait()
-			time.Sleep(loadedLinger - time.Millisecond)
+			time.Sleep(max(linger, loadedLinger) - time.Millisecond)
 			wg.Go(func() { errs[1] = put(2) })
 			wg.Wait()
 			if errs[0] != nil || errs[1] != nil {
@@ -42,9 +42,9 @@ func TestLoadedCommitWaits(t *testing.T) {
 			}
 			commits := s.Stats().Commits - before
 			switch {
-			case loaded && (commits != 1 || first != loadedLinger):
-				t.Fatalf("loaded: %d commits, first write done after %v; want 1 commit after %v", commits, first, loadedLinger)
-			case !loaded && (commits != 2 || first != 0):
+			case load != Light && (commits != 1 || first != linger):
+				t.Fatalf("load %d: %d commits, first write done after %v; want 1 commit after %v", load, commits, first, linger)
+			case load == Light && (commits != 2 || first != 0):
 				t.Fatalf("light load: %d commits, first write done after %v; want 2 commits, the first at once", commits, first)
 			}
 		})
