@@ -281,27 +281,42 @@ func (p *jsonParser) next() (more, ok bool) {
 // readList reads null (leaving *v nil) or a list of items, each read by
 // item.
 func readList[T any](p *jsonParser, v *[]T, item func(*jsonParser) (T, bool)) bool {
-	return readListOf(p, v, item, 4)
+	return readListOf(p, v, item, func([]byte) int { return 4 })
 }
 
 // readFlatList is readList for items that hold no ']' or ',' (numbers,
-// hashes): the list's length is counted before it is read, so that it
-// is allocated once. The count is bounded (the list grows past it), so
-// that commas with no items between them cost no memory.
+// hashes): once the list has opened, its length is counted before it is
+// read, so that it is allocated once. The count looks no further than
+// flatScan bytes and is bounded (the list grows past it), so that
+// neither a long message nor commas with no items between them cost
+// more than the list itself.
 func readFlatList[T any](p *jsonParser, v *[]T, item func(*jsonParser) (T, bool)) bool {
-	n := 1
-	if end := bytes.IndexByte(p.data, ']'); end > 0 {
-		n += bytes.Count(p.data[:end], []byte{','})
+	return readListOf(p, v, item, flatHint)
+}
+
+// flatHint counts the items of a flat list whose items start data: one
+// more than its commas before the first ']', at most maxListHint, looking
+// at flatScan bytes at most.
+func flatHint(data []byte) int {
+	data = data[:min(len(data), flatScan)]
+	if end := bytes.IndexByte(data, ']'); end >= 0 {
+		data = data[:end]
 	}
-	return readListOf(p, v, item, min(n, maxListHint))
+	return min(1+bytes.Count(data, []byte{','}), maxListHint)
 }
 
 // maxListHint bounds the room readFlatList allocates before reading: a
-// batch proof's siblings fit in it, and most ballots' claims.
-const maxListHint = 64
+// batch proof's siblings fit in it, and most ballots' claims. flatScan
+// is how far it looks for them: maxListHint quoted hashes and their
+// commas.
+const (
+	maxListHint = 64
+	flatScan    = maxListHint * (2 + 2 + 64 + 1)
+)
 
-// readListOf is readList allocating room for n items first.
-func readListOf[T any](p *jsonParser, v *[]T, item func(*jsonParser) (T, bool), n int) bool {
+// readListOf is readList allocating room for hint(rest) items first,
+// rest being what follows the list's '['.
+func readListOf[T any](p *jsonParser, v *[]T, item func(*jsonParser) (T, bool), hint func([]byte) int) bool {
 	list, ok := p.open()
 	if !ok || !list {
 		return ok
@@ -310,7 +325,7 @@ func readListOf[T any](p *jsonParser, v *[]T, item func(*jsonParser) (T, bool), 
 		*v = []T{}
 		return true
 	}
-	*v = make([]T, 0, n)
+	*v = make([]T, 0, hint(p.data))
 	for {
 		x, ok := item(p)
 		if !ok {

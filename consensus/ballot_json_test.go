@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -199,4 +200,38 @@ func BenchmarkBallotJSON(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestFlatHintLooksOnlyAtItsList: the room a flat list is given is
+// counted in the list itself, at most flatScan bytes of it: a null list
+// or a long message after a list costs no scan of the rest (a
+// certificate of many votes with null lists would otherwise be read
+// once per list, in time quadratic in its size).
+func TestFlatHintLooksOnlyAtItsList(t *testing.T) {
+	for _, tc := range []struct {
+		data string
+		want int
+	}{
+		{`1]`, 1},
+		{`1,2,3],"x":[4,5,6,7]`, 3},
+		{strings.Repeat(`1,`, 100) + `1]`, maxListHint},
+		{strings.Repeat(` `, flatScan) + `,,,]`, 1}, // the commas lie past the scan
+		{`1,,,,`, 5}, // no ']' at all: the commas within the scan
+	} {
+		if got := flatHint([]byte(tc.data)); got != tc.want {
+			t.Errorf("flatHint(%.20q...) = %d, want %d", tc.data, got, tc.want)
+		}
+	}
+
+	// Votes with null lists, then a long tail: each null list is read
+	// without looking past it. Counted by the bytes the hint would scan.
+	var scanned int
+	p := &jsonParser{data: []byte(`null,` + strings.Repeat(`0,`, 1<<16) + `]`)}
+	var v []uint32
+	if !readListOf(p, &v, readIndex, func(rest []byte) int { scanned += len(rest); return 1 }) || v != nil {
+		t.Fatalf("null list: %v %v", v, p.data[:8])
+	}
+	if scanned != 0 {
+		t.Errorf("a null list scanned %d bytes after it", scanned)
+	}
 }
