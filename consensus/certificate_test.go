@@ -295,11 +295,17 @@ func TestSettled(t *testing.T) {
 			if got := Settled(c, f.set); got != tc.want {
 				t.Fatalf("Settled = %v, want %v (status %s)", got, tc.want, c.Status)
 			}
-			var settled bool
-			if err := VerifyCertificate(c, f.set, nil, ReportSettled(&settled)); err == nil && settled != tc.want {
+			// An unsettled certificate issued before its deadline is not
+			// final (ErrNotFinal); one issued at its deadline verifies
+			// and reports unsettled (TestPropertyIssuedAtIsSigned).
+			settled := !tc.want
+			switch err := VerifyCertificate(c, f.set, nil, ReportSettled(&settled)); {
+			case err == nil && settled != tc.want:
 				t.Fatalf("VerifyCertificate reports settled %v, want %v", settled, tc.want)
-			} else if err != nil && tc.want {
+			case err != nil && tc.want:
 				t.Fatalf("a settled certificate does not verify: %v", err)
+			case err != nil && !errors.Is(err, ErrNotFinal):
+				t.Fatalf("an unsettled certificate issued early: %v, want ErrNotFinal", err)
 			}
 		})
 	}
