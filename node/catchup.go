@@ -169,10 +169,15 @@ func newCatchUp() *catchUp {
 	}
 }
 
-// want records a job whose certificate this node waits for.
+// want records a job whose certificate this node waits for; not one
+// whose certificate it stored since it was announced (got): a late or
+// replayed announcement does not make it awaited again.
 func (c *catchUp) want(id common.Hash, deadline time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if d, ok := c.wanted.Get(id); ok && d.IsZero() {
+		return
+	}
 	c.wanted.Put(id, deadline)
 }
 

@@ -4,6 +4,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ethereum/go-ethereum/common"
+
 	"github.com/verity-network/verity/consensus"
 )
 
@@ -50,5 +52,31 @@ func TestSettleSyncStopsWhereGossipTookOver(t *testing.T) {
 	c.reconnected(first.Add(time.Hour))
 	if got := c.settleUntil(); !got.IsZero() {
 		t.Fatalf("after reconnecting: until %v, want the end", got)
+	}
+}
+
+// TestAwaitedUntilStored: a job announced is awaited until its
+// certificate is stored; an announcement after that (late, or replayed
+// by its gateway) does not make it awaited again, so its copies are
+// looked up in the store before they are verified.
+func TestAwaitedUntilStored(t *testing.T) {
+	c := newCatchUp()
+	id, other := common.Hash{1}, common.Hash{2}
+	deadline := time.UnixMilli(1_700_000_000_000)
+	c.want(id, deadline)
+	c.want(other, deadline)
+	if !c.awaited(id) || !c.awaited(other) {
+		t.Fatal("announced jobs not awaited")
+	}
+	c.got(id)
+	if c.awaited(id) || !c.awaited(other) {
+		t.Fatal("want only the stored job no longer awaited")
+	}
+	c.want(id, deadline.Add(time.Second))
+	if c.awaited(id) {
+		t.Fatal("announced again after its certificate was stored: awaited again")
+	}
+	if ids := c.overdue(deadline.Add(time.Minute)); len(ids) != 1 || ids[0] != other {
+		t.Fatalf("overdue %v, want only %v", ids, other)
 	}
 }

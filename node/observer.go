@@ -342,7 +342,8 @@ type takenCert struct {
 // from catch-up alike, and decides whether this node takes it. It returns
 // Reject with the error for a certificate that is not valid and final, and
 // Ignore for one this node already holds (unless own: this node is
-// publishing it), for one of a job this node is still aggregating, and for
+// publishing it; the store is asked only for jobs it does not await), for
+// one of a job this node is still aggregating, and for
 // an unsettled one before this node's clock reaches its deadline. With
 // Accept and Ignore it returns the certificate, parsed, with data.
 func (o *observer) checkCert(data []byte, own bool) (takenCert, p2p.Verdict, error) {
@@ -352,10 +353,13 @@ func (o *observer) checkCert(data []byte, own bool) (takenCert, p2p.Verdict, err
 	}
 	t := takenCert{cert: c, data: data}
 	// The store is not asked about a job this node awaits (the common
-	// case: its first copy). Were it held all the same (stored before a
-	// restart, whose replayed announcement made it awaited again), the
-	// copy is verified for nothing and storing it writes nothing (the
-	// first certificate stands); the job is no longer awaited after that.
+	// case: its first copy, from gossip or catch-up): a job stays
+	// awaited until a certificate of it is stored here, and is not
+	// awaited again after that (catchUp.want). Were it held all the
+	// same (a second copy checked while the first is being stored, or
+	// a certificate stored before a restart), the copy is verified for
+	// nothing and storing it writes nothing: the first certificate
+	// stands.
 	if !own && !o.catchUp.awaited(c.JobID) {
 		var held bool
 		if held, t.other = o.holdsCertificate(c, data); held {
@@ -424,11 +428,12 @@ func (o *observer) onCert(v any) {
 // catch-up. The job's record, if any, becomes final with it.
 func (o *observer) storeCert(t takenCert) {
 	c, data := t.cert, t.data
-	// checkCert looked for it already. Another certificate of the job
-	// found there (a conflict, which a gateway's key can sign again and
-	// again) is looked up once more, with no write transaction; else the
-	// write transaction looks again (this one taken meanwhile from gossip
-	// and catch-up at once stands: stored is false).
+	// checkCert looked for it already, or knew the job awaited. Another
+	// certificate of the job found there (a conflict, which a gateway's
+	// key can sign again and again) is looked up once more, with no
+	// write transaction; else the write transaction looks again (this
+	// one taken meanwhile from gossip and catch-up at once stands:
+	// stored is false).
 	put := o.store.PutNewCertificate
 	if t.other {
 		put = func(c *consensus.Certificate, at time.Time) (bool, error) { return o.store.PutCertificate(c, at) }
