@@ -88,20 +88,26 @@ func TestMaxPeers(t *testing.T) {
 // Prometheus collector would read it), unless the host's options bring
 // their own manager, which stands; a node with metrics keeps libp2p's.
 func TestResourceManagerWithoutMetrics(t *testing.T) {
-	traced := func(rm network.ResourceManager) bool {
+	// The trace is libp2p's unexported field: read by reflection, and
+	// the check left out (logged, the rest of the test goes on) should an
+	// upgrade of libp2p rename it.
+	traced := func(rm network.ResourceManager) (traced, known bool) {
 		v := reflect.ValueOf(rm)
 		if v.Kind() != reflect.Pointer || v.Elem().Kind() != reflect.Struct {
 			t.Fatalf("resource manager %T", rm)
 		}
 		f := v.Elem().FieldByName("trace")
 		if !f.IsValid() || f.Kind() != reflect.Pointer {
-			t.Skipf("libp2p's resource manager %T has no trace field any more", rm)
+			return false, false
 		}
-		return !f.IsNil()
+		return !f.IsNil(), true
 	}
 	n := startNode(t, testConfig(t))
 	rm := n.host.Network().ResourceManager()
-	if traced(rm) {
+	switch on, known := traced(rm); {
+	case !known:
+		t.Logf("libp2p's resource manager %T has no trace field any more: not checked", rm)
+	case on:
 		t.Error("a node without metrics traces its resource manager")
 	}
 	def := rcmgr.DefaultLimits
