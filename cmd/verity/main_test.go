@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"testing"
 )
@@ -44,4 +45,23 @@ func TestMain(m *testing.M) {
 		os.RemoveAll(verityBinary.dir)
 	}
 	os.Exit(code)
+}
+
+// TestOneMoreProc: verity takes one processor more than the runtime's
+// default, and exactly what GOMAXPROCS says when it is set.
+func TestOneMoreProc(t *testing.T) {
+	before := runtime.GOMAXPROCS(0)
+	t.Cleanup(func() { runtime.GOMAXPROCS(before) })
+	t.Setenv("GOMAXPROCS", "")
+	os.Unsetenv("GOMAXPROCS")
+	oneMoreProc()
+	if got := runtime.GOMAXPROCS(0); got != before+1 {
+		t.Errorf("GOMAXPROCS unset: %d processors, want %d", got, before+1)
+	}
+	runtime.GOMAXPROCS(before)
+	t.Setenv("GOMAXPROCS", "1")
+	oneMoreProc()
+	if got := runtime.GOMAXPROCS(0); got != before {
+		t.Errorf("GOMAXPROCS set: oneMoreProc changed %d processors to %d", before, got)
+	}
 }
