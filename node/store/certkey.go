@@ -10,22 +10,43 @@ import (
 )
 
 // Certificates are stored under their job's deadline, then the job's id
-// (certKey), not under the id alone: ids are random, so each certificate
+// (certKey), not under the id alone, and so are job records and this
+// node's own ballots (in bucketLive): ids are random, so each record
 // stored under its id went to a leaf page of its own, and in a B+tree of
-// many leaves, to a branch page of its own too, about two pages written
-// per certificate. Deadlines come in about the order certificates are
-// written, so the certificates of a commit fall near the end of the
-// bucket: under saturation among a few hundred leaves, sharing branch
-// pages more than leaves (docs/performance.md, "Certificates in deadline
-// order", for how little that gained). Finding a certificate by its job
-// costs a lookup of the deadline first.
+// many leaves, to a branch page of its own too. Deadlines come in about
+// the order records are written, so the records of a commit fall near the
+// end of their bucket, several to a leaf: the buckets are filled as
+// appended to (appendFill). What stays under the random id is the
+// deadline itself, in bucketJobs (deadlineKey), 8 bytes where a job's
+// record and ballot take about 2.6 KB: a small tree of few leaves
+// (docs/performance.md, "Job records in deadline order"). Finding a record
+// by its job costs a lookup of the deadline first.
 //
-// A job's deadline is found by its id in bucketJobs, under deadlineKey,
-// beside the job's record and written with it (putJob), so it costs no page
-// of its own; a certificate that comes before its job, or without one,
-// writes it (certPut). Whatever deadline that entry holds is the one in
-// the certificate's key: a job record and its certificate need not agree
-// on it for the certificate to be found.
+// The deadline is written with the first record of the job a node
+// stores (putJob, putOwn, certPut). Whatever deadline that entry holds is
+// the one in the keys of the job's records: a job record and its
+// certificate need not agree on it for either to be found.
+
+// appendFill is how full bbolt fills a leaf it splits in the buckets
+// keyed by time (bucketLive, bucketCerts, bucketCertIndex): records come
+// in about key order there, so the leaf left behind is not written again
+// and is best left nearly full (bbolt's default, half, suits random
+// keys).
+const appendFill = 0.9
+
+// live is bucketLive, filled as appended to.
+func live(tx *bolt.Tx) *bolt.Bucket { return appended(tx, bucketLive) }
+
+// certs is bucketCerts, filled as appended to.
+func certs(tx *bolt.Tx) *bolt.Bucket { return appended(tx, bucketCerts) }
+
+func appended(tx *bolt.Tx, name []byte) *bolt.Bucket {
+	b := tx.Bucket(name)
+	if tx.Writable() {
+		b.FillPercent = appendFill
+	}
+	return b
+}
 
 // deadlineKey is the key, in bucketJobs, of the deadline under which a
 // job's certificate is stored: right after the job's record.
@@ -60,7 +81,7 @@ func certAt(tx *bolt.Tx, job common.Hash) (key, data []byte) {
 	if key == nil {
 		return nil, nil
 	}
-	return key, tx.Bucket(bucketCerts).Get(key)
+	return key, certs(tx).Get(key)
 }
 
 // certPut stores a job's certificate, data, under key, the job's certKey;
@@ -72,7 +93,7 @@ func certPut(tx *bolt.Tx, job common.Hash, key []byte, deadlineMS uint64, data [
 		}
 		key = msKey(deadlineMS, job)
 	}
-	return tx.Bucket(bucketCerts).Put(key, data)
+	return certs(tx).Put(key, data)
 }
 
 // moveChunk is how many certificates moveCerts moves in one transaction.
@@ -123,6 +144,71 @@ func moveCerts(db *bolt.DB) error {
 				if err := old.Delete(k); err != nil {
 					return err
 				}
+			}
+			return nil
+		})
+		if err != nil || done {
+			return err
+		}
+	}
+}
+
+// moveJobs moves the job records and own ballots of a store written
+// before bucketLive, stored under their job's id in bucketJobs, to
+// bucketLive under their certKey, and then drops bucketMoving. A record
+// whose job has no deadline stored (an own ballot stored alone) is moved
+// under deadline 0, which is stored as its deadline. Like moveCerts, it
+// moves a chunk per transaction; a move cut short by a crash goes on at
+// the next Open.
+func moveJobs(db *bolt.DB) error {
+	var after []byte
+	for {
+		done := false
+		err := db.Update(func(tx *bolt.Tx) error {
+			jobs := tx.Bucket(bucketJobs)
+			// Copied out: the puts and deletes below change the pages
+			// the cursor's slices point into.
+			var keys, values [][]byte
+			c := jobs.Cursor()
+			k, v := c.First()
+			if after != nil {
+				k, v = c.Seek(after)
+			}
+			for ; k != nil && len(keys) < moveChunk; k, v = c.Next() {
+				after = bytes.Clone(k)
+				own := len(k) == common.HashLength+1 && k[common.HashLength] == 'o'
+				if len(k) != common.HashLength && !own {
+					continue // a deadline: it stays
+				}
+				keys, values = append(keys, after), append(values, bytes.Clone(v))
+			}
+			if k == nil {
+				done = true
+			}
+			for i, k := range keys {
+				job := common.Hash(k[:common.HashLength])
+				key := certKey(tx, job)
+				if key == nil {
+					if err := putDeadline(tx, job, 0); err != nil {
+						return err
+					}
+					key = msKey(0, job)
+				}
+				to := key
+				if len(k) > common.HashLength {
+					to = ownKey(key)
+				}
+				if live(tx).Get(to) == nil {
+					if err := live(tx).Put(to, values[i]); err != nil {
+						return err
+					}
+				} // else one is stored under the new key: it stands
+				if err := jobs.Delete(k); err != nil {
+					return err
+				}
+			}
+			if done {
+				return tx.DeleteBucket(bucketMoving)
 			}
 			return nil
 		})

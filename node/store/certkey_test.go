@@ -3,7 +3,9 @@ package store
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -14,11 +16,14 @@ import (
 )
 
 // certKeys lists the keys of bucketCerts.
-func certKeys(t *testing.T, s *Store) [][]byte {
+func certKeys(t *testing.T, s *Store) [][]byte { t.Helper(); return bucketKeys(t, s, bucketCerts) }
+
+// bucketKeys lists the keys of a bucket.
+func bucketKeys(t *testing.T, s *Store, bucket []byte) [][]byte {
 	t.Helper()
 	var keys [][]byte
 	if err := s.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketCerts).ForEach(func(k, _ []byte) error { keys = append(keys, bytes.Clone(k)); return nil })
+		return tx.Bucket(bucket).ForEach(func(k, _ []byte) error { keys = append(keys, bytes.Clone(k)); return nil })
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -187,4 +192,134 @@ func TestMoveCertificates(t *testing.T) {
 		t.Fatalf("certificates issued from %d: %x, want %x", n-2, from, want)
 	}
 
+}
+
+// putOldJob writes a job record as a store written before bucketLive
+// held it: under its id in bucketJobs, beside its deadline and, with own,
+// its own ballot.
+func putOldJob(t *testing.T, tx *bolt.Tx, j *Job, own *consensus.Ballot) {
+	t.Helper()
+	data, err := encodeJob(j)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jobs := tx.Bucket(bucketJobs)
+	ms := binary.BigEndian.AppendUint64(nil, uint64(j.Deadline.UnixMilli()))
+	for _, kv := range [][2][]byte{{j.ID[:], data}, {deadlineKey(j.ID), ms}} {
+		if err := jobs.Put(kv[0], kv[1]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if own != nil {
+		if err := jobs.Put(append(j.ID[:len(j.ID):len(j.ID)], 'o'), own.AppendJSON(nil)); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestMoveJobs: a store written with job records and own ballots under
+// their job's id opens with them moved under their deadline, more than
+// one chunk of them, only deadlines left under the ids, and each found by
+// every reader; an own ballot stored without its job moves under deadline
+// 0.
+func TestMoveJobs(t *testing.T) {
+	s, path := openTemp(t)
+	n := moveChunk + 3
+	id := func(i int) common.Hash { return common.BytesToHash(binary.BigEndian.AppendUint32(nil, uint32(i))) }
+	ballot := func(job common.Hash) *consensus.Ballot {
+		return &consensus.Ballot{JobID: job, Vote: consensus.Vote{Validator: common.Address{5}, Signature: []byte{1}}}
+	}
+	alone := common.Hash{0xaa}
+	if err := s.db.Update(func(tx *bolt.Tx) error {
+		if err := tx.DeleteBucket(bucketLive); err != nil {
+			return err
+		}
+		for i := range n {
+			j := &Job{ID: id(i), Message: []byte(`{}`), Status: consensus.StatusProvisional, Deadline: time.UnixMilli(int64(n - i))} // the reverse of id order
+			var own *consensus.Ballot
+			if i%2 == 0 {
+				own = ballot(j.ID)
+			}
+			putOldJob(t, tx, j, own)
+		}
+		return tx.Bucket(bucketJobs).Put(append(alone[:len(alone):len(alone)], 'o'), ballot(alone).AppendJSON(nil))
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	s = reopen(t, s, path)
+	defer s.Close()
+	if err := s.db.View(func(tx *bolt.Tx) error {
+		if tx.Bucket(bucketMoving) != nil {
+			t.Error("the move's marker is still there")
+		}
+		return tx.Bucket(bucketJobs).ForEach(func(k, _ []byte) error {
+			if len(k) != common.HashLength+1 || k[common.HashLength] != 'd' {
+				t.Errorf("key %x left in the jobs bucket", k)
+			}
+			return nil
+		})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, i := range []int{0, 1, n - 2, n - 1} {
+		j, err := s.Job(id(i))
+		if err != nil || !j.Deadline.Equal(time.UnixMilli(int64(n-i))) {
+			t.Fatalf("job %d: %+v %v", i, j, err)
+		}
+		_, err = s.OwnBallot(id(i))
+		if i%2 == 0 && err != nil || i%2 == 1 && !errors.Is(err, ErrNotFound) {
+			t.Fatalf("own ballot of job %d: %v", i, err)
+		}
+	}
+	if b, err := s.OwnBallot(alone); err != nil || b.Validator != (common.Address{5}) {
+		t.Fatalf("own ballot stored alone: %+v %v", b, err)
+	}
+	if old, err := s.PutOwnBallot(ballot(alone), time.UnixMilli(77)); err != nil || old == nil {
+		t.Fatalf("own ballot stored alone, then another: %+v %v", old, err)
+	}
+	var got []time.Time
+	if err := s.Jobs(func(j *Job) bool { got = append(got, j.Deadline); return true }); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != n || !slices.IsSortedFunc(got, time.Time.Compare) {
+		t.Fatalf("Jobs listed %d records (%v first), want %d in deadline order", len(got), got[:min(3, len(got))], n)
+	}
+}
+
+// TestMoveJobsCutShort: a move cut short by a crash goes on at the next
+// Open, and a record already under the new key stands.
+func TestMoveJobsCutShort(t *testing.T) {
+	s, path := openTemp(t)
+	a, b := common.Hash{1}, common.Hash{2}
+	if err := s.db.Update(func(tx *bolt.Tx) error {
+		if _, err := tx.CreateBucket(bucketMoving); err != nil {
+			return err
+		}
+		putOldJob(t, tx, &Job{ID: a, Message: []byte(`{}`), Deadline: time.UnixMilli(10)}, nil)
+		putOldJob(t, tx, &Job{ID: b, Message: []byte(`{"old":1}`), Deadline: time.UnixMilli(20)}, nil)
+		data, err := encodeJob(&Job{ID: b, Message: []byte(`{"new":1}`), Deadline: time.UnixMilli(20)})
+		if err != nil {
+			return err
+		}
+		return tx.Bucket(bucketLive).Put(msKey(20, b), data)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	s = reopen(t, s, path)
+	defer s.Close()
+	if j, err := s.Job(a); err != nil || string(j.Message) != `{}` {
+		t.Fatalf("job a: %+v %v", j, err)
+	}
+	if j, err := s.Job(b); err != nil || string(j.Message) != `{"new":1}` {
+		t.Fatalf("job b: %+v %v, want the record under the new key", j, err)
+	}
+	if err := s.db.View(func(tx *bolt.Tx) error {
+		if tx.Bucket(bucketMoving) != nil || tx.Bucket(bucketJobs).Get(b[:]) != nil {
+			t.Error("the move did not finish")
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
 }

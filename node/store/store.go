@@ -30,7 +30,18 @@ import (
 )
 
 var (
-	bucketJobs    = []byte("jobs")
+	// bucketJobs finds a job by its id: under deadlineKey, the deadline
+	// that keys its record, own ballot and certificate (certKey). In a
+	// store written before bucketLive it held the records and own ballots
+	// themselves, under the id and ownKey; Open moves them (moveJobs).
+	bucketJobs = []byte("jobs")
+	// bucketLive holds job records under certKey (their deadline, then
+	// their id) and this node's own ballots under the same key and 'o'
+	// (ownKey), near the end of the bucket as they come (certkey.go).
+	bucketLive = []byte("jobs_by_deadline")
+	// bucketMoving exists while Open moves the records of a store written
+	// before bucketLive (moveJobs), so that a move cut short goes on.
+	bucketMoving  = []byte("jobs_moving")
 	bucketBallots = []byte("ballots") // job id || validator address
 	// bucketCerts holds certificates, in the store's binary form
 	// (certcodec.go), under certKey: their job's deadline, then its id.
@@ -61,7 +72,7 @@ var ErrNotFound = errors.New("not found")
 type Store struct {
 	db *bolt.DB
 	// legacyOwn: bucketOwn held own ballots when the store was opened
-	// (getOwn).
+	// (getOwnAt).
 	legacyOwn bool
 
 	mu      sync.RWMutex // held for reading while sending to writes
@@ -317,10 +328,17 @@ func Open(path string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
-	var move, indexed, legacyOwn bool
+	var move, indexed, legacyOwn, moveLive bool
 	err = db.Update(func(tx *bolt.Tx) error {
 		move, indexed = tx.Bucket(bucketCertsByJob) != nil, tx.Bucket(bucketCertIndex) != nil
-		for _, b := range [][]byte{bucketJobs, bucketBallots, bucketCerts, bucketOwn, bucketAudit, bucketEvid} {
+		if jobs := tx.Bucket(bucketJobs); tx.Bucket(bucketLive) == nil && jobs != nil && bucketHasKeys(jobs) {
+			// Written before bucketLive: its records move there.
+			if _, err := tx.CreateBucket(bucketMoving); err != nil {
+				return err
+			}
+		}
+		moveLive = tx.Bucket(bucketMoving) != nil
+		for _, b := range [][]byte{bucketJobs, bucketLive, bucketBallots, bucketCerts, bucketOwn, bucketAudit, bucketEvid} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -331,6 +349,9 @@ func Open(path string) (*Store, error) {
 	})
 	if err == nil && move {
 		err = moveCerts(db)
+	}
+	if err == nil && moveLive {
+		err = moveJobs(db)
 	}
 	if err == nil && !indexed {
 		// A store written before the index: index what it holds, after
@@ -499,7 +520,7 @@ func (s *Store) PutJob(j *Job) error {
 	}
 	return s.update(KindJob, func(tx *bolt.Tx) error {
 		var old Job
-		if err := get(tx, bucketJobs, j.ID[:], &old); err == nil && old.Status.Final() && !j.Status.Final() {
+		if err := getJob(tx, j.ID, &old); err == nil && old.Status.Final() && !j.Status.Final() {
 			return nil
 		}
 		return putJob(tx, j, data)
@@ -513,8 +534,14 @@ func (s *Store) PutJob(j *Job) error {
 // is not changed.
 func putJob(tx *bolt.Tx, j *Job, data []byte) error {
 	key := certKey(tx, j.ID)
-	if !j.Status.Final() && key != nil {
-		if cert := tx.Bucket(bucketCerts).Get(key); cert != nil {
+	if key == nil {
+		ms := uint64(max(j.Deadline.UnixMilli(), 0))
+		if err := putDeadline(tx, j.ID, ms); err != nil {
+			return err
+		}
+		key = msKey(ms, j.ID)
+	} else if !j.Status.Final() {
+		if cert := certs(tx).Get(key); cert != nil {
 			c, err := readSummary(cert)
 			if err != nil {
 				return fmt.Errorf("certificate %x: %w", j.ID, err)
@@ -526,13 +553,25 @@ func putJob(tx *bolt.Tx, j *Job, data []byte) error {
 			}
 		}
 	}
-	if err := tx.Bucket(bucketJobs).Put(j.ID[:], data); err != nil {
-		return err
-	}
-	if key != nil {
+	return live(tx).Put(key, data)
+}
+
+// jobData is a job's stored record, nil if none.
+func jobData(tx *bolt.Tx, job common.Hash) []byte {
+	key := certKey(tx, job)
+	if key == nil {
 		return nil
 	}
-	return putDeadline(tx, j.ID, uint64(max(j.Deadline.UnixMilli(), 0)))
+	return live(tx).Get(key)
+}
+
+// getJob decodes a job's stored record, ErrNotFound if none.
+func getJob(tx *bolt.Tx, job common.Hash, j *Job) error {
+	data := jobData(tx, job)
+	if data == nil {
+		return ErrNotFound
+	}
+	return json.Unmarshal(data, j)
 }
 
 // certSummary is what the store reads of a stored certificate for its own
@@ -576,7 +615,7 @@ func (s *Store) AddJob(j *Job) (bool, error) {
 	// re-announcement): check without a write transaction, which would
 	// cost a sync for nothing.
 	var exists bool
-	if err := s.db.View(func(tx *bolt.Tx) error { exists = tx.Bucket(bucketJobs).Get(j.ID[:]) != nil; return nil }); err != nil {
+	if err := s.db.View(func(tx *bolt.Tx) error { exists = jobData(tx, j.ID) != nil; return nil }); err != nil {
 		return false, err
 	}
 	if exists {
@@ -589,7 +628,7 @@ func (s *Store) AddJob(j *Job) (bool, error) {
 	added := false
 	err = s.update(KindJobSeen, func(tx *bolt.Tx) error {
 		added = false
-		if tx.Bucket(bucketJobs).Get(j.ID[:]) != nil {
+		if jobData(tx, j.ID) != nil {
 			return nil
 		}
 		added = true
@@ -602,7 +641,7 @@ func (s *Store) AddJob(j *Job) (bool, error) {
 func (s *Store) Job(id common.Hash) (*Job, error) {
 	var j Job
 	err := s.db.View(func(tx *bolt.Tx) error {
-		if err := get(tx, bucketJobs, id[:], &j); err != nil {
+		if err := getJob(tx, id, &j); err != nil {
 			return err
 		}
 		return withCertificate(tx, &j)
@@ -636,17 +675,18 @@ func withCertificate(tx *bolt.Tx, j *Job) error {
 	return nil
 }
 
-// Jobs calls fn for every job record in job id order until fn returns false.
+// Jobs calls fn for every job record in order of deadline, then job id,
+// until fn returns false.
 func (s *Store) Jobs(fn func(*Job) bool) error {
 	return s.db.View(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bucketJobs).Cursor()
+		c := live(tx).Cursor()
 		for k, v := c.First(); k != nil; k, v = c.Next() {
-			if len(k) != common.HashLength {
-				continue // an own ballot (ownKey) or a deadline (deadlineKey)
+			if len(k) != 8+common.HashLength {
+				continue // an own ballot (ownKey)
 			}
 			var j Job
 			if err := json.Unmarshal(v, &j); err != nil {
-				return fmt.Errorf("job %x: %w", k, err)
+				return fmt.Errorf("job %x: %w", k[8:], err)
 			}
 			if err := withCertificate(tx, &j); err != nil {
 				return err
@@ -833,13 +873,19 @@ func (s *Store) Audit(job common.Hash) ([]AuditRecord, error) {
 // published, so that a restarted node re-sends the same ballot instead of
 // signing a different one (which would be equivocation). It returns the
 // ballot already recorded, if any, and in that case writes nothing.
-func (s *Store) PutOwnBallot(b *consensus.Ballot) (*consensus.Ballot, error) {
-	return s.PutOwnBallotWithJob(b, nil)
+// deadline is the job's: the ballot is stored under it (certKey) unless a
+// deadline is stored for the job already.
+func (s *Store) PutOwnBallot(b *consensus.Ballot, deadline time.Time) (*consensus.Ballot, error) {
+	return s.putOwn(b, deadline, nil)
 }
 
 // PutOwnBallotWithJob is PutOwnBallot that also stores the job record, if
 // absent, in the same transaction: one commit where a validator needs both.
 func (s *Store) PutOwnBallotWithJob(b *consensus.Ballot, j *Job) (*consensus.Ballot, error) {
+	return s.putOwn(b, j.Deadline, j)
+}
+
+func (s *Store) putOwn(b *consensus.Ballot, deadline time.Time, j *Job) (*consensus.Ballot, error) {
 	// Encoded before the write transaction, which the store's writes
 	// share one after the other.
 	ballot := b.AppendJSON(nil)
@@ -853,18 +899,26 @@ func (s *Store) PutOwnBallotWithJob(b *consensus.Ballot, j *Job) (*consensus.Bal
 	var existing *consensus.Ballot
 	err = s.update(KindOwnBallot, func(tx *bolt.Tx) error {
 		existing = nil
+		key := certKey(tx, b.JobID)
 		var old consensus.Ballot
-		switch err := s.getOwn(tx, b.JobID, &old); {
+		switch err := s.getOwnAt(tx, key, b.JobID, &old); {
 		case err == nil:
 			existing = &old
 			return nil
 		case !errors.Is(err, ErrNotFound):
 			return err
 		}
-		if err := tx.Bucket(bucketJobs).Put(ownKey(b.JobID), ballot); err != nil {
+		if key == nil {
+			ms := uint64(max(deadline.UnixMilli(), 0))
+			if err := putDeadline(tx, b.JobID, ms); err != nil {
+				return err
+			}
+			key = msKey(ms, b.JobID)
+		}
+		if err := live(tx).Put(ownKey(key), ballot); err != nil {
 			return err
 		}
-		if j == nil || tx.Bucket(bucketJobs).Get(j.ID[:]) != nil {
+		if j == nil || live(tx).Get(key) != nil {
 			return nil
 		}
 		return putJob(tx, j, job)
@@ -875,26 +929,31 @@ func (s *Store) PutOwnBallotWithJob(b *consensus.Ballot, j *Job) (*consensus.Bal
 // OwnBallot returns the ballot this node signed for a job.
 func (s *Store) OwnBallot(job common.Hash) (*consensus.Ballot, error) {
 	var b consensus.Ballot
-	if err := s.db.View(func(tx *bolt.Tx) error { return s.getOwn(tx, job, &b) }); err != nil {
+	if err := s.db.View(func(tx *bolt.Tx) error { return s.getOwnAt(tx, certKey(tx, job), job, &b) }); err != nil {
 		return nil, err
 	}
 	return &b, nil
 }
 
-// ownKey is the key of this node's own ballot for a job: in bucketJobs,
-// right after the job's record (its id), so that the two, written in one
-// transaction, share a leaf page: one page written per job, where a
-// bucket of their own took two and a branch page (docs/performance.md,
-// "Own ballots beside their jobs").
-func ownKey(job common.Hash) []byte { return append(job[:len(job):len(job)], 'o') }
+// ownKey is the key in bucketLive of this node's own ballot for a job
+// whose record is under key (its certKey): right after the record, so
+// that the two, written in one transaction, share a leaf page
+// (docs/performance.md, "Own ballots beside their jobs").
+func ownKey(key []byte) []byte { return append(key[:len(key):len(key)], 'o') }
 
-// getOwn reads this node's own ballot for a job, beside the job or, in a
-// store written before, in bucketOwn. A store opened with bucketOwn empty
-// does not look there: most reads find no ballot (a validator asks before
-// its first vote), and each look cost a second search.
-func (s *Store) getOwn(tx *bolt.Tx, job common.Hash, b *consensus.Ballot) error {
-	if err := get(tx, bucketJobs, ownKey(job), b); !errors.Is(err, ErrNotFound) || !s.legacyOwn {
-		return err
+// getOwnAt reads this node's own ballot for a job, under key, the job's
+// certKey (nil if none: no ballot is stored there) or, in a store written
+// before, in bucketOwn. A store opened with bucketOwn empty does not look
+// there: most reads find no ballot (a validator asks before its first
+// vote), and each look cost a second search.
+func (s *Store) getOwnAt(tx *bolt.Tx, key []byte, job common.Hash, b *consensus.Ballot) error {
+	if key != nil {
+		if err := get(tx, bucketLive, ownKey(key), b); !errors.Is(err, ErrNotFound) {
+			return err
+		}
+	}
+	if !s.legacyOwn {
+		return ErrNotFound
 	}
 	return get(tx, bucketOwn, job[:], b)
 }
@@ -967,7 +1026,7 @@ func (s *Store) putCertificate(c *consensus.Certificate, finalAt time.Time, ball
 		}
 		// The job record is not rewritten: Job and Jobs read its final
 		// status from the certificate, and FinalAt from the index.
-		if err := tx.Bucket(bucketCertIndex).Put(certIndexKey(c.IssuedAt, c.JobID), indexValue(finalAt, receipts)); err != nil {
+		if err := appended(tx, bucketCertIndex).Put(certIndexKey(c.IssuedAt, c.JobID), indexValue(finalAt, receipts)); err != nil {
 			return err
 		}
 		stored = true

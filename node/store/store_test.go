@@ -190,7 +190,7 @@ func TestStatsCountCommitsAndWrites(t *testing.T) {
 	if err := s.PutJob(&Job{ID: id, Status: consensus.StatusProvisional, Gateway: true}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.PutOwnBallot(&consensus.Ballot{JobID: id}); err != nil {
+	if _, err := s.PutOwnBallot(&consensus.Ballot{JobID: id}, time.Unix(60, 0)); err != nil {
 		t.Fatal(err)
 	}
 	after := s.Stats()
@@ -259,7 +259,7 @@ func TestCertificateLeavesJobRecord(t *testing.T) {
 	}
 	raw := func() []byte {
 		var out []byte
-		if err := s.db.View(func(tx *bolt.Tx) error { out = bytes.Clone(tx.Bucket(bucketJobs).Get(id[:])); return nil }); err != nil {
+		if err := s.db.View(func(tx *bolt.Tx) error { out = bytes.Clone(jobData(tx, id)); return nil }); err != nil {
 			t.Fatal(err)
 		}
 		return out
@@ -444,27 +444,27 @@ func TestCertificateReadsBothWays(t *testing.T) {
 	}
 }
 
-// TestOwnBallotBesideItsJob: a validator's own ballot is stored in the
-// jobs bucket right after its job, so that the two share a leaf page; Jobs
-// lists the job alone; a ballot in the bucket of stores written before is
-// still found, and still counts as this node's ballot for the job, once
-// the store is opened again.
+// TestOwnBallotBesideItsJob: a validator's own ballot is stored right
+// after its job, under the job's deadline, so that the two share a leaf
+// page, and the job's id keys its deadline alone; Jobs lists the job
+// alone; a ballot in the bucket of stores written before is still found,
+// and still counts as this node's ballot for the job, once the store is
+// opened again.
 func TestOwnBallotBesideItsJob(t *testing.T) {
 	s, path := openTemp(t)
 	defer func() { s.Close() }()
 	id := common.Hash{7}
+	deadline := time.UnixMilli(90_000)
 	b := &consensus.Ballot{JobID: id, Vote: consensus.Vote{Validator: common.Address{3}, Signature: []byte{1, 2}}}
-	if old, err := s.PutOwnBallotWithJob(b, &Job{ID: id, Message: []byte(`{}`), Status: consensus.StatusProvisional}); err != nil || old != nil {
+	if old, err := s.PutOwnBallotWithJob(b, &Job{ID: id, Message: []byte(`{}`), Status: consensus.StatusProvisional, Deadline: deadline}); err != nil || old != nil {
 		t.Fatalf("put own ballot: %v %v", old, err)
 	}
-	var keys [][]byte
-	if err := s.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketJobs).ForEach(func(k, _ []byte) error { keys = append(keys, bytes.Clone(k)); return nil })
-	}); err != nil {
-		t.Fatal(err)
+	if keys := bucketKeys(t, s, bucketJobs); len(keys) != 1 || !bytes.Equal(keys[0], deadlineKey(id)) {
+		t.Fatalf("jobs bucket keys %x, want the job's deadline alone", keys)
 	}
-	if len(keys) != 3 || !bytes.Equal(keys[0], id[:]) || !bytes.Equal(keys[1], deadlineKey(id)) || !bytes.Equal(keys[2], ownKey(id)) {
-		t.Fatalf("jobs bucket keys %x, want the job, its deadline, then its own ballot", keys)
+	key := msKey(90_000, id)
+	if keys := bucketKeys(t, s, bucketLive); len(keys) != 2 || !bytes.Equal(keys[0], key) || !bytes.Equal(keys[1], ownKey(key)) {
+		t.Fatalf("live bucket keys %x, want the job, then its own ballot, under its deadline", keys)
 	}
 	if got, err := s.OwnBallot(id); err != nil || got.Validator != b.Validator {
 		t.Fatalf("own ballot: %+v %v", got, err)
@@ -474,7 +474,7 @@ func TestOwnBallotBesideItsJob(t *testing.T) {
 		t.Fatalf("Jobs listed %d records (%v), want the job alone", n, err)
 	}
 	// Another ballot for the job is not stored: the first is returned.
-	if old, err := s.PutOwnBallot(&consensus.Ballot{JobID: id}); err != nil || old == nil || old.Validator != b.Validator {
+	if old, err := s.PutOwnBallot(&consensus.Ballot{JobID: id}, time.UnixMilli(1)); err != nil || old == nil || old.Validator != b.Validator {
 		t.Fatalf("second own ballot: %+v %v", old, err)
 	}
 
@@ -496,7 +496,7 @@ func TestOwnBallotBesideItsJob(t *testing.T) {
 	if got, err := s.OwnBallot(legacy); err != nil || got.Validator != b.Validator {
 		t.Fatalf("own ballot of a store written before: %+v %v", got, err)
 	}
-	if old, err := s.PutOwnBallot(&consensus.Ballot{JobID: legacy}); err != nil || old == nil {
+	if old, err := s.PutOwnBallot(&consensus.Ballot{JobID: legacy}, time.UnixMilli(1)); err != nil || old == nil {
 		t.Fatalf("a ballot of a store written before was not seen: %+v %v", old, err)
 	}
 	if _, err := s.OwnBallot(common.Hash{9}); !errors.Is(err, ErrNotFound) {
