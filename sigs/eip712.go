@@ -2,6 +2,7 @@ package sigs
 
 import (
 	"encoding/binary"
+	"sync"
 	"sync/atomic"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -91,19 +92,53 @@ func BallotStructHash(b BallotData) common.Hash {
 	copy(buf[32:], b.JobID[:])
 	copy(buf[64:], b.OutputHash[:])
 	copy(buf[96:], b.ClaimsRoot[:])
-	idx := make([]byte, 32*len(b.ClaimIndexes))
-	for i, v := range b.ClaimIndexes {
-		putUint(idx[32*i:32*i+32], uint64(v))
+	h, ok := smallArrayHash(b.ClaimIndexes)
+	if !ok {
+		idx := make([]byte, 32*len(b.ClaimIndexes))
+		for i, v := range b.ClaimIndexes {
+			putUint(idx[32*i:32*i+32], uint64(v))
+		}
+		h = keccak.Sum(idx)
 	}
-	h := keccak.Sum(idx)
 	copy(buf[128:], h[:])
-	ver := make([]byte, 32*len(b.Verdicts))
-	for i, v := range b.Verdicts {
-		ver[32*i+31] = v
-	}
-	h = keccak.Sum(ver)
+	h = verdictsHash(b.Verdicts)
 	copy(buf[160:], h[:])
 	return keccak.Sum(buf[:])
+}
+
+// verdictsHash is the encoding of a uint8[] in a struct hash.
+func verdictsHash(verdicts []uint8) common.Hash {
+	if h, ok := smallArrayHash(verdicts); ok {
+		return h
+	}
+	ver := make([]byte, 32*len(verdicts))
+	for i, v := range verdicts {
+		ver[32*i+31] = v
+	}
+	return keccak.Sum(ver)
+}
+
+// oneWordHashes[v] is keccak256 of the uint256 v, for v < 256: the
+// encoding of a one-element array in a struct hash. A ballot or
+// certificate of one claim has one claim index and one verdict, small
+// numbers, so that two of the three hashes of its struct hash are one of
+// these.
+var oneWordHashes = sync.OnceValue(func() (h [256]common.Hash) {
+	var word [32]byte
+	for v := range h {
+		word[31] = byte(v)
+		h[v] = keccak.Sum(word[:])
+	}
+	return h
+})
+
+// smallArrayHash is the encoding in a struct hash of an array of one
+// element below 256 (oneWordHashes), false for any other.
+func smallArrayHash[T uint8 | uint32](a []T) (common.Hash, bool) {
+	if len(a) != 1 || uint64(a[0]) >= 256 {
+		return common.Hash{}, false
+	}
+	return oneWordHashes()[a[0]], true
 }
 
 // BallotDigest is the EIP-712 digest a validator signs for a ballot:
@@ -163,11 +198,7 @@ func CertificateStructHash(c CertificateData) common.Hash {
 	copy(buf[32:], c.JobID[:])
 	copy(buf[64:], c.GenesisHash[:])
 	putUint(buf[96:128], uint64(c.Status))
-	ver := make([]byte, 32*len(c.Verdicts))
-	for i, v := range c.Verdicts {
-		ver[32*i+31] = v
-	}
-	h := keccak.Sum(ver)
+	h := verdictsHash(c.Verdicts)
 	copy(buf[128:], h[:])
 	voters := make([]byte, 32*len(c.Voters))
 	for i, a := range c.Voters {
@@ -195,8 +226,29 @@ func BatchStructHash(root common.Hash, count uint32) common.Hash {
 }
 
 // BatchDigest is the EIP-712 digest a signer signs for a batch of messages.
+//
+// A node checks one batch's digest for every message of the batch it is
+// shown (each job's ballot in its certificate, from up to 64 jobs), so
+// the digests of recent batches are kept (batchDigests).
 func BatchDigest(networkID uint64, root common.Hash, count uint32) common.Hash {
-	return TypedDataDigest(DomainSeparator(networkID), BatchStructHash(root, count))
+	slot := &batchDigests[binary.LittleEndian.Uint64(root[:8])%uint64(len(batchDigests))]
+	if d := slot.Load(); d != nil && d.root == root && d.count == count && d.networkID == networkID {
+		return d.digest
+	}
+	d := TypedDataDigest(DomainSeparator(networkID), BatchStructHash(root, count))
+	slot.Store(&batchDigest{networkID, root, count, d})
+	return d
+}
+
+// batchDigests keeps BatchDigest's recent answers, one a slot, the slot
+// chosen by the root: a few hundred batches are in flight at a time.
+var batchDigests [1024]atomic.Pointer[batchDigest]
+
+type batchDigest struct {
+	networkID uint64
+	root      common.Hash
+	count     uint32
+	digest    common.Hash
 }
 
 // TypedDataDigest is keccak256(0x19 0x01 || domainSeparator || structHash).
