@@ -519,11 +519,14 @@ func (s *Store) PutJob(j *Job) error {
 		return err
 	}
 	return s.update(KindJob, func(tx *bolt.Tx) error {
-		var old Job
-		if err := getJob(tx, j.ID, &old); err == nil && old.Status.Final() && !j.Status.Final() {
-			return nil
+		key := certKey(tx, j.ID)
+		if stored := recordAt(tx, key); stored != nil && !j.Status.Final() {
+			var old Job
+			if err := json.Unmarshal(stored, &old); err == nil && old.Status.Final() {
+				return nil
+			}
 		}
-		return putJob(tx, j, data)
+		return putJobAt(tx, key, j, data)
 	})
 }
 
@@ -533,7 +536,12 @@ func (s *Store) PutJob(j *Job) error {
 // FinalAt, so that a job's record always follows its certificate. j itself
 // is not changed.
 func putJob(tx *bolt.Tx, j *Job, data []byte) error {
-	key := certKey(tx, j.ID)
+	return putJobAt(tx, certKey(tx, j.ID), j, data)
+}
+
+// putJobAt is putJob given the job's certKey, nil if none is stored (it is
+// then stored).
+func putJobAt(tx *bolt.Tx, key []byte, j *Job, data []byte) error {
 	if key == nil {
 		ms := uint64(max(j.Deadline.UnixMilli(), 0))
 		if err := putDeadline(tx, j.ID, ms); err != nil {
@@ -557,8 +565,11 @@ func putJob(tx *bolt.Tx, j *Job, data []byte) error {
 }
 
 // jobData is a job's stored record, nil if none.
-func jobData(tx *bolt.Tx, job common.Hash) []byte {
-	key := certKey(tx, job)
+func jobData(tx *bolt.Tx, job common.Hash) []byte { return recordAt(tx, certKey(tx, job)) }
+
+// recordAt is the job record stored under key, a job's certKey, nil if
+// none or if key is nil.
+func recordAt(tx *bolt.Tx, key []byte) []byte {
 	if key == nil {
 		return nil
 	}
@@ -627,12 +638,12 @@ func (s *Store) AddJob(j *Job) (bool, error) {
 	}
 	added := false
 	err = s.update(KindJobSeen, func(tx *bolt.Tx) error {
-		added = false
-		if jobData(tx, j.ID) != nil {
+		key := certKey(tx, j.ID)
+		added = recordAt(tx, key) == nil
+		if !added {
 			return nil
 		}
-		added = true
-		return putJob(tx, j, data)
+		return putJobAt(tx, key, j, data)
 	})
 	return added, err
 }
@@ -908,7 +919,11 @@ func (s *Store) putOwn(b *consensus.Ballot, deadline time.Time, j *Job) (*consen
 		case !errors.Is(err, ErrNotFound):
 			return err
 		}
-		if key == nil {
+		// The common case, a validator's first word on a job: nothing of
+		// it is stored, so neither a record nor a certificate is looked
+		// for under the key made here.
+		fresh := key == nil
+		if fresh {
 			ms := uint64(max(deadline.UnixMilli(), 0))
 			if err := putDeadline(tx, b.JobID, ms); err != nil {
 				return err
@@ -918,10 +933,15 @@ func (s *Store) putOwn(b *consensus.Ballot, deadline time.Time, j *Job) (*consen
 		if err := live(tx).Put(ownKey(key), ballot); err != nil {
 			return err
 		}
-		if j == nil || live(tx).Get(key) != nil {
+		switch {
+		case j == nil:
+			return nil
+		case fresh:
+			return live(tx).Put(key, job)
+		case recordAt(tx, key) != nil:
 			return nil
 		}
-		return putJob(tx, j, job)
+		return putJobAt(tx, key, j, job)
 	})
 	return existing, err
 }
