@@ -123,13 +123,14 @@ func verdictsHash(verdicts []uint8) common.Hash {
 // certificate of one claim has one claim index and one verdict, small
 // numbers, so that two of the three hashes of its struct hash are one of
 // these.
-var oneWordHashes = sync.OnceValue(func() (h [256]common.Hash) {
+var oneWordHashes = sync.OnceValue(func() *[256]common.Hash {
+	var h [256]common.Hash
 	var word [32]byte
 	for v := range h {
 		word[31] = byte(v)
 		h[v] = keccak.Sum(word[:])
 	}
-	return h
+	return &h
 })
 
 // smallArrayHash is the encoding in a struct hash of an array of one
