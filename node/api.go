@@ -431,7 +431,7 @@ func (s *eventStream) replay(backlog []*hubEvent, more bool) bool {
 	frames := make([][]byte, 0, len(backlog))
 	done := more
 	for _, e := range backlog {
-		frames = append(frames, e.frame...)
+		frames = append(frames, e.frames()...)
 		if s.last(e) {
 			done = true
 			break
@@ -473,12 +473,12 @@ func (s *eventStream) follow(reqCtx, nodeCtx context.Context, sub *eventSub) {
 // (a ballot, the claims it decides, the certificate), and what is queued
 // goes in one write. done reports the stream's last event, or its end.
 func (s *eventStream) drain(batch [][]byte, e *hubEvent, sub *eventSub) (_ [][]byte, done bool) {
-	batch, done = append(batch, e.frame...), s.last(e)
+	batch, done = append(batch, e.frames()...), s.last(e)
 	for open, events := true, 1; open && !done && events < maxBatch; {
 		select {
 		case e, open = <-sub.ch:
 			if open {
-				batch, done = append(batch, e.frame...), s.last(e)
+				batch, done = append(batch, e.frames()...), s.last(e)
 				events++
 			} else {
 				done = true

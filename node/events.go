@@ -24,13 +24,36 @@ type Event = api.Event
 // is in pieces written one after the other: its data is not copied into
 // it (a certificate's few kilobytes, once per node and job, kept as the
 // node received or encoded them).
+//
+// The events a gateway publishes for every ballot and job (lazyBound)
+// are encoded when a stream first reads them, not when published: at
+// saturation most are never read, and encoding them all took about 2% of
+// a node's CPU. Until then size is a bound on the frame's length.
 type hubEvent struct {
-	id    uint64
-	typ   string
-	job   common.Hash
-	at    time.Time
+	id   uint64
+	typ  string
+	job  common.Hash
+	at   time.Time
+	size int // the frame's length in bytes, or a bound on it until encoded
+
+	once  sync.Once
+	data  any // what the frame is encoded from, until it is
 	frame [][]byte
-	size  int // the frame's length in bytes
+}
+
+// frames is the event's frame, encoded at the first call.
+func (e *hubEvent) frames() [][]byte {
+	e.once.Do(func() {
+		if e.frame == nil {
+			data := dataPieces(e.typ, e.data)
+			if data == nil { // did not encode: logged
+				data = [][]byte{[]byte("null")}
+			}
+			e.frame = framePieces(&Event{ID: e.id, Type: e.typ, JobID: e.job, Time: e.at}, data)
+			e.data = nil
+		}
+	})
+	return e.frame
 }
 
 // frameSize is the length of a frame in pieces.
@@ -159,27 +182,80 @@ func eventBytes(e *hubEvent) int { return e.size + len(e.typ) + 96 }
 // encoding/json writes for it.
 type jsonAppender interface{ AppendJSON([]byte) []byte }
 
-func (h *eventHub) publish(typ string, job common.Hash, at time.Time, data any) {
-	var pieces [][]byte
+// dataPieces is the JSON of an event's data, in pieces; nil if it does
+// not encode (logged).
+func dataPieces(typ string, data any) [][]byte {
 	switch d := data.(type) {
 	case eventPieces: // encoded by the caller, in pieces
-		pieces = d
+		return d
 	case jsonAppender: // the data a gateway writes for every ballot
-		pieces = [][]byte{d.AppendJSON(nil)}
-	default:
-		raw, err := json.Marshal(data)
-		if err != nil {
-			log.Errorw("encode event", "type", typ, "err", err)
+		return [][]byte{d.AppendJSON(nil)}
+	}
+	raw, err := json.Marshal(data)
+	if err != nil {
+		log.Errorw("encode event", "type", typ, "err", err)
+		return nil
+	}
+	return [][]byte{raw}
+}
+
+// frameHeadBound bounds the length of the frame of an event of type typ
+// without its data: framePieces' head (ids of 20 digits, the type escaped,
+// the job's id, a time of at most 37 characters quoted) and tail.
+func frameHeadBound(typ string) int { return 220 + 7*len(typ) }
+
+// lazyBound bounds the length of the JSON of data that the hub encodes
+// when first read, and reports whether data is such: the data of the
+// events a gateway publishes for every job and ballot, small and bounded
+// by their lists. TestLazyBounds holds each bound above what it bounds.
+func lazyBound(data any) (int, bool) {
+	switch d := data.(type) {
+	case *api.JobAcceptedData:
+		return 440 + 6*len(d.Quorum.Kind), true
+	case *api.ClaimsExtractedData:
+		return 120 + 100*len(d.Claims), true
+	case *api.BallotAttachedData:
+		n := 200 + 6*len(d.Name) + 11*len(d.ClaimIndexes) + 4*len(d.Verdicts)
+		for i := range d.Progress {
+			n += progressBound(&d.Progress[i]) + 1
+		}
+		return n, true
+	case *consensus.ClaimProgress:
+		return progressBound(d), true
+	case *api.JobExpiredData:
+		return 60 + 11*len(d.Undecided), true
+	}
+	return 0, false
+}
+
+// progressBound bounds the length of a claim's progress in JSON: every
+// number at 20 digits, every string escaped.
+func progressBound(p *consensus.ClaimProgress) int {
+	return 440 + 6*(len(p.Outcome)+len(p.NeededUnit)) + 45*len(p.Voters)
+}
+
+// publish adds an event to the ring and sends it to the subscriptions of
+// its job. Data published lazily (lazyBound) must not change afterwards:
+// it is encoded when first read.
+func (h *eventHub) publish(typ string, job common.Hash, at time.Time, data any) {
+	bound, lazy := lazyBound(data)
+	var pieces [][]byte
+	if !lazy {
+		if pieces = dataPieces(typ, data); pieces == nil {
 			return
 		}
-		pieces = [][]byte{raw}
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	e := Event{ID: h.next, Type: typ, JobID: job, Time: at.UTC()}
 	h.next++
-	frame := framePieces(&e, pieces)
-	he := &hubEvent{id: e.ID, typ: typ, job: job, at: e.Time, frame: frame, size: frameSize(frame)}
+	he := &hubEvent{id: e.ID, typ: typ, job: job, at: e.Time}
+	if lazy {
+		he.data, he.size = data, frameHeadBound(typ)+bound
+	} else {
+		he.frame = framePieces(&e, pieces)
+		he.size = frameSize(he.frame)
+	}
 	if h.size == len(h.ring) && len(h.ring) < h.capacity {
 		h.grow()
 	}

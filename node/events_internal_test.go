@@ -4,15 +4,18 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
 
 	"github.com/verity-network/verity/api"
+	"github.com/verity-network/verity/claims"
 	"github.com/verity-network/verity/consensus"
 )
 
@@ -230,5 +233,97 @@ func TestCertificateEventKeepsTheBytes(t *testing.T) {
 		Data: bytes.Join(certificateIssued(c, data), nil)})
 	if got := bytes.Join(e.frame, nil); !bytes.Equal(got, want) || e.size != len(want) {
 		t.Fatalf("frame of %d bytes (size %d)\n%s\nwant %d bytes\n%s", len(got), e.size, got, len(want), want)
+	}
+}
+
+// lazyData is data of every kind the hub encodes when first read, at the
+// edges of what bounds it: numbers at their widest, text to escape.
+func lazyData() []any {
+	odd := "<&>\u2028\"\\ é"
+	wide := consensus.ClaimProgress{
+		Index: math.MaxUint32, Outcome: consensus.Outcome(odd), StakeTrue: math.MaxUint64, StakeFalse: math.MaxUint64,
+		StakeAbstain: math.MaxUint64, StakeAssigned: math.MaxUint64, Needed: math.MaxUint64, NeededUnit: odd,
+		ValidatorsAssigned: math.MaxUint64, ValidatorsTrue: math.MaxUint64, ValidatorsFalse: math.MaxUint64,
+		ValidatorsAbstain: math.MaxUint64, Voters: []common.Address{{1}, {2}, {3}},
+	}
+	return []any{
+		&api.JobAcceptedData{Claims: math.MinInt, Deadline: time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.FixedZone("", -12*3600)),
+			Gateway: common.Address{9}, OutputHash: common.Hash{8}, Replication: math.MaxUint32,
+			Quorum: consensus.Quorum{Kind: odd, Num: math.MaxUint64, Den: math.MaxUint64, N: math.MaxUint64, M: math.MaxUint64}},
+		&api.JobAcceptedData{},
+		&api.ClaimsExtractedData{Claims: []api.ClaimRef{{Index: math.MaxUint32}, {Index: 1}}},
+		&api.ClaimsExtractedData{},
+		&api.BallotAttachedData{ClaimIndexes: []uint32{math.MaxUint32, 0}, Name: odd + odd, Progress: []consensus.ClaimProgress{wide, {}},
+			Stake: math.MaxUint64, Validator: common.Address{7}, Verdicts: []claims.Verdict{255, 0}},
+		&api.BallotAttachedData{},
+		&wide,
+		&consensus.ClaimProgress{},
+		&api.JobExpiredData{Ballots: math.MinInt, Undecided: []uint32{math.MaxUint32, 1}},
+		&api.JobExpiredData{},
+	}
+}
+
+// TestLazyBounds: the bound the hub counts for data it encodes when first
+// read is never below the length of that data's JSON, nor of its frame.
+func TestLazyBounds(t *testing.T) {
+	for i, data := range lazyData() {
+		bound, lazy := lazyBound(data)
+		if !lazy {
+			t.Fatalf("data %d (%T) is not encoded lazily", i, data)
+		}
+		raw, err := json.Marshal(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(raw) > bound {
+			t.Errorf("data %d (%T): %d bytes of JSON, bound %d\n%s", i, data, len(raw), bound, raw)
+		}
+		typ := "odd <type> & \"more\""
+		e := &Event{ID: math.MaxUint64, Type: typ, JobID: common.Hash{0xff}, Time: time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.FixedZone("", -12*3600)), Data: raw}
+		if n := len(encodeFrame(e)); n > frameHeadBound(typ)+bound {
+			t.Errorf("data %d (%T): a frame of %d bytes, bound %d", i, data, n, frameHeadBound(typ)+bound)
+		}
+	}
+	if _, lazy := lazyBound(eventPieces{[]byte(`{}`)}); lazy {
+		t.Error("a certificate's pieces are encoded lazily")
+	}
+}
+
+// TestLazyFrames: an event encoded when first read has the frame it
+// would have had encoded at once, the same for every reader, and the hub
+// counts its bound until then.
+func TestLazyFrames(t *testing.T) {
+	h := newEventHub(100, 1<<20, time.Unix(0, 0))
+	at := time.Unix(1700000000, 5).In(time.FixedZone("x", 3600))
+	for i, data := range lazyData() {
+		h.publish(api.EventBallotAttached, common.Hash{byte(i)}, at, data)
+	}
+	backlog, _, sub := h.subscribe(common.Hash{}, streamStart{replay: replayAll}, everything)
+	h.unsubscribe(sub)
+	for i, data := range lazyData() {
+		e := backlog[i]
+		bound, _ := lazyBound(data)
+		if e.size != frameHeadBound(e.typ)+bound {
+			t.Fatalf("event %d counted as %d bytes, want its bound %d", i, e.size, frameHeadBound(e.typ)+bound)
+		}
+		raw, err := json.Marshal(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := encodeFrame(&Event{ID: e.id, Type: e.typ, JobID: e.job, Time: at.UTC(), Data: raw})
+		var wg sync.WaitGroup
+		got := make([][]byte, 4)
+		for r := range got {
+			wg.Go(func() { got[r] = bytes.Join(e.frames(), nil) })
+		}
+		wg.Wait()
+		for r := range got {
+			if !bytes.Equal(got[r], want) {
+				t.Fatalf("event %d, reader %d: frame\n%s\nwant\n%s", i, r, got[r], want)
+			}
+		}
+		if e.data != nil {
+			t.Fatalf("event %d keeps its data once encoded", i)
+		}
 	}
 }
