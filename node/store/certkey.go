@@ -3,7 +3,9 @@ package store
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/ethereum/go-ethereum/common"
 	bolt "go.etcd.io/bbolt"
@@ -17,7 +19,7 @@ import (
 // the order records are written, so the records of a commit fall near the
 // end of their bucket, several to a leaf: the buckets are filled as
 // appended to (appendFill). What stays under the random id is the
-// deadline itself, in bucketJobs (deadlineKey), 8 bytes where a job's
+// deadline itself, in bucketDeadlines, 8 bytes where a job's
 // record and ballot take about 2.6 KB: a small tree of few leaves
 // (docs/performance.md, "Job records in deadline order"). Finding a record
 // by its job costs a lookup of the deadline first.
@@ -48,24 +50,25 @@ func appended(tx *bolt.Tx, name []byte) *bolt.Bucket {
 	return b
 }
 
-// deadlineKey is the key, in bucketJobs, of the deadline under which a
-// job's certificate is stored: right after the job's record.
-func deadlineKey(job common.Hash) []byte { return append(job[:len(job):len(job)], 'd') }
+// legacyDeadlineKey is the key, in bucketJobs of a store written before
+// bucketDeadlines, of a job's deadline: right after the job's record.
+func legacyDeadlineKey(job common.Hash) []byte { return append(job[:len(job):len(job)], 'd') }
 
-// certKey is the key of a job's certificate in bucketCerts, nil if no
-// deadline is stored for the job (nor, then, any certificate).
+// certKey is the key of a job's certificate in bucketCerts, and of its
+// record and own ballot in bucketLive: the job's stored deadline, then its
+// id; nil if no deadline is stored for the job (nor, then, any of them).
 func certKey(tx *bolt.Tx, job common.Hash) []byte {
-	d := tx.Bucket(bucketJobs).Get(deadlineKey(job))
+	d := tx.Bucket(bucketDeadlines).Get(job[:])
 	if len(d) != 8 {
 		return nil
 	}
 	return msKey(binary.BigEndian.Uint64(d), job)
 }
 
-// putDeadline stores the deadline under which a job's certificate is
-// stored.
+// putDeadline stores the deadline under which a job's records and
+// certificate are stored.
 func putDeadline(tx *bolt.Tx, job common.Hash, deadlineMS uint64) error {
-	return tx.Bucket(bucketJobs).Put(deadlineKey(job), binary.BigEndian.AppendUint64(nil, deadlineMS))
+	return tx.Bucket(bucketDeadlines).Put(job[:], binary.BigEndian.AppendUint64(nil, deadlineMS))
 }
 
 // certGet reads a job's stored certificate, nil if none.
@@ -96,7 +99,8 @@ func certPut(tx *bolt.Tx, job common.Hash, key []byte, deadlineMS uint64, data [
 	return certs(tx).Put(key, data)
 }
 
-// moveChunk is how many certificates moveCerts moves in one transaction.
+// moveChunk is how many records moveCerts and moveJobs move in one
+// transaction.
 const moveChunk = 4096
 
 // moveCerts moves the certificates of a store written before bucketCerts,
@@ -153,13 +157,17 @@ func moveCerts(db *bolt.DB) error {
 	}
 }
 
-// moveJobs moves the job records and own ballots of a store written
-// before bucketLive, stored under their job's id in bucketJobs, to
-// bucketLive under their certKey, and then drops bucketMoving. A record
-// whose job has no deadline stored (an own ballot stored alone) is moved
-// under deadline 0, which is stored as its deadline. Like moveCerts, it
-// moves a chunk per transaction; a move cut short by a crash goes on at
-// the next Open.
+// moveJobs moves what bucketJobs holds, from a store written before
+// bucketLive (or by such a version since): each deadline, stored under
+// the job's id and 'd', to bucketDeadlines, and each job record and own
+// ballot, stored under the job's id (and 'o'), to bucketLive under its
+// certKey. A deadline already in bucketDeadlines stands, and so does a
+// record already under its new key. A record whose job has no deadline
+// stored is moved under the record's own deadline, or 0 for an own ballot
+// stored alone, which is then stored as the job's deadline. Like
+// moveCerts, it moves a chunk per transaction; a move cut short by a
+// crash goes on at the next Open. A key of no such shape is left where
+// it is (none is written).
 func moveJobs(db *bolt.DB) error {
 	var after []byte
 	for {
@@ -176,44 +184,63 @@ func moveJobs(db *bolt.DB) error {
 			}
 			for ; k != nil && len(keys) < moveChunk; k, v = c.Next() {
 				after = bytes.Clone(k)
-				own := len(k) == common.HashLength+1 && k[common.HashLength] == 'o'
-				if len(k) != common.HashLength && !own {
-					continue // a deadline: it stays
+				if len(k) == common.HashLength || len(k) == common.HashLength+1 && (k[common.HashLength] == 'o' || k[common.HashLength] == 'd') {
+					keys, values = append(keys, after), append(values, bytes.Clone(v))
 				}
-				keys, values = append(keys, after), append(values, bytes.Clone(v))
 			}
-			if k == nil {
-				done = true
-			}
+			done = k == nil
 			for i, k := range keys {
-				job := common.Hash(k[:common.HashLength])
-				key := certKey(tx, job)
-				if key == nil {
-					if err := putDeadline(tx, job, 0); err != nil {
-						return err
-					}
-					key = msKey(0, job)
-				}
-				to := key
-				if len(k) > common.HashLength {
-					to = ownKey(key)
-				}
-				if live(tx).Get(to) == nil {
-					if err := live(tx).Put(to, values[i]); err != nil {
-						return err
-					}
-				} // else one is stored under the new key: it stands
-				if err := jobs.Delete(k); err != nil {
+				if err := moveJob(tx, jobs, k, values[i]); err != nil {
 					return err
 				}
-			}
-			if done {
-				return tx.DeleteBucket(bucketMoving)
 			}
 			return nil
 		})
 		if err != nil || done {
 			return err
 		}
+		if moveJobsHook != nil {
+			if err := moveJobsHook(); err != nil {
+				return err
+			}
+		}
 	}
+}
+
+// moveJobsHook, when set (by tests), runs after each chunk moveJobs
+// commits; an error stops the move there.
+var moveJobsHook func() error
+
+// moveJob moves one key k of bucketJobs, holding v (moveJobs).
+func moveJob(tx *bolt.Tx, jobs *bolt.Bucket, k, v []byte) error {
+	job := common.Hash(k[:common.HashLength])
+	key := certKey(tx, job)
+	if key == nil {
+		// The job's deadline: as stored beside it, or the record's own.
+		var ms uint64
+		if d := jobs.Get(legacyDeadlineKey(job)); len(d) == 8 {
+			ms = binary.BigEndian.Uint64(d)
+		} else if len(k) == common.HashLength {
+			var rec struct{ Deadline time.Time }
+			if json.Unmarshal(v, &rec) == nil && !rec.Deadline.IsZero() {
+				ms = uint64(max(rec.Deadline.UnixMilli(), 0))
+			}
+		}
+		if err := putDeadline(tx, job, ms); err != nil {
+			return err
+		}
+		key = msKey(ms, job)
+	}
+	if len(k) == common.HashLength || k[common.HashLength] == 'o' {
+		to := key
+		if len(k) > common.HashLength {
+			to = ownKey(key)
+		}
+		if live(tx).Get(to) == nil {
+			if err := live(tx).Put(to, v); err != nil {
+				return err
+			}
+		} // else one is stored under the new key: it stands
+	}
+	return jobs.Delete(k)
 }

@@ -205,7 +205,7 @@ func putOldJob(t *testing.T, tx *bolt.Tx, j *Job, own *consensus.Ballot) {
 	}
 	jobs := tx.Bucket(bucketJobs)
 	ms := binary.BigEndian.AppendUint64(nil, uint64(j.Deadline.UnixMilli()))
-	for _, kv := range [][2][]byte{{j.ID[:], data}, {deadlineKey(j.ID), ms}} {
+	for _, kv := range [][2][]byte{{j.ID[:], data}, {legacyDeadlineKey(j.ID), ms}} {
 		if err := jobs.Put(kv[0], kv[1]); err != nil {
 			t.Fatal(err)
 		}
@@ -217,109 +217,177 @@ func putOldJob(t *testing.T, tx *bolt.Tx, j *Job, own *consensus.Ballot) {
 	}
 }
 
-// TestMoveJobs: a store written with job records and own ballots under
-// their job's id opens with them moved under their deadline, more than
-// one chunk of them, only deadlines left under the ids, and each found by
-// every reader; an own ballot stored without its job moves under deadline
-// 0.
-func TestMoveJobs(t *testing.T) {
-	s, path := openTemp(t)
-	n := moveChunk + 3
-	id := func(i int) common.Hash { return common.BytesToHash(binary.BigEndian.AppendUint32(nil, uint32(i))) }
-	ballot := func(job common.Hash) *consensus.Ballot {
-		return &consensus.Ballot{JobID: job, Vote: consensus.Vote{Validator: common.Address{5}, Signature: []byte{1}}}
-	}
-	alone := common.Hash{0xaa}
+// oldStore makes the store at s as a store written before bucketLive:
+// without bucketLive and bucketDeadlines, and with n jobs in bucketJobs,
+// the i-th under deadline n-i (the reverse of id order), every other one
+// with its own ballot.
+func oldStore(t *testing.T, s *Store, n int) {
+	t.Helper()
 	if err := s.db.Update(func(tx *bolt.Tx) error {
-		if err := tx.DeleteBucket(bucketLive); err != nil {
-			return err
+		for _, b := range [][]byte{bucketLive, bucketDeadlines} {
+			if err := tx.DeleteBucket(b); err != nil {
+				return err
+			}
 		}
 		for i := range n {
-			j := &Job{ID: id(i), Message: []byte(`{}`), Status: consensus.StatusProvisional, Deadline: time.UnixMilli(int64(n - i))} // the reverse of id order
+			j := &Job{ID: oldID(i), Message: []byte(`{}`), Status: consensus.StatusProvisional, Deadline: time.UnixMilli(int64(n - i))}
 			var own *consensus.Ballot
 			if i%2 == 0 {
-				own = ballot(j.ID)
+				own = oldBallot(j.ID)
 			}
 			putOldJob(t, tx, j, own)
 		}
-		return tx.Bucket(bucketJobs).Put(append(alone[:len(alone):len(alone)], 'o'), ballot(alone).AppendJSON(nil))
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func oldID(i int) common.Hash {
+	return common.BytesToHash(binary.BigEndian.AppendUint32(nil, uint32(i)))
+}
+
+func oldBallot(job common.Hash) *consensus.Ballot {
+	return &consensus.Ballot{JobID: job, Vote: consensus.Vote{Validator: common.Address{5}, Signature: []byte{1}}}
+}
+
+// checkMoved fails unless bucketJobs is empty and every job of oldStore
+// reads back with its deadline and, for every other one, its own ballot,
+// which a second ballot does not replace.
+func checkMoved(t *testing.T, s *Store, n int) {
+	t.Helper()
+	if keys := bucketKeys(t, s, bucketJobs); len(keys) != 0 {
+		t.Fatalf("%d keys left in the jobs bucket, %x first", len(keys), keys[0])
+	}
+	for _, i := range []int{0, 1, n/2 - 1, n / 2, n - 2, n - 1} {
+		j, err := s.Job(oldID(i))
+		if err != nil || !j.Deadline.Equal(time.UnixMilli(int64(n-i))) {
+			t.Fatalf("job %d: %+v %v", i, j, err)
+		}
+		if key := msKey(uint64(n-i), oldID(i)); s.db.View(func(tx *bolt.Tx) error {
+			if !bytes.Equal(certKey(tx, oldID(i)), key) {
+				t.Fatalf("job %d keyed under %x, want %x", i, certKey(tx, oldID(i)), key)
+			}
+			return nil
+		}) != nil {
+			t.Fatal("read")
+		}
+		_, err = s.OwnBallot(oldID(i))
+		if i%2 == 0 && err != nil || i%2 == 1 && !errors.Is(err, ErrNotFound) {
+			t.Fatalf("own ballot of job %d: %v", i, err)
+		}
+		if i%2 == 0 {
+			if old, err := s.PutOwnBallot(&consensus.Ballot{JobID: oldID(i)}, time.UnixMilli(1)); err != nil || old == nil || old.Validator != (common.Address{5}) {
+				t.Fatalf("own ballot of job %d, then another: %+v %v", i, old, err)
+			}
+		}
+	}
+}
+
+// TestMoveJobs: a store written with job records, own ballots and
+// deadlines under their job's id opens with them moved (the records under
+// their deadline, the deadlines to their own bucket), more than one chunk
+// of them, nothing left behind, and each found by every reader; a record
+// stored without its deadline moves under its own, an own ballot stored
+// alone under deadline 0. What an earlier version writes after the move
+// is moved at the next Open.
+func TestMoveJobs(t *testing.T) {
+	s, path := openTemp(t)
+	n := moveChunk + 3
+	oldStore(t, s, n)
+	alone, bare := common.Hash{0xaa}, common.Hash{0xbb}
+	if err := s.db.Update(func(tx *bolt.Tx) error {
+		data, err := encodeJob(&Job{ID: bare, Message: []byte(`{}`), Deadline: time.UnixMilli(123)})
+		if err != nil {
+			return err
+		}
+		if err := tx.Bucket(bucketJobs).Put(bare[:], data); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketJobs).Put(append(alone[:len(alone):len(alone)], 'o'), oldBallot(alone).AppendJSON(nil))
 	}); err != nil {
 		t.Fatal(err)
 	}
 
 	s = reopen(t, s, path)
-	defer s.Close()
-	if err := s.db.View(func(tx *bolt.Tx) error {
-		if tx.Bucket(bucketMoving) != nil {
-			t.Error("the move's marker is still there")
-		}
-		return tx.Bucket(bucketJobs).ForEach(func(k, _ []byte) error {
-			if len(k) != common.HashLength+1 || k[common.HashLength] != 'd' {
-				t.Errorf("key %x left in the jobs bucket", k)
-			}
-			return nil
-		})
-	}); err != nil {
-		t.Fatal(err)
-	}
-	for _, i := range []int{0, 1, n - 2, n - 1} {
-		j, err := s.Job(id(i))
-		if err != nil || !j.Deadline.Equal(time.UnixMilli(int64(n-i))) {
-			t.Fatalf("job %d: %+v %v", i, j, err)
-		}
-		_, err = s.OwnBallot(id(i))
-		if i%2 == 0 && err != nil || i%2 == 1 && !errors.Is(err, ErrNotFound) {
-			t.Fatalf("own ballot of job %d: %v", i, err)
-		}
-	}
+	defer func() { s.Close() }()
+	checkMoved(t, s, n)
 	if b, err := s.OwnBallot(alone); err != nil || b.Validator != (common.Address{5}) {
 		t.Fatalf("own ballot stored alone: %+v %v", b, err)
 	}
-	if old, err := s.PutOwnBallot(ballot(alone), time.UnixMilli(77)); err != nil || old == nil {
+	if old, err := s.PutOwnBallot(oldBallot(alone), time.UnixMilli(77)); err != nil || old == nil {
 		t.Fatalf("own ballot stored alone, then another: %+v %v", old, err)
+	}
+	if j, err := s.Job(bare); err != nil || !j.Deadline.Equal(time.UnixMilli(123)) {
+		t.Fatalf("job stored without its deadline: %+v %v", j, err)
 	}
 	var got []time.Time
 	if err := s.Jobs(func(j *Job) bool { got = append(got, j.Deadline); return true }); err != nil {
 		t.Fatal(err)
 	}
-	if len(got) != n || !slices.IsSortedFunc(got, time.Time.Compare) {
-		t.Fatalf("Jobs listed %d records (%v first), want %d in deadline order", len(got), got[:min(3, len(got))], n)
+	if len(got) != n+1 || !slices.IsSortedFunc(got, time.Time.Compare) {
+		t.Fatalf("Jobs listed %d records (%v first), want %d in deadline order", len(got), got[:min(3, len(got))], n+1)
 	}
-}
 
-// TestMoveJobsCutShort: a move cut short by a crash goes on at the next
-// Open, and a record already under the new key stands.
-func TestMoveJobsCutShort(t *testing.T) {
-	s, path := openTemp(t)
-	a, b := common.Hash{1}, common.Hash{2}
+	// An earlier version opens the moved store and stores a job and its
+	// own ballot where it keeps them.
+	late := common.Hash{0xcc}
 	if err := s.db.Update(func(tx *bolt.Tx) error {
-		if _, err := tx.CreateBucket(bucketMoving); err != nil {
-			return err
-		}
-		putOldJob(t, tx, &Job{ID: a, Message: []byte(`{}`), Deadline: time.UnixMilli(10)}, nil)
-		putOldJob(t, tx, &Job{ID: b, Message: []byte(`{"old":1}`), Deadline: time.UnixMilli(20)}, nil)
-		data, err := encodeJob(&Job{ID: b, Message: []byte(`{"new":1}`), Deadline: time.UnixMilli(20)})
-		if err != nil {
-			return err
-		}
-		return tx.Bucket(bucketLive).Put(msKey(20, b), data)
+		putOldJob(t, tx, &Job{ID: late, Message: []byte(`{}`), Deadline: time.UnixMilli(500)}, oldBallot(late))
+		return nil
 	}); err != nil {
 		t.Fatal(err)
 	}
 	s = reopen(t, s, path)
-	defer s.Close()
-	if j, err := s.Job(a); err != nil || string(j.Message) != `{}` {
-		t.Fatalf("job a: %+v %v", j, err)
+	if b, err := s.OwnBallot(late); err != nil || b.Validator != (common.Address{5}) {
+		t.Fatalf("own ballot an earlier version stored after the move: %+v %v", b, err)
 	}
-	if j, err := s.Job(b); err != nil || string(j.Message) != `{"new":1}` {
-		t.Fatalf("job b: %+v %v, want the record under the new key", j, err)
+	if old, err := s.PutOwnBallot(&consensus.Ballot{JobID: late}, time.UnixMilli(500)); err != nil || old == nil {
+		t.Fatalf("a second own ballot replaced the one an earlier version stored: %+v %v", old, err)
 	}
-	if err := s.db.View(func(tx *bolt.Tx) error {
-		if tx.Bucket(bucketMoving) != nil || tx.Bucket(bucketJobs).Get(b[:]) != nil {
-			t.Error("the move did not finish")
+}
+
+// TestMoveJobsCutShort: a move cut short (here after its first chunk)
+// goes on at the next Open, and a record or a deadline already in the new
+// layout stands.
+func TestMoveJobsCutShort(t *testing.T) {
+	s, path := openTemp(t)
+	n := 2*moveChunk + 5
+	oldStore(t, s, n)
+	kept := oldID(3) // the record and deadline the new layout holds already
+	if err := s.db.Update(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bucketLive, bucketDeadlines} {
+			if _, err := tx.CreateBucket(b); err != nil {
+				return err
+			}
 		}
-		return nil
+		data, err := encodeJob(&Job{ID: kept, Message: []byte(`{"new":1}`), Deadline: time.UnixMilli(int64(n - 3))})
+		if err != nil {
+			return err
+		}
+		if err := putDeadline(tx, kept, uint64(n-3)); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketLive).Put(msKey(uint64(n-3), kept), data)
 	}); err != nil {
 		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	cut := errors.New("cut short")
+	moveJobsHook = func() error { return cut }
+	_, err := Open(path)
+	moveJobsHook = nil
+	if !errors.Is(err, cut) {
+		t.Fatalf("open with the move cut short: %v", err)
+	}
+	if s, err = Open(path); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	checkMoved(t, s, n)
+	if j, err := s.Job(kept); err != nil || string(j.Message) != `{"new":1}` {
+		t.Fatalf("job whose record was in the new layout: %+v %v, want that record", j, err)
 	}
 }

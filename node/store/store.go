@@ -30,18 +30,20 @@ import (
 )
 
 var (
-	// bucketJobs finds a job by its id: under deadlineKey, the deadline
-	// that keys its record, own ballot and certificate (certKey). In a
-	// store written before bucketLive it held the records and own ballots
-	// themselves, under the id and ownKey; Open moves them (moveJobs).
-	bucketJobs = []byte("jobs")
+	// bucketDeadlines finds a job by its id: under the id, the u64 unix
+	// milliseconds deadline that keys its record, own ballot and
+	// certificate (certKey).
+	bucketDeadlines = []byte("deadlines")
 	// bucketLive holds job records under certKey (their deadline, then
 	// their id) and this node's own ballots under the same key and 'o'
 	// (ownKey), near the end of the bucket as they come (certkey.go).
 	bucketLive = []byte("jobs_by_deadline")
-	// bucketMoving exists while Open moves the records of a store written
-	// before bucketLive (moveJobs), so that a move cut short goes on.
-	bucketMoving  = []byte("jobs_moving")
+	// bucketJobs held, in stores written before bucketLive, the records
+	// and own ballots under their job's id (then 'o'), and the deadlines
+	// under the id then 'd' (legacyDeadlineKey). Nothing writes it any
+	// more: whatever Open finds there, it moves (moveJobs), also what an
+	// earlier version wrote after the move.
+	bucketJobs    = []byte("jobs")
 	bucketBallots = []byte("ballots") // job id || validator address
 	// bucketCerts holds certificates, in the store's binary form
 	// (certcodec.go), under certKey: their job's deadline, then its id.
@@ -331,20 +333,16 @@ func Open(path string) (*Store, error) {
 	var move, indexed, legacyOwn, moveLive bool
 	err = db.Update(func(tx *bolt.Tx) error {
 		move, indexed = tx.Bucket(bucketCertsByJob) != nil, tx.Bucket(bucketCertIndex) != nil
-		if jobs := tx.Bucket(bucketJobs); tx.Bucket(bucketLive) == nil && jobs != nil && bucketHasKeys(jobs) {
-			// Written before bucketLive: its records move there.
-			if _, err := tx.CreateBucket(bucketMoving); err != nil {
-				return err
-			}
-		}
-		moveLive = tx.Bucket(bucketMoving) != nil
-		for _, b := range [][]byte{bucketJobs, bucketLive, bucketBallots, bucketCerts, bucketOwn, bucketAudit, bucketEvid} {
+		for _, b := range [][]byte{bucketJobs, bucketDeadlines, bucketLive, bucketBallots, bucketCerts, bucketOwn, bucketAudit, bucketEvid} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
 		}
 		// Nothing writes bucketOwn any more: empty when opened, it stays so.
 		legacyOwn = bucketHasKeys(tx.Bucket(bucketOwn))
+		// Nor bucketJobs: anything in it was written before bucketLive, or
+		// by an earlier version since, or is left by a move cut short.
+		moveLive = bucketHasKeys(tx.Bucket(bucketJobs))
 		return nil
 	})
 	if err == nil && move {
@@ -890,8 +888,9 @@ func (s *Store) PutOwnBallot(b *consensus.Ballot, deadline time.Time) (*consensu
 	return s.putOwn(b, deadline, nil)
 }
 
-// PutOwnBallotWithJob is PutOwnBallot that also stores the job record, if
-// absent, in the same transaction: one commit where a validator needs both.
+// PutOwnBallotWithJob is PutOwnBallot that also stores the job record j
+// (not nil), if absent, in the same transaction: one commit where a
+// validator needs both.
 func (s *Store) PutOwnBallotWithJob(b *consensus.Ballot, j *Job) (*consensus.Ballot, error) {
 	return s.putOwn(b, j.Deadline, j)
 }
