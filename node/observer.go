@@ -181,43 +181,53 @@ const MinFlagSamples = 20
 // gossiped for the job but that came after the decision, so that a
 // validator whose verdicts never make it into certificates is judged too.
 func (o *observer) countAgreement(c *consensus.Certificate) {
-	votes := make([]consensus.Vote, 0, len(c.Ballots))
-	in := make(map[common.Address]bool, len(c.Ballots))
-	for _, b := range c.Ballots {
-		votes = append(votes, b)
-		in[b.Validator] = true
-	}
 	seen, _ := o.book.observed(c.JobID)
-	for _, b := range seen {
-		if !in[b.Validator] && b.OutputHash == c.OutputHash && b.ClaimsRoot == c.ClaimsRoot {
-			votes = append(votes, b.Vote)
-		}
-	}
 	o.statsMu.Lock()
 	defer o.statsMu.Unlock()
-	for _, b := range votes {
-		a := o.stats[b.Validator]
-		if a == nil {
-			a = &agreement{}
-			o.stats[b.Validator] = a
+	for i := range c.Ballots {
+		o.countVoteLocked(c, &c.Ballots[i])
+	}
+	for _, b := range seen {
+		if b.OutputHash == c.OutputHash && b.ClaimsRoot == c.ClaimsRoot && !votedIn(c, b.Validator) {
+			o.countVoteLocked(c, &b.Vote)
 		}
-		for k, ci := range b.ClaimIndexes {
-			if int(ci) >= len(c.Claims) || k >= len(b.Verdicts) || b.Verdicts[k] == claims.Abstain {
-				continue
-			}
-			var decided claims.Verdict
-			switch c.Claims[ci].Verdict {
-			case consensus.OutcomeTrue:
-				decided = claims.True
-			case consensus.OutcomeFalse:
-				decided = claims.False
-			default:
-				continue
-			}
-			a.decided++
-			if b.Verdicts[k] == decided {
-				a.agreed++
-			}
+	}
+}
+
+// votedIn reports whether c carries a ballot of validator.
+func votedIn(c *consensus.Certificate, validator common.Address) bool {
+	for i := range c.Ballots {
+		if c.Ballots[i].Validator == validator {
+			return true
+		}
+	}
+	return false
+}
+
+// countVoteLocked counts the verdicts of one vote against c's outcome.
+// o.statsMu must be held.
+func (o *observer) countVoteLocked(c *consensus.Certificate, b *consensus.Vote) {
+	a := o.stats[b.Validator]
+	if a == nil {
+		a = &agreement{}
+		o.stats[b.Validator] = a
+	}
+	for k, ci := range b.ClaimIndexes {
+		if int(ci) >= len(c.Claims) || k >= len(b.Verdicts) || b.Verdicts[k] == claims.Abstain {
+			continue
+		}
+		var decided claims.Verdict
+		switch c.Claims[ci].Verdict {
+		case consensus.OutcomeTrue:
+			decided = claims.True
+		case consensus.OutcomeFalse:
+			decided = claims.False
+		default:
+			continue
+		}
+		a.decided++
+		if b.Verdicts[k] == decided {
+			a.agreed++
 		}
 	}
 }
