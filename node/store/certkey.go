@@ -19,10 +19,13 @@ import (
 // the order records are written, so the records of a commit fall near the
 // end of their bucket, several to a leaf: the buckets are filled as
 // appended to (appendFill). What stays under the random id is the
-// deadline itself, in bucketDeadlines, 8 bytes where a job's
-// record and ballot take about 2.6 KB: a small tree of few leaves
-// (docs/performance.md, "Job records in deadline order"). Finding a record
-// by its job costs a lookup of the deadline first.
+// deadline itself (deadlineKey), 8 bytes where a job's record and ballot
+// take about 2.6 KB: few leaves. It is kept in bucketLive too, in a key
+// range after the records, so that a commit of a job's record, ballot and
+// deadline changes one tree, not two, and writes its upper pages once: a
+// page a commit at light load (docs/performance.md, "Job records in
+// deadline order"). Finding a record by its job costs a lookup of the
+// deadline first.
 //
 // The deadline is written with the first record of the job a node
 // stores (putJob, putOwn, certPut). Whatever deadline that entry holds is
@@ -50,15 +53,25 @@ func appended(tx *bolt.Tx, name []byte) *bolt.Bucket {
 	return b
 }
 
+// deadlineKey is the key, in bucketLive, of a job's deadline: 0xff, then
+// the job's id. Records there are keyed by a time in milliseconds first,
+// whose top byte is 0 until the year 2,280,000 or so, so that deadlines
+// sort after them; keys of either kind are told apart by their length
+// (33 bytes here, 40 and 41 for records and own ballots) whatever their
+// bytes.
+func deadlineKey(job common.Hash) []byte {
+	return append(append(make([]byte, 0, 1+common.HashLength), 0xff), job[:]...)
+}
+
 // legacyDeadlineKey is the key, in bucketJobs of a store written before
-// bucketDeadlines, of a job's deadline: right after the job's record.
+// bucketLive, of a job's deadline: right after the job's record.
 func legacyDeadlineKey(job common.Hash) []byte { return append(job[:len(job):len(job)], 'd') }
 
 // certKey is the key of a job's certificate in bucketCerts, and of its
 // record and own ballot in bucketLive: the job's stored deadline, then its
 // id; nil if no deadline is stored for the job (nor, then, any of them).
 func certKey(tx *bolt.Tx, job common.Hash) []byte {
-	d := tx.Bucket(bucketDeadlines).Get(job[:])
+	d := tx.Bucket(bucketLive).Get(deadlineKey(job))
 	if len(d) != 8 {
 		return nil
 	}
@@ -68,7 +81,7 @@ func certKey(tx *bolt.Tx, job common.Hash) []byte {
 // putDeadline stores the deadline under which a job's records and
 // certificate are stored.
 func putDeadline(tx *bolt.Tx, job common.Hash, deadlineMS uint64) error {
-	return tx.Bucket(bucketDeadlines).Put(job[:], binary.BigEndian.AppendUint64(nil, deadlineMS))
+	return live(tx).Put(deadlineKey(job), binary.BigEndian.AppendUint64(nil, deadlineMS))
 }
 
 // certGet reads a job's stored certificate, nil if none.
@@ -159,9 +172,9 @@ func moveCerts(db *bolt.DB) error {
 
 // moveJobs moves what bucketJobs holds, from a store written before
 // bucketLive (or by such a version since): each deadline, stored under
-// the job's id and 'd', to bucketDeadlines, and each job record and own
+// the job's id and 'd', to deadlineKey in bucketLive, and each job record and own
 // ballot, stored under the job's id (and 'o'), to bucketLive under its
-// certKey. A deadline already in bucketDeadlines stands, and so does a
+// certKey. A deadline already in bucketLive stands, and so does a
 // record already under its new key. A record whose job has no deadline
 // stored is moved under the record's own deadline, or 0 for an own ballot
 // stored alone, which is then stored as the job's deadline. Like

@@ -218,16 +218,14 @@ func putOldJob(t *testing.T, tx *bolt.Tx, j *Job, own *consensus.Ballot) {
 }
 
 // oldStore makes the store at s as a store written before bucketLive:
-// without bucketLive and bucketDeadlines, and with n jobs in bucketJobs,
+// without bucketLive, and with n jobs in bucketJobs,
 // the i-th under deadline n-i (the reverse of id order), every other one
 // with its own ballot.
 func oldStore(t *testing.T, s *Store, n int) {
 	t.Helper()
 	if err := s.db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketLive, bucketDeadlines} {
-			if err := tx.DeleteBucket(b); err != nil {
-				return err
-			}
+		if err := tx.DeleteBucket(bucketLive); err != nil {
+			return err
 		}
 		for i := range n {
 			j := &Job{ID: oldID(i), Message: []byte(`{}`), Status: consensus.StatusProvisional, Deadline: time.UnixMilli(int64(n - i))}
@@ -356,10 +354,8 @@ func TestMoveJobsCutShort(t *testing.T) {
 	oldStore(t, s, n)
 	kept := oldID(3) // the record and deadline the new layout holds already
 	if err := s.db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketLive, bucketDeadlines} {
-			if _, err := tx.CreateBucket(b); err != nil {
-				return err
-			}
+		if _, err := tx.CreateBucket(bucketLive); err != nil {
+			return err
 		}
 		data, err := encodeJob(&Job{ID: kept, Message: []byte(`{"new":1}`), Deadline: time.UnixMilli(int64(n - 3))})
 		if err != nil {

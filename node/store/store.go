@@ -30,13 +30,11 @@ import (
 )
 
 var (
-	// bucketDeadlines finds a job by its id: under the id, the u64 unix
-	// milliseconds deadline that keys its record, own ballot and
-	// certificate (certKey).
-	bucketDeadlines = []byte("deadlines")
 	// bucketLive holds job records under certKey (their deadline, then
 	// their id) and this node's own ballots under the same key and 'o'
-	// (ownKey), near the end of the bucket as they come (certkey.go).
+	// (ownKey), near the end of their range as they come; and in a range
+	// of its own, after them, each job's deadline under deadlineKey
+	// (certkey.go).
 	bucketLive = []byte("jobs_by_deadline")
 	// bucketJobs held, in stores written before bucketLive, the records
 	// and own ballots under their job's id (then 'o'), and the deadlines
@@ -333,7 +331,7 @@ func Open(path string) (*Store, error) {
 	var move, indexed, legacyOwn, moveLive bool
 	err = db.Update(func(tx *bolt.Tx) error {
 		move, indexed = tx.Bucket(bucketCertsByJob) != nil, tx.Bucket(bucketCertIndex) != nil
-		for _, b := range [][]byte{bucketJobs, bucketDeadlines, bucketLive, bucketBallots, bucketCerts, bucketOwn, bucketAudit, bucketEvid} {
+		for _, b := range [][]byte{bucketJobs, bucketLive, bucketBallots, bucketCerts, bucketOwn, bucketAudit, bucketEvid} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}

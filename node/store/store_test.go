@@ -459,12 +459,12 @@ func TestOwnBallotBesideItsJob(t *testing.T) {
 	if old, err := s.PutOwnBallotWithJob(b, &Job{ID: id, Message: []byte(`{}`), Status: consensus.StatusProvisional, Deadline: deadline}); err != nil || old != nil {
 		t.Fatalf("put own ballot: %v %v", old, err)
 	}
-	if keys := bucketKeys(t, s, bucketDeadlines); len(keys) != 1 || !bytes.Equal(keys[0], id[:]) {
-		t.Fatalf("deadlines bucket keys %x, want the job's id alone", keys)
+	if keys := bucketKeys(t, s, bucketJobs); len(keys) != 0 {
+		t.Fatalf("jobs bucket keys %x, want none", keys)
 	}
 	key := msKey(90_000, id)
-	if keys := bucketKeys(t, s, bucketLive); len(keys) != 2 || !bytes.Equal(keys[0], key) || !bytes.Equal(keys[1], ownKey(key)) {
-		t.Fatalf("live bucket keys %x, want the job, then its own ballot, under its deadline", keys)
+	if keys := bucketKeys(t, s, bucketLive); len(keys) != 3 || !bytes.Equal(keys[0], key) || !bytes.Equal(keys[1], ownKey(key)) || !bytes.Equal(keys[2], deadlineKey(id)) {
+		t.Fatalf("live bucket keys %x, want the job, then its own ballot, under its deadline, then its deadline", keys)
 	}
 	if got, err := s.OwnBallot(id); err != nil || got.Validator != b.Validator {
 		t.Fatalf("own ballot: %+v %v", got, err)
