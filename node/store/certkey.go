@@ -171,11 +171,11 @@ func moveCerts(db *bolt.DB) error {
 }
 
 // moveJobs moves what bucketJobs holds, from a store written before
-// bucketLive (or by such a version since): each deadline, stored under
-// the job's id and 'd', to deadlineKey in bucketLive, and each job record and own
-// ballot, stored under the job's id (and 'o'), to bucketLive under its
-// certKey. A deadline already in bucketLive stands, and so does a
-// record already under its new key. A record whose job has no deadline
+// bucketLive (or by such a version since) to bucketLive: each deadline,
+// stored under the job's id and 'd', to deadlineKey, and each job record
+// and own ballot, stored under the job's id (and 'o'), to its certKey. A
+// deadline already in bucketLive stands, and so does a record already
+// under its new key. A record whose job has no deadline
 // stored is moved under the record's own deadline, or 0 for an own ballot
 // stored alone, which is then stored as the job's deadline. Like
 // moveCerts, it moves a chunk per transaction; a move cut short by a
