@@ -92,30 +92,25 @@ func BallotStructHash(b BallotData) common.Hash {
 	copy(buf[32:], b.JobID[:])
 	copy(buf[64:], b.OutputHash[:])
 	copy(buf[96:], b.ClaimsRoot[:])
-	h, ok := smallArrayHash(b.ClaimIndexes)
-	if !ok {
-		idx := make([]byte, 32*len(b.ClaimIndexes))
-		for i, v := range b.ClaimIndexes {
-			putUint(idx[32*i:32*i+32], uint64(v))
-		}
-		h = keccak.Sum(idx)
-	}
+	h := arrayHash(b.ClaimIndexes)
 	copy(buf[128:], h[:])
-	h = verdictsHash(b.Verdicts)
+	h = arrayHash(b.Verdicts)
 	copy(buf[160:], h[:])
 	return keccak.Sum(buf[:])
 }
 
-// verdictsHash is the encoding of a uint8[] in a struct hash.
-func verdictsHash(verdicts []uint8) common.Hash {
-	if h, ok := smallArrayHash(verdicts); ok {
-		return h
+// arrayHash is the encoding of a uint array in a struct hash: keccak256
+// of its elements, each a big-endian uint256. A one-element array below
+// 256 is looked up (oneWordHashes).
+func arrayHash[T uint8 | uint32](a []T) common.Hash {
+	if len(a) == 1 && uint64(a[0]) < 256 {
+		return oneWordHashes()[a[0]]
 	}
-	ver := make([]byte, 32*len(verdicts))
-	for i, v := range verdicts {
-		ver[32*i+31] = v
+	words := make([]byte, 32*len(a))
+	for i, v := range a {
+		putUint(words[32*i:32*i+32], uint64(v))
 	}
-	return keccak.Sum(ver)
+	return keccak.Sum(words)
 }
 
 // oneWordHashes[v] is keccak256 of the uint256 v, for v < 256: the
@@ -132,15 +127,6 @@ var oneWordHashes = sync.OnceValue(func() *[256]common.Hash {
 	}
 	return &h
 })
-
-// smallArrayHash is the encoding in a struct hash of an array of one
-// element below 256 (oneWordHashes), false for any other.
-func smallArrayHash[T uint8 | uint32](a []T) (common.Hash, bool) {
-	if len(a) != 1 || uint64(a[0]) >= 256 {
-		return common.Hash{}, false
-	}
-	return oneWordHashes()[a[0]], true
-}
 
 // BallotDigest is the EIP-712 digest a validator signs for a ballot:
 // keccak256(0x19 0x01 || domainSeparator || hashStruct(ballot)).
@@ -199,7 +185,7 @@ func CertificateStructHash(c CertificateData) common.Hash {
 	copy(buf[32:], c.JobID[:])
 	copy(buf[64:], c.GenesisHash[:])
 	putUint(buf[96:128], uint64(c.Status))
-	h := verdictsHash(c.Verdicts)
+	h := arrayHash(c.Verdicts)
 	copy(buf[128:], h[:])
 	voters := make([]byte, 32*len(c.Voters))
 	for i, a := range c.Voters {
