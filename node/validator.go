@@ -236,13 +236,7 @@ func (v *validator) signAndSend(m *JobMessage, gw peer.ID, mine []uint32, rec *s
 		return
 	}
 	v.trace(TraceBallotSigned, m.JobID, common.Address{})
-	var prev *consensus.Ballot
-	var err error
-	if rec != nil {
-		prev, err = v.store.PutOwnBallotWithJob(b, rec)
-	} else {
-		prev, err = v.store.PutOwnBallot(b, time.UnixMilli(int64(m.Deadline)))
-	}
+	prev, err := v.store.PutOwnBallotWithJob(b, time.UnixMilli(int64(m.Deadline)), rec)
 	if err != nil {
 		log.Errorw("store own ballot", "job", m.JobID.Hex(), "err", err)
 		return

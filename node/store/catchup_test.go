@@ -24,7 +24,7 @@ func TestJobRecordFollowsCertificate(t *testing.T) {
 		},
 		"PutOwnBallotWithJob": func(id common.Hash) error {
 			b := &consensus.Ballot{JobID: id, Vote: consensus.Vote{Validator: common.Address{9}}}
-			_, err := s.PutOwnBallotWithJob(b, &Job{ID: id, Status: consensus.StatusProvisional})
+			_, err := s.PutOwnBallotWithJob(b, time.Time{}, &Job{ID: id, Status: consensus.StatusProvisional})
 			return err
 		},
 		"PutJob": func(id common.Hash) error { return s.PutJob(&Job{ID: id, Status: consensus.StatusProvisional}) },

@@ -883,17 +883,13 @@ func (s *Store) Audit(job common.Hash) ([]AuditRecord, error) {
 // deadline is the job's: the ballot is stored under it (certKey) unless a
 // deadline is stored for the job already.
 func (s *Store) PutOwnBallot(b *consensus.Ballot, deadline time.Time) (*consensus.Ballot, error) {
-	return s.putOwn(b, deadline, nil)
+	return s.PutOwnBallotWithJob(b, deadline, nil)
 }
 
-// PutOwnBallotWithJob is PutOwnBallot that also stores the job record j
-// (not nil), if absent, in the same transaction: one commit where a
+// PutOwnBallotWithJob is PutOwnBallot that also stores the job record j,
+// if not nil and absent, in the same transaction: one commit where a
 // validator needs both.
-func (s *Store) PutOwnBallotWithJob(b *consensus.Ballot, j *Job) (*consensus.Ballot, error) {
-	return s.putOwn(b, j.Deadline, j)
-}
-
-func (s *Store) putOwn(b *consensus.Ballot, deadline time.Time, j *Job) (*consensus.Ballot, error) {
+func (s *Store) PutOwnBallotWithJob(b *consensus.Ballot, deadline time.Time, j *Job) (*consensus.Ballot, error) {
 	// Encoded before the write transaction, which the store's writes
 	// share one after the other.
 	ballot := b.AppendJSON(nil)

@@ -456,7 +456,7 @@ func TestOwnBallotBesideItsJob(t *testing.T) {
 	id := common.Hash{7}
 	deadline := time.UnixMilli(90_000)
 	b := &consensus.Ballot{JobID: id, Vote: consensus.Vote{Validator: common.Address{3}, Signature: []byte{1, 2}}}
-	if old, err := s.PutOwnBallotWithJob(b, &Job{ID: id, Message: []byte(`{}`), Status: consensus.StatusProvisional, Deadline: deadline}); err != nil || old != nil {
+	if old, err := s.PutOwnBallotWithJob(b, deadline, &Job{ID: id, Message: []byte(`{}`), Status: consensus.StatusProvisional, Deadline: deadline}); err != nil || old != nil {
 		t.Fatalf("put own ballot: %v %v", old, err)
 	}
 	if keys := bucketKeys(t, s, bucketJobs); len(keys) != 0 {
@@ -667,4 +667,43 @@ func TestPutNewCertificateFirstStands(t *testing.T) {
 	if err != nil || got.Status != first.Status {
 		t.Fatalf("certificate after reopen: %+v %v, want the first (%s)", got, err, first.Status)
 	}
+}
+
+// TestOwnBallotWhateverDeadline: a job's own ballot is found whatever
+// deadline each write of the job states. The first deadline stored for
+// the job (here a certificate's) keys everything after it; a peer that
+// states another one for the same job id, in a job or a ballot, cannot
+// make this node store a second own ballot, before or after a restart.
+func TestOwnBallotWhateverDeadline(t *testing.T) {
+	s, path := openTemp(t)
+	id := common.Hash{0x42}
+	c := &consensus.Certificate{JobID: id, Status: consensus.StatusVerified, IssuedAt: time.Unix(40, 0), DeadlineMS: 1_000}
+	if stored, err := s.PutCertificate(c, time.Unix(41, 0)); err != nil || !stored {
+		t.Fatalf("put certificate: %v %v", stored, err)
+	}
+	first := &consensus.Ballot{JobID: id, Vote: consensus.Vote{Validator: common.Address{1}, Signature: []byte{1}}}
+	job := &Job{ID: id, Message: []byte(`{}`), Status: consensus.StatusProvisional, Deadline: time.UnixMilli(2_000)}
+	if old, err := s.PutOwnBallotWithJob(first, time.UnixMilli(2_000), job); err != nil || old != nil {
+		t.Fatalf("first own ballot: %+v %v", old, err)
+	}
+	for round := range 2 {
+		for _, ms := range []int64{1_000, 2_000, 3_000, 0} {
+			second := &consensus.Ballot{JobID: id, Vote: consensus.Vote{Validator: common.Address{1}, Signature: []byte{2}}}
+			old, err := s.PutOwnBallot(second, time.UnixMilli(ms))
+			if err != nil || old == nil || !bytes.Equal(old.Signature, first.Signature) {
+				t.Fatalf("round %d: a second own ballot stating deadline %d: %+v %v, want the first returned", round, ms, old, err)
+			}
+			if added, err := s.AddJob(&Job{ID: id, Message: []byte(`{}`), Deadline: time.UnixMilli(ms)}); err != nil || added {
+				t.Fatalf("round %d: a job record stating deadline %d was added again: %v %v", round, ms, added, err)
+			}
+		}
+		if b, err := s.OwnBallot(id); err != nil || !bytes.Equal(b.Signature, first.Signature) {
+			t.Fatalf("round %d: own ballot %+v %v", round, b, err)
+		}
+		if j, err := s.Job(id); err != nil || j.Status != consensus.StatusVerified {
+			t.Fatalf("round %d: job %+v %v", round, j, err)
+		}
+		s = reopen(t, s, path)
+	}
+	s.Close()
 }
