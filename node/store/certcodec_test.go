@@ -155,7 +155,7 @@ func putJSONCert(t *testing.T, s *Store, job common.Hash, data []byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.db.Update(func(tx *bolt.Tx) error { return certPut(tx, job, certKey(tx, job), sum.DeadlineMS, data) }); err != nil {
+	if err := s.db.Update(func(tx *bolt.Tx) error { return s.certPut(tx, job, s.certKey(tx, job), sum.DeadlineMS, data) }); err != nil {
 		t.Fatal(err)
 	}
 }

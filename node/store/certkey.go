@@ -20,17 +20,17 @@ import (
 // end of their bucket, several to a leaf: the buckets are filled as
 // appended to (appendFill). What stays under the random id is the
 // deadline itself (deadlineKey), 8 bytes where a job's record and ballot
-// take about 2.6 KB: few leaves. It is kept in bucketLive too, in a key
-// range after the records, so that a commit of a job's record, ballot and
-// deadline changes one tree, not two, and writes its upper pages once: a
-// page a commit at light load (docs/performance.md, "Job records in
-// deadline order"). Finding a record by its job costs a lookup of the
-// deadline first.
+// take about 2.6 KB. It is kept in bucketLive too, in a key range after
+// the records (docs/performance.md, "Job records in deadline order"),
+// and it is logged first and merged into that range in bulk later
+// (deadlines.go). Finding a record by its job costs a lookup of the
+// deadline first (deadlineOf).
 //
 // The deadline is written with the first record of the job a node
-// stores (putJob, putOwn, certPut). Whatever deadline that entry holds is
-// the one in the keys of the job's records: a job record and its
-// certificate need not agree on it for either to be found.
+// stores (putJobAt, PutOwnBallotWithJob, certPut). Whatever deadline
+// that entry holds is the one in the keys of the job's records: a job
+// record and its certificate need not agree on it for either to be
+// found.
 
 // appendFill is how full bbolt fills a leaf it splits in the buckets
 // keyed by time (bucketLive, bucketCerts, bucketCertIndex): records come
@@ -70,30 +70,24 @@ func legacyDeadlineKey(job common.Hash) []byte { return append(job[:len(job):len
 // certKey is the key of a job's certificate in bucketCerts, and of its
 // record and own ballot in bucketLive: the job's stored deadline, then its
 // id; nil if no deadline is stored for the job (nor, then, any of them).
-func certKey(tx *bolt.Tx, job common.Hash) []byte {
-	d := tx.Bucket(bucketLive).Get(deadlineKey(job))
-	if len(d) != 8 {
+func (s *Store) certKey(tx *bolt.Tx, job common.Hash) []byte {
+	ms, ok := s.deadlineOf(tx, job)
+	if !ok {
 		return nil
 	}
-	return msKey(binary.BigEndian.Uint64(d), job)
-}
-
-// putDeadline stores the deadline under which a job's records and
-// certificate are stored.
-func putDeadline(tx *bolt.Tx, job common.Hash, deadlineMS uint64) error {
-	return live(tx).Put(deadlineKey(job), binary.BigEndian.AppendUint64(nil, deadlineMS))
+	return msKey(ms, job)
 }
 
 // certGet reads a job's stored certificate, nil if none.
-func certGet(tx *bolt.Tx, job common.Hash) []byte {
-	_, data := certAt(tx, job)
+func (s *Store) certGet(tx *bolt.Tx, job common.Hash) []byte {
+	_, data := s.certAt(tx, job)
 	return data
 }
 
 // certAt returns the key of a job's certificate (certKey) and the
 // certificate stored under it, nil if none.
-func certAt(tx *bolt.Tx, job common.Hash) (key, data []byte) {
-	key = certKey(tx, job)
+func (s *Store) certAt(tx *bolt.Tx, job common.Hash) (key, data []byte) {
+	key = s.certKey(tx, job)
 	if key == nil {
 		return nil, nil
 	}
@@ -102,9 +96,9 @@ func certAt(tx *bolt.Tx, job common.Hash) (key, data []byte) {
 
 // certPut stores a job's certificate, data, under key, the job's certKey;
 // with a nil key, under deadlineMS, stored as the job's deadline.
-func certPut(tx *bolt.Tx, job common.Hash, key []byte, deadlineMS uint64, data []byte) error {
+func (s *Store) certPut(tx *bolt.Tx, job common.Hash, key []byte, deadlineMS uint64, data []byte) error {
 	if key == nil {
-		if err := putDeadline(tx, job, deadlineMS); err != nil {
+		if err := s.putDeadline(tx, job, deadlineMS); err != nil {
 			return err
 		}
 		key = msKey(deadlineMS, job)
@@ -123,10 +117,10 @@ const moveChunk = 4096
 // moves a chunk per transaction, so that a store of any size moves
 // without holding it all in one; a move cut short by a crash goes on at
 // the next Open.
-func moveCerts(db *bolt.DB) error {
+func (s *Store) moveCerts() error {
 	for {
 		done := false
-		err := db.Update(func(tx *bolt.Tx) error {
+		err := s.db.Update(func(tx *bolt.Tx) error {
 			old := tx.Bucket(bucketCertsByJob)
 			if old == nil {
 				done = true
@@ -148,13 +142,13 @@ func moveCerts(db *bolt.DB) error {
 					return fmt.Errorf("certificate under key %x: not a job id", k)
 				}
 				job := common.Hash(k)
-				key, held := certAt(tx, job)
+				key, held := s.certAt(tx, job)
 				if held == nil {
 					// A certificate that does not read (none did, written
 					// by this store) is moved as it is, under deadline 0:
 					// it fails where it is read, as it did before.
 					c, _ := readSummary(values[i])
-					if err := certPut(tx, job, key, c.DeadlineMS, values[i]); err != nil {
+					if err := s.certPut(tx, job, key, c.DeadlineMS, values[i]); err != nil {
 						return err
 					}
 				} // else one is stored under the new key: the first stands
@@ -181,11 +175,11 @@ func moveCerts(db *bolt.DB) error {
 // moveCerts, it moves a chunk per transaction; a move cut short by a
 // crash goes on at the next Open. A key of no such shape is left where
 // it is (none is written).
-func moveJobs(db *bolt.DB) error {
+func (s *Store) moveJobs() error {
 	var after []byte
 	for {
 		done := false
-		err := db.Update(func(tx *bolt.Tx) error {
+		err := s.db.Update(func(tx *bolt.Tx) error {
 			jobs := tx.Bucket(bucketJobs)
 			// Copied out: the puts and deletes below change the pages
 			// the cursor's slices point into.
@@ -203,7 +197,7 @@ func moveJobs(db *bolt.DB) error {
 			}
 			done = k == nil
 			for i, k := range keys {
-				if err := moveJob(tx, jobs, k, values[i]); err != nil {
+				if err := s.moveJob(tx, jobs, k, values[i]); err != nil {
 					return err
 				}
 			}
@@ -225,9 +219,9 @@ func moveJobs(db *bolt.DB) error {
 var moveJobsHook func() error
 
 // moveJob moves one key k of bucketJobs, holding v (moveJobs).
-func moveJob(tx *bolt.Tx, jobs *bolt.Bucket, k, v []byte) error {
+func (s *Store) moveJob(tx *bolt.Tx, jobs *bolt.Bucket, k, v []byte) error {
 	job := common.Hash(k[:common.HashLength])
-	key := certKey(tx, job)
+	key := s.certKey(tx, job)
 	if key == nil {
 		// The job's deadline: as stored beside it, or the record's own.
 		var ms uint64
@@ -239,7 +233,7 @@ func moveJob(tx *bolt.Tx, jobs *bolt.Bucket, k, v []byte) error {
 				ms = uint64(max(rec.Deadline.UnixMilli(), 0))
 			}
 		}
-		if err := putDeadline(tx, job, ms); err != nil {
+		if err := s.putDeadline(tx, job, ms); err != nil {
 			return err
 		}
 		key = msKey(ms, job)

@@ -116,7 +116,7 @@ func TestMoveCertificates(t *testing.T) {
 		if err := old.Put(garbled[:], []byte("{not a certificate")); err != nil {
 			return err
 		}
-		if err := certPut(tx, kept.JobID, nil, kept.DeadlineMS, appendCert(nil, kept)); err != nil {
+		if err := s.certPut(tx, kept.JobID, nil, kept.DeadlineMS, appendCert(nil, kept)); err != nil {
 			return err
 		}
 		other := *kept
@@ -263,8 +263,8 @@ func checkMoved(t *testing.T, s *Store, n int) {
 			t.Fatalf("job %d: %+v %v", i, j, err)
 		}
 		if key := msKey(uint64(n-i), oldID(i)); s.db.View(func(tx *bolt.Tx) error {
-			if !bytes.Equal(certKey(tx, oldID(i)), key) {
-				t.Fatalf("job %d keyed under %x, want %x", i, certKey(tx, oldID(i)), key)
+			if !bytes.Equal(s.certKey(tx, oldID(i)), key) {
+				t.Fatalf("job %d keyed under %x, want %x", i, s.certKey(tx, oldID(i)), key)
 			}
 			return nil
 		}) != nil {
@@ -361,7 +361,7 @@ func TestMoveJobsCutShort(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		if err := putDeadline(tx, kept, uint64(n-3)); err != nil {
+		if err := s.putDeadline(tx, kept, uint64(n-3)); err != nil {
 			return err
 		}
 		return tx.Bucket(bucketLive).Put(msKey(uint64(n-3), kept), data)

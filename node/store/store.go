@@ -85,6 +85,8 @@ type Store struct {
 	written [numKinds]atomic.Uint64
 	rate    batch.Busy // the writes' recent rate, the writer's own
 	loaded  atomic.Pointer[func() Load]
+
+	dl deadlineIndex // deadlines.go
 }
 
 // Load is how loaded a store's user says it is (SetLoad).
@@ -250,6 +252,9 @@ func (s *Store) writer() {
 			linger.Stop()
 		}
 		s.commit(batch)
+		if err := s.mergeStep(); err != nil {
+			storeLog.Warnf("%s: %v", s.db.Path(), err)
+		}
 	}
 }
 
@@ -308,7 +313,7 @@ func (s *Store) commit(batch []*writeReq) {
 // updateCounted runs fn in a write transaction and, if it commits, counts
 // the commit and the writes of batch.
 func (s *Store) updateCounted(batch []*writeReq, fn func(*bolt.Tx) error) error {
-	err := s.db.Update(fn)
+	err := s.runWrite(fn)
 	if err == nil {
 		s.commits.Add(1)
 		for _, r := range batch {
@@ -331,7 +336,7 @@ func Open(path string) (*Store, error) {
 	var move, indexed, legacyOwn, moveLive bool
 	err = db.Update(func(tx *bolt.Tx) error {
 		move, indexed = tx.Bucket(bucketCertsByJob) != nil, tx.Bucket(bucketCertIndex) != nil
-		for _, b := range [][]byte{bucketJobs, bucketLive, bucketBallots, bucketCerts, bucketOwn, bucketAudit, bucketEvid} {
+		for _, b := range [][]byte{bucketJobs, bucketLive, bucketDeadlineLog, bucketBallots, bucketCerts, bucketOwn, bucketAudit, bucketEvid} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -343,11 +348,15 @@ func Open(path string) (*Store, error) {
 		moveLive = bucketHasKeys(tx.Bucket(bucketJobs))
 		return nil
 	})
+	st := &Store{db: db, legacyOwn: legacyOwn, writes: make(chan *writeReq), closing: make(chan struct{}), stopped: make(chan struct{}), rate: busyRate()}
+	if err == nil {
+		err = st.loadDeadlineLog()
+	}
 	if err == nil && move {
-		err = moveCerts(db)
+		err = st.moveCerts()
 	}
 	if err == nil && moveLive {
-		err = moveJobs(db)
+		err = st.moveJobs()
 	}
 	if err == nil && !indexed {
 		// A store written before the index: index what it holds, after
@@ -372,7 +381,6 @@ func Open(path string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("init store %s: %w", path, err)
 	}
-	st := &Store{db: db, legacyOwn: legacyOwn, writes: make(chan *writeReq), closing: make(chan struct{}), stopped: make(chan struct{}), rate: busyRate()}
 	go st.writer()
 	return st, nil
 }
@@ -515,14 +523,14 @@ func (s *Store) PutJob(j *Job) error {
 		return err
 	}
 	return s.update(KindJob, func(tx *bolt.Tx) error {
-		key := certKey(tx, j.ID)
+		key := s.certKey(tx, j.ID)
 		if stored := recordAt(tx, key); stored != nil && !j.Status.Final() {
 			var old Job
 			if err := json.Unmarshal(stored, &old); err == nil && old.Status.Final() {
 				return nil
 			}
 		}
-		return putJobAt(tx, key, j, data)
+		return s.putJobAt(tx, key, j, data)
 	})
 }
 
@@ -531,16 +539,16 @@ func (s *Store) PutJob(j *Job) error {
 // record written takes the certificate's status, and its issue time as
 // FinalAt, so that a job's record always follows its certificate. j itself
 // is not changed.
-func putJob(tx *bolt.Tx, j *Job, data []byte) error {
-	return putJobAt(tx, certKey(tx, j.ID), j, data)
+func (s *Store) putJob(tx *bolt.Tx, j *Job, data []byte) error {
+	return s.putJobAt(tx, s.certKey(tx, j.ID), j, data)
 }
 
 // putJobAt is putJob given the job's certKey, nil if none is stored (it is
 // then stored).
-func putJobAt(tx *bolt.Tx, key []byte, j *Job, data []byte) error {
+func (s *Store) putJobAt(tx *bolt.Tx, key []byte, j *Job, data []byte) error {
 	if key == nil {
 		ms := uint64(max(j.Deadline.UnixMilli(), 0))
-		if err := putDeadline(tx, j.ID, ms); err != nil {
+		if err := s.putDeadline(tx, j.ID, ms); err != nil {
 			return err
 		}
 		key = msKey(ms, j.ID)
@@ -561,7 +569,7 @@ func putJobAt(tx *bolt.Tx, key []byte, j *Job, data []byte) error {
 }
 
 // jobData is a job's stored record, nil if none.
-func jobData(tx *bolt.Tx, job common.Hash) []byte { return recordAt(tx, certKey(tx, job)) }
+func (s *Store) jobData(tx *bolt.Tx, job common.Hash) []byte { return recordAt(tx, s.certKey(tx, job)) }
 
 // recordAt is the job record stored under key, a job's certKey, nil if
 // none or if key is nil.
@@ -573,8 +581,8 @@ func recordAt(tx *bolt.Tx, key []byte) []byte {
 }
 
 // getJob decodes a job's stored record, ErrNotFound if none.
-func getJob(tx *bolt.Tx, job common.Hash, j *Job) error {
-	data := jobData(tx, job)
+func (s *Store) getJob(tx *bolt.Tx, job common.Hash, j *Job) error {
+	data := s.jobData(tx, job)
 	if data == nil {
 		return ErrNotFound
 	}
@@ -622,7 +630,7 @@ func (s *Store) AddJob(j *Job) (bool, error) {
 	// re-announcement): check without a write transaction, which would
 	// cost a sync for nothing.
 	var exists bool
-	if err := s.db.View(func(tx *bolt.Tx) error { exists = jobData(tx, j.ID) != nil; return nil }); err != nil {
+	if err := s.db.View(func(tx *bolt.Tx) error { exists = s.jobData(tx, j.ID) != nil; return nil }); err != nil {
 		return false, err
 	}
 	if exists {
@@ -634,12 +642,12 @@ func (s *Store) AddJob(j *Job) (bool, error) {
 	}
 	added := false
 	err = s.update(KindJobSeen, func(tx *bolt.Tx) error {
-		key := certKey(tx, j.ID)
+		key := s.certKey(tx, j.ID)
 		added = recordAt(tx, key) == nil
 		if !added {
 			return nil
 		}
-		return putJobAt(tx, key, j, data)
+		return s.putJobAt(tx, key, j, data)
 	})
 	return added, err
 }
@@ -648,10 +656,10 @@ func (s *Store) AddJob(j *Job) (bool, error) {
 func (s *Store) Job(id common.Hash) (*Job, error) {
 	var j Job
 	err := s.db.View(func(tx *bolt.Tx) error {
-		if err := getJob(tx, id, &j); err != nil {
+		if err := s.getJob(tx, id, &j); err != nil {
 			return err
 		}
-		return withCertificate(tx, &j)
+		return s.withCertificate(tx, &j)
 	})
 	if err != nil {
 		return nil, err
@@ -663,11 +671,11 @@ func (s *Store) Job(id common.Hash) (*Job, error) {
 // job's certificate, if stored, and the time this node stored it as
 // FinalAt: PutCertificate does not rewrite the job record, a page write
 // per certificate saved.
-func withCertificate(tx *bolt.Tx, j *Job) error {
+func (s *Store) withCertificate(tx *bolt.Tx, j *Job) error {
 	if j.Status.Final() {
 		return nil
 	}
-	data := certGet(tx, j.ID)
+	data := s.certGet(tx, j.ID)
 	if data == nil {
 		return nil
 	}
@@ -695,7 +703,7 @@ func (s *Store) Jobs(fn func(*Job) bool) error {
 			if err := json.Unmarshal(v, &j); err != nil {
 				return fmt.Errorf("job %x: %w", k[8:], err)
 			}
-			if err := withCertificate(tx, &j); err != nil {
+			if err := s.withCertificate(tx, &j); err != nil {
 				return err
 			}
 			if !fn(&j) {
@@ -805,7 +813,7 @@ func (s *Store) Ballots(job common.Hash) ([]StoredBallot, error) {
 			}
 			out = append(out, b)
 		}
-		return receiptBallots(tx, job, &out)
+		return s.receiptBallots(tx, job, &out)
 	})
 	if err != nil {
 		return nil, err
@@ -816,8 +824,8 @@ func (s *Store) Ballots(job common.Hash) ([]StoredBallot, error) {
 
 // receiptBallots adds to out the ballots of job's certificate that this
 // node holds receipts of, but for validators out has a ballot of.
-func receiptBallots(tx *bolt.Tx, job common.Hash, out *[]StoredBallot) error {
-	data := certGet(tx, job)
+func (s *Store) receiptBallots(tx *bolt.Tx, job common.Hash, out *[]StoredBallot) error {
+	data := s.certGet(tx, job)
 	if data == nil {
 		return nil
 	}
@@ -903,7 +911,7 @@ func (s *Store) PutOwnBallotWithJob(b *consensus.Ballot, deadline time.Time, j *
 	var existing *consensus.Ballot
 	err = s.update(KindOwnBallot, func(tx *bolt.Tx) error {
 		existing = nil
-		key := certKey(tx, b.JobID)
+		key := s.certKey(tx, b.JobID)
 		var old consensus.Ballot
 		switch err := s.getOwnAt(tx, key, b.JobID, &old); {
 		case err == nil:
@@ -918,7 +926,7 @@ func (s *Store) PutOwnBallotWithJob(b *consensus.Ballot, deadline time.Time, j *
 		fresh := key == nil
 		if fresh {
 			ms := uint64(max(deadline.UnixMilli(), 0))
-			if err := putDeadline(tx, b.JobID, ms); err != nil {
+			if err := s.putDeadline(tx, b.JobID, ms); err != nil {
 				return err
 			}
 			key = msKey(ms, b.JobID)
@@ -934,7 +942,7 @@ func (s *Store) PutOwnBallotWithJob(b *consensus.Ballot, deadline time.Time, j *
 		case recordAt(tx, key) != nil:
 			return nil
 		}
-		return putJobAt(tx, key, j, job)
+		return s.putJobAt(tx, key, j, job)
 	})
 	return existing, err
 }
@@ -942,7 +950,7 @@ func (s *Store) PutOwnBallotWithJob(b *consensus.Ballot, deadline time.Time, j *
 // OwnBallot returns the ballot this node signed for a job.
 func (s *Store) OwnBallot(job common.Hash) (*consensus.Ballot, error) {
 	var b consensus.Ballot
-	if err := s.db.View(func(tx *bolt.Tx) error { return s.getOwnAt(tx, certKey(tx, job), job, &b) }); err != nil {
+	if err := s.db.View(func(tx *bolt.Tx) error { return s.getOwnAt(tx, s.certKey(tx, job), job, &b) }); err != nil {
 		return nil, err
 	}
 	return &b, nil
@@ -1021,7 +1029,7 @@ func (s *Store) putCertificate(c *consensus.Certificate, finalAt time.Time, ball
 	}
 	err = s.update(KindCertificate, func(tx *bolt.Tx) error {
 		stored = false
-		key, held := certAt(tx, c.JobID)
+		key, held := s.certAt(tx, c.JobID)
 		if held != nil {
 			// Another certificate of the job stands: the ballots are
 			// stored whole (rare: encoded here, not before).
@@ -1034,7 +1042,7 @@ func (s *Store) putCertificate(c *consensus.Certificate, finalAt time.Time, ball
 		if err := putBallots(tx, rest, restData); err != nil {
 			return err
 		}
-		if err := certPut(tx, c.JobID, key, c.DeadlineMS, data); err != nil {
+		if err := s.certPut(tx, c.JobID, key, c.DeadlineMS, data); err != nil {
 			return err
 		}
 		// The job record is not rewritten: Job and Jobs read its final
@@ -1112,7 +1120,7 @@ func ballotFromCertificate(c *consensus.Certificate, validator common.Address) (
 func (s *Store) Certificate(job common.Hash) (*consensus.Certificate, error) {
 	var c consensus.Certificate
 	err := s.db.View(func(tx *bolt.Tx) error {
-		data := certGet(tx, job)
+		data := s.certGet(tx, job)
 		if data == nil {
 			return ErrNotFound
 		}
@@ -1177,7 +1185,7 @@ func (s *Store) LastIssued() (time.Time, bool, error) {
 // same bytes as data, c's JSON as received.
 func (s *Store) CompareCertificate(c *consensus.Certificate, data []byte) (held, same bool, err error) {
 	err = s.db.View(func(tx *bolt.Tx) error {
-		stored := certGet(tx, c.JobID)
+		stored := s.certGet(tx, c.JobID)
 		held = stored != nil
 		// Most certificates a node is sent it does not hold: c is
 		// encoded for the comparison only when it does.
@@ -1196,7 +1204,7 @@ func (s *Store) CompareCertificate(c *consensus.Certificate, data []byte) (held,
 // HasCertificate reports whether a certificate of the job is stored.
 func (s *Store) HasCertificate(job common.Hash) (bool, error) {
 	var ok bool
-	err := s.db.View(func(tx *bolt.Tx) error { ok = certGet(tx, job) != nil; return nil })
+	err := s.db.View(func(tx *bolt.Tx) error { ok = s.certGet(tx, job) != nil; return nil })
 	return ok, err
 }
 
@@ -1245,7 +1253,7 @@ func (s *Store) certPage(seek []byte, skip bool) (page []consensus.Certificate, 
 			}
 			last = bytes.Clone(k)
 			id := k[8:]
-			data := certGet(tx, common.Hash(id))
+			data := s.certGet(tx, common.Hash(id))
 			if data == nil {
 				continue
 			}

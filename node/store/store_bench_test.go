@@ -263,7 +263,7 @@ func BenchmarkPutCertificate(b *testing.B) {
 					if err != nil {
 						return err
 					}
-					if err := putJob(tx, j, data); err != nil { // with its deadline
+					if err := s.putJob(tx, j, data); err != nil { // with its deadline
 						return err
 					}
 				}

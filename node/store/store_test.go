@@ -259,7 +259,7 @@ func TestCertificateLeavesJobRecord(t *testing.T) {
 	}
 	raw := func() []byte {
 		var out []byte
-		if err := s.db.View(func(tx *bolt.Tx) error { out = bytes.Clone(jobData(tx, id)); return nil }); err != nil {
+		if err := s.db.View(func(tx *bolt.Tx) error { out = bytes.Clone(s.jobData(tx, id)); return nil }); err != nil {
 			t.Fatal(err)
 		}
 		return out
@@ -446,7 +446,7 @@ func TestCertificateReadsBothWays(t *testing.T) {
 
 // TestOwnBallotBesideItsJob: a validator's own ballot is stored right
 // after its job, under the job's deadline, so that the two share a leaf
-// page, and the job's id keys its deadline alone; Jobs lists the job
+// page, and the job's deadline is logged (deadlines.go); Jobs lists the job
 // alone; a ballot in the bucket of stores written before is still found,
 // and still counts as this node's ballot for the job, once the store is
 // opened again.
@@ -463,8 +463,11 @@ func TestOwnBallotBesideItsJob(t *testing.T) {
 		t.Fatalf("jobs bucket keys %x, want none", keys)
 	}
 	key := msKey(90_000, id)
-	if keys := bucketKeys(t, s, bucketLive); len(keys) != 3 || !bytes.Equal(keys[0], key) || !bytes.Equal(keys[1], ownKey(key)) || !bytes.Equal(keys[2], deadlineKey(id)) {
-		t.Fatalf("live bucket keys %x, want the job, then its own ballot, under its deadline, then its deadline", keys)
+	if keys := bucketKeys(t, s, bucketLive); len(keys) != 2 || !bytes.Equal(keys[0], key) || !bytes.Equal(keys[1], ownKey(key)) {
+		t.Fatalf("live bucket keys %x, want the job, then its own ballot, under its deadline", keys)
+	}
+	if log := loggedDeadlines(t, s); len(log) != 1 || log[id] != 90_000 {
+		t.Fatalf("deadline log %v, want the job's deadline", log)
 	}
 	if got, err := s.OwnBallot(id); err != nil || got.Validator != b.Validator {
 		t.Fatalf("own ballot: %+v %v", got, err)
