@@ -782,7 +782,9 @@ func messageSizes(c *consensus.Certificate) (size, n int, err error) {
 		ClaimsRoot: c.ClaimsRoot, Claims: texts, Quorum: c.Quorum, Replication: c.Replication,
 		Deadline: c.DeadlineMS, Gateway: c.Gateway, Signature: make([]byte, 65),
 	}
-	msgs := []any{&job, c}
+	// The certificate is gossiped in its binary form, the rest as JSON.
+	size = len(consensus.AppendCertificateBinary(nil, c))
+	msgs := []any{&job}
 	for _, v := range c.Ballots {
 		msgs = append(msgs, &consensus.Ballot{NetworkID: c.NetworkID, JobID: c.JobID, OutputHash: c.OutputHash, ClaimsRoot: c.ClaimsRoot, Vote: v})
 	}
@@ -793,7 +795,7 @@ func messageSizes(c *consensus.Certificate) (size, n int, err error) {
 		}
 		size += len(data)
 	}
-	return size, len(msgs), nil
+	return size, len(msgs) + 1, nil
 }
 
 // percentile returns the p-th percentile of sorted durations (nearest

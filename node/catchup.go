@@ -19,7 +19,7 @@ import (
 )
 
 // Catch-up: a node that was down, or cut off, asks a peer for the
-// certificates it missed over /verity/<network>/certs/sync/3 (p2p), and
+// certificates it missed over /verity/<network>/certs/sync/4 (p2p), and
 // takes each exactly as it would from gossip (checkCert, then storeCert).
 //
 //   - When it has a peer on the certificates topic again (at start-up, or
@@ -237,8 +237,8 @@ func (o *observer) serveCertSync(_ context.Context, from peer.ID, data []byte, s
 	}
 	count := 0
 	emit := func(c *consensus.Certificate) bool {
-		data, err := encode(c)
-		if err != nil || len(data) > MaxCertMessageSize {
+		data := consensus.CertificateBinary(c)
+		if len(data) > MaxCertMessageSize {
 			return true // kept by its gateway, not gossiped: not synced either
 		}
 		if err := send(data); err != nil {

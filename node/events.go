@@ -147,15 +147,19 @@ func (h *eventHub) grow() {
 }
 
 // certificateIssued is the data of a certificate_issued event,
-// api.CertificateIssuedData, made of the certificate's JSON as encoded
-// already (data, as gossiped) rather than by encoding it again, which
-// costs as much as the rest of storing it. It is the JSON encoding/json
+// api.CertificateIssuedData. From a certificate in the binary form (as
+// issued and gossiped) it is written when the event is first read
+// (lazyBound): at saturation most events are never read. From the
+// certificate's JSON as received (catch-up), it is made of those bytes
+// rather than by encoding the certificate again: the JSON encoding/json
 // writes but for HTML escaping, which it does not need. A line break a
 // peer's encoding may hold (never inside a JSON string) is compacted away:
-// an event is one line of a stream.
-//
-// Its pieces are written one after the other; data is not copied.
-func certificateIssued(c *consensus.Certificate, data []byte) eventPieces {
+// an event is one line of a stream. Its pieces are written one after the
+// other; data is not copied.
+func certificateIssued(c *consensus.Certificate, data []byte) any {
+	if consensus.IsCertificateBinary(data) {
+		return &api.CertificateIssuedData{Certificate: c, Status: c.Status}
+	}
 	status, _ := json.Marshal(c.Status) // a string: never fails
 	if bytes.ContainsAny(data, "\r\n") {
 		var buf bytes.Buffer
@@ -167,6 +171,27 @@ func certificateIssued(c *consensus.Certificate, data []byte) eventPieces {
 	tail = append(tail, `,"status":`...)
 	tail = append(tail, status...)
 	return eventPieces{certificateHead, data, append(tail, '}')}
+}
+
+// certificateBound bounds the length of c's JSON (as in an event, with
+// its status after it): every number at 20 digits, every string escaped,
+// every byte string in hex.
+func certificateBound(c *consensus.Certificate) int {
+	proof := func(p *consensus.BatchProof) int {
+		if p == nil {
+			return 0
+		}
+		return 100 + 70*len(p.Siblings)
+	}
+	n := 1500 + 6*len(c.Quorum.Kind) + 12*len(c.Status) + 2*len(c.GatewaySignature) + proof(c.GatewayBatch)
+	for i := range c.Claims {
+		n += 200 + 6*(len(c.Claims[i].Text)+len(c.Claims[i].Verdict))
+	}
+	for i := range c.Ballots {
+		v := &c.Ballots[i]
+		n += 200 + 11*len(v.ClaimIndexes) + 20*len(v.Verdicts) + 2*len(v.Signature) + proof(v.Batch)
+	}
+	return n
 }
 
 var certificateHead = []byte(`{"certificate":`)
@@ -224,6 +249,8 @@ func lazyBound(data any) (int, bool) {
 		return progressBound(d), true
 	case *api.JobExpiredData:
 		return 60 + 11*len(d.Undecided), true
+	case *api.CertificateIssuedData:
+		return certificateBound(d.Certificate), true
 	}
 	return 0, false
 }

@@ -203,7 +203,7 @@ func TestCertificateIssuedAsEncoded(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, in := range [][]byte{gossiped, spaced.Bytes()} {
-			got := bytes.Join(certificateIssued(c, in), nil)
+			got := bytes.Join(certificateIssued(c, in).(eventPieces), nil)
 			var escaped bytes.Buffer
 			json.HTMLEscape(&escaped, got)
 			if escaped.String() != string(want) || bytes.ContainsAny(got, "\r\n") {
@@ -230,7 +230,7 @@ func TestCertificateEventKeepsTheBytes(t *testing.T) {
 		t.Error("the frame copied the certificate's bytes")
 	}
 	want := encodeFrame(&Event{ID: e.id, Type: api.EventCertificateIssued, JobID: c.JobID, Time: at.UTC(),
-		Data: bytes.Join(certificateIssued(c, data), nil)})
+		Data: bytes.Join(certificateIssued(c, data).(eventPieces), nil)})
 	if got := bytes.Join(e.frame, nil); !bytes.Equal(got, want) || e.size != len(want) {
 		t.Fatalf("frame of %d bytes (size %d)\n%s\nwant %d bytes\n%s", len(got), e.size, got, len(want), want)
 	}
@@ -260,7 +260,31 @@ func lazyData() []any {
 		&consensus.ClaimProgress{},
 		&api.JobExpiredData{Ballots: math.MinInt, Undecided: []uint32{math.MaxUint32, 1}},
 		&api.JobExpiredData{},
+		&api.CertificateIssuedData{Certificate: wideCertificate(odd), Status: consensus.Status(odd)},
+		&api.CertificateIssuedData{Certificate: &consensus.Certificate{}},
 	}
+}
+
+// wideCertificate is a certificate with every number at its widest and
+// every string odd to escape.
+func wideCertificate(odd string) *consensus.Certificate {
+	proof := &consensus.BatchProof{Index: math.MaxUint32, Count: math.MaxUint32, Siblings: make([]common.Hash, 16)}
+	c := &consensus.Certificate{
+		Version: math.MaxUint32, NetworkID: math.MaxUint64,
+		Quorum:      consensus.Quorum{Kind: odd, Num: math.MaxUint64, Den: math.MaxUint64, N: math.MaxUint64, M: math.MaxUint64},
+		Replication: math.MaxUint32, DeadlineMS: math.MaxUint64, Status: consensus.Status(odd),
+		Claims: []consensus.CertClaim{{Index: math.MaxUint32, Text: odd + odd, Verdict: consensus.Outcome(odd),
+			StakeFor: math.MaxUint64, StakeTotal: math.MaxUint64}, {}},
+		IssuedAt:         time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.FixedZone("", -12*3600)),
+		GatewaySignature: make([]byte, 65), GatewayBatch: proof,
+	}
+	for i := range 3 {
+		c.Ballots = append(c.Ballots, consensus.Vote{Validator: common.Address{byte(i)},
+			ClaimIndexes: []uint32{math.MaxUint32, 0}, Verdicts: []claims.Verdict{255, 0},
+			Signature: make([]byte, 65), Batch: proof})
+	}
+	c.Ballots = append(c.Ballots, consensus.Vote{})
+	return c
 }
 
 // TestLazyBounds: the bound the hub counts for data it encodes when first

@@ -587,13 +587,9 @@ func (g *gateway) issue(j *aggJob, cert *consensus.Certificate, now time.Time, e
 		g.storeBallots(ballots)
 		return
 	}
-	// Encoded once: stored, gossiped and told to event streams as these
-	// bytes.
-	data, err := encode(cert)
-	if err != nil {
-		log.Errorw("encode certificate", "job", cert.JobID.Hex(), "err", err)
-		return
-	}
+	// Gossiped in the binary form (docs/protocol.md); event streams get
+	// its JSON, written when an event is first read.
+	data := consensus.CertificateBinary(cert)
 	t0 := time.Now()
 	stored, err := g.storeCertificate(cert, now, ballots)
 	if err != nil {

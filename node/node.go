@@ -514,6 +514,11 @@ func (n *Node) ValidatorStats() ([]api.ValidatorStats, error) { return n.obs.val
 // publish gossips v on the kind's topic, bundled with the other messages
 // of its kind published at the same moment (p2p.Network.PublishQueued).
 func (e *env) publish(kind string, v any) {
+	if c, ok := v.(*consensus.Certificate); ok && kind == p2p.KindCerts {
+		// Certificates are gossiped in their binary form.
+		e.publishRaw(kind, consensus.CertificateBinary(c))
+		return
+	}
 	data, err := encode(v)
 	if err != nil {
 		log.Errorw("encode message", "kind", kind, "err", err)

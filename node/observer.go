@@ -306,13 +306,26 @@ func (o *observer) onEvidence(v any) {
 	}
 }
 
+// errCertNotBinary is a certificate gossiped in another form than the
+// binary one (docs/protocol.md).
+var errCertNotBinary = errors.New("certificate not in the binary form")
+
 // validateCert is the certs topic validator: a certificate spreads only if
 // it verifies against the validator set and this node takes it
 // (checkCert).
 func (o *observer) validateCert(_ context.Context, from peer.ID, data []byte) (p2p.Verdict, any) {
 	start := time.Now()
 	own := from == o.net.PeerID()
-	t, v, err := o.checkCert(data, own)
+	var t takenCert
+	var v p2p.Verdict
+	var err error
+	if !consensus.IsCertificateBinary(data) {
+		// One form on the topic, so that one certificate is one message
+		// (gossip tells messages apart by their bytes): the binary one.
+		err, v = errCertNotBinary, p2p.Reject
+	} else {
+		t, v, err = o.checkCert(data, own)
+	}
 	c := t.cert
 	o.metrics.observeValidation(p2p.KindCerts, verdictLabel(err), start)
 	if err != nil {

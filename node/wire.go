@@ -218,8 +218,9 @@ func DecodeBallot(data []byte, set *consensus.ValidatorSet, opts ...consensus.Ve
 	return &b, nil
 }
 
-// DecodeCertificate decodes a gossiped certificate and verifies it against
-// the validator set: it must be valid and final (consensus.VerifyCertificate).
+// DecodeCertificate decodes a certificate, in its binary form (as
+// gossiped) or JSON, and verifies it against the validator set: it must be
+// valid and final (consensus.VerifyCertificate).
 func DecodeCertificate(data []byte, set *consensus.ValidatorSet, opts ...consensus.VerifyOption) (*consensus.Certificate, error) {
 	c, err := parseCertificate(data)
 	if err != nil {
@@ -232,10 +233,17 @@ func DecodeCertificate(data []byte, set *consensus.ValidatorSet, opts ...consens
 }
 
 // parseCertificate is DecodeCertificate without the verification: the size
-// limit and the strict parse.
+// limit and the strict parse of either form.
 func parseCertificate(data []byte) (*consensus.Certificate, error) {
 	if len(data) > MaxCertMessageSize {
 		return nil, fmt.Errorf("%w: certificate of %d bytes", ErrMessageTooLarge, len(data))
+	}
+	if consensus.IsCertificateBinary(data) {
+		c := new(consensus.Certificate)
+		if err := consensus.ParseCertificateBinary(data, c); err != nil {
+			return nil, err
+		}
+		return c, nil
 	}
 	return consensus.ParseCertificate(data)
 }

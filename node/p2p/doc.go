@@ -29,7 +29,7 @@
 //     for the topic peers they know and dials some. Gossipsub peer exchange
 //     is off: a node pruned from a full mesh is handed no peers to dial.
 //   - A node that missed certificates asks a peer for them over
-//     /verity/<network>/certs/sync/3 (HandleCertSync, RequestCertSync): one
+//     /verity/<network>/certs/sync/4 (HandleCertSync, RequestCertSync): one
 //     request, an answer of length-prefixed items, bounded on both sides.
 //   - Messages sent while a send of their kind to the same place is under
 //     way queue and go together as one bundle (bundle.go, queue.go:

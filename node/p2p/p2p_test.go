@@ -129,10 +129,10 @@ func collect(ctx context.Context, ch <-chan Message, want int) (map[string]int, 
 }
 
 func TestTopicName(t *testing.T) {
-	if got, want := TopicName(7, KindJobs), "/verity/7/jobs/3"; got != want {
+	if got, want := TopicName(7, KindJobs), "/verity/7/jobs/4"; got != want {
 		t.Errorf("TopicName = %q, want %q", got, want)
 	}
-	if got, want := TopicName(1<<40, KindCerts), "/verity/1099511627776/certs/3"; got != want {
+	if got, want := TopicName(1<<40, KindCerts), "/verity/1099511627776/certs/4"; got != want {
 		t.Errorf("TopicName = %q, want %q", got, want)
 	}
 	for _, k := range Kinds {

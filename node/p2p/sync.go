@@ -17,7 +17,7 @@ import (
 )
 
 // Catch-up: a node asks a peer for the certificates it missed, over a
-// request/response protocol, /verity/<network>/certs/sync/3.
+// request/response protocol, /verity/<network>/certs/sync/4.
 //
 // Wire format: the requester writes its request (at most
 // SyncLimits.MaxRequest bytes) and closes its side; the responder writes
@@ -50,7 +50,7 @@ type SyncLimits struct {
 }
 
 // CertSyncProtocol is the catch-up protocol of a network:
-// /verity/<network>/certs/sync/3.
+// /verity/<network>/certs/sync/4.
 func CertSyncProtocol(networkID uint64) protocol.ID {
 	return protocol.ID("/verity/" + strconv.FormatUint(networkID, 10) + "/certs/sync/" + topicVersion)
 }

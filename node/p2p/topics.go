@@ -19,8 +19,10 @@ var Kinds = [...]string{KindJobs, KindBallots, KindCerts, KindEvidence}
 
 // topicVersion is the wire version of the message encodings on a topic
 // and the direct and sync protocols: 2 since bundles (bundle.go), 3 since
-// a job announcement may carry a batch proof (consensus.Job.Batch).
-const topicVersion = "3"
+// a job announcement may carry a batch proof (consensus.Job.Batch), 4
+// since certificates are gossiped in their binary form
+// (consensus.AppendCertificateBinary).
+const topicVersion = "4"
 
 // ErrUnknownKind is returned for a topic kind not in Kinds.
 var ErrUnknownKind = errors.New("unknown topic kind")

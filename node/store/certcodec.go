@@ -1,15 +1,9 @@
 package store
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"math"
-	"time"
 
-	"github.com/ethereum/go-ethereum/common"
-
-	"github.com/verity-network/verity/claims"
 	"github.com/verity-network/verity/consensus"
 )
 
@@ -20,306 +14,33 @@ import (
 // validators' batch ballots. bbolt keeps at least two values in a leaf
 // node and rewrites the whole node when one of them changes, so every
 // certificate stored under its job's random id rewrote about three pages.
-// The store writes certificates in the binary form below instead (about
-// 1.4 KB for the same certificate: two fit in a page), and reads back
-// either form: certificates stored as JSON before stay readable.
-//
-// The binary form is a tag byte (certTag, never the first byte of JSON),
-// then every field of consensus.Certificate in declaration order:
-// unsigned integers as uvarints, hashes and addresses as their bytes,
-// strings and byte strings as a uvarint length and the bytes, lists as a
-// uvarint count and the items, an optional batch proof as a byte (0
-// absent, 1 present) and the proof, and a time as a byte (0 the zero
-// time, 1 otherwise) then the unix seconds as a varint and the
-// nanoseconds as a uvarint. Nothing may follow the last field.
-//
-// It is the store's own form, not a wire format: nodes exchange
-// certificates as JSON (docs/certificate.md).
-const certTag = 0xc1
+// The store writes certificates in their binary form instead
+// (consensus.AppendCertificateBinary, about 1.4 KB for the same
+// certificate: two fit in a page), the form nodes gossip them in, and
+// reads back either form: certificates stored as JSON before stay
+// readable.
+const certTag = consensus.CertificateBinaryTag
 
 // isBinaryCert reports whether stored certificate bytes are in the binary
 // form (else they are JSON).
-func isBinaryCert(data []byte) bool { return len(data) > 0 && data[0] == certTag }
+func isBinaryCert(data []byte) bool { return consensus.IsCertificateBinary(data) }
 
 // appendCert appends c's binary form to dst.
 func appendCert(dst []byte, c *consensus.Certificate) []byte {
-	dst = append(dst, certTag)
-	dst = binary.AppendUvarint(dst, uint64(c.Version))
-	dst = binary.AppendUvarint(dst, c.NetworkID)
-	dst = append(dst, c.GenesisHash[:]...)
-	dst = append(dst, c.JobID[:]...)
-	dst = append(dst, c.JobNonce[:]...)
-	dst = append(dst, c.OutputHash[:]...)
-	dst = append(dst, c.ClaimsRoot[:]...)
-	dst = appendString(dst, c.Quorum.Kind)
-	dst = binary.AppendUvarint(dst, c.Quorum.Num)
-	dst = binary.AppendUvarint(dst, c.Quorum.Den)
-	dst = binary.AppendUvarint(dst, c.Quorum.N)
-	dst = binary.AppendUvarint(dst, c.Quorum.M)
-	dst = binary.AppendUvarint(dst, uint64(c.Replication))
-	dst = append(dst, c.Gateway[:]...)
-	dst = binary.AppendUvarint(dst, c.DeadlineMS)
-	dst = appendString(dst, string(c.Status))
-	dst = binary.AppendUvarint(dst, uint64(len(c.Claims)))
-	for i := range c.Claims {
-		cl := &c.Claims[i]
-		dst = binary.AppendUvarint(dst, uint64(cl.Index))
-		dst = appendString(dst, cl.Text)
-		dst = append(dst, cl.Hash[:]...)
-		dst = appendString(dst, string(cl.Verdict))
-		dst = binary.AppendUvarint(dst, cl.StakeFor)
-		dst = binary.AppendUvarint(dst, cl.StakeTotal)
-	}
-	dst = binary.AppendUvarint(dst, uint64(len(c.Ballots)))
-	for i := range c.Ballots {
-		v := &c.Ballots[i]
-		dst = append(dst, v.Validator[:]...)
-		dst = binary.AppendUvarint(dst, uint64(len(v.ClaimIndexes)))
-		for _, x := range v.ClaimIndexes {
-			dst = binary.AppendUvarint(dst, uint64(x))
-		}
-		dst = binary.AppendUvarint(dst, uint64(len(v.Verdicts)))
-		for _, x := range v.Verdicts {
-			dst = append(dst, byte(x))
-		}
-		dst = appendString(dst, string(v.Signature))
-		dst = appendProof(dst, v.Batch)
-	}
-	dst = appendTime(dst, c.IssuedAt)
-	dst = appendString(dst, string(c.GatewaySignature))
-	return appendProof(dst, c.GatewayBatch)
+	return consensus.AppendCertificateBinary(dst, c)
 }
 
 // certSize is about the length of c's binary form, for the buffer.
-func certSize(c *consensus.Certificate) int {
-	n := 256
-	for i := range c.Claims {
-		n += 64 + len(c.Claims[i].Text)
-	}
-	for i := range c.Ballots {
-		n += 128 + 2*len(c.Ballots[i].Verdicts)
-		if b := c.Ballots[i].Batch; b != nil {
-			n += len(b.Siblings) * common.HashLength
-		}
-	}
-	if b := c.GatewayBatch; b != nil {
-		n += len(b.Siblings) * common.HashLength
-	}
-	return n
-}
-
-func appendString(dst []byte, s string) []byte {
-	return append(binary.AppendUvarint(dst, uint64(len(s))), s...)
-}
-
-func appendProof(dst []byte, p *consensus.BatchProof) []byte {
-	if p == nil {
-		return append(dst, 0)
-	}
-	dst = append(dst, 1)
-	dst = binary.AppendUvarint(dst, uint64(p.Index))
-	dst = binary.AppendUvarint(dst, uint64(p.Count))
-	dst = binary.AppendUvarint(dst, uint64(len(p.Siblings)))
-	for _, h := range p.Siblings {
-		dst = append(dst, h[:]...)
-	}
-	return dst
-}
-
-func appendTime(dst []byte, t time.Time) []byte {
-	if t.IsZero() {
-		return append(dst, 0)
-	}
-	dst = append(dst, 1)
-	dst = binary.AppendVarint(dst, t.Unix())
-	return binary.AppendUvarint(dst, uint64(t.Nanosecond()))
-}
+func certSize(c *consensus.Certificate) int { return consensus.CertificateBinarySize(c) }
 
 // errCertForm is a stored certificate whose binary form does not parse.
 var errCertForm = errors.New("malformed stored certificate")
 
-// certReader reads the binary form; the first error sticks, and every
-// read after it returns zero values.
-type certReader struct {
-	data []byte
-	err  error
-}
-
-func (r *certReader) fail(what string) {
-	if r.err == nil {
-		r.err = fmt.Errorf("%w: %s at %d bytes from the end", errCertForm, what, len(r.data))
-		r.data = nil
-	}
-}
-
-func (r *certReader) uvarint(max uint64, what string) uint64 {
-	x, n := binary.Uvarint(r.data)
-	if n <= 0 || x > max {
-		r.fail(what)
-		return 0
-	}
-	r.data = r.data[n:]
-	return x
-}
-
-// count reads a list's length: each item takes at least min bytes, so a
-// count the rest of the data cannot hold is refused before anything is
-// allocated for it.
-func (r *certReader) count(min int, what string) int {
-	n := r.uvarint(math.MaxUint64, what)
-	if n > uint64(len(r.data)/min) {
-		r.fail(what)
-		return 0
-	}
-	return int(n)
-}
-
-func (r *certReader) fixed(dst []byte, what string) {
-	if len(r.data) < len(dst) {
-		r.fail(what)
-		return
-	}
-	r.data = r.data[copy(dst, r.data):]
-}
-
-// bytes reads a byte string, which aliases the data read.
-func (r *certReader) bytes(what string) []byte {
-	n := r.uvarint(math.MaxUint64, what)
-	if n > uint64(len(r.data)) {
-		r.fail(what)
-	}
-	if n == 0 || r.err != nil {
-		return nil
-	}
-	b := r.data[:n:n]
-	r.data = r.data[n:]
-	return b
-}
-
-// blob reads a byte string into memory of its own: stored bytes are
-// valid only within their read transaction.
-func (r *certReader) blob(what string) []byte {
-	if b := r.bytes(what); b != nil {
-		return append([]byte(nil), b...)
-	}
-	return nil
-}
-
-func (r *certReader) byte(what string) byte {
-	if len(r.data) == 0 {
-		r.fail(what)
-		return 0
-	}
-	b := r.data[0]
-	r.data = r.data[1:]
-	return b
-}
-
-func (r *certReader) proof(what string) *consensus.BatchProof {
-	switch r.byte(what) {
-	case 0:
-		return nil
-	case 1:
-	default:
-		r.fail(what)
-		return nil
-	}
-	p := &consensus.BatchProof{
-		Index: uint32(r.uvarint(math.MaxUint32, what)),
-		Count: uint32(r.uvarint(math.MaxUint32, what)),
-	}
-	if n := r.count(common.HashLength, what); n > 0 {
-		p.Siblings = make([]common.Hash, n)
-		for i := range p.Siblings {
-			r.fixed(p.Siblings[i][:], what)
-		}
-	}
-	return p
-}
-
-func (r *certReader) time(what string) time.Time {
-	switch r.byte(what) {
-	case 0:
-		return time.Time{}
-	case 1:
-	default:
-		r.fail(what)
-		return time.Time{}
-	}
-	sec, n := binary.Varint(r.data)
-	if n <= 0 {
-		r.fail(what)
-		return time.Time{}
-	}
-	r.data = r.data[n:]
-	ns := r.uvarint(999_999_999, what)
-	return time.Unix(sec, int64(ns)).UTC()
-}
-
 // parseCert decodes the binary form into c, which shares no memory with
 // data.
 func parseCert(data []byte, c *consensus.Certificate) error {
-	if !isBinaryCert(data) {
-		return fmt.Errorf("%w: no tag", errCertForm)
+	if err := consensus.ParseCertificateBinary(data, c); err != nil {
+		return fmt.Errorf("%w: %w", errCertForm, err)
 	}
-	r := &certReader{data: data[1:]}
-	*c = consensus.Certificate{
-		Version:   uint32(r.uvarint(math.MaxUint32, "version")),
-		NetworkID: r.uvarint(math.MaxUint64, "network id"),
-	}
-	r.fixed(c.GenesisHash[:], "genesis hash")
-	r.fixed(c.JobID[:], "job id")
-	r.fixed(c.JobNonce[:], "job nonce")
-	r.fixed(c.OutputHash[:], "output hash")
-	r.fixed(c.ClaimsRoot[:], "claims root")
-	c.Quorum.Kind = string(r.bytes("quorum"))
-	c.Quorum.Num = r.uvarint(math.MaxUint64, "quorum")
-	c.Quorum.Den = r.uvarint(math.MaxUint64, "quorum")
-	c.Quorum.N = r.uvarint(math.MaxUint64, "quorum")
-	c.Quorum.M = r.uvarint(math.MaxUint64, "quorum")
-	c.Replication = uint32(r.uvarint(math.MaxUint32, "replication"))
-	r.fixed(c.Gateway[:], "gateway")
-	c.DeadlineMS = r.uvarint(math.MaxUint64, "deadline")
-	c.Status = consensus.Status(r.bytes("status"))
-	// A claim takes at least 1+1+32+1+1+1 bytes; a ballot 20+1+1+1+1.
-	if n := r.count(37, "claims"); n > 0 {
-		c.Claims = make([]consensus.CertClaim, n)
-		for i := range c.Claims {
-			cl := &c.Claims[i]
-			cl.Index = uint32(r.uvarint(math.MaxUint32, "claim"))
-			cl.Text = string(r.bytes("claim"))
-			r.fixed(cl.Hash[:], "claim")
-			cl.Verdict = consensus.Outcome(r.bytes("claim"))
-			cl.StakeFor = r.uvarint(math.MaxUint64, "claim")
-			cl.StakeTotal = r.uvarint(math.MaxUint64, "claim")
-		}
-	}
-	if n := r.count(24, "ballots"); n > 0 {
-		c.Ballots = make([]consensus.Vote, n)
-		for i := range c.Ballots {
-			v := &c.Ballots[i]
-			r.fixed(v.Validator[:], "ballot")
-			if n := r.count(1, "ballot"); n > 0 {
-				v.ClaimIndexes = make([]uint32, n)
-				for j := range v.ClaimIndexes {
-					v.ClaimIndexes[j] = uint32(r.uvarint(math.MaxUint32, "ballot"))
-				}
-			}
-			if n := r.count(1, "ballot"); n > 0 {
-				v.Verdicts = make([]claims.Verdict, n)
-				for j := range v.Verdicts {
-					v.Verdicts[j] = claims.Verdict(r.byte("ballot"))
-				}
-			}
-			v.Signature = r.blob("ballot")
-			v.Batch = r.proof("ballot")
-		}
-	}
-	c.IssuedAt = r.time("issued at")
-	c.GatewaySignature = r.blob("gateway signature")
-	c.GatewayBatch = r.proof("gateway batch")
-	if r.err == nil && len(r.data) > 0 {
-		r.fail("trailing bytes")
-	}
-	return r.err
+	return nil
 }

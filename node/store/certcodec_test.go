@@ -76,9 +76,11 @@ func TestFullCertHasEveryField(t *testing.T) {
 // 1-claim certificate of four batch ballots is under half a page.
 func TestCertFormRoundTrip(t *testing.T) {
 	for name, c := range map[string]*consensus.Certificate{
-		"full":  fullCert(),
-		"empty": {},
-		"bare":  {JobID: common.Hash{1}, Status: consensus.StatusRejected, Ballots: []consensus.Vote{{}}},
+		"full": fullCert(),
+		// Lists read back empty, not nil, as issued certificates hold them.
+		"empty": {Claims: []consensus.CertClaim{}, Ballots: []consensus.Vote{}},
+		"bare": {JobID: common.Hash{1}, Status: consensus.StatusRejected, Claims: []consensus.CertClaim{},
+			Ballots: []consensus.Vote{{ClaimIndexes: []uint32{}, Verdicts: []claims.Verdict{}}}},
 	} {
 		data := appendCert(nil, c)
 		var got consensus.Certificate
