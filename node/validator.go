@@ -197,8 +197,8 @@ func (v *validator) castBallot(m *JobMessage, gw peer.ID, rec *store.Job) bool {
 // a batch's linger and a durable commit (docs/performance.md, "Judging
 // slots").
 func (v *validator) judgeAndSend(m *JobMessage, gw peer.ID, mine []uint32, rec *store.Job, judged func()) {
-	ctx, cancel := context.WithDeadline(v.ctx, time.UnixMilli(int64(m.Deadline)))
-	defer cancel()
+	ctx := newDeadlineCtx(v.ctx, time.UnixMilli(int64(m.Deadline)))
+	defer ctx.stop()
 	lists := v.opts.Ballots.Ballots(ctx, &Judgement{
 		Job: m, Mine: slices.Clone(mine), Validator: v.signer.Address(), Set: v.set, Verifier: v.opts.Verifier,
 		Observed: func() ([]*consensus.Ballot, <-chan struct{}) { return v.obs.book.observed(m.JobID) },
@@ -354,8 +354,8 @@ func (v *validator) dialGateway(m *JobMessage, gw peer.ID) {
 		}
 	}
 	v.learnGateway(m, gw)
-	ctx, cancel := context.WithDeadline(v.ctx, time.UnixMilli(int64(m.Deadline)))
-	defer cancel()
+	ctx := newDeadlineCtx(v.ctx, time.UnixMilli(int64(m.Deadline)))
+	defer ctx.stop()
 	if err := v.net.Dial(ctx, gw); err != nil && v.ctx.Err() == nil {
 		log.Debugw("gateway dial failed", "job", m.JobID.Hex(), "gateway", m.Gateway.Hex(), "err", err)
 	}
