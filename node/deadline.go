@@ -62,11 +62,22 @@ func (c *deadlineCtx) Err() error {
 	return c.made().Err()
 }
 
-// stop releases the context's timer, if one was made.
+// stop releases the context's timer, if one was made, and cancels it:
+// Done and Err after stop make nothing (a goroutine the judge left
+// behind that waits on it later arms no timer).
 func (c *deadlineCtx) stop() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.cancel != nil {
 		c.cancel()
+		return
 	}
+	c.ctx = stoppedCtx
 }
+
+// stoppedCtx is a context cancelled from the start.
+var stoppedCtx = func() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return ctx
+}()

@@ -38,6 +38,14 @@ func TestDeadlineCtx(t *testing.T) {
 		t.Fatalf("stopped: %v", c.Err())
 	}
 
+	// Stopped before anything waited on it: cancelled, and nothing made.
+	early := newDeadlineCtx(parent, far)
+	early.stop()
+	if !errors.Is(early.Err(), context.Canceled) || early.cancel != nil {
+		t.Fatalf("stopped unused: %v (a context made: %v)", early.Err(), early.cancel != nil)
+	}
+	<-early.Done()
+
 	// A deadline past: Err says so, and Done is closed.
 	past := newDeadlineCtx(parent, time.Now().Add(-time.Millisecond))
 	if !errors.Is(past.Err(), context.DeadlineExceeded) {
@@ -71,10 +79,10 @@ func TestDeadlineCtx(t *testing.T) {
 	<-child.Done()
 
 	// An earlier deadline of the parent is the deadline.
-	early := time.Now().Add(time.Minute)
-	pctx, cancel = context.WithDeadline(parent, early)
+	sooner := time.Now().Add(time.Minute)
+	pctx, cancel = context.WithDeadline(parent, sooner)
 	defer cancel()
-	if d, _ := newDeadlineCtx(pctx, far).Deadline(); !d.Equal(early) {
-		t.Fatalf("deadline %v, want the parent's %v", d, early)
+	if d, _ := newDeadlineCtx(pctx, far).Deadline(); !d.Equal(sooner) {
+		t.Fatalf("deadline %v, want the parent's %v", d, sooner)
 	}
 }
