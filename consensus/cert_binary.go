@@ -46,6 +46,28 @@ var ErrCertificateBinary = fmt.Errorf("%w: not in the binary form", ErrCertifica
 // first byte; JSON starts otherwise).
 func IsCertificateBinary(data []byte) bool { return len(data) > 0 && data[0] == CertificateBinaryTag }
 
+// CertificateBinaryJobID returns the job id of a certificate in the
+// binary form, read from its place without parsing the rest; ok is false
+// for data too short to hold one. It says nothing of the rest's validity.
+func CertificateBinaryJobID(data []byte) (id common.Hash, ok bool) {
+	if !IsCertificateBinary(data) {
+		return id, false
+	}
+	rest := data[1:]
+	for range 2 { // the version and the network id
+		_, n := binary.Uvarint(rest)
+		if n <= 0 {
+			return id, false
+		}
+		rest = rest[n:]
+	}
+	if len(rest) < 2*common.HashLength { // the genesis hash, the job id
+		return id, false
+	}
+	copy(id[:], rest[common.HashLength:])
+	return id, true
+}
+
 // AppendBinary appends c's binary form to dst (encoding.BinaryAppender;
 // it never fails).
 func (c *Certificate) AppendBinary(dst []byte) ([]byte, error) {

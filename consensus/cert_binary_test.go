@@ -65,6 +65,17 @@ func TestCertificateBinaryRandom(t *testing.T) {
 	for i := range 200 {
 		c := randomCertificate(r)
 		bin := AppendCertificateBinary(nil, c)
+		if id, ok := CertificateBinaryJobID(bin); !ok || id != c.JobID {
+			t.Fatalf("certificate %d: job id %x %v, want %x", i, id, ok, c.JobID)
+		}
+		// The job id is read from the first n bytes, and not from fewer.
+		n := 1 + uvarintLen(uint64(c.Version)) + uvarintLen(c.NetworkID) + 2*common.HashLength
+		if id, ok := CertificateBinaryJobID(bin[:n]); !ok || id != c.JobID {
+			t.Fatalf("certificate %d: job id from the first %d bytes %x %v", i, n, id, ok)
+		}
+		if _, ok := CertificateBinaryJobID(bin[:n-1]); ok {
+			t.Fatalf("certificate %d: a job id read from %d bytes", i, n-1)
+		}
 		var got Certificate
 		err := ParseCertificateBinary(bin, &got)
 		if !allUTF8(c) {

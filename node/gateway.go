@@ -622,6 +622,7 @@ func (g *gateway) issue(j *aggJob, cert *consensus.Certificate, now time.Time, e
 		g.events.publish(api.EventJobExpired, cert.JobID, now, &api.JobExpiredData{Undecided: undecided, Ballots: len(cert.Ballots)})
 	}
 	g.events.publish(api.EventCertificateIssued, cert.JobID, now, certificateIssued(cert, data))
+	g.obs.issuing(cert.JobID, data)
 	g.publishRaw(p2p.KindCerts, data)
 }
 

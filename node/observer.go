@@ -38,6 +38,11 @@ type observer struct {
 	mu     sync.Mutex
 	finals map[common.Hash]*finalWait // waiters of jobs not yet final
 
+	// issued holds the certificates this node's gateway issued and is
+	// publishing, by job, until their own gossip passes validateCert.
+	issuedMu sync.Mutex
+	issued   map[common.Hash][]byte
+
 	statsMu sync.Mutex
 	stats   map[common.Address]*agreement
 }
@@ -48,6 +53,7 @@ func newObserver(e *env) *observer {
 		book:    newBallotBook(4096),
 		catchUp: newCatchUp(),
 		finals:  make(map[common.Hash]*finalWait),
+		issued:  make(map[common.Hash][]byte),
 		stats:   make(map[common.Address]*agreement),
 	}
 }
@@ -316,6 +322,12 @@ var errCertNotBinary = errors.New("certificate not in the binary form")
 func (o *observer) validateCert(_ context.Context, from peer.ID, data []byte) (p2p.Verdict, any) {
 	start := time.Now()
 	own := from == o.net.PeerID()
+	if own && o.issuedHere(data) {
+		// Its gateway built it from ballots it verified as they came,
+		// signed it and stored it just now: not checked a second time.
+		o.metrics.observeValidation(p2p.KindCerts, verdictLabel(nil), start)
+		return p2p.Accept, nil
+	}
 	var t takenCert
 	var v p2p.Verdict
 	var err error
@@ -340,12 +352,48 @@ func (o *observer) validateCert(_ context.Context, from peer.ID, data []byte) (p
 	case v != p2p.Accept:
 		return v, nil
 	case own:
-		// This node stored it before publishing it (as gateway, or again
-		// after a restart): checked, so that it never gossips one that
-		// does not verify, and not delivered back to its own store.
+		// This node stored it before publishing it (again, after a
+		// restart): checked, so that it never gossips one that does not
+		// verify, and not delivered back to its own store.
 		return p2p.Accept, nil
 	}
 	return p2p.Accept, &t
+}
+
+// maxIssuing bounds the certificates held by issuing: more than a
+// gateway publishes in the moment their gossip takes to come back.
+const maxIssuing = 4096
+
+// issuing notes a certificate this node's gateway issued and is about to
+// publish (data, its binary form), so that validateCert takes it on its
+// way out without checking it again. What else this node publishes (its
+// stored certificates, again after a restart) is checked as a peer's is:
+// it never gossips one that does not verify.
+func (o *observer) issuing(id common.Hash, data []byte) {
+	o.issuedMu.Lock()
+	defer o.issuedMu.Unlock()
+	if len(o.issued) >= maxIssuing {
+		// Publishes that failed left theirs here: those are checked if
+		// they ever come by.
+		clear(o.issued)
+	}
+	o.issued[id] = data
+}
+
+// issuedHere reports whether data is a certificate noted by issuing, and
+// forgets it.
+func (o *observer) issuedHere(data []byte) bool {
+	id, ok := consensus.CertificateBinaryJobID(data)
+	if !ok {
+		return false
+	}
+	o.issuedMu.Lock()
+	defer o.issuedMu.Unlock()
+	if d, ok := o.issued[id]; ok && bytes.Equal(d, data) {
+		delete(o.issued, id)
+		return true
+	}
+	return false
 }
 
 // takenCert is a certificate this node took (checkCert), with its bytes as
