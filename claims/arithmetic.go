@@ -3,6 +3,7 @@ package claims
 import (
 	"context"
 	"errors"
+	"math"
 	"math/big"
 	"strings"
 	"unicode"
@@ -75,6 +76,16 @@ func JudgeArithmetic(text string) Verdict {
 	left, right, negate, ok := splitRelation(s)
 	if !ok {
 		return Abstain
+	}
+	// Most claims are small integers: evaluated in int64, exactly, when
+	// both sides allow it; everything else in rational numbers.
+	if a, ok := evalInt(left); ok {
+		if b, ok := evalInt(right); ok {
+			if (a == b) != negate {
+				return True
+			}
+			return False
+		}
 	}
 	a, err := evalExpr(left)
 	if err != nil {
@@ -306,4 +317,133 @@ func isDigits(s string) bool {
 		}
 	}
 	return s != ""
+}
+
+// intParser evaluates the expressions of exprParser's grammar that hold
+// only integers without separators, + - * and parentheses, in int64. It
+// gives up (ok false) on anything else, on an overflow and on what
+// exprParser refuses, so that whatever it evaluates, exprParser evaluates
+// to the same value; JudgeArithmetic then asks exprParser.
+type intParser struct {
+	exprParser
+}
+
+func evalInt(s string) (v int64, ok bool) {
+	p := &intParser{exprParser{s: s}}
+	v, ok = p.expr()
+	return v, ok && p.peek() == 0
+}
+
+func (p *intParser) expr() (int64, bool) {
+	v, ok := p.term()
+	for ok {
+		op := p.peek()
+		if op != '+' && op != '-' {
+			return v, true
+		}
+		p.next()
+		var w int64
+		if w, ok = p.term(); !ok {
+			break
+		}
+		if op == '+' {
+			v, ok = addInt(v, w)
+		} else {
+			v, ok = subInt(v, w)
+		}
+	}
+	return 0, false
+}
+
+func (p *intParser) term() (int64, bool) {
+	v, ok := p.unary()
+	for ok {
+		switch p.peek() {
+		case '*':
+		case '/':
+			return 0, false // exact division is exprParser's
+		default:
+			return v, true
+		}
+		p.next()
+		var w int64
+		if w, ok = p.unary(); !ok {
+			break
+		}
+		v, ok = mulInt(v, w)
+	}
+	return 0, false
+}
+
+func addInt(v, w int64) (int64, bool) {
+	if (w > 0 && v > math.MaxInt64-w) || (w < 0 && v < math.MinInt64-w) {
+		return 0, false
+	}
+	return v + w, true
+}
+
+func subInt(v, w int64) (int64, bool) {
+	if (w < 0 && v > math.MaxInt64+w) || (w > 0 && v < math.MinInt64+w) {
+		return 0, false
+	}
+	return v - w, true
+}
+
+func mulInt(v, w int64) (int64, bool) {
+	if v == 0 || w == 0 {
+		return 0, true
+	}
+	r := v * w
+	if r/w != v || (v == -1 && w == math.MinInt64) || (w == -1 && v == math.MinInt64) {
+		return 0, false
+	}
+	return r, true
+}
+
+func (p *intParser) unary() (int64, bool) {
+	if p.depth++; p.depth > maxArithmeticDepth {
+		return 0, false
+	}
+	defer func() { p.depth-- }()
+	switch p.peek() {
+	case '-':
+		p.next()
+		v, ok := p.unary()
+		if !ok || v == math.MinInt64 {
+			return 0, false
+		}
+		return -v, true
+	case '+':
+		p.next()
+		return p.unary()
+	}
+	return p.primary()
+}
+
+func (p *intParser) primary() (int64, bool) {
+	r := p.peek()
+	if r == '(' {
+		p.next()
+		v, ok := p.expr()
+		if !ok || p.peek() != ')' {
+			return 0, false
+		}
+		p.next()
+		return v, true
+	}
+	// A run of at most 18 digits, not followed by what would make it a
+	// thousands group or a decimal (exprParser reads those).
+	start := p.pos
+	for p.pos < len(p.s) && p.s[p.pos] >= '0' && p.s[p.pos] <= '9' {
+		p.pos++
+	}
+	n := p.pos - start
+	if n == 0 || n > 18 || (p.pos < len(p.s) && (p.s[p.pos] == ',' || p.s[p.pos] == '.')) {
+		return 0, false
+	}
+	var v int64
+	for i := start; i < p.pos; i++ {
+		v = v*10 + int64(p.s[i]-'0')
+	}
+	return v, true
 }

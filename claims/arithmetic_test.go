@@ -2,6 +2,7 @@ package claims
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -109,5 +110,90 @@ func TestArithmeticFactorialAbstains(t *testing.T) {
 		if got := JudgeArithmetic(text); got != want {
 			t.Errorf("JudgeArithmetic(%q) = %s, want %s", text, got, want)
 		}
+	}
+}
+
+// FuzzArithmeticInt: whatever the int64 evaluator takes, the rational one
+// takes too and evaluates to the same value, so that the fast path never
+// changes a verdict.
+func FuzzArithmeticInt(f *testing.F) {
+	for _, s := range []string{"17 * 3", "-(2 + 3) * 4", "9223372036854775807 + 1", "- -9223372036854775807 - 1",
+		"3037000500 * 3037000500", "-3037000499 * 3037000499", "1,000 + 1", "2.5 * 2", "6 / 3", "((((1))))", "2(3)", "1 2"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		v, ok := evalInt(s)
+		if !ok {
+			return
+		}
+		r, err := evalExpr(s)
+		if err != nil {
+			t.Fatalf("%q: int64 %d, rational refused: %v", s, v, err)
+		}
+		if !r.IsInt() || !r.Num().IsInt64() || r.Num().Int64() != v {
+			t.Fatalf("%q: int64 %d, rational %s", s, v, r.RatString())
+		}
+	})
+}
+
+// TestArithmeticIntEdges: the int64 evaluator gives up at an overflow, on a
+// division, a decimal or a thousands group, and at the depth bound; the
+// verdict is the rational one's all the same.
+func TestArithmeticIntEdges(t *testing.T) {
+	for _, tt := range []struct {
+		expr   string
+		int64s bool
+	}{
+		{"9223372036854775806 + 1", false}, // 19 digits: not read
+		{"999999999999999999 * 9 + 1", true},
+		{"999999999999999999 * 9 + 999999999999999999", false},
+		{"999999999999999999 * 10", false},
+		{"-999999999999999999 * 10", false},
+		{"3037000499 * 3037000499", true},
+		{"3037000500 * 3037000500", false},
+		{"0 - 999999999999999999 * 9 - 1", true},
+		{"0 - 999999999999999999 * 9 - 999999999999999999", false},
+		{"6 / 3", false},
+		{"1,000 + 1", false},
+		{"2.5 * 2", false},
+		{strings.Repeat("(", 63) + "1" + strings.Repeat(")", 63), true},
+		{strings.Repeat("(", 64) + "1" + strings.Repeat(")", 64), false},
+		{"2(3)", false},
+	} {
+		v, ok := evalInt(tt.expr)
+		if ok != tt.int64s {
+			t.Errorf("evalInt(%q) ok %v, want %v", tt.expr, ok, tt.int64s)
+			continue
+		}
+		r, err := evalExpr(tt.expr)
+		if ok && (err != nil || r.RatString() != strconv.FormatInt(v, 10)) {
+			t.Errorf("%q: int64 %d, rational %v %v", tt.expr, v, r, err)
+		}
+	}
+	// Either way the verdict is exact.
+	for text, want := range map[string]Verdict{
+		"999999999999999999 * 10 = 9999999999999999990":                     True,
+		"3037000500 * 3037000500 = 9223372037000250000":                     True,
+		"9223372036854775807 + 1 = 9223372036854775808":                     True,
+		"999999999999999999 * 9 + 999999999999999999 = 9999999999999999990": True,
+		"4 * 5 = 21": False,
+		"4 * 5 ≠ 21": True,
+	} {
+		if got := JudgeArithmetic(text); got != want {
+			t.Errorf("JudgeArithmetic(%q) = %v, want %v", text, got, want)
+		}
+	}
+}
+
+// BenchmarkJudgeArithmetic: the claims of verity bench ("792 + 1 = 793.")
+// and one with a decimal, which the rational evaluator takes.
+func BenchmarkJudgeArithmetic(b *testing.B) {
+	for _, text := range []string{"792 + 1 = 793.", "0.1 + 0.2 = 0.3"} {
+		b.Run(text, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				JudgeArithmetic(text)
+			}
+		})
 	}
 }
