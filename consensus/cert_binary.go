@@ -191,7 +191,7 @@ func ParseCertificateBinary(data []byte, c *Certificate) error {
 	r.fixed(c.JobNonce[:], "job nonce")
 	r.fixed(c.OutputHash[:], "output hash")
 	r.fixed(c.ClaimsRoot[:], "claims root")
-	c.Quorum.Kind = r.text("quorum")
+	c.Quorum.Kind = r.word("quorum")
 	c.Quorum.Num = r.uvarint(math.MaxUint64, "quorum")
 	c.Quorum.Den = r.uvarint(math.MaxUint64, "quorum")
 	c.Quorum.N = r.uvarint(math.MaxUint64, "quorum")
@@ -199,7 +199,7 @@ func ParseCertificateBinary(data []byte, c *Certificate) error {
 	c.Replication = uint32(r.uvarint(math.MaxUint32, "replication"))
 	r.fixed(c.Gateway[:], "gateway")
 	c.DeadlineMS = r.uvarint(math.MaxUint64, "deadline")
-	c.Status = Status(r.text("status"))
+	c.Status = Status(r.word("status"))
 	// A claim takes at least 1+1+32+1+1+1 bytes; a ballot 20+1+1+1+1.
 	// Lists read as empty, not nil, as issued certificates hold them
 	// (JSON []).
@@ -210,24 +210,25 @@ func ParseCertificateBinary(data []byte, c *Certificate) error {
 			cl.Index = uint32(r.uvarint(math.MaxUint32, "claim"))
 			cl.Text = r.text("claim")
 			r.fixed(cl.Hash[:], "claim")
-			cl.Verdict = Outcome(r.text("claim"))
+			cl.Verdict = Outcome(r.word("claim"))
 			cl.StakeFor = r.uvarint(math.MaxUint64, "claim")
 			cl.StakeTotal = r.uvarint(math.MaxUint64, "claim")
 		}
 	}
 	if n := r.count(24, "ballots"); r.err == nil {
 		c.Ballots = make([]Vote, n)
+		r.slabs(n, len(c.Claims))
 		for i := range c.Ballots {
 			v := &c.Ballots[i]
 			r.fixed(v.Validator[:], "ballot")
 			if n := r.count(1, "ballot"); r.err == nil {
-				v.ClaimIndexes = make([]uint32, n)
+				v.ClaimIndexes = carve(&r.indexes, n)
 				for j := range v.ClaimIndexes {
 					v.ClaimIndexes[j] = uint32(r.uvarint(math.MaxUint32, "ballot"))
 				}
 			}
 			if n := r.count(1, "ballot"); r.err == nil {
-				v.Verdicts = make([]claims.Verdict, n)
+				v.Verdicts = carve(&r.verdicts, n)
 				for j := range v.Verdicts {
 					v.Verdicts[j] = claims.Verdict(r.byte("ballot"))
 				}
@@ -250,6 +251,41 @@ func ParseCertificateBinary(data []byte, c *Certificate) error {
 type binReader struct {
 	data []byte
 	err  error
+
+	// Memory for the small parts of a certificate's ballots (slabs): each
+	// part a slice of these capped at its length, so that a certificate is
+	// a few allocations rather than five a ballot, and an append to one
+	// part never writes into the next.
+	blobs    []byte
+	hashes   []common.Hash
+	proofs   []BatchProof
+	indexes  []uint32
+	verdicts []claims.Verdict
+}
+
+// slabs makes the slabs for n ballots on nClaims claims: room for the
+// common case (a signature, a proof of up to 64 leaves and a vote on
+// each claim a ballot, and the gateway's signature and proof), bounded
+// by what the rest of the data can hold. A part that does not fit gets
+// memory of its own.
+func (r *binReader) slabs(n, nClaims int) {
+	rest := len(r.data)
+	r.blobs = make([]byte, 0, min((n+1)*65, rest))
+	r.hashes = make([]common.Hash, 0, min((n+1)*6, rest/common.HashLength))
+	r.proofs = make([]BatchProof, 0, min(n+1, rest/4))
+	votes := min(n*max(nClaims, 1), rest)
+	r.indexes = make([]uint32, 0, votes)
+	r.verdicts = make([]claims.Verdict, 0, votes)
+}
+
+// carve takes n items from the slab, or makes them when it is short.
+func carve[T any](slab *[]T, n int) []T {
+	s := *slab
+	if cap(s)-len(s) < n {
+		return make([]T, n)
+	}
+	*slab = s[:len(s)+n]
+	return s[len(s) : len(s)+n : len(s)+n]
 }
 
 func (r *binReader) fail(what string) {
@@ -313,8 +349,10 @@ func (r *binReader) bytes(what string) []byte {
 }
 
 // text reads a string, which must be UTF-8 as in JSON.
-func (r *binReader) text(what string) string {
-	b := r.bytes(what)
+func (r *binReader) text(what string) string { return r.utf8(r.bytes(what), what) }
+
+// utf8 is b as a string of its own, if UTF-8.
+func (r *binReader) utf8(b []byte, what string) string {
 	if !utf8.Valid(b) {
 		r.fail(what + " (not UTF-8)")
 		return ""
@@ -322,11 +360,42 @@ func (r *binReader) text(what string) string {
 	return string(b)
 }
 
+// word reads a text that is most often one of a few constant words
+// (quorum kinds, statuses, outcomes), which it returns without copying.
+func (r *binReader) word(what string) string {
+	b := r.bytes(what)
+	switch string(b) {
+	case QuorumStake:
+		return QuorumStake
+	case QuorumCount:
+		return QuorumCount
+	case string(StatusVerified):
+		return string(StatusVerified)
+	case string(StatusRejected):
+		return string(StatusRejected)
+	case string(StatusUnresolved):
+		return string(StatusUnresolved)
+	case string(StatusProvisional):
+		return string(StatusProvisional)
+	case string(OutcomeTrue):
+		return string(OutcomeTrue)
+	case string(OutcomeFalse):
+		return string(OutcomeFalse)
+	case string(OutcomeUndecided):
+		return string(OutcomeUndecided)
+	case string(OutcomePending):
+		return string(OutcomePending)
+	}
+	return r.utf8(b, what)
+}
+
 // blob reads a byte string into memory of its own: the data read may be
 // reused (a store's pages, valid only within their transaction).
 func (r *binReader) blob(what string) []byte {
 	if b := r.bytes(what); b != nil {
-		return append([]byte(nil), b...)
+		c := carve(&r.blobs, len(b))
+		copy(c, b)
+		return c
 	}
 	return nil
 }
@@ -350,12 +419,11 @@ func (r *binReader) proof(what string) *BatchProof {
 		r.fail(what)
 		return nil
 	}
-	p := &BatchProof{
-		Index: uint32(r.uvarint(math.MaxUint32, what)),
-		Count: uint32(r.uvarint(math.MaxUint32, what)),
-	}
+	p := &carve(&r.proofs, 1)[0]
+	p.Index = uint32(r.uvarint(math.MaxUint32, what))
+	p.Count = uint32(r.uvarint(math.MaxUint32, what))
 	if n := r.count(common.HashLength, what); r.err == nil {
-		p.Siblings = make([]common.Hash, n)
+		p.Siblings = carve(&r.hashes, n)
 		for i := range p.Siblings {
 			r.fixed(p.Siblings[i][:], what)
 		}

@@ -265,6 +265,16 @@ func BenchmarkCertificateJSON(b *testing.B) {
 			}
 		}
 	})
+	bin := CertificateBinary(c)
+	b.Run("decode/binary", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			var v Certificate
+			if err := ParseCertificateBinary(bin, &v); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
 
 // TestJSONSizeHints: the size each encoder grows its buffer to holds
