@@ -164,14 +164,16 @@ func (g *gateway) submit(ctx context.Context, req api.VerifyRequest) (*api.Job, 
 		return nil, err
 	}
 	rec := &store.Job{
-		ID:          msg.JobID,
-		Message:     raw,
-		Output:      req.Output,
-		Prompt:      req.Prompt,
-		Gateway:     true,
-		Status:      consensus.StatusProvisional,
-		SubmittedAt: now,
-		Deadline:    time.UnixMilli(int64(msg.Deadline)),
+		ID:      msg.JobID,
+		Message: raw,
+		// This node's own encoding of the job.
+		MessageChecked: true,
+		Output:         req.Output,
+		Prompt:         req.Prompt,
+		Gateway:        true,
+		Status:         consensus.StatusProvisional,
+		SubmittedAt:    now,
+		Deadline:       time.UnixMilli(int64(msg.Deadline)),
 	}
 	if err := g.accept(msg, raw, rec, cs, now); err != nil {
 		return nil, err

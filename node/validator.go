@@ -112,11 +112,13 @@ func (v *validator) onJob(x any) {
 		return
 	}
 	rec := &store.Job{
-		ID:          m.JobID,
-		Message:     vj.raw,
-		Status:      consensus.StatusProvisional,
-		SubmittedAt: v.clock.Now(),
-		Deadline:    time.UnixMilli(int64(m.Deadline)),
+		ID:      m.JobID,
+		Message: vj.raw,
+		// decodeJobShape took it: the canonical encoding of a job.
+		MessageChecked: true,
+		Status:         consensus.StatusProvisional,
+		SubmittedAt:    v.clock.Now(),
+		Deadline:       time.UnixMilli(int64(m.Deadline)),
 	}
 	// An assigned validator stores the job with its ballot, in one commit;
 	// otherwise the record is only for reads, stored behind. A job lost in

@@ -431,8 +431,8 @@ func (s *Store) Path() string { return s.db.Path() }
 type Job struct {
 	ID common.Hash `json:"job_id"`
 	// Message is the signed job message as gossiped: JSON this node
-	// encoded, or decoded from a peer. It is stored as it is, unchecked
-	// (encodeJob).
+	// encoded, or decoded from a peer. It is stored as it is (encodeJob),
+	// once known to be one JSON value.
 	Message     json.RawMessage  `json:"message"`
 	Output      string           `json:"output,omitempty"`
 	Prompt      string           `json:"prompt,omitempty"`
@@ -441,6 +441,11 @@ type Job struct {
 	SubmittedAt time.Time        `json:"submitted_at"`
 	Deadline    time.Time        `json:"deadline"`
 	FinalAt     time.Time        `json:"final_at,omitzero"`
+	// MessageChecked says Message is known to be one JSON value: a job
+	// message this node encoded, or one it decoded strictly from a peer,
+	// which is its canonical encoding. encodeJob then does not check it
+	// again. Not stored.
+	MessageChecked bool `json:"-"`
 }
 
 // ErrBadJobMessage is a job record whose message is not one JSON value.
@@ -461,7 +466,7 @@ func encodeJob(j *Job) ([]byte, error) {
 	// check is twice as fast as json.Valid's; it also refuses duplicate
 	// names and invalid UTF-8, which no message a node encodes or takes
 	// from gossip (decoded strictly) holds.
-	if !jsontext.Value(msg).IsValid() {
+	if !j.MessageChecked && !jsontext.Value(msg).IsValid() {
 		return nil, fmt.Errorf("%w: job %x", ErrBadJobMessage, j.ID)
 	}
 	// The other fields written by hand, as json.Marshal writes them but
