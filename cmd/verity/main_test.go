@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"sync"
 	"testing"
 )
@@ -63,5 +64,23 @@ func TestOneMoreProc(t *testing.T) {
 	oneMoreProc()
 	if got := runtime.GOMAXPROCS(0); got != before {
 		t.Errorf("GOMAXPROCS set: oneMoreProc changed %d processors to %d", before, got)
+	}
+}
+
+// TestCollectLess: verity sets the collector's target to defaultGOGC, and
+// leaves it to GOGC when that is set.
+func TestCollectLess(t *testing.T) {
+	before := debug.SetGCPercent(100)
+	t.Cleanup(func() { debug.SetGCPercent(before) })
+	t.Setenv("GOGC", "")
+	os.Unsetenv("GOGC")
+	collectLess()
+	if got := debug.SetGCPercent(100); got != defaultGOGC {
+		t.Errorf("GOGC unset: target %d, want %d", got, defaultGOGC)
+	}
+	t.Setenv("GOGC", "100")
+	collectLess()
+	if got := debug.SetGCPercent(100); got != 100 {
+		t.Errorf("GOGC set: collectLess changed the target to %d", got)
 	}
 }
