@@ -189,3 +189,32 @@ func TestOwnCertificateNotDeliveredBack(t *testing.T) {
 		t.Fatalf("own certificate tampered with: %v, want Reject", v)
 	}
 }
+
+// TestIssuedCertificateTakenOnce: a certificate this node's gateway noted
+// as issued (observer.issuing) is taken on its way out without a check,
+// once and only from this node; anything else with its job id, and the
+// same bytes a second time or from a peer, are checked. The test notes a
+// tampered certificate, which a check refuses, to see which way each went.
+func TestIssuedCertificateTakenOnce(t *testing.T) {
+	n, ctx, cert := soloCertificate(t)
+	bad := *cert
+	bad.Status = consensus.StatusRejected
+	tampered := consensus.CertificateBinary(&bad)
+	other := *cert
+	other.Status = consensus.StatusUnresolved
+	otherBytes := consensus.CertificateBinary(&other)
+
+	n.obs.issuing(cert.JobID, tampered)
+	if v, _ := n.obs.validateCert(ctx, "12D3KooWPeerThatIsNotThisNode", tampered); v != p2p.Reject {
+		t.Fatalf("noted bytes from a peer: %v, want Reject (checked)", v)
+	}
+	if v, _ := n.obs.validateCert(ctx, n.net.PeerID(), otherBytes); v != p2p.Reject {
+		t.Fatalf("other bytes of the noted job: %v, want Reject (checked)", v)
+	}
+	if v, value := n.obs.validateCert(ctx, n.net.PeerID(), tampered); v != p2p.Accept || value != nil {
+		t.Fatalf("noted bytes on their way out: %v with %T, want Accept unchecked", v, value)
+	}
+	if v, _ := n.obs.validateCert(ctx, n.net.PeerID(), tampered); v != p2p.Reject {
+		t.Fatalf("noted bytes a second time: %v, want Reject (checked)", v)
+	}
+}
