@@ -20,7 +20,7 @@
 # Installs cometbft v0.38.25 with the Go toolchain (into GOBIN or
 # $(go env GOPATH)/bin) when it is not already there. Writes every result
 # under OUT (default $TMPDIR/verity-vs-cometbft) and prints a table of
-# medians at the end.
+# medians at the end, then each round's figures and ratio.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 

@@ -1,5 +1,6 @@
 // Command table prints the side-by-side table of scripts/cometbft/run.sh
-// from the results it wrote: the median of the rounds for each figure.
+// from the results it wrote: the median of the rounds for each figure,
+// then each round's own, whose spread says how far to trust the medians.
 //
 //	go run ./scripts/cometbft/table DIR
 package main
@@ -7,7 +8,9 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -43,9 +46,9 @@ func main() {
 	check(err)
 	cs, err := readLines(filepath.Join(dir, "cometbft-saturate.jsonl"))
 	check(err)
-	vl, err := readVerity(filepath.Join(dir, "verity-latency-*.json"))
+	vl, err := readVerity(dir, "verity-latency")
 	check(err)
-	vs, err := readVerity(filepath.Join(dir, "verity-saturate-*.json"))
+	vs, err := readVerity(dir, "verity-saturate")
 	check(err)
 
 	cP50 := median(cl, func(r cometbft) float64 { return r.P50ms })
@@ -73,6 +76,13 @@ func main() {
 		vTPS, vs[0].InFlight, cTPS, vTPS/cTPS)
 	fmt.Printf("| Verity CPU per certificate (all nodes) | %.1f ms | | |\n", vCPU)
 	fmt.Printf("\nVerity jobs not final: %d; CometBFT transactions failed: %d\n", notFinal, failed)
+
+	fmt.Println("\neach round: saturated items per second, and light load")
+	fmt.Println("round   Verity/s  CometBFT/s  ratio   Verity p50 / p99   CometBFT p50 / p99")
+	for i := range min(len(vl), len(vs), len(cl), len(cs)) {
+		fmt.Printf("%5d   %8.0f  %10.0f  %5.2f   %5.2f / %5.2f ms   %5.1f / %5.1f ms\n", i+1,
+			vs[i].PerSec, cs[i].TxPerSec, vs[i].PerSec/cs[i].TxPerSec, vl[i].Latency.P50, vl[i].Latency.P99, cl[i].P50ms, cl[i].P99ms)
+	}
 }
 
 func readLines(path string) ([]cometbft, error) {
@@ -93,14 +103,16 @@ func readLines(path string) ([]cometbft, error) {
 	return out, sc.Err()
 }
 
-func readVerity(pattern string) ([]verity, error) {
-	paths, err := filepath.Glob(pattern)
-	if err != nil || len(paths) == 0 {
-		return nil, fmt.Errorf("no results match %s", pattern)
-	}
+// readVerity reads DIR/NAME-1.json, NAME-2.json and on, in round order,
+// until one is missing.
+func readVerity(dir, name string) ([]verity, error) {
 	var out []verity
-	for _, p := range paths {
+	for round := 1; ; round++ {
+		p := filepath.Join(dir, fmt.Sprintf("%s-%d.json", name, round))
 		raw, err := os.ReadFile(p)
+		if errors.Is(err, fs.ErrNotExist) && round > 1 {
+			break
+		}
 		if err != nil {
 			return nil, err
 		}
