@@ -360,31 +360,20 @@ func (r *binReader) utf8(b []byte, what string) string {
 	return string(b)
 }
 
-// word reads a text that is most often one of a few constant words
-// (quorum kinds, statuses, outcomes), which it returns without copying.
+// binaryWords are the texts a certificate holds most: its quorum kind,
+// status and outcomes.
+var binaryWords = [...]string{QuorumStake, QuorumCount,
+	string(StatusVerified), string(StatusRejected), string(StatusUnresolved), string(StatusProvisional),
+	string(OutcomeTrue), string(OutcomeFalse), string(OutcomeUndecided), string(OutcomePending)}
+
+// word reads a text, returning one of binaryWords as the constant it is
+// rather than a copy.
 func (r *binReader) word(what string) string {
 	b := r.bytes(what)
-	switch string(b) {
-	case QuorumStake:
-		return QuorumStake
-	case QuorumCount:
-		return QuorumCount
-	case string(StatusVerified):
-		return string(StatusVerified)
-	case string(StatusRejected):
-		return string(StatusRejected)
-	case string(StatusUnresolved):
-		return string(StatusUnresolved)
-	case string(StatusProvisional):
-		return string(StatusProvisional)
-	case string(OutcomeTrue):
-		return string(OutcomeTrue)
-	case string(OutcomeFalse):
-		return string(OutcomeFalse)
-	case string(OutcomeUndecided):
-		return string(OutcomeUndecided)
-	case string(OutcomePending):
-		return string(OutcomePending)
+	for _, w := range binaryWords {
+		if string(b) == w {
+			return w
+		}
 	}
 	return r.utf8(b, what)
 }
