@@ -77,16 +77,6 @@ func JudgeArithmetic(text string) Verdict {
 	if !ok {
 		return Abstain
 	}
-	// Most claims are small integers: evaluated in int64, exactly, when
-	// both sides allow it; everything else in rational numbers.
-	if a, ok := evalInt(left); ok {
-		if b, ok := evalInt(right); ok {
-			if (a == b) != negate {
-				return True
-			}
-			return False
-		}
-	}
 	a, err := evalExpr(left)
 	if err != nil {
 		return Abstain
@@ -95,7 +85,7 @@ func JudgeArithmetic(text string) Verdict {
 	if err != nil {
 		return Abstain
 	}
-	if (a.Cmp(b) == 0) != negate {
+	if (a.cmp(b) == 0) != negate {
 		return True
 	}
 	return False
@@ -142,22 +132,120 @@ var (
 //	term    = unary { ("*" | "/") unary }
 //	unary   = ("+" | "-") unary | primary
 //	primary = number | "(" expr ")"
+//
+// Its values are nums: int64 while they are integers that fit, rationals
+// otherwise. exact makes every number a rational from the start (the
+// reference the tests hold the int64 path to).
 type exprParser struct {
 	s     string
 	pos   int
 	depth int
+	exact bool
 }
 
-func evalExpr(s string) (*big.Rat, error) {
-	p := &exprParser{s: s}
+func evalExpr(s string) (num, error) { return (&exprParser{s: s}).eval() }
+
+func (p *exprParser) eval() (num, error) {
 	v, err := p.expr()
 	if err != nil {
-		return nil, err
+		return num{}, err
 	}
 	if p.peek() != 0 {
-		return nil, errSyntax
+		return num{}, errSyntax
 	}
 	return v, nil
+}
+
+// num is an exact value: i while r is nil (an integer that fits an
+// int64), else r. Most claims are small integers, evaluated without a
+// big.Rat; an operation whose result would not fit, a division that is
+// not exact, or a decimal makes a rational.
+type num struct {
+	i int64
+	r *big.Rat
+}
+
+func (a num) rat() *big.Rat {
+	if a.r != nil {
+		return a.r
+	}
+	return new(big.Rat).SetInt64(a.i)
+}
+
+func (a num) sign() int {
+	if a.r != nil {
+		return a.r.Sign()
+	}
+	return cmpInt(a.i, 0)
+}
+
+func (a num) cmp(b num) int {
+	if a.r == nil && b.r == nil {
+		return cmpInt(a.i, b.i)
+	}
+	return a.rat().Cmp(b.rat())
+}
+
+func cmpInt(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// op applies one of + - * / to a and b (b not zero for /): in int64 when
+// both are and the result is an integer that fits, else in rationals.
+func op(o rune, a, b num) num {
+	if a.r == nil && b.r == nil {
+		if v, ok := opInt(o, a.i, b.i); ok {
+			return num{i: v}
+		}
+	}
+	x, y := a.rat(), b.rat()
+	z := new(big.Rat)
+	switch o {
+	case '+':
+		z.Add(x, y)
+	case '-':
+		z.Sub(x, y)
+	case '*':
+		z.Mul(x, y)
+	default:
+		z.Quo(x, y)
+	}
+	return num{r: z}
+}
+
+// opInt is op in int64; ok is false when the result does not fit or is
+// not an integer.
+func opInt(o rune, v, w int64) (int64, bool) {
+	switch o {
+	case '+':
+		if (w > 0 && v > math.MaxInt64-w) || (w < 0 && v < math.MinInt64-w) {
+			return 0, false
+		}
+		return v + w, true
+	case '-':
+		if (w < 0 && v > math.MaxInt64+w) || (w > 0 && v < math.MinInt64+w) {
+			return 0, false
+		}
+		return v - w, true
+	case '*':
+		if v == 0 || w == 0 {
+			return 0, true
+		}
+		if r := v * w; r/w == v && !(v == -1 && w == math.MinInt64) && !(w == -1 && v == math.MinInt64) {
+			return r, true
+		}
+		return 0, false
+	}
+	if w == 0 || v%w != 0 || (v == math.MinInt64 && w == -1) {
+		return 0, false
+	}
+	return v / w, true
 }
 
 // peek skips spaces and returns the next rune in canonical form (− as -,
@@ -186,58 +274,50 @@ func (p *exprParser) next() {
 	p.pos += size
 }
 
-func (p *exprParser) expr() (*big.Rat, error) {
+func (p *exprParser) expr() (num, error) {
 	v, err := p.term()
 	if err != nil {
-		return nil, err
+		return num{}, err
 	}
 	for {
-		op := p.peek()
-		if op != '+' && op != '-' {
+		o := p.peek()
+		if o != '+' && o != '-' {
 			return v, nil
 		}
 		p.next()
 		w, err := p.term()
 		if err != nil {
-			return nil, err
+			return num{}, err
 		}
-		if op == '+' {
-			v.Add(v, w)
-		} else {
-			v.Sub(v, w)
-		}
+		v = op(o, v, w)
 	}
 }
 
-func (p *exprParser) term() (*big.Rat, error) {
+func (p *exprParser) term() (num, error) {
 	v, err := p.unary()
 	if err != nil {
-		return nil, err
+		return num{}, err
 	}
 	for {
-		op := p.peek()
-		if op != '*' && op != '/' {
+		o := p.peek()
+		if o != '*' && o != '/' {
 			return v, nil
 		}
 		p.next()
 		w, err := p.unary()
 		if err != nil {
-			return nil, err
+			return num{}, err
 		}
-		if op == '*' {
-			v.Mul(v, w)
-		} else {
-			if w.Sign() == 0 {
-				return nil, errDivZero
-			}
-			v.Quo(v, w)
+		if o == '/' && w.sign() == 0 {
+			return num{}, errDivZero
 		}
+		v = op(o, v, w)
 	}
 }
 
-func (p *exprParser) unary() (*big.Rat, error) {
+func (p *exprParser) unary() (num, error) {
 	if p.depth++; p.depth > maxArithmeticDepth {
-		return nil, errBounds
+		return num{}, errBounds
 	}
 	defer func() { p.depth-- }()
 	switch p.peek() {
@@ -245,9 +325,9 @@ func (p *exprParser) unary() (*big.Rat, error) {
 		p.next()
 		v, err := p.unary()
 		if err != nil {
-			return nil, err
+			return num{}, err
 		}
-		return v.Neg(v), nil
+		return op('-', num{}, v), nil
 	case '+':
 		p.next()
 		return p.unary()
@@ -255,35 +335,34 @@ func (p *exprParser) unary() (*big.Rat, error) {
 	return p.primary()
 }
 
-func (p *exprParser) primary() (*big.Rat, error) {
+func (p *exprParser) primary() (num, error) {
 	r := p.peek()
 	if r == '(' {
 		p.next()
 		v, err := p.expr()
 		if err != nil {
-			return nil, err
+			return num{}, err
 		}
 		if p.peek() != ')' {
-			return nil, errSyntax
+			return num{}, errSyntax
 		}
 		p.next()
 		return v, nil
 	}
 	if r < '0' || r > '9' {
-		return nil, errSyntax
+		return num{}, errSyntax
 	}
 	return p.number()
 }
 
 // number reads digits with optional comma thousands groups (1,000,000) and
 // an optional decimal fraction (3.14).
-func (p *exprParser) number() (*big.Rat, error) {
+func (p *exprParser) number() (num, error) {
 	start := p.pos
-	var b strings.Builder
+	plain := true // digits only
 	digits := func() int {
 		n := 0
 		for p.pos < len(p.s) && p.s[p.pos] >= '0' && p.s[p.pos] <= '9' {
-			b.WriteByte(p.s[p.pos])
 			p.pos++
 			n++
 		}
@@ -294,20 +373,29 @@ func (p *exprParser) number() (*big.Rat, error) {
 		(p.pos+4 == len(p.s) || p.s[p.pos+4] < '0' || p.s[p.pos+4] > '9') {
 		p.pos++
 		digits()
+		plain = false
 	}
 	if p.pos+1 < len(p.s) && p.s[p.pos] == '.' && p.s[p.pos+1] >= '0' && p.s[p.pos+1] <= '9' {
-		b.WriteByte('.')
 		p.pos++
 		digits()
+		plain = false
 	}
 	if p.pos-start > maxArithmeticDigits {
-		return nil, errBounds
+		return num{}, errBounds
 	}
-	v, ok := new(big.Rat).SetString(b.String())
+	if plain && !p.exact && p.pos-start <= 18 {
+		// Fits an int64 (at most 999,999,999,999,999,999).
+		var v int64
+		for i := start; i < p.pos; i++ {
+			v = v*10 + int64(p.s[i]-'0')
+		}
+		return num{i: v}, nil
+	}
+	v, ok := new(big.Rat).SetString(strings.ReplaceAll(p.s[start:p.pos], ",", ""))
 	if !ok {
-		return nil, errSyntax
+		return num{}, errSyntax
 	}
-	return v, nil
+	return num{r: v}, nil
 }
 
 func isDigits(s string) bool {
@@ -317,133 +405,4 @@ func isDigits(s string) bool {
 		}
 	}
 	return s != ""
-}
-
-// intParser evaluates the expressions of exprParser's grammar that hold
-// only integers without separators, + - * and parentheses, in int64. It
-// gives up (ok false) on anything else, on an overflow and on what
-// exprParser refuses, so that whatever it evaluates, exprParser evaluates
-// to the same value; JudgeArithmetic then asks exprParser.
-type intParser struct {
-	exprParser
-}
-
-func evalInt(s string) (v int64, ok bool) {
-	p := &intParser{exprParser{s: s}}
-	v, ok = p.expr()
-	return v, ok && p.peek() == 0
-}
-
-func (p *intParser) expr() (int64, bool) {
-	v, ok := p.term()
-	for ok {
-		op := p.peek()
-		if op != '+' && op != '-' {
-			return v, true
-		}
-		p.next()
-		var w int64
-		if w, ok = p.term(); !ok {
-			break
-		}
-		if op == '+' {
-			v, ok = addInt(v, w)
-		} else {
-			v, ok = subInt(v, w)
-		}
-	}
-	return 0, false
-}
-
-func (p *intParser) term() (int64, bool) {
-	v, ok := p.unary()
-	for ok {
-		switch p.peek() {
-		case '*':
-		case '/':
-			return 0, false // exact division is exprParser's
-		default:
-			return v, true
-		}
-		p.next()
-		var w int64
-		if w, ok = p.unary(); !ok {
-			break
-		}
-		v, ok = mulInt(v, w)
-	}
-	return 0, false
-}
-
-func addInt(v, w int64) (int64, bool) {
-	if (w > 0 && v > math.MaxInt64-w) || (w < 0 && v < math.MinInt64-w) {
-		return 0, false
-	}
-	return v + w, true
-}
-
-func subInt(v, w int64) (int64, bool) {
-	if (w < 0 && v > math.MaxInt64+w) || (w > 0 && v < math.MinInt64+w) {
-		return 0, false
-	}
-	return v - w, true
-}
-
-func mulInt(v, w int64) (int64, bool) {
-	if v == 0 || w == 0 {
-		return 0, true
-	}
-	r := v * w
-	if r/w != v || (v == -1 && w == math.MinInt64) || (w == -1 && v == math.MinInt64) {
-		return 0, false
-	}
-	return r, true
-}
-
-func (p *intParser) unary() (int64, bool) {
-	if p.depth++; p.depth > maxArithmeticDepth {
-		return 0, false
-	}
-	defer func() { p.depth-- }()
-	switch p.peek() {
-	case '-':
-		p.next()
-		v, ok := p.unary()
-		if !ok || v == math.MinInt64 {
-			return 0, false
-		}
-		return -v, true
-	case '+':
-		p.next()
-		return p.unary()
-	}
-	return p.primary()
-}
-
-func (p *intParser) primary() (int64, bool) {
-	r := p.peek()
-	if r == '(' {
-		p.next()
-		v, ok := p.expr()
-		if !ok || p.peek() != ')' {
-			return 0, false
-		}
-		p.next()
-		return v, true
-	}
-	// A run of at most 18 digits, not followed by what would make it a
-	// thousands group or a decimal (exprParser reads those).
-	start := p.pos
-	for p.pos < len(p.s) && p.s[p.pos] >= '0' && p.s[p.pos] <= '9' {
-		p.pos++
-	}
-	n := p.pos - start
-	if n == 0 || n > 18 || (p.pos < len(p.s) && (p.s[p.pos] == ',' || p.s[p.pos] == '.')) {
-		return 0, false
-	}
-	var v int64
-	for i := start; i < p.pos; i++ {
-		v = v*10 + int64(p.s[i]-'0')
-	}
-	return v, true
 }

@@ -2,7 +2,6 @@ package claims
 
 import (
 	"context"
-	"strconv"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -113,38 +112,39 @@ func TestArithmeticFactorialAbstains(t *testing.T) {
 	}
 }
 
-// FuzzArithmeticInt: whatever the int64 evaluator takes, the rational one
-// takes too and evaluates to the same value, so that the fast path never
-// changes a verdict.
+// evalExact is evalExpr with every number a rational: the reference.
+func evalExact(s string) (num, error) { return (&exprParser{s: s, exact: true}).eval() }
+
+// FuzzArithmeticInt: the int64 path never changes a value or an error:
+// evalExpr and evalExact refuse the same expressions, with the same
+// error, and agree on every value.
 func FuzzArithmeticInt(f *testing.F) {
 	for _, s := range []string{"17 * 3", "-(2 + 3) * 4", "9223372036854775807 + 1", "- -9223372036854775807 - 1",
-		"3037000500 * 3037000500", "-3037000499 * 3037000499", "1,000 + 1", "2.5 * 2", "6 / 3", "((((1))))", "2(3)", "1 2"} {
+		"3037000500 * 3037000500", "-3037000499 * 3037000499", "1,000 + 1", "2.5 * 2", "6 / 3", "7 / 2 * 2",
+		"((((1))))", "2(3)", "1 2", "5 / (2 - 2)", "0 - 999999999999999999 * 9 - 999999999999999999"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		v, ok := evalInt(s)
-		if !ok {
-			return
+		v, err := evalExpr(s)
+		w, werr := evalExact(s)
+		if err != werr {
+			t.Fatalf("%q: error %v, exactly %v", s, err, werr)
 		}
-		r, err := evalExpr(s)
-		if err != nil {
-			t.Fatalf("%q: int64 %d, rational refused: %v", s, v, err)
-		}
-		if !r.IsInt() || !r.Num().IsInt64() || r.Num().Int64() != v {
-			t.Fatalf("%q: int64 %d, rational %s", s, v, r.RatString())
+		if err == nil && v.cmp(w) != 0 {
+			t.Fatalf("%q: %s, exactly %s", s, v.rat().RatString(), w.rat().RatString())
 		}
 	})
 }
 
-// TestArithmeticIntEdges: the int64 evaluator gives up at an overflow, on a
-// division, a decimal or a thousands group, and at the depth bound; the
-// verdict is the rational one's all the same.
+// TestArithmeticIntEdges: values stay int64 up to an overflow or an
+// inexact division, a decimal or a thousands group makes a rational, and
+// the value is the exact one either way.
 func TestArithmeticIntEdges(t *testing.T) {
 	for _, tt := range []struct {
 		expr   string
 		int64s bool
 	}{
-		{"9223372036854775806 + 1", false}, // 19 digits: not read
+		{"9223372036854775806 + 1", false}, // 19 digits: read as a rational
 		{"999999999999999999 * 9 + 1", true},
 		{"999999999999999999 * 9 + 999999999999999999", false},
 		{"999999999999999999 * 10", false},
@@ -153,21 +153,24 @@ func TestArithmeticIntEdges(t *testing.T) {
 		{"3037000500 * 3037000500", false},
 		{"0 - 999999999999999999 * 9 - 1", true},
 		{"0 - 999999999999999999 * 9 - 999999999999999999", false},
-		{"6 / 3", false},
+		{"6 / 3", true},
+		{"7 / 2", false},
+		{"7 / 2 * 2", false},
 		{"1,000 + 1", false},
 		{"2.5 * 2", false},
 		{strings.Repeat("(", 63) + "1" + strings.Repeat(")", 63), true},
-		{strings.Repeat("(", 64) + "1" + strings.Repeat(")", 64), false},
-		{"2(3)", false},
 	} {
-		v, ok := evalInt(tt.expr)
-		if ok != tt.int64s {
-			t.Errorf("evalInt(%q) ok %v, want %v", tt.expr, ok, tt.int64s)
+		v, err := evalExpr(tt.expr)
+		w, werr := evalExact(tt.expr)
+		if err != nil || werr != nil {
+			t.Errorf("%q: %v, exactly %v", tt.expr, err, werr)
 			continue
 		}
-		r, err := evalExpr(tt.expr)
-		if ok && (err != nil || r.RatString() != strconv.FormatInt(v, 10)) {
-			t.Errorf("%q: int64 %d, rational %v %v", tt.expr, v, r, err)
+		if got := v.r == nil; got != tt.int64s {
+			t.Errorf("%q: held in int64 %v, want %v", tt.expr, got, tt.int64s)
+		}
+		if v.cmp(w) != 0 {
+			t.Errorf("%q: %s, exactly %s", tt.expr, v.rat().RatString(), w.rat().RatString())
 		}
 	}
 	// Either way the verdict is exact.
@@ -176,8 +179,9 @@ func TestArithmeticIntEdges(t *testing.T) {
 		"3037000500 * 3037000500 = 9223372037000250000":                     True,
 		"9223372036854775807 + 1 = 9223372036854775808":                     True,
 		"999999999999999999 * 9 + 999999999999999999 = 9999999999999999990": True,
-		"4 * 5 = 21": False,
-		"4 * 5 ≠ 21": True,
+		"7 / 2 * 2 = 7": True,
+		"4 * 5 = 21":    False,
+		"4 * 5 ≠ 21":    True,
 	} {
 		if got := JudgeArithmetic(text); got != want {
 			t.Errorf("JudgeArithmetic(%q) = %v, want %v", text, got, want)
@@ -186,7 +190,7 @@ func TestArithmeticIntEdges(t *testing.T) {
 }
 
 // BenchmarkJudgeArithmetic: the claims of verity bench ("792 + 1 = 793.")
-// and one with a decimal, which the rational evaluator takes.
+// and one with decimals, which are rationals.
 func BenchmarkJudgeArithmetic(b *testing.B) {
 	for _, text := range []string{"792 + 1 = 793.", "0.1 + 0.2 = 0.3"} {
 		b.Run(text, func(b *testing.B) {
