@@ -58,7 +58,7 @@ func oneMoreProc() {
 // in one process (docs/performance.md, "The collector's target"): at
 // saturation 2,873 certificates/s against 2,532 (medians of 3
 // interleaved rounds), 300 MB of memory a node against 217; at 20 jobs a
-// second a p99 of 6.6 ms against 8.2 to 9.2.
+// second a p99 of 6.6 ms against 8.2 to 9.6.
 const defaultGOGC = 200
 
 // collectLess sets the collector's target to defaultGOGC, unless GOGC is
