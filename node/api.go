@@ -377,13 +377,42 @@ func (h *httpAPI) handleEvents(w http.ResponseWriter, r *http.Request) {
 	if job != (common.Hash{}) {
 		// Final, and its certificate event not replayed (not asked for,
 		// evicted, issued before a restart, or stored but not published
-		// yet): send it from the store with id 0.
+		// yet): send it from the store with id 0, after the events
+		// published since the subscription. A gateway publishes a job's
+		// other events before it stores the certificate, so none is
+		// missing: each is in the backlog or queued.
 		if c, err := h.store.Certificate(job); err == nil {
-			s.send(storedCertificateFrame(c, backlog))
+			s.finish(c, backlog, sub)
 			return
 		}
 	}
 	s.follow(r.Context(), h.ctx, sub)
+}
+
+// finish ends the stream of a job whose certificate c the store holds:
+// the events queued on sub since the replay of backlog, then c's event
+// from the store unless one of them was it.
+func (s *eventStream) finish(c *consensus.Certificate, backlog []*hubEvent, sub *eventSub) {
+	replayed := backlog
+	var frames [][]byte
+	for open := true; open; {
+		select {
+		case e, ok := <-sub.ch:
+			if !ok {
+				open = false
+				break
+			}
+			frames = append(frames, e.frames()...)
+			if s.last(e) {
+				s.send(frames...)
+				return
+			}
+			replayed = append(replayed, e)
+		default:
+			open = false
+		}
+	}
+	s.send(append(frames, storedCertificateFrame(c, replayed))...)
 }
 
 // storedCertificateFrame is the certificate.issued frame of a certificate

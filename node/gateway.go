@@ -740,13 +740,11 @@ func (g *gateway) addBallot(b *consensus.Ballot) {
 			decided = append(decided, p)
 		}
 	}
-	if j.tally.Done() {
-		g.trace(TraceQuorum, b.JobID, common.Address{})
-		g.metrics.timeToQuorum.Observe(now.Sub(j.accepted).Seconds())
-		g.finalizeLocked(j, false)
-	}
 	// Under the job's lock, which issue takes too: the job's events go
-	// out in tally order, the certificate's last.
+	// out in tally order, the certificate's last. They go out before the
+	// certificate is issued, so before it is stored: a stream that finds
+	// the certificate stored (handleEvents) has every other event of the
+	// job in the buffer or in its subscription.
 	_, val, _ := g.set.Lookup(b.Validator)
 	g.events.publish(api.EventBallotAttached, b.JobID, now, &api.BallotAttachedData{
 		Validator: b.Validator, Name: val.Name, Stake: val.Stake,
@@ -754,6 +752,11 @@ func (g *gateway) addBallot(b *consensus.Ballot) {
 	})
 	for _, p := range decided {
 		g.events.publish(api.EventClaimDecided, b.JobID, now, p)
+	}
+	if j.tally.Done() {
+		g.trace(TraceQuorum, b.JobID, common.Address{})
+		g.metrics.timeToQuorum.Observe(now.Sub(j.accepted).Seconds())
+		g.finalizeLocked(j, false)
 	}
 }
 
