@@ -25,10 +25,14 @@
 # with its own ballot (BenchmarkJobQuorumRoundTripIdle). Rounds
 # interleave the benchmarks
 # with `verity bench --nodes 4 --claims 1 --rate 20` so that both see the
-# same machine. Run by hand, not by the tests:
+# same machine. With BASE=REV, each round also runs the same `verity bench`
+# built from commit REV, right after this tree's, so that the two compare
+# on the machine as it is (a p99 measured on another day says little of
+# this one). Run by hand, not by the tests:
 #
 #   bash scripts/floor.sh            # 3 rounds, about 3 minutes
 #   ROUNDS=5 bash scripts/floor.sh
+#   BASE=4a8020a bash scripts/floor.sh   # beside the code before batches
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -37,6 +41,11 @@ out=${OUT:-${TMPDIR:-/tmp}/verity-floor}
 rm -rf "$out"
 mkdir -p "$out"
 go build -o "$out/verity" ./cmd/verity
+if [ -n "${BASE:-}" ]; then
+	git worktree add -q --detach "$out/base-src" "$BASE"
+	(cd "$out/base-src" && go build -o "$out/verity-base" ./cmd/verity)
+	git worktree remove --force "$out/base-src"
+fi
 go test -c -o "$out/store.test" ./node/store
 go test -c -o "$out/sigs.test" ./sigs
 go test -c -o "$out/p2p.test" ./node/p2p
@@ -63,10 +72,14 @@ for r in $(seq 1 "$rounds"); do
 	bench "$out/steps.txt" p2p.test 'JobRoundTrip$' 2000x
 	bench "$out/steps.txt" p2p.test 'JobRoundTripIdle$' 100x
 	bench "$out/steps.txt" p2p.test 'JobQuorumRoundTripIdle$' 100x
-	"$out/verity" bench -q --nodes 4 --claims 1 --rate 20 --duration 10s --json |
-		awk '/"p50"/ && !p50 { gsub(/,/, "", $2); p50 = $2 } /"p99"/ && !p99 { gsub(/,/, "", $2); p99 = $2 }
-			END { print "verity-p50", p50 * 1e6; print "verity-p99", p99 * 1e6 }' >>"$out/steps.txt"
-	tail -n 10 "$out/steps.txt"
+	lines=10
+	for v in verity ${BASE:+verity-base}; do
+		"$out/$v" bench -q --nodes 4 --claims 1 --rate 20 --duration 10s --json |
+			awk -v v="$v" '/"p50"/ && !p50 { gsub(/,/, "", $2); p50 = $2 } /"p99"/ && !p99 { gsub(/,/, "", $2); p99 = $2 }
+				END { print v "-p50", p50 * 1e6; print v "-p99", p99 * 1e6 }' >>"$out/steps.txt"
+	done
+	[ -n "${BASE:-}" ] && lines=12
+	tail -n "$lines" "$out/steps.txt"
 done
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$out/env.txt"
 
@@ -74,8 +87,8 @@ echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$out/env.txt"
 # (the size of a job record; the gateway's write of the job runs beside the
 # hop and the validator's work) and of the certificate; three signatures;
 # two recoveries; the round trip.
-sort "$out/steps.txt" | awk '
-	{ v[$1] = v[$1] " " $2 }
+sort "$out/steps.txt" | awk -v base="${BASE:-}" '
+	{ v[$1] = v[$1] " " $2; if ($1 == "verity-p50") rounds++ }
 	END {
 		for (k in v) {
 			n = split(substr(v[k], 2), a, " ")
@@ -86,7 +99,7 @@ sort "$out/steps.txt" | awk '
 		idle = floor - m["BenchmarkJobRoundTrip"] + m["BenchmarkJobRoundTripIdle"]
 		disk = idle - m["BenchmarkPutJob/serial"] + m["BenchmarkPutJobQuorum"]
 		quorum = disk - m["BenchmarkJobRoundTripIdle"] + m["BenchmarkJobQuorumRoundTripIdle"]
-		printf "medians of %d rounds, microseconds\n", NR / 10
+		printf "medians of %d rounds, microseconds\n", rounds
 		printf "  durable write of a job        %8.0f\n", m["BenchmarkPutJob/serial"] / 1e3
 		printf "  durable write of a cert       %8.0f\n", m["BenchmarkPutCertificate/serial"] / 1e3
 		printf "  signature (x3)                %8.0f\n", m["BenchmarkSign"] / 1e3
@@ -100,4 +113,6 @@ sort "$out/steps.txt" | awk '
 		printf "  quorum round trip, idle       %8.0f\n", m["BenchmarkJobQuorumRoundTripIdle"] / 1e3
 		printf "  floor, quorum of four, idle   %8.0f\n", quorum / 1e3
 		printf "verity bench p50 %.0f, p99 %.0f: p50 is %.2fx the floor, %.2fx with idle hops, %.2fx with idle hops and one disk, %.2fx with the quorum of four\n", m["verity-p50"] / 1e3, m["verity-p99"] / 1e3, m["verity-p50"] / floor, m["verity-p50"] / idle, m["verity-p50"] / disk, m["verity-p50"] / quorum
+		if (base != "")
+			printf "verity bench built from %s, the same rounds: p50 %.0f, p99 %.0f; this tree'"'"'s p50 is %.2fx, p99 %.2fx of those\n", base, m["verity-base-p50"] / 1e3, m["verity-base-p99"] / 1e3, m["verity-p50"] / m["verity-base-p50"], m["verity-p99"] / m["verity-base-p99"]
 	}' | tee "$out/floor.txt"
