@@ -10,10 +10,8 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
-	"github.com/ethereum/go-ethereum/crypto"
 
 	"github.com/verity-network/verity/api"
-	"github.com/verity-network/verity/claims"
 	"github.com/verity-network/verity/consensus"
 )
 
@@ -24,45 +22,33 @@ import (
 // once lost the last ballot and every claim.decided line when its stream
 // connected between the store and those events.
 func TestJobEventsPublishedBeforeQuorum(t *testing.T) {
-	key, err := crypto.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := &consensus.Genesis{NetworkID: 9, Validators: []consensus.Validator{{Name: "solo", Address: crypto.PubkeyToAddress(key.PublicKey), Stake: 1}}}
 	var (
 		mu     sync.Mutex
-		n      *Node
+		hub    *eventHub
 		counts = map[common.Hash]map[string]int{}
 	)
+	// The trace runs on the gateway's goroutine at the quorum; the hub
+	// is set once the node exists, before any job.
 	trace := func(e TraceEvent) {
-		if e.Step != TraceQuorum {
+		mu.Lock()
+		defer mu.Unlock()
+		if e.Step != TraceQuorum || hub == nil {
 			return
 		}
-		mu.Lock()
-		hub := n.events
-		mu.Unlock()
 		backlog, _, sub := hub.subscribe(e.Job, streamStart{replay: replayAll}, replayPage{events: 1 << 10, bytes: 1 << 30})
 		hub.unsubscribe(sub)
 		c := map[string]int{}
 		for _, ev := range backlog {
 			c[ev.typ]++
 		}
-		mu.Lock()
 		counts[e.Job] = c
-		mu.Unlock()
 	}
+	n := soloNodeTraced(t, trace)
 	mu.Lock()
-	n, err = New(Options{Key: key, Genesis: g, Verifier: claims.Arithmetic{}, DataDir: t.TempDir(), ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}, Trace: trace})
+	hub = n.events
 	mu.Unlock()
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := n.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer n.Stop()
 	job, err := n.Submit(ctx, api.VerifyRequest{Output: "2 + 2 = 4. 3 * 3 = 9. 1 + 1 = 3."})
 	if err != nil {
 		t.Fatal(err)

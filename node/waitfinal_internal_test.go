@@ -130,14 +130,17 @@ func TestHoldsCertificateComparesOutcome(t *testing.T) {
 }
 
 // soloNode starts a one-validator node, stopped when the test ends.
-func soloNode(t *testing.T) *Node {
+func soloNode(t *testing.T) *Node { return soloNodeTraced(t, nil) }
+
+// soloNodeTraced is soloNode with trace as its Options.Trace.
+func soloNodeTraced(t *testing.T, trace func(TraceEvent)) *Node {
 	t.Helper()
 	key, err := crypto.GenerateKey()
 	if err != nil {
 		t.Fatal(err)
 	}
 	g := &consensus.Genesis{NetworkID: 9, Validators: []consensus.Validator{{Name: "solo", Address: crypto.PubkeyToAddress(key.PublicKey), Stake: 1}}}
-	n, err := New(Options{Key: key, Genesis: g, Verifier: claims.Arithmetic{}, DataDir: t.TempDir(), ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}})
+	n, err := New(Options{Key: key, Genesis: g, Verifier: claims.Arithmetic{}, DataDir: t.TempDir(), ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}, Trace: trace})
 	if err != nil {
 		t.Fatal(err)
 	}
